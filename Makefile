@@ -1,0 +1,33 @@
+# Strongroom: the two commands that matter are `make serve` and `make test`.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+DATA    ?= var
+HOST    ?= 127.0.0.1
+PORT    ?= 8080
+
+.PHONY: serve test lint typecheck unit bench deps dev-deps clean
+
+deps:
+	@scripts/bootstrap $(VENV)
+
+dev-deps:
+	@scripts/bootstrap $(VENV) dev
+
+## make serve: create the embedded default under ./var on first run, then serve the API
+serve: deps
+	@$(PY) -m strongroom init --data-dir $(DATA) --summary >&2
+	@exec $(PY) -m strongroom serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
+
+## make test: lint, type-check and run the whole suite (what CI runs)
+test: dev-deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+## make bench: end-to-end throughput and latency against the bare floor (run by hand)
+bench: dev-deps
+	$(PY) bench/bench_sign.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Placeholder until the benchmark lands: prints nothing measured."""
+
+raise SystemExit("benchmark not written yet")

@@ -1,0 +1,101 @@
+"""aiohttp application: Turnkey's routes over the domain services. No key material here.
+
+Every response is `Content-Type: application/json` exactly (no charset: the Rust SDK compares
+the MIME type verbatim), errors included.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import orjson
+import structlog
+from aiohttp import web
+
+from strongroom.api.errors import http_error, internal_error, render_error
+from strongroom.daemon.service import Strongroom
+from strongroom.errors import StrongroomError
+from strongroom.logs import get_logger
+
+SERVICE: Final = web.AppKey("strongroom", Strongroom)
+log = get_logger("strongroom.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json", headers=headers)
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("X-Request-Id", "")[:64] or str(uuid.uuid4())
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except StrongroomError as err:
+        status, body = render_error(err)
+        response = json_response(status, body)
+    except web.HTTPException as err:
+        if err.status == 413:
+            message = f"request body is larger than {request.app[SERVICE].settings.max_body_bytes} bytes"
+        else:
+            message = err.reason.lower()
+        status, body = http_error(err.status, message)
+        response = json_response(status, body)
+    except Exception:
+        log.exception("unhandled_error", path=request.path)
+        status, body = internal_error()
+        response = json_response(status, body)
+    response.headers["X-Request-Id"] = request_id
+    if response.status >= 400 or request.path.startswith("/public/"):
+        log.info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+    return response
+
+
+async def submit(request: web.Request) -> web.Response:
+    body = await request.read()
+    result = await request.app[SERVICE].submit(request.match_info["name"], body, request.headers)
+    return json_response(200, result)
+
+
+async def query(request: web.Request) -> web.Response:
+    body = await request.read()
+    result = await request.app[SERVICE].query(request.match_info["name"], body, request.headers)
+    return json_response(200, result)
+
+
+async def health(_request: web.Request) -> web.Response:
+    return json_response(200, {"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    ok, checks = request.app[SERVICE].readiness()
+    return json_response(200 if ok else 503, {"ready": ok, "checks": checks})
+
+
+async def not_found(request: web.Request) -> web.Response:
+    status, body = http_error(404, f"no route for `{request.path[:128]}`")
+    return json_response(status, body)
+
+
+def make_app(service: Strongroom) -> web.Application:
+    app = web.Application(client_max_size=service.settings.max_body_bytes, middlewares=[context_middleware])
+    app[SERVICE] = service
+    app.router.add_post("/public/v1/submit/{name}", submit)
+    app.router.add_post("/public/v1/query/{name}", query)
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/readyz", ready)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app

@@ -1,0 +1,247 @@
+"""The activity pipeline: stamp, envelope, credential, trusted time, idempotency, policy,
+execution, durable record, in that order. Nothing reaches the token before every guard passed.
+
+Every activity that executes is committed (request bytes, stamp, intent, result) before its
+response is returned: a signature never leaves without its record. Validation errors are
+answered as errors and change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from strongroom.daemon import auth, render
+from strongroom.daemon.auth import Principal
+from strongroom.daemon.clock import Clock
+from strongroom.daemon.params import JsonObj, obj, req_str
+from strongroom.errors import (
+    ErrorCode,
+    HsmError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+)
+from strongroom.logs import get_logger
+from strongroom.store.records import Activity, Organization, Repository
+
+log = get_logger("strongroom.activity")
+
+STATUS_COMPLETED: Final = "ACTIVITY_STATUS_COMPLETED"
+STATUS_FAILED: Final = "ACTIVITY_STATUS_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an activity handler gets: who asks, in which organization, at what trusted time."""
+
+    principal: Principal
+    organization: Organization
+    now_ms: int
+    activity_id: str
+
+
+Handler = Callable[[Context, JsonObj], Awaitable["Execution"]]
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """A handler's outcome: the result object and the extra writes to commit with the activity.
+
+    `rollback` undoes side effects outside the database (token objects) if the commit fails.
+    """
+
+    result: dict[str, Any]
+    ops: list[Any]
+    rollback: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivitySpec:
+    path: str
+    type: str
+    intent_key: str
+    result_key: str
+    handler: Handler
+
+
+class Pipeline:
+    def __init__(self, repo: Repository, clock: Clock, *, max_age_ms: int, max_future_ms: int) -> None:
+        self.repo: Final = repo
+        self.clock: Final = clock
+        self.max_age_ms: Final = max_age_ms
+        self.max_future_ms: Final = max_future_ms
+        self._specs: dict[str, ActivitySpec] = {}
+        self._inflight: dict[str, asyncio.Future[Activity]] = {}
+
+    def register(self, spec: ActivitySpec) -> None:
+        self._specs[spec.path] = spec
+
+    def paths(self) -> list[str]:
+        return sorted(self._specs)
+
+    # -- envelope --------------------------------------------------------------------------------
+    def check_timestamp(self, envelope: JsonObj, now_ms: int) -> int:
+        raw = envelope.get("timestampMs")
+        if raw is None:
+            raise InvalidRequest("missing field `timestampMs`", code=ErrorCode.INVALID_TIME)
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise InvalidRequest("`timestampMs` must be a string of decimal milliseconds", code=ErrorCode.INVALID_TIME)
+        text = str(raw)
+        if not text.isdigit() or len(text) > 16:
+            raise InvalidRequest("`timestampMs` must be a string of decimal milliseconds", code=ErrorCode.INVALID_TIME)
+        ts = int(text)
+        if ts < now_ms - self.max_age_ms:
+            raise InvalidRequest(
+                f"`timestampMs` is too old: requests must be less than {self.max_age_ms // 1000} s old",
+                code=ErrorCode.INVALID_TIME,
+            )
+        if ts > now_ms + self.max_future_ms:
+            raise InvalidRequest(
+                f"`timestampMs` is too far in the future: at most {self.max_future_ms // 1000} s ahead is accepted",
+                code=ErrorCode.INVALID_TIME,
+            )
+        return ts
+
+    def organization(self, org_id: str) -> Organization:
+        try:
+            uuid.UUID(org_id)
+        except ValueError as err:
+            raise InvalidRequest("malformed organization ID provided", code=ErrorCode.INVALID_ORGANIZATION_ID) from err
+        org = self.repo.organization(org_id)
+        if org is None:
+            raise NotFound("no organization found with the given ID", code=ErrorCode.ORGANIZATION_NOT_FOUND)
+        return org
+
+    @staticmethod
+    def parse_body(body: bytes) -> JsonObj:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as err:
+            raise InvalidRequest("bad request body: not valid JSON") from err
+        return obj(data, "body")
+
+    # -- policy (root quorum for now; the policy engine plugs in here) ----------------------------
+    @staticmethod
+    def authorize(org: Organization, principal: Principal) -> None:
+        if principal.user.id in org.root_user_ids and org.root_quorum_threshold <= 1:
+            return
+        raise PermissionDenied("policy engine denied request implicitly", code=ErrorCode.FORBIDDEN)
+
+    # -- submit ---------------------------------------------------------------------------------------
+    async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        spec = self._specs.get(path)
+        if spec is None:
+            raise NotFound(f"unknown activity endpoint `{path[:64]}`")
+        stamp = auth.parse_stamp(headers)
+        auth.verify_stamp(stamp, body)
+        envelope = self.parse_body(body)
+        org_id = req_str(envelope, "organizationId")
+        now_ms = self.clock.now_ms()
+        principal = auth.resolve(self.repo, stamp, org_id, now_ms)
+        org = self.organization(org_id)
+        activity_type = req_str(envelope, "type", max_len=128)
+        if activity_type != spec.type:
+            raise InvalidRequest(
+                f"unsupported activity type `{activity_type}` for /public/v1/submit/{spec.path}; expected `{spec.type}`"
+            )
+        self.check_timestamp(envelope, now_ms)
+        params = obj(envelope.get("parameters"), "parameters")
+
+        fingerprint = hashlib.sha256(body).hexdigest()
+        existing = self.repo.activity_by_fingerprint(fingerprint)
+        if existing is not None:
+            return {"activity": render.activity(existing)}
+        pending = self._inflight.get(fingerprint)
+        if pending is not None:
+            return {"activity": render.activity(await asyncio.shield(pending))}
+        fut: asyncio.Future[Activity] = asyncio.get_running_loop().create_future()
+        self._inflight[fingerprint] = fut
+        try:
+            self.authorize(org, principal)
+            activity = await self._execute(spec, principal, org, params, body, fingerprint, now_ms)
+        except BaseException as err:
+            fut.set_exception(err)
+            fut.exception()  # mark retrieved: waiters get it through shield
+            raise
+        else:
+            fut.set_result(activity)
+        finally:
+            del self._inflight[fingerprint]
+        return {"activity": render.activity(activity)}
+
+    async def _execute(
+        self,
+        spec: ActivitySpec,
+        principal: Principal,
+        org: Organization,
+        params: JsonObj,
+        body: bytes,
+        fingerprint: str,
+        now_ms: int,
+    ) -> Activity:
+        activity_id = str(uuid.uuid4())
+        ctx = Context(principal, org, now_ms, activity_id)
+        vote = {
+            "id": str(uuid.uuid4()),
+            "userId": principal.user.id,
+            "user": render.user(principal.user, self.repo.api_keys_of_user(principal.user.id)),
+            "activityId": activity_id,
+            "selection": "VOTE_SELECTION_APPROVED",
+            "message": body.decode("utf-8", errors="replace"),
+            "publicKey": principal.stamp.public_key,
+            "signature": principal.stamp.signature,
+            "scheme": principal.stamp.scheme,
+            "createdAt": render.timestamp(now_ms),
+        }
+        execution: Execution | None = None
+        failure: dict[str, Any] | None = None
+        try:
+            execution = await spec.handler(ctx, params)
+        except HsmError as err:
+            # Accepted but could not be carried out: record it as FAILED (the detail goes to the log).
+            # the error type only: no traceback that might carry token details
+            log.error(  # noqa: TRY400
+                "activity_failed", activity_id=activity_id, type=spec.type, error=type(err).__name__
+            )
+            failure = {"code": int(err.grpc), "message": err.message, "details": []}
+        done_ms = self.clock.now_ms()
+        activity = Activity(
+            id=activity_id,
+            organization_id=org.id,
+            type=spec.type,
+            status=STATUS_COMPLETED if failure is None else STATUS_FAILED,
+            fingerprint=fingerprint,
+            user_id=principal.user.id,
+            intent={spec.intent_key: dict(params)},
+            result={} if execution is None else {spec.result_key: execution.result},
+            failure=failure,
+            votes=[vote],
+            created_at=now_ms,
+            updated_at=done_ms,
+        )
+        ops = [
+            *(execution.ops if execution else []),
+            *self.repo.insert_activity(activity, body, principal.stamp.header),
+        ]
+        try:
+            await self.repo.db.write(ops)
+        except BaseException:
+            if execution is not None and execution.rollback is not None:
+                await execution.rollback()
+            raise
+        log.info(
+            "activity",
+            activity_id=activity_id,
+            type=spec.type,
+            status=activity.status,
+            organization_id=org.id,
+            user_id=principal.user.id,
+        )
+        return activity

@@ -1,0 +1,137 @@
+"""`strongroom init`: the embedded default (SoftHSM2 token + SQLite) and a first organization.
+
+Idempotent: a second run changes nothing and prints the same summary. The root user's API key
+is made for the *client*: its private half is written to a file for the operator (Turnkey's
+CLI convention, mode 0600) and only the public half is recorded by the daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from strongroom.config import CONFIG_NAME, Settings, load_settings
+from strongroom.crypto import p256
+from strongroom.daemon.clock import SystemClock
+from strongroom.errors import ConfigError
+from strongroom.softhsm import create_token
+from strongroom.store import Organization, Repository, SqliteDatabase
+from strongroom.store.records import ApiKey, User
+
+DEFAULT_ORG_NAME: Final = "Strongroom"
+ROOT_USER_NAME: Final = "root"
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    organization_id: str
+    user_id: str
+    api_public_key: str
+    api_public_key_file: Path
+    api_private_key_file: Path
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "organizationId": self.organization_id,
+            "userId": self.user_id,
+            "apiPublicKey": self.api_public_key,
+            "apiPublicKeyFile": str(self.api_public_key_file),
+            "apiPrivateKeyFile": str(self.api_private_key_file),
+        }
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+def ensure_key_files(keys_dir: Path, name: str) -> tuple[str, Path, Path]:
+    """Turnkey CLI convention: `<name>.private` (64 hex) and `<name>.public` (66 hex), mode 0600."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pub_path, priv_path = keys_dir / f"{name}.public", keys_dir / f"{name}.private"
+    if pub_path.exists() and priv_path.exists():
+        return pub_path.read_text().strip(), pub_path, priv_path
+    if pub_path.exists() or priv_path.exists():
+        raise ConfigError(f"only one half of the api key `{keys_dir / name}` exists; remove it or restore the other")
+    private_hex, public_hex = p256.generate_private_key()
+    _write_private(priv_path, private_hex)
+    _write_private(pub_path, public_hex)
+    return public_hex, pub_path, priv_path
+
+
+def ensure_config(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> Settings:
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cfg = data_dir / CONFIG_NAME
+    if not cfg.exists():
+        token = create_token(data_dir / "softhsm", "strongroom", masked=softhsm_mask)
+        text = (
+            "# Strongroom settings (written by `strongroom init`).\n"
+            'host = "127.0.0.1"\n'
+            "port = 8080\n\n"
+            "[token]\n"
+            f'module = "{token.module}"\n'
+            f'label = "{token.label}"\n'
+            "# the PIN is read from this file (or from the variable named by pin_env), never from argv\n"
+            'pin_file = "softhsm/user.pin"\n'
+            'softhsm2_conf = "softhsm/softhsm2.conf"\n'
+        )
+        tmp = cfg.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(cfg)
+    return load_settings(data_dir)
+
+
+def create_organization(repo: Repository, name: str, user_name: str, public_key: str, now_ms: int) -> tuple[str, str]:
+    org_id, user_id = str(uuid.uuid4()), str(uuid.uuid4())
+    org = Organization(org_id, name, None, 1, (user_id,), now_ms, now_ms)
+    user = User(user_id, org_id, user_name, None, "ACCESS_TYPE_API", (), now_ms, now_ms)
+    key = ApiKey(
+        str(uuid.uuid4()),
+        user_id,
+        org_id,
+        f"{user_name} api key",
+        public_key,
+        "API_KEY_CURVE_P256",
+        None,
+        now_ms,
+        now_ms,
+    )
+    repo.db.write_sync(
+        [
+            *repo.insert_organization(org),
+            *repo.insert_user(user),
+            *repo.insert_root_users(org_id, [user_id]),
+            *repo.insert_api_key(key),
+        ]
+    )
+    return org_id, user_id
+
+
+def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
+    data_dir = data_dir.resolve()
+    settings = ensure_config(data_dir, softhsm_mask)
+    public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", ROOT_USER_NAME)
+    db = SqliteDatabase(settings.database_path)
+    try:
+        repo = Repository(db)
+        orgs = repo.organizations()
+        if orgs:
+            org = orgs[0]
+            key_user = next(
+                (u for u in repo.users(org.id) if any(k.public_key == public_hex for k in repo.api_keys_of_user(u.id))),
+                None,
+            )
+            if key_user is None:
+                raise ConfigError(f"`{pub_path}` does not belong to a user of organization `{org.id}`")
+            org_id, user_id = org.id, key_user.id
+        else:
+            org_id, user_id = create_organization(
+                repo, DEFAULT_ORG_NAME, ROOT_USER_NAME, public_hex, SystemClock().now_ms()
+            )
+    finally:
+        db.close()
+    return InitResult(org_id, user_id, public_hex, pub_path, priv_path)

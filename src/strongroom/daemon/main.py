@@ -1,0 +1,45 @@
+"""Process lifecycle: settings -> logging -> services -> HTTP site -> wait for a signal -> clean up."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from strongroom.api.app import make_app
+from strongroom.config import Settings
+from strongroom.daemon.service import Strongroom
+from strongroom.logs import configure_logging, get_logger
+
+log = get_logger("strongroom.daemon")
+
+
+async def _serve(settings: Settings, service: Strongroom) -> None:
+    app = make_app(service)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+    server: Any = site._server  # the only way to learn the port when 0 was asked for
+    port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else settings.port
+    log.info("listening", url=f"http://{settings.host}:{port}", data_dir=str(settings.data_dir))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting_down")
+        await runner.cleanup()
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_format)
+    service = Strongroom.open(settings)
+    try:
+        asyncio.run(_serve(settings, service))
+    finally:
+        service.close()

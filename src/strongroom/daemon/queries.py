@@ -1,0 +1,113 @@
+"""Read endpoints (`/public/v1/query/...`). Any authenticated user of an organization may read it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from strongroom.daemon import auth, render
+from strongroom.daemon.activities import Pipeline
+from strongroom.daemon.auth import Principal
+from strongroom.daemon.params import JsonObj, obj, opt_str, opt_str_list, req_str
+from strongroom.errors import InvalidRequest, NotFound
+from strongroom.store.records import Organization, Repository
+
+QueryFn = Callable[[Organization, Principal, JsonObj], Awaitable[dict[str, Any]]]
+
+
+def _uuid(value: str, what: str) -> str:
+    try:
+        uuid.UUID(value)
+    except ValueError as err:
+        raise InvalidRequest(f"malformed {what} provided") from err
+    return value
+
+
+class Queries:
+    def __init__(self, repo: Repository, pipeline: Pipeline) -> None:
+        self.repo: Final = repo
+        self.pipeline: Final = pipeline
+        self.table: Final[dict[str, QueryFn]] = {
+            "whoami": self.whoami,
+            "get_organization": self.get_organization,
+            "get_private_key": self.get_private_key,
+            "list_private_keys": self.list_private_keys,
+            "get_activity": self.get_activity,
+            "list_activities": self.list_activities,
+        }
+
+    async def run(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        fn = self.table.get(name)
+        if fn is None:
+            raise NotFound(f"unknown query endpoint `{name[:64]}`")
+        stamp = auth.parse_stamp(headers)
+        auth.verify_stamp(stamp, body)
+        params = self.pipeline.parse_body(body)
+        org_id = req_str(params, "organizationId")
+        principal = auth.resolve(self.repo, stamp, org_id, self.pipeline.clock.now_ms())
+        org = self.pipeline.organization(org_id)
+        return await fn(org, principal, params)
+
+    async def whoami(self, org: Organization, principal: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {
+            "organizationId": org.id,
+            "organizationName": org.name,
+            "userId": principal.user.id,
+            "username": principal.user.name,
+        }
+
+    async def get_organization(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        users = [render.user(u, self.repo.api_keys_of_user(u.id)) for u in self.repo.users(org.id)]
+        return {
+            "organizationData": {
+                "organizationId": org.id,
+                "name": org.name,
+                "users": users,
+                "policies": [],
+                "privateKeys": [render.private_key(k) for k in self.repo.private_keys(org.id)],
+                "invitations": [],
+                "tags": [],
+                "rootQuorum": render.root_quorum(org),
+                "features": [],
+                "wallets": [],
+                "smartContractInterfaceReferences": [],
+            }
+        }
+
+    async def get_private_key(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        key_id = req_str(p, "privateKeyId", max_len=64)
+        key = self.repo.private_key(org.id, key_id)
+        if key is None:
+            raise NotFound(f"no private key `{key_id}` found in this organization")
+        return {"privateKey": render.private_key(key)}
+
+    async def list_private_keys(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {"privateKeys": [render.private_key(k) for k in self.repo.private_keys(org.id)]}
+
+    async def get_activity(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        activity_id = req_str(p, "activityId", max_len=64)
+        activity = self.repo.activity(org.id, activity_id)
+        if activity is None:
+            raise NotFound(f"no activity `{activity_id}` found in this organization")
+        return {"activity": render.activity(activity)}
+
+    async def list_activities(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        statuses = opt_str_list(p, "filterByStatus")
+        types = opt_str_list(p, "filterByType")
+        limit = 10
+        before = after = None
+        if p.get("paginationOptions") is not None:
+            page = obj(p["paginationOptions"], "paginationOptions")
+            raw_limit = page.get("limit")
+            if raw_limit is not None:
+                text = str(raw_limit) if isinstance(raw_limit, str | int) and not isinstance(raw_limit, bool) else ""
+                if not text.isdigit() or not 1 <= int(text) <= 100:
+                    raise InvalidRequest("`paginationOptions.limit` must be a number from 1 to 100")
+                limit = int(text)
+            before = opt_str(page, "before", "paginationOptions.", max_len=64)
+            after = opt_str(page, "after", "paginationOptions.", max_len=64)
+            before = _uuid(before, "pagination cursor") if before else None
+            after = _uuid(after, "pagination cursor") if after else None
+        rows = self.repo.activities(org.id, statuses=statuses, types=types, limit=limit, before=before, after=after)
+        return {"activities": [render.activity(a) for a in rows]}

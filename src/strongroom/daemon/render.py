@@ -1,0 +1,93 @@
+"""Records -> Turnkey JSON shapes (field names, enum strings and types exactly as the SDKs expect)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.crypto import secp256k1
+from strongroom.store.records import Activity, ApiKey, Organization, PrivateKey, User
+
+
+def timestamp(ms: int) -> dict[str, str]:
+    """protobuf Timestamp in proto-JSON style: both fields are strings."""
+    return {"seconds": str(ms // 1000), "nanos": str((ms % 1000) * 1_000_000)}
+
+
+def api_key(key: ApiKey) -> dict[str, Any]:
+    credential_type = {
+        "API_KEY_CURVE_P256": "CREDENTIAL_TYPE_API_KEY_P256",
+        "API_KEY_CURVE_SECP256K1": "CREDENTIAL_TYPE_API_KEY_SECP256K1",
+        "API_KEY_CURVE_ED25519": "CREDENTIAL_TYPE_API_KEY_ED25519",
+    }.get(key.curve, "CREDENTIAL_TYPE_API_KEY_P256")
+    out: dict[str, Any] = {
+        "credential": {"publicKey": key.public_key, "type": credential_type},
+        "apiKeyId": key.id,
+        "apiKeyName": key.name,
+        "createdAt": timestamp(key.created_at),
+        "updatedAt": timestamp(key.updated_at),
+    }
+    if key.expires_at is not None:
+        out["expirationSeconds"] = str(max(0, (key.expires_at - key.created_at) // 1000))
+    return out
+
+
+def user(u: User, api_keys: list[ApiKey]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "userId": u.id,
+        "userName": u.name,
+        "authenticators": [],
+        "apiKeys": [api_key(k) for k in api_keys],
+        "userTags": list(u.tags),
+        "oauthProviders": [],
+        "createdAt": timestamp(u.created_at),
+        "updatedAt": timestamp(u.updated_at),
+        "mfaPolicies": [],
+    }
+    if u.email:
+        out["userEmail"] = u.email
+    return out
+
+
+def private_key_public_hex(k: PrivateKey) -> str:
+    if k.curve == "CURVE_SECP256K1":
+        return secp256k1.compress(k.public_key).hex()
+    return k.public_key.hex()
+
+
+def private_key(k: PrivateKey) -> dict[str, Any]:
+    return {
+        "privateKeyId": k.id,
+        "publicKey": private_key_public_hex(k),
+        "privateKeyName": k.name,
+        "curve": k.curve,
+        "addresses": [{"format": f, "address": a} for f, a in k.addresses],
+        "privateKeyTags": list(k.tags),
+        "createdAt": timestamp(k.created_at),
+        "updatedAt": timestamp(k.updated_at),
+        "exported": False,
+        "imported": False,
+    }
+
+
+def root_quorum(org: Organization) -> dict[str, Any]:
+    return {"threshold": org.root_quorum_threshold, "userIds": list(org.root_user_ids)}
+
+
+def activity(a: Activity) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": a.id,
+        "organizationId": a.organization_id,
+        "status": a.status,
+        "type": a.type,
+        "intent": a.intent,
+        "result": a.result,
+        "votes": a.votes,
+        "fingerprint": a.fingerprint,
+        "canApprove": False,
+        "canReject": False,
+        "createdAt": timestamp(a.created_at),
+        "updatedAt": timestamp(a.updated_at),
+    }
+    if a.failure is not None:
+        out["failure"] = a.failure
+    return out

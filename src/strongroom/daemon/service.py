@@ -1,0 +1,86 @@
+"""Composition of the domain services: token, store, clock, activity pipeline, queries."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Final
+
+from strongroom.config import Settings
+from strongroom.daemon.activities import Pipeline
+from strongroom.daemon.clock import Clock, SystemClock
+from strongroom.daemon.handlers import KeyHandlers
+from strongroom.daemon.queries import Queries
+from strongroom.errors import StrongroomError
+from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
+from strongroom.logs import get_logger
+from strongroom.store import Repository, SqliteDatabase
+
+log = get_logger("strongroom.service")
+
+
+class Strongroom:
+    """Everything a request needs, built once per process."""
+
+    def __init__(self, settings: Settings, token: Token, capabilities: Capabilities, clock: Clock) -> None:
+        self.settings: Final = settings
+        self.token: Final = token
+        self.capabilities: Final = capabilities
+        self.clock: Final = clock
+        keystore = KeyStore(token, capabilities)
+        if not (capabilities.secp256k1 and capabilities.ed25519):
+            keystore.ensure_kek()  # the fallback will be needed: fail now, not at the first key
+        self.keys: Final = AsyncKeyStore(keystore, threads=settings.token.threads)
+        self.db: Final = SqliteDatabase(settings.database_path)
+        self.repo: Final = Repository(self.db)
+        self.pipeline: Final = Pipeline(
+            self.repo,
+            clock,
+            max_age_ms=settings.timestamp_max_age_ms,
+            max_future_ms=settings.timestamp_max_future_ms,
+        )
+        KeyHandlers(self.repo, self.keys).register(self.pipeline)
+        self.queries: Final = Queries(self.repo, self.pipeline)
+
+    @classmethod
+    def open(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None, clock: Clock | None = None
+    ) -> Strongroom:
+        environ = os.environ if environ is None else environ
+        if settings.token.softhsm2_conf is not None:
+            # SoftHSM2 reads its configuration from the environment when the module initialises.
+            os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
+        pin = settings.token.read_pin(environ)
+        token = Token(settings.token.module, settings.token.label, pin)
+        del pin
+        capabilities = token.probe()
+        log.info(
+            "token_ready",
+            token=settings.token.label,
+            secp256k1="token" if capabilities.secp256k1 else "software-fallback",
+            ed25519="token" if capabilities.ed25519 else "software-fallback",
+            notes=list(capabilities.notes),
+        )
+        return cls(settings, token, capabilities, clock or SystemClock())
+
+    async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        return await self.pipeline.submit(path, body, headers)
+
+    async def query(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        return await self.queries.run(name, body, headers)
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, Any] = {"token": self.capabilities.as_dict()}
+        ok = True
+        try:
+            self.clock.now_ms()
+            checks["clock"] = "trusted"
+        except StrongroomError as err:
+            ok = False
+            checks["clock"] = err.message
+        return ok, checks
+
+    def close(self) -> None:
+        self.keys.close()
+        self.db.close()
+        self.token.close()

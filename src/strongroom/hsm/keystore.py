@@ -1,0 +1,202 @@
+"""Key generation and signing, in the token where it can, in software where it must.
+
+Token keys are generated inside the token: private objects are sensitive, non-extractable,
+persistent, and labelled with the key id. Where the token lacks a curve, the secret is made
+with coincurve / PyNaCl and encrypted at once with AES-GCM under a non-extractable AES key
+that lives in the token (the KEK), with the key id and curve as associated data; only that
+ciphertext is ever stored. It is decrypted inside the token just for one signing call.
+
+Every signature is verified before it is returned: secp256k1 signatures go through
+`crypto.secp256k1.normalize` (low-s, recovery id, verify), Ed25519 through `ed25519.verify`.
+
+Everything here is blocking; async callers go through `hsm.worker`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from typing import Any, Final
+
+import pkcs11
+from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+from pkcs11.mechanisms import GCMParams
+
+from strongroom.crypto import ed25519, secp256k1
+from strongroom.errors import ConfigError, HsmError
+from strongroom.hsm.token import ED25519_OID, SECP256K1_OID, Token, decode_ec_point, ec_params
+from strongroom.hsm.types import Backend, Capabilities, Curve, KeyRef
+
+KEK_LABEL: Final = "strongroom-kek"
+_NONCE_LEN: Final = 12
+
+
+def _aad(key_id: str, curve: Curve) -> bytes:
+    return f"strongroom/v1/{curve.value}/{key_id}".encode()
+
+
+class KeyStore:
+    """Blocking key operations on one token. Safe to call from several threads at once."""
+
+    def __init__(self, token: Token, capabilities: Capabilities) -> None:
+        self.token: Final = token
+        self.capabilities: Final = capabilities
+        self._kek_ready = False
+
+    # -- key encryption key -------------------------------------------------------------
+    def ensure_kek(self) -> None:
+        """Create the token-resident KEK if the fallback may be needed and it is missing."""
+        if self._kek_ready:
+            return
+        if not self.capabilities.aes_gcm:
+            raise ConfigError("the token offers no AES-GCM, so software keys cannot be protected by it")
+        s = self.token.session()
+        try:
+            s.get_key(object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL)
+        except pkcs11.NoSuchKey:
+            s.generate_key(
+                KeyType.AES,
+                256,
+                store=True,
+                label=KEK_LABEL,
+                template={
+                    Attribute.SENSITIVE: True,
+                    Attribute.EXTRACTABLE: False,
+                    Attribute.ENCRYPT: True,
+                    Attribute.DECRYPT: True,
+                    Attribute.WRAP: False,
+                    Attribute.UNWRAP: False,
+                },
+            )
+        self._kek_ready = True
+
+    def _kek(self) -> Any:
+        cache = self.token.thread_cache()
+        kek = cache.get(KEK_LABEL)
+        if kek is None:
+            kek = self.token.session().get_key(object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL)
+            cache[KEK_LABEL] = kek
+        return kek
+
+    def _seal(self, key_id: str, curve: Curve, secret: bytes) -> bytes:
+        nonce = secrets.token_bytes(_NONCE_LEN)
+        ct = self._kek().encrypt(
+            secret, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad=_aad(key_id, curve))
+        )
+        return nonce + bytes(ct)
+
+    def _open(self, ref: KeyRef) -> bytes:
+        if ref.wrapped is None or len(ref.wrapped) <= _NONCE_LEN:
+            raise HsmError(f"software key `{ref.key_id}` has no sealed secret")
+        nonce, ct = ref.wrapped[:_NONCE_LEN], ref.wrapped[_NONCE_LEN:]
+        try:
+            return bytes(
+                self._kek().decrypt(
+                    ct, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad=_aad(ref.key_id, ref.curve))
+                )
+            )
+        except pkcs11.PKCS11Error as err:
+            raise HsmError(f"cannot unseal key `{ref.key_id}`: {type(err).__name__}") from err
+
+    # -- generation -----------------------------------------------------------------------
+    def generate(self, key_id: str, curve: Curve) -> KeyRef:
+        if self.capabilities.in_token(curve):
+            return self._generate_in_token(key_id, curve)
+        return self._generate_software(key_id, curve)
+
+    def _generate_in_token(self, key_id: str, curve: Curve) -> KeyRef:
+        s = self.token.session()
+        common_private = {
+            Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False,
+            Attribute.PRIVATE: True,
+            Attribute.SIGN: True,
+            Attribute.ID: key_id.encode(),
+        }
+        try:
+            if curve is Curve.SECP256K1:
+                pub, _priv = s.generate_keypair(
+                    KeyType.EC,
+                    store=True,
+                    label=key_id,
+                    id=key_id.encode(),
+                    public_template={Attribute.EC_PARAMS: ec_params(SECP256K1_OID)},
+                    private_template=common_private,
+                )
+            else:
+                pub, _priv = s.generate_keypair(
+                    KeyType.EC_EDWARDS,
+                    store=True,
+                    label=key_id,
+                    id=key_id.encode(),
+                    mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+                    public_template={Attribute.EC_PARAMS: ec_params(ED25519_OID)},
+                    private_template=common_private,
+                )
+        except pkcs11.PKCS11Error as err:
+            raise HsmError(f"key generation failed in the token: {type(err).__name__}") from err
+        point = decode_ec_point(bytes(pub[Attribute.EC_POINT]))
+        if curve is Curve.SECP256K1:
+            point = secp256k1.decompress(point) if len(point) == 33 else point
+            if len(point) != 65:
+                raise HsmError("token returned a malformed secp256k1 public key")
+        elif len(point) != 32:
+            raise HsmError("token returned a malformed ed25519 public key")
+        return KeyRef(key_id, curve, point, Backend.TOKEN)
+
+    def _generate_software(self, key_id: str, curve: Curve) -> KeyRef:
+        self.ensure_kek()
+        if curve is Curve.SECP256K1:
+            secret = secp256k1.generate_secret()
+            public = secp256k1.public_key_from_secret(secret)
+        else:
+            secret = ed25519.generate_seed()
+            public = ed25519.public_key_from_seed(secret)
+        sealed = self._seal(key_id, curve, secret)
+        del secret
+        return KeyRef(key_id, curve, public, Backend.SOFTWARE, sealed)
+
+    def destroy(self, ref: KeyRef) -> None:
+        """Remove a token key (used to roll back a key whose record could not be written)."""
+        if ref.backend is not Backend.TOKEN:
+            return
+        s = self.token.session()
+        for cls in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+            with contextlib.suppress(pkcs11.NoSuchKey):
+                s.get_key(object_class=cls, label=ref.key_id).destroy()
+        self.token.thread_cache().pop(ref.key_id, None)
+
+    # -- signing ----------------------------------------------------------------------------
+    def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> secp256k1.RecoverableSignature:
+        if ref.curve is not Curve.SECP256K1:
+            raise HsmError(f"key `{ref.key_id}` is not a secp256k1 key")
+        if ref.backend is Backend.TOKEN:
+            try:
+                raw = bytes(self.token.find_private_key(ref.key_id).sign(digest, mechanism=Mechanism.ECDSA))
+            except pkcs11.PKCS11Error as err:
+                raise HsmError(f"token signing failed: {type(err).__name__}") from err
+            if len(raw) != 64:
+                raise HsmError("token returned a malformed ecdsa signature")
+            return secp256k1.normalize(digest, int.from_bytes(raw[:32]), int.from_bytes(raw[32:]), ref.public_key)
+        secret = self._open(ref)
+        try:
+            return secp256k1.sign_digest(secret, digest)  # normalised and verified inside
+        finally:
+            del secret
+
+    def sign_ed25519(self, ref: KeyRef, message: bytes) -> bytes:
+        if ref.curve is not Curve.ED25519:
+            raise HsmError(f"key `{ref.key_id}` is not an ed25519 key")
+        if ref.backend is Backend.TOKEN:
+            try:
+                sig = bytes(self.token.find_private_key(ref.key_id).sign(message, mechanism=Mechanism.EDDSA))
+            except pkcs11.PKCS11Error as err:
+                raise HsmError(f"token signing failed: {type(err).__name__}") from err
+        else:
+            secret = self._open(ref)
+            try:
+                sig = ed25519.sign(secret, message)
+            finally:
+                del secret
+        ed25519.verify(ref.public_key, message, sig)
+        return sig

@@ -1,0 +1,376 @@
+"""Domain records and the queries/writes that produce them.
+
+The repository returns frozen records and builds write operations; it never decides whether
+something is allowed. Timestamps are integer milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from strongroom.store.sqlite import Op, SqliteDatabase
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    id: str
+    name: str
+    parent_id: str | None
+    root_quorum_threshold: int
+    root_user_ids: tuple[str, ...]
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    organization_id: str
+    name: str
+    email: str | None
+    access_type: str
+    tags: tuple[str, ...]
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    user_id: str
+    organization_id: str
+    name: str
+    public_key: str
+    curve: str
+    expires_at: int | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateKey:
+    id: str
+    organization_id: str
+    name: str
+    curve: str
+    public_key: bytes
+    backend: str
+    wrapped: bytes | None
+    addresses: tuple[tuple[str, str], ...]  # (format, address)
+    tags: tuple[str, ...]
+    created_at: int
+    updated_at: int
+
+    def __repr__(self) -> str:  # never print the sealed secret
+        return f"PrivateKey({self.id!r}, {self.curve}, {self.backend})"
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    id: str
+    organization_id: str
+    type: str
+    status: str
+    fingerprint: str
+    user_id: str | None
+    intent: dict[str, Any]
+    result: dict[str, Any]
+    failure: dict[str, Any] | None
+    votes: list[dict[str, Any]]
+    created_at: int
+    updated_at: int
+
+
+def address_key(address: str) -> str:
+    """Lookup form of an address: hex addresses are case-insensitive, base58 is not."""
+    return address.lower() if address[:2].lower() == "0x" else address
+
+
+class Repository:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self.db = db
+
+    # -- organizations ------------------------------------------------------------------------
+    def organization(self, org_id: str) -> Organization | None:
+        row = self.db.one("SELECT * FROM organizations WHERE id = ?", (org_id,))
+        if row is None:
+            return None
+        roots = self.db.all("SELECT user_id FROM root_quorum WHERE organization_id = ? ORDER BY user_id", (org_id,))
+        return Organization(
+            row["id"],
+            row["name"],
+            row["parent_id"],
+            row["root_quorum_threshold"],
+            tuple(r["user_id"] for r in roots),
+            row["created_at"],
+            row["updated_at"],
+        )
+
+    def organizations(self) -> list[Organization]:
+        rows = self.db.all("SELECT id FROM organizations WHERE parent_id IS NULL ORDER BY created_at, id")
+        return [o for o in (self.organization(r["id"]) for r in rows) if o is not None]
+
+    @staticmethod
+    def insert_organization(org: Organization) -> list[Op]:
+        ops: list[Op] = [
+            (
+                "INSERT INTO organizations (id, name, parent_id, root_quorum_threshold, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (org.id, org.name, org.parent_id, org.root_quorum_threshold, org.created_at, org.updated_at),
+            )
+        ]
+        return ops
+
+    @staticmethod
+    def insert_root_users(org_id: str, user_ids: Sequence[str]) -> list[Op]:
+        return [("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids]
+
+    # -- users and credentials ----------------------------------------------------------------
+    @staticmethod
+    def _user(row: sqlite3.Row) -> User:
+        return User(
+            row["id"],
+            row["organization_id"],
+            row["name"],
+            row["email"],
+            row["access_type"],
+            tuple(json.loads(row["tags"])),
+            row["created_at"],
+            row["updated_at"],
+        )
+
+    def user(self, user_id: str) -> User | None:
+        row = self.db.one("SELECT * FROM users WHERE id = ?", (user_id,))
+        return None if row is None else self._user(row)
+
+    def users(self, org_id: str) -> list[User]:
+        rows = self.db.all("SELECT * FROM users WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
+        return [self._user(r) for r in rows]
+
+    @staticmethod
+    def insert_user(user: User) -> list[Op]:
+        return [
+            (
+                "INSERT INTO users (id, organization_id, name, email, access_type, tags, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user.id,
+                    user.organization_id,
+                    user.name,
+                    user.email,
+                    user.access_type,
+                    json.dumps(list(user.tags)),
+                    user.created_at,
+                    user.updated_at,
+                ),
+            )
+        ]
+
+    @staticmethod
+    def _api_key(row: sqlite3.Row) -> ApiKey:
+        return ApiKey(
+            row["id"],
+            row["user_id"],
+            row["organization_id"],
+            row["name"],
+            row["public_key"],
+            row["curve"],
+            row["expires_at"],
+            row["created_at"],
+            row["updated_at"],
+        )
+
+    def api_key_in_org(self, org_id: str, public_key: str) -> ApiKey | None:
+        row = self.db.one(
+            "SELECT * FROM api_keys WHERE organization_id = ? AND public_key = ?", (org_id, public_key.lower())
+        )
+        return None if row is None else self._api_key(row)
+
+    def api_keys_of_user(self, user_id: str) -> list[ApiKey]:
+        rows = self.db.all("SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at, id", (user_id,))
+        return [self._api_key(r) for r in rows]
+
+    @staticmethod
+    def insert_api_key(key: ApiKey) -> list[Op]:
+        return [
+            (
+                "INSERT INTO api_keys (id, user_id, organization_id, name, public_key, curve, expires_at,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    key.user_id,
+                    key.organization_id,
+                    key.name,
+                    key.public_key.lower(),
+                    key.curve,
+                    key.expires_at,
+                    key.created_at,
+                    key.updated_at,
+                ),
+            )
+        ]
+
+    # -- private keys ---------------------------------------------------------------------------
+    @staticmethod
+    def _private_key(row: sqlite3.Row) -> PrivateKey:
+        return PrivateKey(
+            row["id"],
+            row["organization_id"],
+            row["name"],
+            row["curve"],
+            bytes(row["public_key"]),
+            row["backend"],
+            None if row["wrapped"] is None else bytes(row["wrapped"]),
+            tuple((a["format"], a["address"]) for a in json.loads(row["addresses"])),
+            tuple(json.loads(row["tags"])),
+            row["created_at"],
+            row["updated_at"],
+        )
+
+    def private_key(self, org_id: str, key_id: str) -> PrivateKey | None:
+        row = self.db.one("SELECT * FROM private_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))
+        return None if row is None else self._private_key(row)
+
+    def private_key_by_address(self, org_id: str, address: str) -> PrivateKey | None:
+        row = self.db.one(
+            "SELECT p.* FROM key_addresses a JOIN private_keys p ON p.id = a.private_key_id"
+            " WHERE a.organization_id = ? AND a.address = ? ORDER BY p.created_at LIMIT 1",
+            (org_id, address_key(address)),
+        )
+        return None if row is None else self._private_key(row)
+
+    def private_keys(self, org_id: str) -> list[PrivateKey]:
+        rows = self.db.all("SELECT * FROM private_keys WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
+        return [self._private_key(r) for r in rows]
+
+    def private_key_name_taken(self, org_id: str, name: str) -> bool:
+        return (
+            self.db.one("SELECT 1 FROM private_keys WHERE organization_id = ? AND name = ?", (org_id, name)) is not None
+        )
+
+    @staticmethod
+    def insert_private_key(key: PrivateKey) -> list[Op]:
+        ops: list[Op] = [
+            (
+                "INSERT INTO private_keys (id, organization_id, name, curve, public_key, backend, wrapped,"
+                " addresses, tags, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key.id,
+                    key.organization_id,
+                    key.name,
+                    key.curve,
+                    key.public_key,
+                    key.backend,
+                    key.wrapped,
+                    json.dumps([{"format": f, "address": a} for f, a in key.addresses]),
+                    json.dumps(list(key.tags)),
+                    key.created_at,
+                    key.updated_at,
+                ),
+            )
+        ]
+        seen = set()
+        for _fmt, address in key.addresses:
+            k = address_key(address)
+            if k in seen:
+                continue
+            seen.add(k)
+            ops.append(
+                (
+                    "INSERT INTO key_addresses (organization_id, address, private_key_id) VALUES (?, ?, ?)",
+                    (key.organization_id, k, key.id),
+                )
+            )
+        return ops
+
+    # -- activities -------------------------------------------------------------------------------
+    @staticmethod
+    def _activity(row: sqlite3.Row) -> Activity:
+        return Activity(
+            row["id"],
+            row["organization_id"],
+            row["type"],
+            row["status"],
+            row["fingerprint"],
+            row["user_id"],
+            json.loads(row["intent"]),
+            json.loads(row["result"]),
+            None if row["failure"] is None else json.loads(row["failure"]),
+            json.loads(row["votes"]),
+            row["created_at"],
+            row["updated_at"],
+        )
+
+    def activity(self, org_id: str, activity_id: str) -> Activity | None:
+        row = self.db.one("SELECT * FROM activities WHERE id = ? AND organization_id = ?", (activity_id, org_id))
+        return None if row is None else self._activity(row)
+
+    def activity_by_fingerprint(self, fingerprint: str) -> Activity | None:
+        row = self.db.one("SELECT * FROM activities WHERE fingerprint = ?", (fingerprint,))
+        return None if row is None else self._activity(row)
+
+    def activities(
+        self,
+        org_id: str,
+        *,
+        statuses: Sequence[str] = (),
+        types: Sequence[str] = (),
+        limit: int = 10,
+        before: str | None = None,
+        after: str | None = None,
+    ) -> list[Activity]:
+        """Newest first. `before`/`after` are activity ids (cursors) in that order."""
+        sql = "SELECT * FROM activities WHERE organization_id = ?"
+        params: list[str | int] = [org_id]
+        if statuses:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params += list(statuses)
+        if types:
+            sql += f" AND type IN ({','.join('?' * len(types))})"
+            params += list(types)
+        # "before" = older than the cursor (later in the newest-first list); "after" = newer.
+        order = "DESC"
+        if before is not None:
+            sql += " AND seq < (SELECT seq FROM activities WHERE id = ? AND organization_id = ?)"
+            params += [before, org_id]
+        if after is not None:
+            sql += " AND seq > (SELECT seq FROM activities WHERE id = ? AND organization_id = ?)"
+            params += [after, org_id]
+            if before is None:
+                order = "ASC"
+        sql += f" ORDER BY seq {order} LIMIT ?"
+        params.append(limit)
+        rows = [self._activity(r) for r in self.db.all(sql, params)]
+        if order == "ASC":
+            rows.reverse()
+        return rows
+
+    @staticmethod
+    def insert_activity(activity: Activity, request: bytes, stamp: str) -> list[Op]:
+        return [
+            (
+                "INSERT INTO activities (id, organization_id, type, status, fingerprint, user_id, intent, result,"
+                " failure, votes, request, stamp, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    activity.id,
+                    activity.organization_id,
+                    activity.type,
+                    activity.status,
+                    activity.fingerprint,
+                    activity.user_id,
+                    json.dumps(activity.intent, separators=(",", ":")),
+                    json.dumps(activity.result, separators=(",", ":")),
+                    None if activity.failure is None else json.dumps(activity.failure),
+                    json.dumps(activity.votes, separators=(",", ":")),
+                    request,
+                    stamp,
+                    activity.created_at,
+                    activity.updated_at,
+                ),
+            )
+        ]

@@ -1,0 +1,291 @@
+"""SQLite store: the embedded default.
+
+Durability: WAL with `synchronous=FULL`, so a committed activity survives power loss. Commits
+are grouped: every write goes to one writer thread, which runs all the writes queued at that
+moment in one transaction (each in its own savepoint, so one failing write does not undo the
+others) and fsyncs once. Concurrent requests therefore share an fsync instead of queueing
+behind one another, and the event loop never waits on the disk.
+
+Reads are point lookups on indexed columns through a separate connection on the event-loop
+thread; in WAL mode they never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from strongroom.errors import Conflict, StrongroomError
+
+Param = str | int | bytes | None
+Op = tuple[str, Sequence[Param]]
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: organizations, users, credentials, private keys, activities
+    """
+    CREATE TABLE organizations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        parent_id TEXT REFERENCES organizations(id),
+        root_quorum_threshold INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        email TEXT UNIQUE,
+        access_type TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE root_quorum (
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        user_id TEXT NOT NULL REFERENCES users(id),
+        PRIMARY KEY (organization_id, user_id)
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        curve TEXT NOT NULL,
+        expires_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (organization_id, public_key)
+    );
+    CREATE INDEX api_keys_public_key ON api_keys(public_key);
+    CREATE TABLE private_keys (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        curve TEXT NOT NULL,
+        public_key BLOB NOT NULL,
+        backend TEXT NOT NULL,
+        wrapped BLOB,
+        addresses TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (organization_id, name)
+    );
+    CREATE TABLE key_addresses (
+        organization_id TEXT NOT NULL,
+        address TEXT NOT NULL,
+        private_key_id TEXT NOT NULL REFERENCES private_keys(id),
+        PRIMARY KEY (organization_id, address, private_key_id)
+    );
+    CREATE TABLE activities (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        organization_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        fingerprint TEXT NOT NULL UNIQUE,
+        user_id TEXT,
+        intent TEXT NOT NULL,
+        result TEXT NOT NULL,
+        failure TEXT,
+        votes TEXT NOT NULL,
+        request BLOB NOT NULL,
+        stamp TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX activities_org_seq ON activities(organization_id, seq);
+    """,
+)
+
+
+class StoreClosed(StrongroomError):
+    pass
+
+
+@dataclass(slots=True)
+class _Job:
+    ops: Sequence[Op]
+    future: asyncio.Future[None] | None
+    loop: asyncio.AbstractEventLoop | None
+    done: threading.Event | None = None
+    error: BaseException | None = None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations; returns the schema version."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    for version, script in enumerate(MIGRATIONS, start=1):
+        if version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        current = version
+    return int(current)
+
+
+class _Writer(threading.Thread):
+    MAX_BATCH: Final = 256
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="sqlite-writer", daemon=True)
+        self._conn = _connect(path)
+        self._conn.execute("PRAGMA synchronous = FULL")
+        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.batches = 0
+        self.jobs = 0
+
+    def run(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                break
+            batch = [job]
+            stop = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+            if stop:
+                break
+        self._conn.close()
+
+    def _commit(self, batch: list[_Job]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for i, job in enumerate(batch):
+                conn.execute(f"SAVEPOINT j{i}")
+                try:
+                    for sql, params in job.ops:
+                        conn.execute(sql, params)
+                    conn.execute(f"RELEASE j{i}")
+                except sqlite3.Error as err:
+                    conn.execute(f"ROLLBACK TO j{i}")
+                    conn.execute(f"RELEASE j{i}")
+                    job.error = err
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in batch:
+                job.error = job.error or err
+        self.batches += 1
+        self.jobs += len(batch)
+        for job in batch:
+            _finish(job)
+
+
+def _finish(job: _Job) -> None:
+    if job.done is not None:
+        job.done.set()
+        return
+    assert job.future is not None
+    assert job.loop is not None
+    fut, err = job.future, job.error
+
+    def resolve() -> None:
+        if fut.done():
+            return
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(_translate(err))
+
+    job.loop.call_soon_threadsafe(resolve)
+
+
+def _translate(err: BaseException) -> BaseException:
+    if isinstance(err, sqlite3.IntegrityError) and "UNIQUE" in str(err):
+        return Conflict(f"already exists ({str(err).removeprefix('UNIQUE constraint failed: ')})")
+    return err
+
+
+class SqliteDatabase:
+    """Connections and the group-commit writer for one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path: Final = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        setup = _connect(path)
+        try:
+            self.schema_version: Final = migrate(setup)
+        finally:
+            setup.close()
+        self._read = _connect(path)
+        self._writer = _Writer(path)
+        self._writer.start()
+        self._closed = False
+
+    # -- reads (event-loop thread) ----------------------------------------------------------
+    def one(self, sql: str, params: Sequence[Param] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._read.execute(sql, params).fetchone()
+        return row
+
+    def all(self, sql: str, params: Sequence[Param] = ()) -> list[sqlite3.Row]:
+        return list(self._read.execute(sql, params).fetchall())
+
+    # -- writes (group commit) --------------------------------------------------------------
+    async def write(self, ops: Sequence[Op]) -> None:
+        """Run `ops` atomically; returns once they are durable on disk."""
+        if self._closed:
+            raise StoreClosed("store is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._writer.queue.put(_Job(ops, fut, loop))
+        await asyncio.shield(fut)
+
+    def write_sync(self, ops: Sequence[Op]) -> None:
+        """Blocking variant for command-line tools (no event loop)."""
+        if self._closed:
+            raise StoreClosed("store is closed")
+        job = _Job(ops, None, None, threading.Event())
+        self._writer.queue.put(job)
+        assert job.done is not None
+        job.done.wait()
+        if job.error is not None:
+            raise _translate(job.error)
+
+    def stats(self) -> dict[str, Any]:
+        return {"batches": self._writer.batches, "jobs": self._writer.jobs}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.queue.put(None)
+        self._writer.join()
+        self._read.close()

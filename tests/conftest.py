@@ -1,0 +1,131 @@
+"""Shared fixtures: a throwaway SoftHSM2 token per test session, and daemons to talk to.
+
+The session token is created before anything loads the PKCS#11 module in this process, and
+SOFTHSM2_CONF points at it for the whole session. Tests that need a token with masked
+mechanisms run a daemon in a subprocess with its own token (`spawn_daemon`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from strongroom.client import ApiKeyStamper, Client
+from strongroom.softhsm import SoftHsmToken, create_token
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> SoftHsmToken:
+    token = create_token(tmp_path_factory.mktemp("softhsm") / "token", "strongroom-test")
+    os.environ.update(token.env())
+    return token
+
+
+@pytest.fixture(scope="session")
+def token(softhsm_token: SoftHsmToken) -> Iterator[object]:
+    from strongroom.hsm import Token
+
+    t = Token(softhsm_token.module, softhsm_token.label, softhsm_token.read_pin())
+    yield t
+    t.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Daemon:
+    url: str
+    data_dir: Path
+    organization_id: str
+    user_id: str
+    key_prefix: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def client(self) -> Client:
+        return Client(self.url, ApiKeyStamper.from_files(self.key_prefix), self.organization_id)
+
+    def logs(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_daemon(data_dir: Path, *, mask: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Daemon:
+    """`strongroom init` + `strongroom serve` in a subprocess, on a free port; waits until ready."""
+    base_env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
+    base_env.update(env or {})
+    cmd = [sys.executable, "-m", "strongroom", "--data-dir", str(data_dir)]
+    init_cmd = [*cmd, "init"] + [a for m in mask for a in ("--softhsm-mask", m)]
+    out = subprocess.run(init_cmd, check=True, capture_output=True, env=base_env, cwd=REPO)
+    info = json.loads(out.stdout)
+    port = free_port()
+    log_path = data_dir / "daemon.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen([*cmd, "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=base_env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited early:\n{log_path.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
+                if resp.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"daemon did not become ready:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    return Daemon(
+        url,
+        data_dir,
+        info["organizationId"],
+        info["userId"],
+        Path(info["apiPrivateKeyFile"]).with_suffix(""),
+        proc,
+        log_path,
+    )
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A real daemon process on the embedded default (its own SoftHSM2 token + SQLite)."""
+    d = start_daemon(tmp_path_factory.mktemp("daemon"))
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def fallback_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A daemon whose token has no ECDSA and no EdDSA: every key takes the software fallback."""
+    d = start_daemon(
+        tmp_path_factory.mktemp("fallback"),
+        mask=("CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA", "CKM_EC_EDWARDS_KEY_PAIR_GEN", "CKM_EDDSA"),
+    )
+    yield d
+    d.stop()
