@@ -61,7 +61,8 @@ def test_token_ed25519_matches_an_independent_verifier(keystore: KeyStore) -> No
     from nacl.signing import VerifyKey
 
     ref = keystore.generate(str(uuid.uuid4()), Curve.ED25519)
-    assert ref.backend is Backend.TOKEN and len(ref.public_key) == 32
+    assert ref.backend is Backend.TOKEN
+    assert len(ref.public_key) == 32
     for msg in (b"", b"hello", bytes(range(256)) * 4):
         sig = keystore.sign_ed25519(ref, msg)
         VerifyKey(ref.public_key).verify(msg, sig)
@@ -100,7 +101,8 @@ def test_software_fallback_seals_secret_under_token_kek(token: Any) -> None:
     for curve in (Curve.SECP256K1, Curve.ED25519):
         ref = ks.generate(str(uuid.uuid4()), curve)
         assert ref.backend is Backend.SOFTWARE
-        assert ref.wrapped is not None and len(ref.wrapped) == 12 + 32 + 16
+        assert ref.wrapped is not None
+        assert len(ref.wrapped) == 12 + 32 + 16
         digest = hashlib.sha256(b"fallback").digest()
         if curve is Curve.SECP256K1:
             sig = ks.sign_secp256k1(ref, digest)
