@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -57,6 +58,7 @@ class Daemon:
     key_prefix: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    log_file: IO[bytes]
 
     def client(self) -> Client:
         return Client(self.url, ApiKeyStamper.from_files(self.key_prefix), self.organization_id)
@@ -72,6 +74,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.log_file.close()
 
 
 def start_daemon(data_dir: Path, *, mask: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Daemon:
@@ -90,6 +93,7 @@ def start_daemon(data_dir: Path, *, mask: tuple[str, ...] = (), env: dict[str, s
     deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:
+            log.close()
             raise RuntimeError(f"daemon exited early:\n{log_path.read_text()}")
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
@@ -99,6 +103,8 @@ def start_daemon(data_dir: Path, *, mask: tuple[str, ...] = (), env: dict[str, s
             pass
         if time.monotonic() > deadline:
             proc.kill()
+            proc.wait()
+            log.close()
             raise RuntimeError(f"daemon did not become ready:\n{log_path.read_text()}")
         time.sleep(0.1)
     return Daemon(
@@ -109,6 +115,7 @@ def start_daemon(data_dir: Path, *, mask: tuple[str, ...] = (), env: dict[str, s
         Path(info["apiPrivateKeyFile"]).with_suffix(""),
         proc,
         log_path,
+        log,
     )
 
 

@@ -144,8 +144,8 @@ class Pipeline:
         envelope = self.parse_body(body)
         org_id = req_str(envelope, "organizationId")
         now_ms = self.clock.now_ms()
-        principal = auth.resolve(self.repo, stamp, org_id, now_ms)
         org = self.organization(org_id)
+        principal = auth.resolve(self.repo, stamp, org_id, now_ms)
         activity_type = req_str(envelope, "type", max_len=128)
         if activity_type != spec.type:
             raise InvalidRequest(

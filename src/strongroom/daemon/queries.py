@@ -45,8 +45,8 @@ class Queries:
         auth.verify_stamp(stamp, body)
         params = self.pipeline.parse_body(body)
         org_id = req_str(params, "organizationId")
-        principal = auth.resolve(self.repo, stamp, org_id, self.pipeline.clock.now_ms())
         org = self.pipeline.organization(org_id)
+        principal = auth.resolve(self.repo, stamp, org_id, self.pipeline.clock.now_ms())
         return await fn(org, principal, params)
 
     async def whoami(self, org: Organization, principal: Principal, _p: JsonObj) -> dict[str, Any]:

@@ -77,7 +77,10 @@ def _write_private(path: Path, text: str) -> None:
 
 def _conf_text(token_dir: Path, masked: Iterable[str]) -> str:
     masked = list(masked)
-    mechanisms = ",".join(f"-{m}" for m in masked) if masked else "ALL"
+    # The leading "-" makes the whole list a deny-list. SoftHSM 2.6.1 does not strip it from the
+    # first entry (which then names no mechanism and is ignored), so the list starts empty: "-,A,B".
+    # A SoftHSM that parses the first entry correctly ignores the empty name just the same.
+    mechanisms = "-," + ",".join(masked) if masked else "ALL"
     return (
         "# written by strongroom.softhsm; one token store per directory\n"
         f"directories.tokendir = {token_dir}\n"
