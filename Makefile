@@ -15,8 +15,8 @@ dev-deps:
 
 ## make serve: create the embedded default under ./var on first run, then serve the API
 serve: deps
-	@$(PY) -m strongroom init --data-dir $(DATA) --summary >&2
-	@exec $(PY) -m strongroom serve --data-dir $(DATA) --host $(HOST) --port $(PORT)
+	@$(PY) -m strongroom --data-dir $(DATA) init
+	@exec $(PY) -m strongroom --data-dir $(DATA) serve --host $(HOST) --port $(PORT)
 
 ## make test: lint, type-check and run the whole suite (what CI runs)
 test: dev-deps

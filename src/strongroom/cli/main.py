@@ -56,6 +56,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, port=args.port)
+    profile = Path(args.data_dir) / "client.json"
+    if profile.is_file() and settings.port != 0:
+        # The local CLI profile follows the address the daemon actually serves on.
+        data = json.loads(profile.read_text())
+        data["baseUrl"] = f"http://{settings.host}:{settings.port}"
+        profile.write_text(json.dumps(data, indent=2) + "\n")
     serve(settings)
     return 0
 

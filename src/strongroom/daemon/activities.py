@@ -22,6 +22,7 @@ from strongroom.daemon.auth import Principal
 from strongroom.daemon.clock import Clock
 from strongroom.daemon.params import JsonObj, obj, req_str
 from strongroom.errors import (
+    Conflict,
     ErrorCode,
     HsmError,
     InvalidRequest,
@@ -165,7 +166,15 @@ class Pipeline:
         self._inflight[fingerprint] = fut
         try:
             self.authorize(org, principal)
-            activity = await self._execute(spec, principal, org, params, body, fingerprint, now_ms)
+            try:
+                activity = await self._execute(spec, principal, org, params, body, fingerprint, now_ms)
+            except Conflict:
+                # Another process recorded the same body first: its activity is the answer; the
+                # signature computed here was never released.
+                recorded = self.repo.activity_by_fingerprint(fingerprint)
+                if recorded is None:
+                    raise
+                activity = recorded
         except BaseException as err:
             fut.set_exception(err)
             fut.exception()  # mark retrieved: waiters get it through shield
