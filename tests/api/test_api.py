@@ -437,6 +437,8 @@ async def test_queries_and_pagination(api: Api) -> None:
     assert data["activity"]["id"] == first["id"]
     status, data = await api.query("get_activity", activityId=str(uuid.uuid4()))
     assert status == 404
+    status, data = await api.query("get_activity", activityId="nope")
+    assert (status, data["message"]) == (400, "malformed activity ID provided")
     status, data = await api.query("get_organization")
     org = data["organizationData"]
     assert org["rootQuorum"] == {"threshold": 1, "userIds": [api.org.user_id]}

@@ -76,7 +76,7 @@ class Queries:
         }
 
     async def get_private_key(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        key_id = req_str(p, "privateKeyId", max_len=64)
+        key_id = _uuid(req_str(p, "privateKeyId", max_len=64), "private key ID")
         key = self.repo.private_key(org.id, key_id)
         if key is None:
             raise NotFound(f"no private key `{key_id}` found in this organization")
@@ -86,7 +86,7 @@ class Queries:
         return {"privateKeys": [render.private_key(k) for k in self.repo.private_keys(org.id)]}
 
     async def get_activity(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        activity_id = req_str(p, "activityId", max_len=64)
+        activity_id = _uuid(req_str(p, "activityId", max_len=64), "activity ID")
         activity = self.repo.activity(org.id, activity_id)
         if activity is None:
             raise NotFound(f"no activity `{activity_id}` found in this organization")
