@@ -63,8 +63,14 @@ class Daemon:
     def client(self) -> Client:
         return Client(self.url, ApiKeyStamper.from_files(self.key_prefix), self.organization_id)
 
-    def logs(self) -> str:
-        return self.log_path.read_text()
+    def logs(self, wait_for: str = "", timeout: float = 5.0) -> str:
+        """The daemon's log so far; it flushes every 0.2 s, so optionally wait for `wait_for`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_path.read_text()
+            if wait_for in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -6,7 +6,9 @@ keys are replaced, and raw bytes are never rendered (only their length).
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from typing import Any, Final, TextIO
@@ -46,8 +48,47 @@ def redact(_logger: object, _method: str, event: MutableMapping[str, Any]) -> Mu
     return event
 
 
-def configure_logging(fmt: str = "auto", level: int = logging.INFO, stream: TextIO | None = None) -> None:
+class BufferedLineLogger:
+    """Writes rendered lines to a buffered stream; `flush_logs()` (called a few times a second by
+    the daemon, and at exit) pushes them out. Errors are flushed at once. This keeps a write
+    syscall per line off the event loop's hot path; the durable record of an activity is the
+    database, not the log."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        self._stream.write(message + "\n")
+
+    def error(self, message: str) -> None:
+        self._stream.write(message + "\n")
+        self._stream.flush()
+
+    log = debug = info = warn = warning = msg
+    critical = exception = fatal = error
+
+
+_buffered: list[TextIO] = []
+
+
+def flush_logs() -> None:
+    for stream in _buffered:
+        stream.flush()
+
+
+def configure_logging(
+    fmt: str = "auto", level: int = logging.INFO, stream: TextIO | None = None, *, buffered: bool = False
+) -> None:
+    flush_logs()
+    _buffered.clear()
     stream = stream or sys.stderr
+    if buffered and not stream.isatty():
+        stream = io.TextIOWrapper(
+            io.BufferedWriter(io.FileIO(os.dup(stream.fileno()), "w"), buffer_size=1 << 16),
+            encoding="utf-8",
+            line_buffering=False,
+        )
+        _buffered.append(stream)
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     renderer: Any = (
@@ -63,7 +104,7 @@ def configure_logging(fmt: str = "auto", level: int = logging.INFO, stream: Text
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=lambda *_args: BufferedLineLogger(stream),
         cache_logger_on_first_use=False,
     )
 

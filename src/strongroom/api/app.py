@@ -54,6 +54,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = json_response(status, body)
     response.headers["X-Request-Id"] = request_id
     if response.status >= 400 or request.path.startswith("/public/"):
+        # One line per request; the pipeline binds activity_id, status, organization and user.
         log.info(
             "request",
             method=request.method,

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
+import structlog
 
 from strongroom.daemon import auth, render
 from strongroom.daemon.auth import Principal
@@ -72,6 +75,45 @@ class ActivitySpec:
     handler: Handler
 
 
+def new_ids(n: int) -> list[str]:
+    """`n` random UUIDs from one `urandom` call (each call is a syscall on the event loop)."""
+    raw = os.urandom(16 * n)
+    return [str(uuid.UUID(bytes=raw[i * 16 : (i + 1) * 16], version=4)) for i in range(n)]
+
+
+class RecentFingerprints:
+    """Fingerprints of the activities recorded in the last `window_ms`.
+
+    Only these can come back: a body whose first submission is older than the timestamp window
+    (max age + max future skew) fails the timestamp check before idempotency is consulted. So
+    an identical submission is found in memory, without a database read; the set is reloaded
+    from the database at start-up, so it holds across restarts. Another replica's activities
+    are not in it: there the database's unique fingerprint decides (see `Pipeline.submit`).
+    """
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms: Final = window_ms
+        self._seen: OrderedDict[str, int] = OrderedDict()
+
+    def add(self, fingerprint: str, at_ms: int) -> None:
+        self._seen[fingerprint] = at_ms
+        self._seen.move_to_end(fingerprint)
+
+    def prune(self, now_ms: int) -> None:
+        horizon = now_ms - self.window_ms
+        while self._seen:
+            fingerprint, at_ms = next(iter(self._seen.items()))
+            if at_ms >= horizon:
+                break
+            del self._seen[fingerprint]
+
+    def __contains__(self, fingerprint: str) -> bool:
+        return fingerprint in self._seen
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
 class Pipeline:
     def __init__(self, repo: Repository, clock: Clock, *, max_age_ms: int, max_future_ms: int) -> None:
         self.repo: Final = repo
@@ -80,6 +122,10 @@ class Pipeline:
         self.max_future_ms: Final = max_future_ms
         self._specs: dict[str, ActivitySpec] = {}
         self._inflight: dict[str, asyncio.Future[Activity]] = {}
+        self.recent: Final = RecentFingerprints(max_age_ms + max_future_ms + 60_000)
+        now = clock.now_ms()
+        for fingerprint, at_ms in repo.recent_fingerprints(now - self.recent.window_ms):
+            self.recent.add(fingerprint, at_ms)
 
     def register(self, spec: ActivitySpec) -> None:
         self._specs[spec.path] = spec
@@ -156,9 +202,10 @@ class Pipeline:
         params = obj(envelope.get("parameters"), "parameters")
 
         fingerprint = hashlib.sha256(body).hexdigest()
-        existing = self.repo.activity_by_fingerprint(fingerprint)
-        if existing is not None:
-            return {"activity": render.activity(existing)}
+        if fingerprint in self.recent:
+            existing = self.repo.activity_by_fingerprint(fingerprint)
+            if existing is not None:
+                return {"activity": render.activity(existing)}
         pending = self._inflight.get(fingerprint)
         if pending is not None:
             return {"activity": render.activity(await asyncio.shield(pending))}
@@ -181,6 +228,8 @@ class Pipeline:
             raise
         else:
             fut.set_result(activity)
+            self.recent.add(fingerprint, activity.created_at)
+            self.recent.prune(now_ms)
         finally:
             del self._inflight[fingerprint]
         return {"activity": render.activity(activity)}
@@ -195,10 +244,11 @@ class Pipeline:
         fingerprint: str,
         now_ms: int,
     ) -> Activity:
-        activity_id = str(uuid.uuid4())
+        activity_id, vote_id = new_ids(2)
+        structlog.contextvars.bind_contextvars(activity_id=activity_id, activity_type=spec.type)
         ctx = Context(principal, org, now_ms, activity_id)
         vote = {
-            "id": str(uuid.uuid4()),
+            "id": vote_id,
             "userId": principal.user.id,
             "user": render.user(principal.user, self.repo.api_keys_of_user(principal.user.id)),
             "activityId": activity_id,
@@ -240,17 +290,13 @@ class Pipeline:
             *self.repo.insert_activity(activity, body, principal.stamp.header),
         ]
         try:
-            await self.repo.db.write(ops)
+            await self.repo.write(ops)
         except BaseException:
             if execution is not None and execution.rollback is not None:
                 await execution.rollback()
             raise
-        log.info(
-            "activity",
-            activity_id=activity_id,
-            type=spec.type,
-            status=activity.status,
-            organization_id=org.id,
-            user_id=principal.user.id,
+        # The request line (api middleware) carries these: one log line per request.
+        structlog.contextvars.bind_contextvars(
+            activity_status=activity.status, organization_id=org.id, user_id=principal.user.id
         )
         return activity

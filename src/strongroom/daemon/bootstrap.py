@@ -100,7 +100,7 @@ def create_organization(repo: Repository, name: str, user_name: str, public_key:
         now_ms,
         now_ms,
     )
-    repo.db.write_sync(
+    repo.write_sync(
         [
             *repo.insert_organization(org),
             *repo.insert_user(user),

@@ -11,7 +11,7 @@ from aiohttp import web
 from strongroom.api.app import make_app
 from strongroom.config import Settings
 from strongroom.daemon.service import Strongroom
-from strongroom.logs import configure_logging, get_logger
+from strongroom.logs import configure_logging, flush_logs, get_logger
 
 log = get_logger("strongroom.daemon")
 
@@ -29,17 +29,29 @@ async def _serve(settings: Settings, service: Strongroom) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            flush_logs()
+
+    flushing = asyncio.create_task(flusher())
     try:
         await stop.wait()
     finally:
         log.info("shutting_down")
+        flushing.cancel()
         await runner.cleanup()
+        flush_logs()
 
 
 def serve(settings: Settings) -> None:
-    configure_logging(settings.log_format)
-    service = Strongroom.open(settings)
+    configure_logging(settings.log_format, buffered=True)
     try:
-        asyncio.run(_serve(settings, service))
+        service = Strongroom.open(settings)
+        try:
+            asyncio.run(_serve(settings, service))
+        finally:
+            service.close()
     finally:
-        service.close()
+        flush_logs()

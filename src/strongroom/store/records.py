@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeVar
+
+import orjson
 
 from strongroom.store.sqlite import Op, SqliteDatabase
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,17 +89,67 @@ class Activity:
     updated_at: int
 
 
+def _touches_cached(sql: str) -> bool:
+    head = sql.lstrip()[:64].upper()
+    return not head.startswith("SELECT") and any(f" {t.upper()} " in f"{head} " for t in _CACHED_TABLES)
+
+
 def address_key(address: str) -> str:
     """Lookup form of an address: hex addresses are case-insensitive, base58 is not."""
     return address.lower() if address[:2].lower() == "0x" else address
 
 
+_CACHED_TABLES: Final = ("organizations", "users", "root_quorum", "api_keys", "private_keys", "key_addresses")
+
+
 class Repository:
+    """Reads and write-builders for the domain records.
+
+    Lookups on the request path (organization, credential, user, private key) are cached in
+    memory and the whole cache is dropped after any committed write that touches their tables
+    (`write`), so a change is seen by the very next request of this process. Activity writes,
+    the hot path, leave the cache warm. Reads run on the event-loop thread, synchronously, so a
+    reader can never store a stale row after an invalidation.
+    """
+
     def __init__(self, db: SqliteDatabase) -> None:
         self.db = db
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def _cached(self, key: tuple[str, ...], load: Callable[[], _T]) -> _T:
+        try:
+            value: _T = self._cache[key]
+        except KeyError:
+            value = load()
+            if value is not None:
+                if len(self._cache) > 50_000:
+                    self._cache.clear()
+                self._cache[key] = value
+        return value
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    async def write(self, ops: Sequence[Op]) -> None:
+        """Commit `ops` durably, then drop cached reads if they touched cached tables."""
+        try:
+            await self.db.write(ops)
+        finally:
+            if any(_touches_cached(sql) for sql, _ in ops):
+                self.invalidate()
+
+    def write_sync(self, ops: Sequence[Op]) -> None:
+        try:
+            self.db.write_sync(ops)
+        finally:
+            if any(_touches_cached(sql) for sql, _ in ops):
+                self.invalidate()
 
     # -- organizations ------------------------------------------------------------------------
     def organization(self, org_id: str) -> Organization | None:
+        return self._cached(("org", org_id), lambda: self._load_organization(org_id))
+
+    def _load_organization(self, org_id: str) -> Organization | None:
         row = self.db.one("SELECT * FROM organizations WHERE id = ?", (org_id,))
         if row is None:
             return None
@@ -144,6 +198,9 @@ class Repository:
         )
 
     def user(self, user_id: str) -> User | None:
+        return self._cached(("user", user_id), lambda: self._load_user(user_id))
+
+    def _load_user(self, user_id: str) -> User | None:
         row = self.db.one("SELECT * FROM users WHERE id = ?", (user_id,))
         return None if row is None else self._user(row)
 
@@ -185,14 +242,20 @@ class Repository:
         )
 
     def api_key_in_org(self, org_id: str, public_key: str) -> ApiKey | None:
+        return self._cached(("api_key", org_id, public_key), lambda: self._load_api_key(org_id, public_key))
+
+    def _load_api_key(self, org_id: str, public_key: str) -> ApiKey | None:
         row = self.db.one(
             "SELECT * FROM api_keys WHERE organization_id = ? AND public_key = ?", (org_id, public_key.lower())
         )
         return None if row is None else self._api_key(row)
 
     def api_keys_of_user(self, user_id: str) -> list[ApiKey]:
+        return list(self._cached(("user_api_keys", user_id), lambda: self._load_api_keys_of_user(user_id)))
+
+    def _load_api_keys_of_user(self, user_id: str) -> tuple[ApiKey, ...]:
         rows = self.db.all("SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at, id", (user_id,))
-        return [self._api_key(r) for r in rows]
+        return tuple(self._api_key(r) for r in rows)
 
     @staticmethod
     def insert_api_key(key: ApiKey) -> list[Op]:
@@ -232,14 +295,21 @@ class Repository:
         )
 
     def private_key(self, org_id: str, key_id: str) -> PrivateKey | None:
+        return self._cached(("pk", org_id, key_id), lambda: self._load_private_key(org_id, key_id))
+
+    def _load_private_key(self, org_id: str, key_id: str) -> PrivateKey | None:
         row = self.db.one("SELECT * FROM private_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))
         return None if row is None else self._private_key(row)
 
     def private_key_by_address(self, org_id: str, address: str) -> PrivateKey | None:
+        key = address_key(address)
+        return self._cached(("pk_addr", org_id, key), lambda: self._load_private_key_by_address(org_id, key))
+
+    def _load_private_key_by_address(self, org_id: str, address: str) -> PrivateKey | None:
         row = self.db.one(
             "SELECT p.* FROM key_addresses a JOIN private_keys p ON p.id = a.private_key_id"
             " WHERE a.organization_id = ? AND a.address = ? ORDER BY p.created_at LIMIT 1",
-            (org_id, address_key(address)),
+            (org_id, address),
         )
         return None if row is None else self._private_key(row)
 
@@ -309,6 +379,12 @@ class Repository:
         row = self.db.one("SELECT * FROM activities WHERE id = ? AND organization_id = ?", (activity_id, org_id))
         return None if row is None else self._activity(row)
 
+    def recent_fingerprints(self, since_ms: int) -> list[tuple[str, int]]:
+        rows = self.db.all(
+            "SELECT fingerprint, created_at FROM activities WHERE created_at >= ? ORDER BY created_at", (since_ms,)
+        )
+        return [(r["fingerprint"], r["created_at"]) for r in rows]
+
     def activity_by_fingerprint(self, fingerprint: str) -> Activity | None:
         row = self.db.one("SELECT * FROM activities WHERE fingerprint = ?", (fingerprint,))
         return None if row is None else self._activity(row)
@@ -363,10 +439,10 @@ class Repository:
                     activity.status,
                     activity.fingerprint,
                     activity.user_id,
-                    json.dumps(activity.intent, separators=(",", ":")),
-                    json.dumps(activity.result, separators=(",", ":")),
-                    None if activity.failure is None else json.dumps(activity.failure),
-                    json.dumps(activity.votes, separators=(",", ":")),
+                    orjson.dumps(activity.intent).decode(),
+                    orjson.dumps(activity.result).decode(),
+                    None if activity.failure is None else orjson.dumps(activity.failure).decode(),
+                    orjson.dumps(activity.votes).decode(),
                     request,
                     stamp,
                     activity.created_at,

@@ -104,6 +104,10 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX activities_org_seq ON activities(organization_id, seq);
     """,
+    # 2: the idempotency window is reloaded at start-up by creation time
+    """
+    CREATE INDEX activities_created_at ON activities(created_at);
+    """,
 )
 
 
@@ -184,6 +188,27 @@ class _Writer(threading.Thread):
         self._conn.close()
 
     def _commit(self, batch: list[_Job]) -> None:
+        if not self._commit_fast(batch):
+            self._commit_isolated(batch)
+        self._wake(batch)
+
+    def _commit_fast(self, batch: list[_Job]) -> bool:
+        """The whole batch in one transaction; False (and nothing written) if any write fails."""
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for job in batch:
+                for sql, params in job.ops:
+                    conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return False
+        return True
+
+    def _commit_isolated(self, batch: list[_Job]) -> None:
+        """Each job in its own savepoint, so one failing job does not undo the others."""
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -203,29 +228,31 @@ class _Writer(threading.Thread):
                 conn.execute("ROLLBACK")
             for job in batch:
                 job.error = job.error or err
+
+    def _wake(self, batch: list[_Job]) -> None:
         self.batches += 1
         self.jobs += len(batch)
+        # One wake-up per event loop for the whole batch, not one per job.
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in batch:
-            _finish(job)
+            if job.done is not None:
+                job.done.set()
+            else:
+                assert job.loop is not None
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, jobs)
 
 
-def _finish(job: _Job) -> None:
-    if job.done is not None:
-        job.done.set()
-        return
-    assert job.future is not None
-    assert job.loop is not None
-    fut, err = job.future, job.error
-
-    def resolve() -> None:
-        if fut.done():
-            return
-        if err is None:
+def _resolve(jobs: list[_Job]) -> None:
+    for job in jobs:
+        fut = job.future
+        if fut is None or fut.done():
+            continue
+        if job.error is None:
             fut.set_result(None)
         else:
-            fut.set_exception(_translate(err))
-
-    job.loop.call_soon_threadsafe(resolve)
+            fut.set_exception(_translate(job.error))
 
 
 def _translate(err: BaseException) -> BaseException:
