@@ -13,6 +13,7 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any, Final, TextIO
 
+import orjson
 import structlog
 
 SENSITIVE_KEYS: Final = frozenset(
@@ -35,6 +36,10 @@ SENSITIVE_KEYS: Final = frozenset(
     }
 )
 REDACTED: Final = "<redacted>"
+
+
+def _orjson_dumps(obj: Any, **_kw: Any) -> str:
+    return orjson.dumps(obj, default=repr).decode()
 
 
 def redact(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -92,7 +97,9 @@ def configure_logging(
     if fmt == "auto":
         fmt = "console" if stream.isatty() else "json"
     renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=False) if fmt == "console" else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=False)
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     )
     structlog.configure(
         processors=[

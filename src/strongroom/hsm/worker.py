@@ -1,40 +1,108 @@
-"""The only bridge from async code to the blocking token: a dedicated, bounded thread pool.
+"""The only bridge from async code to the blocking token: a dedicated, bounded set of threads.
 
-Each pool thread owns one PKCS#11 session (see `Token.session`). python-pkcs11 releases the
-GIL inside C_Sign, so signing runs beside the event loop on the second core.
+Each thread owns one PKCS#11 session (see `Token.session`). python-pkcs11 releases the GIL
+inside C_Sign, so signing runs beside the event loop on the second core.
+
+Completions are handed back in bursts: a thread that finishes a job queues its result and wakes
+the event loop only if no wake-up is already pending, so under load many results cost one
+cross-thread wake-up (each is a syscall and a GIL hand-off).
 """
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
 
 from strongroom.crypto.secp256k1 import RecoverableSignature
 from strongroom.hsm.keystore import KeyStore
 from strongroom.hsm.types import Capabilities, Curve, KeyRef
 
+_T = TypeVar("_T")
+_Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+class _Inbox:
+    """Results waiting for one event loop, and whether that loop has been woken for them."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        self.woken = False
+
 
 class AsyncKeyStore:
     def __init__(self, keystore: KeyStore, threads: int = 2) -> None:
         self._ks: Final = keystore
-        self._pool: Final = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pkcs11")
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._inboxes: dict[asyncio.AbstractEventLoop, _Inbox] = {}
+        self._threads = [
+            threading.Thread(target=self._work, name=f"pkcs11_{i}", daemon=True) for i in range(max(1, threads))
+        ]
+        for t in self._threads:
+            t.start()
 
     @property
     def capabilities(self) -> Capabilities:
         return self._ks.capabilities
 
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_T] = loop.create_future()
+        self._jobs.put((fn, args, fut, loop))
+        return await fut
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            fn, args, fut, loop = job
+            try:
+                item = (fut, True, fn(*args))
+            except BaseException as err:  # noqa: BLE001 - handed to the awaiting coroutine
+                item = (fut, False, err)
+            with self._lock:
+                inbox = self._inboxes.setdefault(loop, _Inbox())
+                inbox.items.append(item)
+                wake = not inbox.woken
+                inbox.woken = True
+            if wake:
+                try:
+                    loop.call_soon_threadsafe(self._deliver, loop)
+                except RuntimeError:  # the loop is closed; nobody awaits these any more
+                    with self._lock:
+                        self._inboxes.pop(loop, None)
+
+    def _deliver(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            inbox = self._inboxes.pop(loop, None)
+        if inbox is None:
+            return
+        for fut, ok, value in inbox.items:
+            if fut.done():
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+
     async def generate(self, key_id: str, curve: Curve) -> KeyRef:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._ks.generate, key_id, curve)
+        return await self._run(self._ks.generate, key_id, curve)
 
     async def destroy(self, ref: KeyRef) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._pool, self._ks.destroy, ref)
+        await self._run(self._ks.destroy, ref)
 
     async def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> RecoverableSignature:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._ks.sign_secp256k1, ref, digest)
+        return await self._run(self._ks.sign_secp256k1, ref, digest)
 
     async def sign_ed25519(self, ref: KeyRef, message: bytes) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._ks.sign_ed25519, ref, message)
+        return await self._run(self._ks.sign_ed25519, ref, message)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:
+            t.join()
