@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -261,6 +262,7 @@ class Pipeline:
         }
         execution: Execution | None = None
         failure: dict[str, Any] | None = None
+        started = time.perf_counter()
         try:
             execution = await spec.handler(ctx, params)
         except HsmError as err:
@@ -271,6 +273,7 @@ class Pipeline:
             )
             failure = {"code": int(err.grpc), "message": err.message, "details": []}
         done_ms = self.clock.now_ms()
+        executed = time.perf_counter()
         activity = Activity(
             id=activity_id,
             organization_id=org.id,
@@ -297,6 +300,10 @@ class Pipeline:
             raise
         # The request line (api middleware) carries these: one log line per request.
         structlog.contextvars.bind_contextvars(
-            activity_status=activity.status, organization_id=org.id, user_id=principal.user.id
+            activity_status=activity.status,
+            organization_id=org.id,
+            user_id=principal.user.id,
+            execute_ms=round((executed - started) * 1000, 2),
+            commit_ms=round((time.perf_counter() - executed) * 1000, 2),
         )
         return activity
