@@ -83,14 +83,29 @@ class Daemon:
         self.log_file.close()
 
 
-def start_daemon(data_dir: Path, *, mask: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Daemon:
-    """`strongroom init` + `strongroom serve` in a subprocess, on a free port; waits until ready."""
+def start_daemon(
+    data_dir: Path,
+    *,
+    mask: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    config: str = "rate_limit_per_second = 10000\n",
+) -> Daemon:
+    """`strongroom init` + `strongroom serve` in a subprocess, on a free port; waits until ready.
+
+    `config` is appended to the data dir's strongroom.toml on first init (tests raise the
+    per-IP rate limit, since every test client shares 127.0.0.1; the limit has its own tests).
+    """
     base_env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
     base_env.update(env or {})
     cmd = [sys.executable, "-m", "strongroom", "--data-dir", str(data_dir)]
     init_cmd = [*cmd, "init"] + [a for m in mask for a in ("--softhsm-mask", m)]
     out = subprocess.run(init_cmd, check=True, capture_output=True, env=base_env, cwd=REPO)
     info = json.loads(out.stdout)
+    marker = data_dir / ".test-config-applied"
+    if config and not marker.exists():
+        cfg = data_dir / "strongroom.toml"
+        cfg.write_text(config + cfg.read_text())  # top-level keys go before the [token] table
+        marker.touch()
     port = free_port()
     log_path = data_dir / "daemon.log"
     log = log_path.open("wb")

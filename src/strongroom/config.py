@@ -6,6 +6,7 @@ environment variable (`pin_env`), never from the command line.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -57,6 +58,9 @@ class Settings:
     timestamp_max_age_ms: int = 60 * 60 * 1000
     timestamp_max_future_ms: int = 5 * 60 * 1000
     log_format: str = "auto"  # "json", "console" or "auto" (console on a terminal)
+    rate_limit_per_second: float = 60.0  # per client IP; 0 turns the limit off
+    rate_limit_burst: int | None = None  # bucket size; defaults to one second's worth
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For is believed (IPs or CIDRs)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,6 +77,9 @@ _TOP: Final = {
     "timestamp_max_future_ms",
     "log_format",
     "token",
+    "rate_limit_per_second",
+    "rate_limit_burst",
+    "trusted_proxies",
 }
 _TOKEN: Final = {"module", "label", "pin_file", "pin_env", "threads", "softhsm2_conf"}
 
@@ -136,6 +143,23 @@ def load_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> S
     ):
         if key in raw:
             kw[key] = _typed("", key, raw[key], kind)
+    if "rate_limit_per_second" in raw:
+        value = raw["rate_limit_per_second"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError("`rate_limit_per_second` must be a number >= 0")
+        kw["rate_limit_per_second"] = float(value)
+    if "rate_limit_burst" in raw:
+        kw["rate_limit_burst"] = _typed("", "rate_limit_burst", raw["rate_limit_burst"], int)
+    if "trusted_proxies" in raw:
+        proxies = raw["trusted_proxies"]
+        if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+            raise ConfigError("`trusted_proxies` must be a list of IP addresses or networks")
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as err:
+                raise ConfigError(f"`trusted_proxies` entry `{proxy}` is not an IP address or network") from err
+        kw["trusted_proxies"] = tuple(proxies)
     if "database" in raw:
         kw["database"] = rel(_typed("", "database", raw["database"], str))
     if "STRONGROOM_HOST" in environ:

@@ -16,8 +16,9 @@ import structlog
 from aiohttp import web
 
 from strongroom.api.errors import http_error, internal_error, render_error
+from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
 from strongroom.daemon.service import Strongroom
-from strongroom.errors import StrongroomError
+from strongroom.errors import ResourceExhausted, StrongroomError
 from strongroom.logs import get_logger
 
 SERVICE: Final = web.AppKey("strongroom", Strongroom)
@@ -28,6 +29,35 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data), content_type="application/json", headers=headers)
+
+
+LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turnkey's rate-limit headers on every response; 429 before anything else is done."""
+    limiter = request.app[LIMITER]
+    peer = request.remote or ""
+    forwarded = request.headers.get("X-Forwarded-For")
+    if peer and request.path.startswith("/public/"):
+        verdict = limiter.check(peer, forwarded)
+    else:  # the Unix socket (no peer address) and health probes are not IP-limited
+        verdict = None
+    headers = {
+        "x-rate-limit-request-forwarded-for": forwarded or "",
+        "x-rate-limit-request-remote-addr": peer,
+    }
+    if verdict is not None:
+        headers["ratelimit-limit"] = str(verdict.limit)
+        headers["ratelimit-remaining"] = str(verdict.remaining)
+        if not verdict.allowed:
+            log.info("rate_limited", client_ip=verdict.client_ip, path=request.path)
+            status, body = render_error(ResourceExhausted(RATE_LIMIT_MESSAGE))
+            return json_response(status, body, headers)
+    response = await handler(request)
+    response.headers.update(headers)
+    return response
 
 
 @web.middleware
@@ -92,8 +122,13 @@ async def not_found(request: web.Request) -> web.Response:
 
 
 def make_app(service: Strongroom) -> web.Application:
-    app = web.Application(client_max_size=service.settings.max_body_bytes, middlewares=[context_middleware])
+    settings = service.settings
+    # Middlewares run outermost first: rate-limit headers land on every response, errors included.
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, middlewares=[rate_limit_middleware, context_middleware]
+    )
     app[SERVICE] = service
+    app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.trusted_proxies)
     app.router.add_post("/public/v1/submit/{name}", submit)
     app.router.add_post("/public/v1/query/{name}", query)
     app.router.add_get("/healthz", health)

@@ -145,6 +145,60 @@ def cmd_request(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from strongroom.config import load_settings
+    from strongroom.daemon.audit_verify import verify_database
+
+    settings = load_settings(Path(args.data_dir))
+    if not settings.database_path.is_file():
+        sys.stderr.write(f"error: no database at {settings.database_path}\n")
+        return EXIT_LOCAL
+    report = verify_database(settings.database_path)
+    out = {
+        "ok": report.ok,
+        "entries": report.entries,
+        "checkpoints": report.checkpoints,
+        "activitiesChecked": report.activities_checked,
+        "problems": report.problems,
+        "warnings": report.warnings,
+    }
+    if args.json:
+        _print(out)
+    else:
+        verdict = "intact" if report.ok else "BROKEN"
+        sys.stdout.write(
+            f"audit log {verdict}: {report.entries} entries, {report.checkpoints} signed checkpoints, "
+            f"{report.activities_checked} activities cross-checked\n"
+        )
+        for line in report.problems:
+            sys.stdout.write(f"problem: {line}\n")
+        for line in report.warnings:
+            sys.stdout.write(f"warning: {line}\n")
+    return 0 if report.ok else EXIT_API_ERROR
+
+
+def cmd_usage_set_quota(args: argparse.Namespace) -> int:
+    from strongroom.config import load_settings
+    from strongroom.store import Repository, SqliteDatabase
+
+    settings = load_settings(Path(args.data_dir))
+    quota = None if args.signatures == "none" else int(args.signatures)
+    if quota is not None and quota < 0:
+        sys.stderr.write("error: --signatures must be a number >= 0 or `none`\n")
+        return EXIT_LOCAL
+    db = SqliteDatabase(settings.database_path)
+    try:
+        repo = Repository(db)
+        if repo.organization(args.organization) is None:
+            sys.stderr.write(f"error: no organization `{args.organization}` in {settings.database_path}\n")
+            return EXIT_LOCAL
+        repo.write_sync(repo.set_signature_quota(args.organization, quota))
+    finally:
+        db.close()
+    _print({"organizationId": args.organization, "monthlySignatureQuota": None if quota is None else str(quota)})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="strongroom", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--data-dir", default=os.environ.get("STRONGROOM_DATA_DIR", "var"), help="data directory (./var)")
@@ -197,6 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hash", choices=["keccak256", "sha256", "no_op", "not_applicable"], default="keccak256")
     s.add_argument("--raw", action="store_true", help="print the whole activity")
     s.set_defaults(fn=cmd_sign_raw)
+
+    aud = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
+    s = aud.add_parser("verify", help="check the whole chain offline; names the first broken link")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_audit_verify)
+
+    use = sub.add_parser("usage", help="signature metering").add_subparsers(dest="sub", required=True)
+    s = use.add_parser("set-quota", help="operator: monthly signature quota of an organization (local)")
+    s.add_argument("--organization", required=True)
+    s.add_argument("--signatures", required=True, help="a number, or `none` for no quota")
+    s.set_defaults(fn=cmd_usage_set_quota)
 
     s = sub.add_parser("request", help="stamp and send any API call (like tkcli request)")
     s.add_argument("--path", required=True, help="e.g. /public/v1/query/whoami")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -18,12 +19,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
 import structlog
 
 from strongroom.daemon import auth, render
 from strongroom.daemon.auth import Principal
 from strongroom.daemon.clock import Clock
+from strongroom.daemon.metering import Meter, Reservation
 from strongroom.daemon.params import JsonObj, obj, req_str
 from strongroom.errors import (
     Conflict,
@@ -32,6 +33,8 @@ from strongroom.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    StrongroomError,
+    Unavailable,
 )
 from strongroom.logs import get_logger
 from strongroom.store.records import Activity, Organization, Repository
@@ -74,6 +77,23 @@ class ActivitySpec:
     intent_key: str
     result_key: str
     handler: Handler
+    # How many signatures the request will make (metered), or None if it signs nothing.
+    signatures: Callable[[JsonObj], int] | None = None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def new_ids(n: int) -> list[str]:
@@ -124,6 +144,7 @@ class Pipeline:
         self._specs: dict[str, ActivitySpec] = {}
         self._inflight: dict[str, asyncio.Future[Activity]] = {}
         self.recent: Final = RecentFingerprints(max_age_ms + max_future_ms + 60_000)
+        self.meter: Final = Meter(repo)
         now = clock.now_ms()
         for fingerprint, at_ms in repo.recent_fingerprints(now - self.recent.window_ms):
             self.recent.add(fingerprint, at_ms)
@@ -169,9 +190,12 @@ class Pipeline:
 
     @staticmethod
     def parse_body(body: bytes) -> JsonObj:
+        """Strict JSON: UTF-8, no duplicate keys (a signer must not guess which one was meant)."""
         try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as err:
+            data = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+        except (ValueError, UnicodeDecodeError) as err:
+            if isinstance(err, _DuplicateKey):
+                raise InvalidRequest(f"bad request body: duplicate key `{err.key[:64]}`") from err
             raise InvalidRequest("bad request body: not valid JSON") from err
         return obj(data, "body")
 
@@ -184,6 +208,12 @@ class Pipeline:
 
     # -- submit ---------------------------------------------------------------------------------------
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        """Guards in order; nothing reaches the token before all of them passed.
+
+        stamp → body → organization → credential → type → trusted time → timestamp window →
+        idempotency → store writable → quota → policy → execute → durable record + audit.
+        Refusals after the stamp's key is known are written to the audit log too.
+        """
         spec = self._specs.get(path)
         if spec is None:
             raise NotFound(f"unknown activity endpoint `{path[:64]}`")
@@ -191,9 +221,25 @@ class Pipeline:
         auth.verify_stamp(stamp, body)
         envelope = self.parse_body(body)
         org_id = req_str(envelope, "organizationId")
-        now_ms = self.clock.now_ms()
         org = self.organization(org_id)
+        now_ms = self.clock.now_ms()
         principal = auth.resolve(self.repo, stamp, org_id, now_ms)
+        try:
+            return await self._submit(spec, envelope, body, org, principal, now_ms)
+        except StrongroomError as err:
+            if not isinstance(err, Conflict):
+                await self._audit_refusal(spec, org, principal, err)
+            raise
+
+    async def _submit(
+        self,
+        spec: ActivitySpec,
+        envelope: JsonObj,
+        body: bytes,
+        org: Organization,
+        principal: Principal,
+        now_ms: int,
+    ) -> dict[str, Any]:
         activity_type = req_str(envelope, "type", max_len=128)
         if activity_type != spec.type:
             raise InvalidRequest(
@@ -213,9 +259,15 @@ class Pipeline:
         fut: asyncio.Future[Activity] = asyncio.get_running_loop().create_future()
         self._inflight[fingerprint] = fut
         try:
+            failure = self.repo.db.failure
+            if failure is not None:
+                raise Unavailable(f"signing is stopped because {failure}")
             self.authorize(org, principal)
+            reservation = None
+            if spec.signatures is not None:
+                reservation = self.meter.reserve(org.id, spec.signatures(params), now_ms)
             try:
-                activity = await self._execute(spec, principal, org, params, body, fingerprint, now_ms)
+                activity = await self._execute(spec, principal, org, params, body, fingerprint, now_ms, reservation)
             except Conflict:
                 # Another process recorded the same body first: its activity is the answer; the
                 # signature computed here was never released.
@@ -235,6 +287,19 @@ class Pipeline:
             del self._inflight[fingerprint]
         return {"activity": render.activity(activity)}
 
+    async def _audit_refusal(
+        self, spec: ActivitySpec, org: Organization, principal: Principal, err: StrongroomError
+    ) -> None:
+        status = self.clock.status()
+        at_ms = int(time.time() * 1000) if status is not None else self.clock.now_ms()
+        ops = self.repo.audit_refusal(
+            at_ms, org.id, principal.user.id, principal.stamp.public_key, spec.type, err.code.value, err.message
+        )
+        try:
+            await self.repo.write(ops)
+        except Exception:  # noqa: BLE001 - the refusal stands either way; the store's failure is visible in /readyz
+            log.warning("audit_refusal_not_written", type=spec.type)
+
     async def _execute(
         self,
         spec: ActivitySpec,
@@ -244,6 +309,7 @@ class Pipeline:
         body: bytes,
         fingerprint: str,
         now_ms: int,
+        reservation: Reservation | None = None,
     ) -> Activity:
         activity_id, vote_id = new_ids(2)
         structlog.contextvars.bind_contextvars(activity_id=activity_id, activity_type=spec.type)
@@ -268,9 +334,7 @@ class Pipeline:
         except HsmError as err:
             # Accepted but could not be carried out: record it as FAILED (the detail goes to the log).
             # the error type only: no traceback that might carry token details
-            log.error(  # noqa: TRY400
-                "activity_failed", activity_id=activity_id, type=spec.type, error=type(err).__name__
-            )
+            log.error("activity_failed", activity_id=activity_id, type=spec.type, error=type(err).__name__)
             failure = {"code": int(err.grpc), "message": err.message, "details": []}
         done_ms = self.clock.now_ms()
         executed = time.perf_counter()
@@ -290,14 +354,23 @@ class Pipeline:
         )
         ops = [
             *(execution.ops if execution else []),
-            *self.repo.insert_activity(activity, body, principal.stamp.header),
+            *self.repo.insert_activity(activity, body, principal.stamp.header, principal.stamp.public_key),
         ]
+        if reservation is not None and execution is not None:
+            ops += self.meter.ops(reservation)
         try:
             await self.repo.write(ops)
         except BaseException:
+            if reservation is not None:
+                self.meter.released(reservation)
             if execution is not None and execution.rollback is not None:
                 await execution.rollback()
             raise
+        if reservation is not None:
+            if execution is not None:
+                self.meter.committed(reservation)
+            else:
+                self.meter.released(reservation)
         # The request line (api middleware) carries these: one log line per request.
         structlog.contextvars.bind_contextvars(
             activity_status=activity.status,

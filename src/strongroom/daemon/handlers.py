@@ -40,6 +40,7 @@ class KeyHandlers:
                 "signRawPayloadIntentV2",
                 "signRawPayloadResult",
                 self.sign_raw_payload,
+                signatures=lambda _params: 1,
             )
         )
         pipeline.register(
@@ -49,6 +50,7 @@ class KeyHandlers:
                 "signRawPayloadsIntent",
                 "signRawPayloadsResult",
                 self.sign_raw_payloads,
+                signatures=lambda params: len(params["payloads"]) if isinstance(params.get("payloads"), list) else 1,
             )
         )
 

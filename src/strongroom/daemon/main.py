@@ -11,6 +11,7 @@ from aiohttp import web
 from strongroom.api.app import make_app
 from strongroom.config import Settings
 from strongroom.daemon.service import Strongroom
+from strongroom.errors import StrongroomError
 from strongroom.logs import configure_logging, flush_logs, get_logger
 
 log = get_logger("strongroom.daemon")
@@ -36,12 +37,18 @@ async def _serve(settings: Settings, service: Strongroom) -> None:
             flush_logs()
 
     flushing = asyncio.create_task(flusher())
+    maintaining = asyncio.create_task(service.maintain())
     try:
         await stop.wait()
     finally:
         log.info("shutting_down")
         flushing.cancel()
+        maintaining.cancel()
         await runner.cleanup()
+        try:
+            await service.checkpoint()  # leave the log with a signed head
+        except StrongroomError as err:
+            log.error("audit_checkpoint_failed", error=err.message)
         flush_logs()
 
 

@@ -35,6 +35,7 @@ class Queries:
             "list_private_keys": self.list_private_keys,
             "get_activity": self.get_activity,
             "list_activities": self.list_activities,
+            "get_usage": self.get_usage,  # Strongroom extension: signatures this month and the quota
         }
 
     async def run(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -91,6 +92,12 @@ class Queries:
         if activity is None:
             raise NotFound(f"no activity `{activity_id}` found in this organization")
         return {"activity": render.activity(activity)}
+
+    async def get_usage(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        month = opt_str(p, "month", max_len=7)
+        if month is not None and not (len(month) == 7 and month[4] == "-" and (month[:4] + month[5:]).isdigit()):
+            raise InvalidRequest("`month` must look like `2026-11`")
+        return {"usage": self.pipeline.meter.usage(org.id, self.pipeline.clock.now_ms(), month)}
 
     async def list_activities(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         statuses = opt_str_list(p, "filterByStatus")

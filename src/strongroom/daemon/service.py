@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -14,7 +16,7 @@ from strongroom.daemon.queries import Queries
 from strongroom.errors import StrongroomError
 from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
 from strongroom.logs import get_logger
-from strongroom.store import Repository, SqliteDatabase
+from strongroom.store import Repository, SqliteDatabase, audit
 
 log = get_logger("strongroom.service")
 
@@ -41,6 +43,7 @@ class Strongroom:
         )
         KeyHandlers(self.repo, self.keys).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)
+        self._checkpointed = 0
 
     @classmethod
     def open(
@@ -69,15 +72,52 @@ class Strongroom:
     async def query(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         return await self.queries.run(name, body, headers)
 
+    async def checkpoint(self) -> bool:
+        """Sign the audit chain head with the token's audit key, if it moved since the last one."""
+        seq, head = self.db.audit_head()
+        if seq == 0 or seq <= self._checkpointed:
+            return False
+        row = self.db.one("SELECT max(seq) FROM audit_checkpoints")
+        if row is not None and row[0] is not None and int(row[0]) >= seq:
+            self._checkpointed = int(row[0])
+            return False
+        scheme, public_key, signature = await self.keys.sign_audit(audit.checkpoint_message(seq, head))
+        await self.repo.write(
+            [
+                (
+                    "INSERT INTO audit_checkpoints (seq, hash, at_ms, scheme, public_key, signature)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (seq, head, int(time.time() * 1000), scheme, public_key, signature),
+                )
+            ]
+        )
+        self._checkpointed = seq
+        return True
+
+    async def maintain(self, checkpoint_every_s: float = 5.0) -> None:
+        """Background duties: retry a failed store (so signing resumes) and sign checkpoints."""
+        last = 0.0
+        while True:
+            await asyncio.sleep(0.5)
+            if self.db.failure is not None:
+                if await self.db.probe():
+                    log.info("store_writable_again")
+                continue
+            if time.monotonic() - last >= checkpoint_every_s:
+                last = time.monotonic()
+                try:
+                    await self.checkpoint()
+                except StrongroomError as err:
+                    log.error("audit_checkpoint_failed", error=err.message)
+
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {"token": self.capabilities.as_dict()}
-        ok = True
-        try:
-            self.clock.now_ms()
-            checks["clock"] = "trusted"
-        except StrongroomError as err:
-            ok = False
-            checks["clock"] = err.message
+        failure = self.db.failure
+        checks["store"] = "writable" if failure is None else failure
+        ok = failure is None
+        reason = self.clock.status()
+        checks["clock"] = "trusted" if reason is None else f"untrusted: {reason}"
+        ok = ok and reason is None
         return ok, checks
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ Everything here is blocking; async callers go through `hsm.worker`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets
 from typing import Any, Final
 
@@ -28,6 +29,8 @@ from strongroom.hsm.token import ED25519_OID, SECP256K1_OID, Token, decode_ec_po
 from strongroom.hsm.types import Backend, Capabilities, Curve, KeyRef
 
 KEK_LABEL: Final = "strongroom-kek"
+AUDIT_LABEL: Final = "strongroom-audit"
+P256_OID: Final = "1.2.840.10045.3.1.7"
 _NONCE_LEN: Final = 12
 
 
@@ -165,6 +168,53 @@ class KeyStore:
             with contextlib.suppress(pkcs11.NoSuchKey):
                 s.get_key(object_class=cls, label=ref.key_id).destroy()
         self.token.thread_cache().pop(ref.key_id, None)
+
+    # -- audit checkpoints --------------------------------------------------------------------
+    def sign_audit(self, message: bytes) -> tuple[str, bytes, bytes]:
+        """Sign `message` with the token's audit key (created on first use).
+
+        Returns (scheme, public key, signature): `ecdsa-p256-sha256` (raw r||s over SHA-256) when
+        the token offers ECDSA, else `ed25519`; `none` if it offers neither.
+        """
+        mechs = self.capabilities.mechanisms
+        s = self.token.session()
+        if {"CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA"} <= mechs:
+            scheme, key_type, gen, params, mech = (
+                "ecdsa-p256-sha256",
+                KeyType.EC,
+                Mechanism.EC_KEY_PAIR_GEN,
+                P256_OID,
+                Mechanism.ECDSA,
+            )
+            data = hashlib.sha256(message).digest()
+        elif {"CKM_EC_EDWARDS_KEY_PAIR_GEN", "CKM_EDDSA"} <= mechs:
+            scheme, key_type, gen, params, mech = (
+                "ed25519",
+                KeyType.EC_EDWARDS,
+                Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
+                ED25519_OID,
+                Mechanism.EDDSA,
+            )
+            data = message
+        else:
+            return "none", b"", b""
+        try:
+            pub = s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=AUDIT_LABEL)
+            priv = s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=AUDIT_LABEL)
+        except pkcs11.NoSuchKey:
+            pub, priv = s.generate_keypair(
+                key_type,
+                store=True,
+                label=AUDIT_LABEL,
+                mechanism=gen,
+                public_template={Attribute.EC_PARAMS: ec_params(params)},
+                private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
+            )
+        try:
+            signature = bytes(priv.sign(data, mechanism=mech))
+        except pkcs11.PKCS11Error as err:
+            raise HsmError(f"audit checkpoint signing failed: {type(err).__name__}") from err
+        return scheme, decode_ec_point(bytes(pub[Attribute.EC_POINT])), signature
 
     # -- signing ----------------------------------------------------------------------------
     def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> secp256k1.RecoverableSignature:

@@ -36,6 +36,8 @@ class AsyncKeyStore:
     def __init__(self, keystore: KeyStore, threads: int = 2) -> None:
         self._ks: Final = keystore
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        # Token operations started (tests prove that refused requests never touch the token).
+        self.operations = 0
         self._lock = threading.Lock()
         self._inboxes: dict[asyncio.AbstractEventLoop, _Inbox] = {}
         self._threads = [
@@ -51,6 +53,7 @@ class AsyncKeyStore:
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[_T] = loop.create_future()
+        self.operations += 1
         self._jobs.put((fn, args, fut, loop))
         return await fut
 
@@ -100,6 +103,9 @@ class AsyncKeyStore:
 
     async def sign_ed25519(self, ref: KeyRef, message: bytes) -> bytes:
         return await self._run(self._ks.sign_ed25519, ref, message)
+
+    async def sign_audit(self, message: bytes) -> tuple[str, bytes, bytes]:
+        return await self._run(self._ks.sign_audit, message)
 
     def close(self) -> None:
         for _ in self._threads:

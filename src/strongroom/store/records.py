@@ -14,6 +14,7 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
+from strongroom.store import audit
 from strongroom.store.sqlite import Op, SqliteDatabase
 
 _T = TypeVar("_T")
@@ -426,7 +427,22 @@ class Repository:
         return rows
 
     @staticmethod
-    def insert_activity(activity: Activity, request: bytes, stamp: str) -> list[Op]:
+    def insert_activity(activity: Activity, request: bytes, stamp: str, actor_key: str) -> list[Op]:
+        """The activity row and its audit entry, to be committed together."""
+        result = orjson.dumps(activity.result).decode()
+        entry = {
+            "kind": "activity",
+            "at_ms": activity.updated_at,
+            "organization_id": activity.organization_id,
+            "user_id": activity.user_id,
+            "credential": actor_key,
+            "type": activity.type,
+            "status": activity.status,
+            "activity_id": activity.id,
+            "fingerprint": activity.fingerprint,
+            "request_digest": audit.digest(request),
+            "result_digest": audit.digest(result),
+        }
         return [
             (
                 "INSERT INTO activities (id, organization_id, type, status, fingerprint, user_id, intent, result,"
@@ -440,7 +456,7 @@ class Repository:
                     activity.fingerprint,
                     activity.user_id,
                     orjson.dumps(activity.intent).decode(),
-                    orjson.dumps(activity.result).decode(),
+                    result,
                     None if activity.failure is None else orjson.dumps(activity.failure).decode(),
                     orjson.dumps(activity.votes).decode(),
                     request,
@@ -448,5 +464,49 @@ class Repository:
                     activity.created_at,
                     activity.updated_at,
                 ),
+            ),
+            audit.append_op(entry),
+        ]
+
+    @staticmethod
+    def audit_refusal(
+        at_ms: int, organization_id: str, user_id: str | None, actor_key: str, what: str, error: str, code: str
+    ) -> list[Op]:
+        """An authenticated request that was refused: who, what, and why."""
+        return [
+            audit.append_op(
+                {
+                    "kind": "refusal",
+                    "at_ms": at_ms,
+                    "organization_id": organization_id,
+                    "user_id": user_id,
+                    "credential": actor_key,
+                    "type": what,
+                    "decision": code,
+                    "reason": error,
+                }
             )
         ]
+
+    # -- usage ------------------------------------------------------------------------------------
+    def signatures_used(self, org_id: str, month: str) -> int:
+        row = self.db.one("SELECT signatures FROM usage WHERE organization_id = ? AND month = ?", (org_id, month))
+        return 0 if row is None else int(row["signatures"])
+
+    def signature_quota(self, org_id: str) -> int | None:
+        row = self.db.one("SELECT monthly_signature_quota FROM organizations WHERE id = ?", (org_id,))
+        return None if row is None or row[0] is None else int(row[0])
+
+    @staticmethod
+    def add_usage(org_id: str, month: str, signatures: int) -> list[Op]:
+        return [
+            (
+                "INSERT INTO usage (organization_id, month, signatures) VALUES (?, ?, ?)"
+                " ON CONFLICT (organization_id, month) DO UPDATE SET signatures = signatures + excluded.signatures",
+                (org_id, month, signatures),
+            )
+        ]
+
+    @staticmethod
+    def set_signature_quota(org_id: str, quota: int | None) -> list[Op]:
+        return [("UPDATE organizations SET monthly_signature_quota = ? WHERE id = ?", (quota, org_id))]

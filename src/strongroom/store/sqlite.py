@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from strongroom.errors import Conflict, StrongroomError
+from strongroom.store import audit
 
 Param = str | int | bytes | None
 Op = tuple[str, Sequence[Param]]
@@ -108,6 +109,30 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     """
     CREATE INDEX activities_created_at ON activities(created_at);
     """,
+    # 3: tamper-evident audit log, signed checkpoints, usage metering and quotas
+    """
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE audit_checkpoints (
+        seq INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        scheme TEXT NOT NULL,
+        public_key BLOB,
+        signature BLOB
+    );
+    CREATE TABLE usage (
+        organization_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        signatures INTEGER NOT NULL,
+        PRIMARY KEY (organization_id, month)
+    );
+    ALTER TABLE organizations ADD COLUMN monthly_signature_quota INTEGER;
+    """,
 )
 
 
@@ -165,6 +190,19 @@ class _Writer(threading.Thread):
         self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.batches = 0
         self.jobs = 0
+        self.chain = audit.Chain(self._conn)
+        # Why the last commit failed (the store is unwritable), or None: read by the pipeline,
+        # which refuses token operations while it is set (fail closed).
+        self.failure: str | None = None
+
+    def _apply(self, job: _Job) -> None:
+        for sql, params in job.ops:
+            if sql == audit.AUDIT_OP:
+                body = params[0]
+                assert isinstance(body, bytes)
+                self.chain.append(self._conn, body)
+            else:
+                self._conn.execute(sql, params)
 
     def run(self) -> None:
         while True:
@@ -195,37 +233,44 @@ class _Writer(threading.Thread):
     def _commit_fast(self, batch: list[_Job]) -> bool:
         """The whole batch in one transaction; False (and nothing written) if any write fails."""
         conn = self._conn
+        head = self.chain.state()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for job in batch:
-                for sql, params in job.ops:
-                    conn.execute(sql, params)
+                self._apply(job)
             conn.execute("COMMIT")
         except sqlite3.Error:
+            self.chain.restore(head)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             return False
+        self.failure = None
         return True
 
     def _commit_isolated(self, batch: list[_Job]) -> None:
         """Each job in its own savepoint, so one failing job does not undo the others."""
         conn = self._conn
+        head = self.chain.state()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for i, job in enumerate(batch):
                 conn.execute(f"SAVEPOINT j{i}")
+                job_head = self.chain.state()
                 try:
-                    for sql, params in job.ops:
-                        conn.execute(sql, params)
+                    self._apply(job)
                     conn.execute(f"RELEASE j{i}")
                 except sqlite3.Error as err:
+                    self.chain.restore(job_head)
                     conn.execute(f"ROLLBACK TO j{i}")
                     conn.execute(f"RELEASE j{i}")
                     job.error = err
             conn.execute("COMMIT")
+            self.failure = None
         except sqlite3.Error as err:
+            self.chain.restore(head)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self.failure = f"the store cannot be written: {err}"
             for job in batch:
                 job.error = job.error or err
 
@@ -305,6 +350,23 @@ class SqliteDatabase:
         job.done.wait()
         if job.error is not None:
             raise _translate(job.error)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the store cannot be written right now (None when it can)."""
+        return self._writer.failure
+
+    async def probe(self) -> bool:
+        """An empty transaction through the writer: clears `failure` when writes work again."""
+        try:
+            await self.write([])
+        except Exception:  # noqa: BLE001 - any failure means "still not writable"
+            return False
+        return self._writer.failure is None
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        return (0, audit.GENESIS) if row is None else (int(row["seq"]), str(row["hash"]))
 
     def stats(self) -> dict[str, Any]:
         return {"batches": self._writer.batches, "jobs": self._writer.jobs}
