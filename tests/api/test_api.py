@@ -443,3 +443,85 @@ async def test_queries_and_pagination(api: Api) -> None:
     org = data["organizationData"]
     assert org["rootQuorum"] == {"threshold": 1, "userIds": [api.org.user_id]}
     assert org["users"][0]["apiKeys"][0]["credential"]["publicKey"] == api.org.stamper.public_key
+
+
+async def test_sign_ethereum_transaction_and_typed_data(api: Api) -> None:
+    from strongroom.chains.ethereum import rlp
+    from strongroom.chains.ethereum.tx import parse_signed_transaction
+
+    vectors = Path(__file__).resolve().parents[1] / "vectors" / "eip712.json"
+    key = await create_key(api, "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])
+    address = key["addresses"][0]["address"]
+
+    # An EIP-1559 transfer, unsigned, as viem/ethers send it (hex without 0x).
+    to = bytes.fromhex("3535353535353535353535353535353535353535")
+    u = rlp.encode_uint
+    unsigned = b"\x02" + rlp.encode([u(1), u(7), u(2 * 10**9), u(30 * 10**9), u(21000), to, u(10**18), b"", []])
+    status, data = await api.submit(
+        "sign_transaction",
+        "ACTIVITY_TYPE_SIGN_TRANSACTION_V2",
+        {"signWith": address, "unsignedTransaction": unsigned.hex(), "type": "TRANSACTION_TYPE_ETHEREUM"},
+    )
+    assert status == 200, data
+    signed_hex = data["activity"]["result"]["signTransactionResult"]["signedTransaction"]
+    assert not signed_hex.startswith("0x")
+    signed = parse_signed_transaction(signed_hex)
+    assert signed.tx.value == 10**18
+    assert signed.tx.chain_id == 1
+    assert signed.signature.s <= 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
+    sender = PublicKey.from_signature_and_message(signed.signature.to_bytes65(), signed.tx.signing_hash(), hasher=None)
+    assert address_from_public_key(sender.format(compressed=False)) == address
+
+    # EIP-712 typed data (viem's serialisation), digest computed by the daemon.
+    mail = json.loads(vectors.read_text())["mail"]
+    status, data = await api.submit(
+        "sign_raw_payload",
+        SIGN,
+        {
+            "signWith": address,
+            "payload": json.dumps(mail["viem"]),
+            "encoding": "PAYLOAD_ENCODING_EIP712",
+            "hashFunction": "HASH_FUNCTION_NO_OP",
+        },
+    )
+    assert status == 200, data
+    res = data["activity"]["result"]["signRawPayloadResult"]
+    signer = PublicKey.from_signature_and_message(
+        bytes.fromhex(res["r"] + res["s"] + res["v"]), bytes.fromhex(mail["digest"]), hasher=None
+    )
+    assert address_from_public_key(signer.format(compressed=False)) == address
+
+    ed = await create_key(api, "CURVE_ED25519", [])
+    for params, want in (
+        (
+            {"signWith": address, "unsignedTransaction": unsigned.hex(), "type": "TRANSACTION_TYPE_TRON"},
+            "not supported",
+        ),
+        (
+            {"signWith": address, "unsignedTransaction": "0xdeadbeef", "type": "TRANSACTION_TYPE_ETHEREUM"},
+            "transaction",
+        ),
+        (
+            {
+                "signWith": ed["privateKeyId"],
+                "unsignedTransaction": unsigned.hex(),
+                "type": "TRANSACTION_TYPE_ETHEREUM",
+            },
+            "secp256k1",
+        ),
+    ):
+        status, data = await api.submit("sign_transaction", "ACTIVITY_TYPE_SIGN_TRANSACTION_V2", params)
+        assert status == 400, data
+        assert want in data["message"]
+    status, data = await api.submit(
+        "sign_raw_payload",
+        SIGN,
+        {
+            "signWith": address,
+            "payload": json.dumps(mail["viem"]),
+            "encoding": "PAYLOAD_ENCODING_EIP712",
+            "hashFunction": "HASH_FUNCTION_KECCAK256",
+        },
+    )
+    assert status == 400
+    assert "HASH_FUNCTION_NO_OP" in data["message"]

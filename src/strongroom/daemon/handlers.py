@@ -1,4 +1,4 @@
-"""Activity handlers: create private keys, sign raw payloads."""
+"""Activity handlers: create private keys, sign raw payloads and Ethereum transactions."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import uuid
 from typing import Any, Final
 
 from strongroom.chains.address_formats import SUPPORTED_FORMATS, derive_address
+from strongroom.chains.ethereum import tx as ethtx
 from strongroom.daemon import signing
 from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline
 from strongroom.daemon.params import JsonObj, obj, req_list, req_str, str_list
-from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
+from strongroom.errors import ErrorCode, InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.hsm import AsyncKeyStore, Curve, KeyRef
 from strongroom.store.records import PrivateKey, Repository
 
@@ -40,6 +41,16 @@ class KeyHandlers:
                 "signRawPayloadIntentV2",
                 "signRawPayloadResult",
                 self.sign_raw_payload,
+                signatures=lambda _params: 1,
+            )
+        )
+        pipeline.register(
+            ActivitySpec(
+                "sign_transaction",
+                "ACTIVITY_TYPE_SIGN_TRANSACTION_V2",
+                "signTransactionIntentV2",
+                "signTransactionResult",
+                self.sign_transaction,
                 signatures=lambda _params: 1,
             )
         )
@@ -149,14 +160,29 @@ class KeyHandlers:
     async def sign_raw_payload(self, ctx: Context, params: JsonObj) -> Execution:
         key, encoding, hash_function = self._common(ctx, params)
         payload = req_str(params, "payload", "parameters.", max_len=1 << 20, allow_empty=True)
-        message = signing.message_for(key.curve, hash_function, signing.decode_payload(payload, encoding))
+        message = signing.payload_message(key.curve, hash_function, payload, encoding)
         return Execution(await signing.sign(self.keys, key, message), [])
+
+    async def sign_transaction(self, ctx: Context, params: JsonObj) -> Execution:
+        sign_with = req_str(params, "signWith", "parameters.", max_len=256)
+        tx_type = req_str(params, "type", "parameters.", max_len=64)
+        unsigned = req_str(params, "unsignedTransaction", "parameters.", max_len=1 << 18)
+        if tx_type != "TRANSACTION_TYPE_ETHEREUM":
+            if tx_type.startswith("TRANSACTION_TYPE_"):
+                raise UnsupportedAlgorithm(
+                    f"transaction type `{tx_type}` is not supported yet", code=ErrorCode.UNSUPPORTED_TRANSACTION_TYPE
+                )
+            raise InvalidRequest(f"invalid transaction type `{tx_type[:64]}`")
+        key = self.resolve_key(ctx.organization.id, sign_with)
+        if key.curve != Curve.SECP256K1:
+            raise InvalidRequest("Ethereum transactions are signed with secp256k1 keys")
+        tx = ethtx.parse_unsigned_transaction(unsigned)
+        sig = await self.keys.sign_secp256k1(signing.key_ref(key), tx.signing_hash())
+        return Execution({"signedTransaction": tx.serialize_signed(sig).hex()}, [])
 
     async def sign_raw_payloads(self, ctx: Context, params: JsonObj) -> Execution:
         key, encoding, hash_function = self._common(ctx, params)
         payloads = str_list(params, "payloads", "parameters.", max_items=MAX_PAYLOADS, allow_empty=False)
-        messages = [
-            signing.message_for(key.curve, hash_function, signing.decode_payload(p, encoding)) for p in payloads
-        ]
+        messages = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
         signatures = [await signing.sign(self.keys, key, m) for m in messages]
         return Execution({"signatures": signatures}, [])

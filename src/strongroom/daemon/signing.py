@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Final
 
+from strongroom.chains.ethereum import messages
 from strongroom.crypto import encoding
 from strongroom.crypto.keccak import keccak256
 from strongroom.errors import InvalidRequest, UnsupportedAlgorithm
@@ -17,12 +18,29 @@ from strongroom.store.records import PrivateKey
 
 ENC_HEX: Final = "PAYLOAD_ENCODING_HEXADECIMAL"
 ENC_TEXT: Final = "PAYLOAD_ENCODING_TEXT_UTF8"
-ENCODINGS: Final = frozenset({ENC_HEX, ENC_TEXT, "PAYLOAD_ENCODING_EIP712", "PAYLOAD_ENCODING_EIP7702_AUTHORIZATION"})
+ENC_EIP712: Final = "PAYLOAD_ENCODING_EIP712"
+ENC_EIP7702: Final = "PAYLOAD_ENCODING_EIP7702_AUTHORIZATION"
+ENCODINGS: Final = frozenset({ENC_HEX, ENC_TEXT, ENC_EIP712, ENC_EIP7702})
+# Encodings whose digest is defined by the payload's structure (the server computes it).
+STRUCTURED: Final = frozenset({ENC_EIP712, ENC_EIP7702})
 HASH_KECCAK: Final = "HASH_FUNCTION_KECCAK256"
 HASH_SHA256: Final = "HASH_FUNCTION_SHA256"
 HASH_NO_OP: Final = "HASH_FUNCTION_NO_OP"
 HASH_NA: Final = "HASH_FUNCTION_NOT_APPLICABLE"
 HASH_FUNCTIONS: Final = frozenset({HASH_KECCAK, HASH_SHA256, HASH_NO_OP, HASH_NA})
+
+
+def structured_digest(curve: str, hash_function: str, payload: str, encoding_name: str) -> bytes:
+    """EIP-712 typed data or an EIP-7702 authorization: the digest the server computes itself."""
+    if curve != Curve.SECP256K1:
+        raise InvalidRequest(f"`{encoding_name}` payloads are signed with secp256k1 keys only")
+    if hash_function != HASH_NO_OP:
+        raise InvalidRequest(
+            f"`{encoding_name}` payloads are hashed by their own rules: use HASH_FUNCTION_NO_OP, not `{hash_function}`"
+        )
+    if encoding_name == ENC_EIP712:
+        return messages.typed_data_hash(payload)
+    return messages.eip7702_authorization_hash(payload)
 
 
 def decode_payload(payload: str, encoding_name: str) -> bytes:
@@ -67,6 +85,13 @@ def message_for(curve: str, hash_function: str, data: bytes) -> bytes:
 
 def key_ref(key: PrivateKey) -> KeyRef:
     return KeyRef(key.id, Curve(key.curve), key.public_key, Backend(key.backend), key.wrapped)
+
+
+def payload_message(curve: str, hash_function: str, payload: str, encoding_name: str) -> bytes:
+    """What the key signs for one raw payload, whatever its encoding."""
+    if encoding_name in STRUCTURED:
+        return structured_digest(curve, hash_function, payload, encoding_name)
+    return message_for(curve, hash_function, decode_payload(payload, encoding_name))
 
 
 async def sign(keys: AsyncKeyStore, key: PrivateKey, message: bytes) -> dict[str, Any]:
