@@ -1,0 +1,240 @@
+"""Evaluate an AST against a request environment.
+
+Values are plain data: `None`, `bool`, `int` (arbitrary precision), `str`, `list`, `dict`.
+Timestamps are `int` milliseconds since the Unix epoch; `time.now` is always the `now_ms` argument
+(the environment cannot override it).
+
+Semantics (Turnkey §9.2, made strict so that an unexpected input fails closed):
+
+- No short-circuit: `&&` and `||` evaluate both operands, and `.any/.all/.filter` visit every
+  element, so a reference to something absent (e.g. `wallet.id` when the request has no wallet)
+  is an error even when the other side would decide the result.
+- A missing keyword, field or map key is an error, as are type mismatches: `&&`, `||`, `!` and
+  predicates need booleans; `<`, `>`, `<=`, `>=` need integers; `==`/`!=` need both sides of the
+  same kind (null equals only null and is unequal to anything else); an index must be an integer
+  inside the list or string, a slice's bounds must satisfy `0 <= start <= end <= len`.
+- `.count` (with or without parentheses) and `.contains`, `in`, `.any/.all/.filter` need a list.
+
+`evaluate` is total: for any AST and any environment it returns a value or raises
+`PolicyEvalError`, never another exception (deep recursion is reported as an evaluation error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from strongroom.policy import ast
+from strongroom.policy.errors import PolicyEvalError
+
+
+def type_name(value: object) -> str:
+    """The policy-language name of a value's type, for messages (never the value itself)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "map"
+    return "unsupported value"
+
+
+def _fail(message: str, node: ast.Expr) -> PolicyEvalError:
+    return PolicyEvalError(message, node.pos.line, node.pos.column)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _equal(left: object, right: object, node: ast.Expr) -> bool:
+    """Structural equality of two values of the same kind; a kind mismatch is an error."""
+    if left is None or right is None:
+        return left is None and right is None
+    kind = type_name(left)
+    if kind != type_name(right) or kind == "unsupported value":
+        raise _fail(f"cannot compare {type_name(left)} with {type_name(right)}", node)
+    if isinstance(left, list) and isinstance(right, list):
+        if len(left) != len(right):
+            return False
+        results = [_equal(a, b, node) for a, b in zip(left, right, strict=True)]
+        return all(results)
+    if isinstance(left, dict) and isinstance(right, dict):
+        if set(left) != set(right):
+            return False
+        results = [_equal(left[k], right[k], node) for k in left]
+        return all(results)
+    return left == right
+
+
+class _Evaluator:
+    def __init__(self, env: Mapping[str, object], now_ms: int) -> None:
+        self.env = env
+        self.time: dict[str, object] = {"now": now_ms}
+
+    def boolean(self, node: ast.Expr, scope: Mapping[str, object], what: str) -> bool:
+        value = self.eval(node, scope)
+        if not isinstance(value, bool):
+            raise _fail(f"{what} must be a bool, got {type_name(value)}", node)
+        return value
+
+    def integer(self, node: ast.Expr, scope: Mapping[str, object], what: str) -> int:
+        value = self.eval(node, scope)
+        if not _is_int(value):
+            raise _fail(f"{what} must be an int, got {type_name(value)}", node)
+        assert isinstance(value, int)
+        return value
+
+    def sequence(self, node: ast.Expr, scope: Mapping[str, object], what: str) -> list[object]:
+        value = self.eval(node, scope)
+        if not isinstance(value, list):
+            raise _fail(f"{what} needs a list, got {type_name(value)}", node)
+        return value
+
+    def lookup(self, node: ast.Name, scope: Mapping[str, object]) -> object:
+        name = node.name
+        if name in scope:
+            return scope[name]
+        if name == "time":
+            return self.time
+        if name in self.env:
+            return self.env[name]
+        raise _fail(f"missing keyword `{name}`: the request does not provide it", node)
+
+    def eval(self, node: ast.Expr, scope: Mapping[str, object]) -> object:
+        match node:
+            case ast.BoolLit(value=value):
+                return value
+            case ast.IntLit(value=value):
+                return value
+            case ast.StrLit(value=value):
+                return value
+            case ast.TimestampLit(ms=ms):
+                return ms
+            case ast.ListLit(items=items):
+                return [self.eval(item, scope) for item in items]
+            case ast.Call(name=name):
+                raise _fail(f"function `{name}` is not supported", node)
+            case ast.Name():
+                return self.lookup(node, scope)
+            case ast.Attribute(obj=obj, name=name):
+                return self.attribute(self.eval(obj, scope), name, node)
+            case ast.Index(obj=obj, index=index):
+                return self.index(self.eval(obj, scope), self.eval(index, scope), node)
+            case ast.Slice():
+                return self.slice(node, scope)
+            case ast.Not(operand=operand):
+                return not self.boolean(operand, scope, "the operand of `!`")
+            case ast.BoolOp(op=op, left=left, right=right):
+                lhs = self.boolean(left, scope, f"the left operand of `{op}`")
+                rhs = self.boolean(right, scope, f"the right operand of `{op}`")
+                return (lhs and rhs) if op == "&&" else (lhs or rhs)
+            case ast.Compare():
+                return self.compare(node, scope)
+            case ast.Membership(element=element, container=container):
+                item = self.eval(element, scope)
+                values = self.sequence(container, scope, "`in`")
+                results = [_equal(item, value, node) for value in values]
+                return any(results)
+            case ast.Contains(target=target, value=value_node):
+                values = self.sequence(target, scope, "`.contains`")
+                item = self.eval(value_node, scope)
+                results = [_equal(item, value, node) for value in values]
+                return any(results)
+            case ast.Count(target=target):
+                return len(self.sequence(target, scope, "`.count()`"))
+            case ast.Quantifier():
+                return self.quantifier(node, scope)
+        raise _fail("unsupported expression", node)  # pragma: no cover - every node kind is matched
+
+    def attribute(self, obj: object, name: str, node: ast.Attribute) -> object:
+        if isinstance(obj, dict):
+            if name in obj:
+                return obj[name]
+            raise _fail(f"missing field `{name}`", node)
+        if isinstance(obj, list) and name == "count":
+            return len(obj)
+        raise _fail(f"cannot read field `{name}` of {type_name(obj)}", node)
+
+    def index(self, obj: object, key: object, node: ast.Index) -> object:
+        if isinstance(obj, dict):
+            if not isinstance(key, str):
+                raise _fail(f"a map key must be a string, got {type_name(key)}", node)
+            if key in obj:
+                return obj[key]
+            raise _fail(f"missing key `{key[:64]}`", node)
+        if isinstance(obj, list | str):
+            if not _is_int(key):
+                raise _fail(f"an index must be an int, got {type_name(key)}", node)
+            assert isinstance(key, int)
+            if not 0 <= key < len(obj):
+                raise _fail(f"index out of range for a {type_name(obj)} of length {len(obj)}", node)
+            return obj[key]
+        raise _fail(f"cannot index {type_name(obj)}", node)
+
+    def slice(self, node: ast.Slice, scope: Mapping[str, object]) -> object:
+        obj = self.eval(node.obj, scope)
+        start = 0 if node.start is None else self.integer(node.start, scope, "a slice bound")
+        end = None if node.end is None else self.integer(node.end, scope, "a slice bound")
+        if not isinstance(obj, list | str):
+            raise _fail(f"cannot slice {type_name(obj)}", node)
+        stop = len(obj) if end is None else end
+        if not 0 <= start <= stop <= len(obj):
+            raise _fail(f"slice out of range for a {type_name(obj)} of length {len(obj)}", node)
+        return obj[start:stop]
+
+    def compare(self, node: ast.Compare, scope: Mapping[str, object]) -> bool:
+        left = self.eval(node.left, scope)
+        right = self.eval(node.right, scope)
+        op = node.op
+        if op == "==":
+            return _equal(left, right, node)
+        if op == "!=":
+            return not _equal(left, right, node)
+        if not (_is_int(left) and _is_int(right)):
+            raise _fail(f"`{op}` needs two ints, got {type_name(left)} and {type_name(right)}", node)
+        assert isinstance(left, int)
+        assert isinstance(right, int)
+        if op == "<":
+            return left < right
+        if op == ">":
+            return left > right
+        if op == "<=":
+            return left <= right
+        return left >= right
+
+    def quantifier(self, node: ast.Quantifier, scope: Mapping[str, object]) -> object:
+        items = self.sequence(node.target, scope, f"`.{node.kind}`")
+        results: list[bool] = []
+        for item in items:
+            inner = {**scope, node.var: item}
+            results.append(self.boolean(node.body, inner, f"the predicate of `.{node.kind}`"))
+        if node.kind == "any":
+            return any(results)
+        if node.kind == "all":
+            return all(results)
+        return [item for item, keep in zip(items, results, strict=True) if keep]
+
+
+def evaluate(expr: ast.Expr, env: Mapping[str, object], now_ms: int) -> object:
+    """Evaluate `expr`; `time.now` is `now_ms`. Raise `PolicyEvalError` on any failure."""
+    try:
+        return _Evaluator(env, now_ms).eval(expr, {})
+    except RecursionError as err:
+        raise PolicyEvalError("expression or value nests too deeply") from err
+
+
+def evaluate_bool(expr: ast.Expr, env: Mapping[str, object], now_ms: int) -> bool:
+    """Evaluate `expr`, which must produce a bool."""
+    value = evaluate(expr, env, now_ms)
+    if not isinstance(value, bool):
+        raise _fail(f"the expression must evaluate to a bool, got {type_name(value)}", expr)
+    return value
+
+
+__all__ = ["evaluate", "evaluate_bool", "type_name"]
