@@ -1,9 +1,14 @@
-"""The activity pipeline: stamp, envelope, credential, trusted time, idempotency, policy,
-execution, durable record, in that order. Nothing reaches the token before every guard passed.
+"""The activity pipeline: every guard, then the policy decision, then execution and a durable record.
 
-Every activity that executes is committed (request bytes, stamp, intent, result) before its
-response is returned: a signature never leaves without its record. Validation errors are
+Order: stamp → body → organization → credential → type → trusted time → timestamp window →
+idempotency → store writable → prepare (validate, resolve keys, parse transactions) → policy
+decision → quota → execute → commit (activity + audit entry + usage, one transaction) → respond.
+Nothing reaches the token before every guard and the policy have passed; validation errors are
 answered as errors and change nothing.
+
+A request the policies allow only with more approvals is recorded as CONSENSUS_NEEDED and
+executes, exactly once, when a vote (APPROVE_ACTIVITY) completes its consensus; a REJECT_ACTIVITY
+vote ends it. Votes are accepted for 24 hours after the activity was created.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import structlog
@@ -24,6 +29,7 @@ import structlog
 from strongroom.daemon import auth, render
 from strongroom.daemon.auth import Principal
 from strongroom.daemon.clock import Clock
+from strongroom.daemon.decide import Decider, Voter
 from strongroom.daemon.metering import Meter, Reservation
 from strongroom.daemon.params import JsonObj, obj, req_str
 from strongroom.errors import (
@@ -37,25 +43,31 @@ from strongroom.errors import (
     Unavailable,
 )
 from strongroom.logs import get_logger
+from strongroom.policy import Decision, Outcome
 from strongroom.store.records import Activity, Organization, Repository
 
 log = get_logger("strongroom.activity")
 
 STATUS_COMPLETED: Final = "ACTIVITY_STATUS_COMPLETED"
 STATUS_FAILED: Final = "ACTIVITY_STATUS_FAILED"
+STATUS_CONSENSUS: Final = "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+STATUS_REJECTED: Final = "ACTIVITY_STATUS_REJECTED"
+VOTE_WINDOW_MS: Final = 24 * 60 * 60 * 1000
+APPROVE: Final = "ACTIVITY_TYPE_APPROVE_ACTIVITY"
+REJECT: Final = "ACTIVITY_TYPE_REJECT_ACTIVITY"
+NO_FINGERPRINT: Final = (
+    "No activity found with fingerprint. Consensus activities must target an existing activity by fingerprint"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What an activity handler gets: who asks, in which organization, at what trusted time."""
+    """What a handler gets: in which organization, at what trusted time, for which activity."""
 
-    principal: Principal
     organization: Organization
     now_ms: int
     activity_id: str
-
-
-Handler = Callable[[Context, JsonObj], Awaitable["Execution"]]
+    user_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +83,27 @@ class Execution:
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated request: what policies may read about it, and how to carry it out."""
+
+    run: Callable[[], Awaitable[Execution]]
+    params: dict[str, Any] = field(default_factory=dict)  # `activity.params` for policies
+    env: dict[str, Any] = field(default_factory=dict)  # other keywords: private_key, eth, ...
+    signatures: int = 0  # metered
+
+
+Prepare = Callable[[Context, JsonObj], Awaitable[Prepared]]
+
+
+@dataclass(frozen=True, slots=True)
 class ActivitySpec:
     path: str
     type: str
     intent_key: str
     result_key: str
-    handler: Handler
-    # How many signatures the request will make (metered), or None if it signs nothing.
-    signatures: Callable[[JsonObj], int] | None = None
+    prepare: Prepare
+    resource: str
+    action: str
 
 
 class _DuplicateKey(ValueError):
@@ -142,18 +167,22 @@ class Pipeline:
         self.max_age_ms: Final = max_age_ms
         self.max_future_ms: Final = max_future_ms
         self._specs: dict[str, ActivitySpec] = {}
+        self._by_type: dict[str, ActivitySpec] = {}
         self._inflight: dict[str, asyncio.Future[Activity]] = {}
+        self._vote_locks: dict[str, asyncio.Lock] = {}
         self.recent: Final = RecentFingerprints(max_age_ms + max_future_ms + 60_000)
         self.meter: Final = Meter(repo)
+        self.decider: Final = Decider(repo)
         now = clock.now_ms()
         for fingerprint, at_ms in repo.recent_fingerprints(now - self.recent.window_ms):
             self.recent.add(fingerprint, at_ms)
 
     def register(self, spec: ActivitySpec) -> None:
         self._specs[spec.path] = spec
+        self._by_type[spec.type] = spec
 
     def paths(self) -> list[str]:
-        return sorted(self._specs)
+        return sorted([*self._specs, "approve_activity", "reject_activity"])
 
     # -- envelope --------------------------------------------------------------------------------
     def check_timestamp(self, envelope: JsonObj, now_ms: int) -> int:
@@ -199,23 +228,11 @@ class Pipeline:
             raise InvalidRequest("bad request body: not valid JSON") from err
         return obj(data, "body")
 
-    # -- policy (root quorum for now; the policy engine plugs in here) ----------------------------
-    @staticmethod
-    def authorize(org: Organization, principal: Principal) -> None:
-        if principal.user.id in org.root_user_ids and org.root_quorum_threshold <= 1:
-            return
-        raise PermissionDenied("policy engine denied request implicitly", code=ErrorCode.FORBIDDEN)
-
     # -- submit ---------------------------------------------------------------------------------------
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        """Guards in order; nothing reaches the token before all of them passed.
-
-        stamp → body → organization → credential → type → trusted time → timestamp window →
-        idempotency → store writable → quota → policy → execute → durable record + audit.
-        Refusals after the stamp's key is known are written to the audit log too.
-        """
         spec = self._specs.get(path)
-        if spec is None:
+        vote_type = {"approve_activity": APPROVE, "reject_activity": REJECT}.get(path)
+        if spec is None and vote_type is None:
             raise NotFound(f"unknown activity endpoint `{path[:64]}`")
         stamp = auth.parse_stamp(headers)
         auth.verify_stamp(stamp, body)
@@ -224,16 +241,18 @@ class Pipeline:
         org = self.organization(org_id)
         now_ms = self.clock.now_ms()
         principal = auth.resolve(self.repo, stamp, org_id, now_ms)
+        expected = spec.type if spec is not None else str(vote_type)
         try:
-            return await self._submit(spec, envelope, body, org, principal, now_ms)
+            return await self._submit(spec, expected, envelope, body, org, principal, now_ms)
         except StrongroomError as err:
             if not isinstance(err, Conflict):
-                await self._audit_refusal(spec, org, principal, err)
+                await self._audit_refusal(expected, org, principal, err)
             raise
 
     async def _submit(
         self,
-        spec: ActivitySpec,
+        spec: ActivitySpec | None,
+        expected_type: str,
         envelope: JsonObj,
         body: bytes,
         org: Organization,
@@ -241,10 +260,8 @@ class Pipeline:
         now_ms: int,
     ) -> dict[str, Any]:
         activity_type = req_str(envelope, "type", max_len=128)
-        if activity_type != spec.type:
-            raise InvalidRequest(
-                f"unsupported activity type `{activity_type}` for /public/v1/submit/{spec.path}; expected `{spec.type}`"
-            )
+        if activity_type != expected_type:
+            raise InvalidRequest(f"unsupported activity type `{activity_type}` here; expected `{expected_type}`")
         self.check_timestamp(envelope, now_ms)
         params = obj(envelope.get("parameters"), "parameters")
 
@@ -252,55 +269,98 @@ class Pipeline:
         if fingerprint in self.recent:
             existing = self.repo.activity_by_fingerprint(fingerprint)
             if existing is not None:
-                return {"activity": render.activity(existing)}
+                return {"activity": render.activity(self._answer_for(existing))}
         pending = self._inflight.get(fingerprint)
         if pending is not None:
-            return {"activity": render.activity(await asyncio.shield(pending))}
+            return {"activity": render.activity(self._answer_for(await asyncio.shield(pending)))}
         fut: asyncio.Future[Activity] = asyncio.get_running_loop().create_future()
         self._inflight[fingerprint] = fut
         try:
             failure = self.repo.db.failure
             if failure is not None:
                 raise Unavailable(f"signing is stopped because {failure}")
-            self.authorize(org, principal)
-            reservation = None
-            if spec.signatures is not None:
-                reservation = self.meter.reserve(org.id, spec.signatures(params), now_ms)
             try:
-                activity = await self._execute(spec, principal, org, params, body, fingerprint, now_ms, reservation)
+                if spec is None:
+                    recorded, answer = await self._vote(
+                        expected_type, principal, org, params, body, fingerprint, now_ms
+                    )
+                else:
+                    recorded = answer = await self._new(spec, principal, org, params, body, fingerprint, now_ms)
             except Conflict:
-                # Another process recorded the same body first: its activity is the answer; the
+                # Another process recorded the same body first: its activity is the answer; any
                 # signature computed here was never released.
-                recorded = self.repo.activity_by_fingerprint(fingerprint)
-                if recorded is None:
+                found = self.repo.activity_by_fingerprint(fingerprint)
+                if found is None:
                     raise
-                activity = recorded
+                recorded, answer = found, self._answer_for(found)
         except BaseException as err:
             fut.set_exception(err)
             fut.exception()  # mark retrieved: waiters get it through shield
             raise
         else:
-            fut.set_result(activity)
-            self.recent.add(fingerprint, activity.created_at)
+            fut.set_result(recorded)
+            self.recent.add(fingerprint, recorded.created_at)
             self.recent.prune(now_ms)
         finally:
             del self._inflight[fingerprint]
-        return {"activity": render.activity(activity)}
+        return {"activity": render.activity(answer)}
 
-    async def _audit_refusal(
-        self, spec: ActivitySpec, org: Organization, principal: Principal, err: StrongroomError
-    ) -> None:
-        status = self.clock.status()
-        at_ms = int(time.time() * 1000) if status is not None else self.clock.now_ms()
-        ops = self.repo.audit_refusal(
-            at_ms, org.id, principal.user.id, principal.stamp.public_key, spec.type, err.code.value, err.message
+    def _answer_for(self, activity: Activity) -> Activity:
+        """A vote's answer is its target activity, as it is now (Turnkey's approve response)."""
+        if activity.type in (APPROVE, REJECT):
+            intent: dict[str, Any] = next(iter(activity.intent.values()), {})
+            target = self.repo.activity_by_fingerprint(str(intent.get("fingerprint", "")))
+            if target is not None:
+                return target
+        return activity
+
+    # -- a new activity ------------------------------------------------------------------------------
+    def _vote_record(
+        self, principal: Principal, activity_id: str, body: bytes, approved: bool, now_ms: int
+    ) -> dict[str, Any]:
+        (vote_id,) = new_ids(1)
+        return {
+            "id": vote_id,
+            "userId": principal.user.id,
+            "user": render.user(principal.user, self.repo.api_keys_of_user(principal.user.id)),
+            "activityId": activity_id,
+            "selection": "VOTE_SELECTION_APPROVED" if approved else "VOTE_SELECTION_REJECTED",
+            "message": body.decode("utf-8", errors="replace"),
+            "publicKey": principal.stamp.public_key,
+            "signature": principal.stamp.signature,
+            "scheme": principal.stamp.scheme,
+            "createdAt": render.timestamp(now_ms),
+        }
+
+    def _voters(self, org_id: str, votes: list[dict[str, Any]]) -> list[Voter]:
+        out = []
+        for v in votes:
+            user = self.repo.user(str(v.get("userId")))
+            if user is None or user.organization_id != org_id:
+                continue  # a deleted voter no longer counts
+            out.append(
+                Voter(
+                    user,
+                    self.repo.api_key_in_org(org_id, str(v.get("publicKey", ""))),
+                    v.get("selection") == "VOTE_SELECTION_APPROVED",
+                )
+            )
+        return out
+
+    def _decide(
+        self,
+        spec: ActivitySpec,
+        org: Organization,
+        prepared: Prepared,
+        voters: list[Voter],
+        now_ms: int,
+        activity_id: str,
+    ) -> Decision:
+        return self.decider.decide(
+            org, spec.type, spec.resource, spec.action, prepared.params, prepared.env, voters, now_ms, activity_id
         )
-        try:
-            await self.repo.write(ops)
-        except Exception:  # noqa: BLE001 - the refusal stands either way; the store's failure is visible in /readyz
-            log.warning("audit_refusal_not_written", type=spec.type)
 
-    async def _execute(
+    async def _new(
         self,
         spec: ActivitySpec,
         principal: Principal,
@@ -309,53 +369,87 @@ class Pipeline:
         body: bytes,
         fingerprint: str,
         now_ms: int,
-        reservation: Reservation | None = None,
     ) -> Activity:
-        activity_id, vote_id = new_ids(2)
+        (activity_id,) = new_ids(1)
         structlog.contextvars.bind_contextvars(activity_id=activity_id, activity_type=spec.type)
-        ctx = Context(principal, org, now_ms, activity_id)
-        vote = {
-            "id": vote_id,
-            "userId": principal.user.id,
-            "user": render.user(principal.user, self.repo.api_keys_of_user(principal.user.id)),
-            "activityId": activity_id,
-            "selection": "VOTE_SELECTION_APPROVED",
-            "message": body.decode("utf-8", errors="replace"),
-            "publicKey": principal.stamp.public_key,
-            "signature": principal.stamp.signature,
-            "scheme": principal.stamp.scheme,
-            "createdAt": render.timestamp(now_ms),
-        }
-        execution: Execution | None = None
-        failure: dict[str, Any] | None = None
-        started = time.perf_counter()
-        try:
-            execution = await spec.handler(ctx, params)
-        except HsmError as err:
-            # Accepted but could not be carried out: record it as FAILED (the detail goes to the log).
-            # the error type only: no traceback that might carry token details
-            log.error("activity_failed", activity_id=activity_id, type=spec.type, error=type(err).__name__)
-            failure = {"code": int(err.grpc), "message": err.message, "details": []}
-        done_ms = self.clock.now_ms()
-        executed = time.perf_counter()
+        ctx = Context(org, now_ms, activity_id, principal.user.id)
+        prepared = await spec.prepare(ctx, params)
+        vote = self._vote_record(principal, activity_id, body, True, now_ms)
+        voters = [Voter(principal.user, principal.api_key, True)]
+        decision = self._decide(spec, org, prepared, voters, now_ms, activity_id)
+        evaluations = self.decider.evaluations_json(org.id, decision)
+        if decision.outcome is Outcome.DENY_EXPLICIT:
+            raise PermissionDenied("policy engine denied request explicitly", code=ErrorCode.FORBIDDEN)
+        if decision.outcome is Outcome.DENY_IMPLICIT:
+            raise PermissionDenied(
+                "policy engine denied request implicitly: no policy allows this activity", code=ErrorCode.FORBIDDEN
+            )
         activity = Activity(
             id=activity_id,
             organization_id=org.id,
             type=spec.type,
-            status=STATUS_COMPLETED if failure is None else STATUS_FAILED,
+            status=STATUS_CONSENSUS,
             fingerprint=fingerprint,
             user_id=principal.user.id,
             intent={spec.intent_key: dict(params)},
-            result={} if execution is None else {spec.result_key: execution.result},
-            failure=failure,
+            result={},
+            failure=None,
             votes=[vote],
             created_at=now_ms,
-            updated_at=done_ms,
+            updated_at=now_ms,
+            policy_evaluations=evaluations,
         )
-        ops = [
-            *(execution.ops if execution else []),
-            *self.repo.insert_activity(activity, body, principal.stamp.header, principal.stamp.public_key),
-        ]
+        if decision.outcome is Outcome.REQUIRES_CONSENSUS:
+            await self.repo.write(
+                self.repo.insert_activity(activity, body, principal.stamp.header, principal.stamp.public_key)
+            )
+            structlog.contextvars.bind_contextvars(activity_status=STATUS_CONSENSUS, organization_id=org.id)
+            return activity
+        return await self._execute(spec, org, prepared, activity, now_ms, new=(body, principal))
+
+    async def _execute(
+        self,
+        spec: ActivitySpec,
+        org: Organization,
+        prepared: Prepared,
+        activity: Activity,
+        now_ms: int,
+        *,
+        new: tuple[bytes, Principal] | None = None,
+        extra_ops: list[Any] | None = None,
+    ) -> Activity:
+        """Carry out an allowed activity and commit it: inserted if `new`, else updated from CONSENSUS_NEEDED."""
+        reservation: Reservation | None = None
+        if prepared.signatures:
+            reservation = self.meter.reserve(org.id, prepared.signatures, now_ms)
+        execution: Execution | None = None
+        failure: dict[str, Any] | None = None
+        started = time.perf_counter()
+        try:
+            execution = await prepared.run()
+        except HsmError as err:
+            # Accepted but could not be carried out: recorded as FAILED (the detail goes to the log).
+            log.error("activity_failed", activity_id=activity.id, type=spec.type, error=type(err).__name__)
+            failure = {"code": int(err.grpc), "message": err.message, "details": []}
+        except BaseException:
+            if reservation is not None:
+                self.meter.released(reservation)
+            raise
+        executed = time.perf_counter()
+        done = replace(
+            activity,
+            status=STATUS_COMPLETED if failure is None else STATUS_FAILED,
+            result={} if execution is None else {spec.result_key: execution.result},
+            failure=failure,
+            updated_at=self.clock.now_ms(),
+        )
+        ops = list(extra_ops or [])
+        ops += execution.ops if execution else []
+        if new is not None:
+            body, principal = new
+            ops += self.repo.insert_activity(done, body, principal.stamp.header, principal.stamp.public_key)
+        else:
+            ops += self.repo.update_activity(done, expected_status=STATUS_CONSENSUS)
         if reservation is not None and execution is not None:
             ops += self.meter.ops(reservation)
         try:
@@ -373,10 +467,121 @@ class Pipeline:
                 self.meter.released(reservation)
         # The request line (api middleware) carries these: one log line per request.
         structlog.contextvars.bind_contextvars(
-            activity_status=activity.status,
+            activity_status=done.status,
             organization_id=org.id,
-            user_id=principal.user.id,
             execute_ms=round((executed - started) * 1000, 2),
             commit_ms=round((time.perf_counter() - executed) * 1000, 2),
         )
-        return activity
+        return done
+
+    async def explain(self, org: Organization, principal: Principal, request: JsonObj) -> dict[str, Any]:
+        activity_type = req_str(request, "type", max_len=128)
+        spec = self._by_type.get(activity_type)
+        if spec is None:
+            raise InvalidRequest(f"unsupported activity type `{activity_type}`")
+        params = obj(request.get("parameters"), "parameters")
+        now_ms = self.clock.now_ms()
+        prepared = await spec.prepare(Context(org, now_ms, "", principal.user.id), params)
+        decision = self._decide(spec, org, prepared, [Voter(principal.user, principal.api_key, True)], now_ms, "")
+        return {
+            "decision": decision.outcome.value,
+            "reasons": list(decision.reasons),
+            "policyEvaluations": self.decider.evaluations_json(org.id, decision),
+        }
+
+    # -- votes ----------------------------------------------------------------------------------------
+    async def _vote(
+        self,
+        vote_type: str,
+        principal: Principal,
+        org: Organization,
+        params: JsonObj,
+        body: bytes,
+        fingerprint: str,
+        now_ms: int,
+    ) -> tuple[Activity, Activity]:
+        """Record an approve/reject vote; returns (the vote's own activity, the target as it is now)."""
+        target_fp = req_str(params, "fingerprint", "parameters.", max_len=128)
+        target = self.repo.activity_by_fingerprint(target_fp)
+        if target is None or target.organization_id != org.id:
+            raise NotFound(NO_FINGERPRINT)
+        lock = self._vote_locks.setdefault(target.id, asyncio.Lock())
+        async with lock:
+            target = self.repo.activity(org.id, target.id)
+            assert target is not None
+            if target.status != STATUS_CONSENSUS:
+                raise InvalidRequest(f"activity `{target.id}` is {target.status}: it is not waiting for votes")
+            if now_ms - target.created_at > VOTE_WINDOW_MS:
+                raise InvalidRequest(
+                    "votes on this activity have expired: they are accepted for 24 hours after it was created"
+                )
+            if any(v.get("userId") == principal.user.id for v in target.votes):
+                raise InvalidRequest("this user has already voted on this activity")
+            spec = self._by_type.get(target.type)
+            if spec is None:  # pragma: no cover - only registered types are ever recorded
+                raise InvalidRequest(f"activity type `{target.type}` cannot be voted on")
+            ctx = Context(org, target.created_at, target.id, str(target.user_id))
+            prepared = await spec.prepare(ctx, next(iter(target.intent.values())))
+            voters = self._voters(org.id, target.votes)
+            before = self._decide(spec, org, prepared, voters, now_ms, target.id)
+            approved = vote_type == APPROVE
+            me = Voter(principal.user, principal.api_key, True)
+            with_me = self._decide(spec, org, prepared, [*voters, me], now_ms, target.id)
+            if principal.user.id not in org.root_user_ids and (with_me.outcome, with_me.evaluations) == (
+                before.outcome,
+                before.evaluations,
+            ):
+                raise PermissionDenied("this user's vote cannot change the outcome: not an approver of this activity")
+            vote = self._vote_record(principal, target.id, body, approved, now_ms)
+            (vote_activity_id,) = new_ids(1)
+            vote_activity = Activity(
+                id=vote_activity_id,
+                organization_id=org.id,
+                type=vote_type,
+                status=STATUS_COMPLETED,
+                fingerprint=fingerprint,
+                user_id=principal.user.id,
+                intent={("approveActivityIntent" if approved else "rejectActivityIntent"): dict(params)},
+                result={},
+                failure=None,
+                votes=[],
+                created_at=now_ms,
+                updated_at=now_ms,
+            )
+            vote_ops = self.repo.insert_activity(
+                vote_activity, body, principal.stamp.header, principal.stamp.public_key
+            )
+            voted = replace(target, votes=[*target.votes, vote], updated_at=now_ms)
+            if not approved:
+                rejected = replace(voted, status=STATUS_REJECTED)
+                await self.repo.write(
+                    [*vote_ops, *self.repo.update_activity(rejected, expected_status=STATUS_CONSENSUS)]
+                )
+                return vote_activity, rejected
+            decision = with_me
+            voted = replace(voted, policy_evaluations=self.decider.evaluations_json(org.id, decision))
+            if decision.outcome is Outcome.ALLOW:
+                done = await self._execute(spec, org, prepared, voted, now_ms, extra_ops=vote_ops)
+                self._vote_locks.pop(target.id, None)
+                return vote_activity, done
+            if decision.outcome is Outcome.REQUIRES_CONSENSUS:
+                await self.repo.write([*vote_ops, *self.repo.update_activity(voted, expected_status=STATUS_CONSENSUS)])
+                return vote_activity, voted
+            denied = replace(
+                voted,
+                status=STATUS_FAILED,
+                failure={"code": 7, "message": "policy engine denied request explicitly", "details": []},
+            )
+            await self.repo.write([*vote_ops, *self.repo.update_activity(denied, expected_status=STATUS_CONSENSUS)])
+            return vote_activity, denied
+
+    async def _audit_refusal(self, what: str, org: Organization, principal: Principal, err: StrongroomError) -> None:
+        status = self.clock.status()
+        at_ms = int(time.time() * 1000) if status is not None else self.clock.now_ms()
+        ops = self.repo.audit_refusal(
+            at_ms, org.id, principal.user.id, principal.stamp.public_key, what, err.code.value, err.message
+        )
+        try:
+            await self.repo.write(ops)
+        except Exception:  # noqa: BLE001 - the refusal stands either way; the store's failure is visible in /readyz
+            log.warning("audit_refusal_not_written", type=what)

@@ -1,4 +1,9 @@
-"""Activity handlers: create private keys, sign raw payloads and Ethereum transactions."""
+"""Activity handlers for keys and signing: create private keys, sign raw payloads and Ethereum transactions.
+
+Each handler *prepares*: it validates the request, resolves the key, parses the payload or
+transaction and says what policies may read about it (`private_key`, `eth.tx`, `eth.eip_712`,
+`activity.params`); the token is touched only by `run`, after the policy decision.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,10 @@ import uuid
 from typing import Any, Final
 
 from strongroom.chains.address_formats import SUPPORTED_FORMATS, derive_address
+from strongroom.chains.ethereum import messages
 from strongroom.chains.ethereum import tx as ethtx
 from strongroom.daemon import signing
-from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline
+from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline, Prepared
 from strongroom.daemon.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.errors import ErrorCode, InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.hsm import AsyncKeyStore, Curve, KeyRef
@@ -19,57 +25,68 @@ MAX_KEYS_PER_REQUEST: Final = 100
 MAX_PAYLOADS: Final = 100
 
 
+def private_key_env(key: PrivateKey) -> dict[str, Any]:
+    return {"id": key.id, "tags": list(key.tags), "label": key.name, "imported": False, "exported": False}
+
+
+def ethereum_address(key: PrivateKey) -> str:
+    return derive_address("ADDRESS_FORMAT_ETHEREUM", key.curve, key.public_key)
+
+
 class KeyHandlers:
     def __init__(self, repo: Repository, keys: AsyncKeyStore) -> None:
         self.repo = repo
         self.keys = keys
 
     def register(self, pipeline: Pipeline) -> None:
-        pipeline.register(
-            ActivitySpec(
+        for path, activity_type, intent, result, prepare, action in (
+            (
                 "create_private_keys",
                 "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2",
                 "createPrivateKeysIntentV2",
                 "createPrivateKeysResultV2",
                 self.create_private_keys,
-            )
-        )
-        pipeline.register(
-            ActivitySpec(
+                "CREATE",
+            ),
+            (
                 "sign_raw_payload",
                 "ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2",
                 "signRawPayloadIntentV2",
                 "signRawPayloadResult",
                 self.sign_raw_payload,
-                signatures=lambda _params: 1,
-            )
-        )
-        pipeline.register(
-            ActivitySpec(
-                "sign_transaction",
-                "ACTIVITY_TYPE_SIGN_TRANSACTION_V2",
-                "signTransactionIntentV2",
-                "signTransactionResult",
-                self.sign_transaction,
-                signatures=lambda _params: 1,
-            )
-        )
-        pipeline.register(
-            ActivitySpec(
+                "SIGN",
+            ),
+            (
                 "sign_raw_payloads",
                 "ACTIVITY_TYPE_SIGN_RAW_PAYLOADS",
                 "signRawPayloadsIntent",
                 "signRawPayloadsResult",
                 self.sign_raw_payloads,
-                signatures=lambda params: len(params["payloads"]) if isinstance(params.get("payloads"), list) else 1,
-            )
-        )
+                "SIGN",
+            ),
+            (
+                "sign_transaction",
+                "ACTIVITY_TYPE_SIGN_TRANSACTION_V2",
+                "signTransactionIntentV2",
+                "signTransactionResult",
+                self.sign_transaction,
+                "SIGN",
+            ),
+        ):
+            pipeline.register(ActivitySpec(path, activity_type, intent, result, prepare, "PRIVATE_KEY", action))
 
     # -- create_private_keys -------------------------------------------------------------------
-    async def create_private_keys(self, ctx: Context, params: JsonObj) -> Execution:
+    def _tag_ids(self, org_id: str, tags: list[str]) -> tuple[str, ...]:
+        known = {t.id for t in self.repo.tags(org_id, "TAG_TYPE_PRIVATE_KEY")}
+        for tag in tags:
+            if tag not in known:
+                raise InvalidRequest(f"private key tag `{tag[:64]}` not found")
+        return tuple(dict.fromkeys(tags))
+
+    async def create_private_keys(self, ctx: Context, params: JsonObj) -> Prepared:
         org_id = ctx.organization.id
         items = req_list(params, "privateKeys", "parameters.", max_items=MAX_KEYS_PER_REQUEST, allow_empty=False)
-        wanted: list[tuple[str, Curve, list[str]]] = []
+        wanted: list[tuple[str, Curve, list[str], tuple[str, ...]]] = []
         names: set[str] = set()
         for i, raw in enumerate(items):
             where = f"parameters.privateKeys[{i}]."
@@ -83,8 +100,6 @@ class KeyHandlers:
                     raise UnsupportedAlgorithm("curve `CURVE_P256` is not supported for private keys") from None
                 raise InvalidRequest(f"invalid curve `{curve_name}`") from None
             tags = str_list(item, "privateKeyTags", where, max_items=100) if "privateKeyTags" in item else []
-            if tags:
-                raise InvalidRequest(f"private key tag `{tags[0][:64]}` not found")
             formats = str_list(item, "addressFormats", where, max_items=16) if "addressFormats" in item else []
             for fmt in formats:
                 if fmt not in SUPPORTED_FORMATS[curve.value]:
@@ -92,51 +107,54 @@ class KeyHandlers:
             if name in names or self.repo.private_key_name_taken(org_id, name):
                 raise InvalidRequest(f"private key name `{name}` is already used in this organization")
             names.add(name)
-            wanted.append((name, curve, list(dict.fromkeys(formats))))
+            wanted.append((name, curve, list(dict.fromkeys(formats)), self._tag_ids(org_id, tags)))
         if len(self.repo.private_keys(org_id)) + len(wanted) > MAX_PRIVATE_KEYS_PER_ORG:
             raise ResourceExhausted(f"organization has reached its limit of {MAX_PRIVATE_KEYS_PER_ORG} private keys")
 
-        created: list[KeyRef] = []
-        records: list[PrivateKey] = []
-        try:
-            for name, curve, formats in wanted:
-                ref = await self.keys.generate(str(uuid.uuid4()), curve)
-                created.append(ref)
-                addresses = tuple((f, derive_address(f, curve.value, ref.public_key)) for f in formats)
-                records.append(
-                    PrivateKey(
-                        ref.key_id,
-                        org_id,
-                        name,
-                        curve.value,
-                        ref.public_key,
-                        ref.backend.value,
-                        ref.wrapped,
-                        addresses,
-                        (),
-                        ctx.now_ms,
-                        ctx.now_ms,
+        async def run() -> Execution:
+            created: list[KeyRef] = []
+            records: list[PrivateKey] = []
+            try:
+                for name, curve, formats, tags in wanted:
+                    ref = await self.keys.generate(str(uuid.uuid4()), curve)
+                    created.append(ref)
+                    addresses = tuple((f, derive_address(f, curve.value, ref.public_key)) for f in formats)
+                    records.append(
+                        PrivateKey(
+                            ref.key_id,
+                            org_id,
+                            name,
+                            curve.value,
+                            ref.public_key,
+                            ref.backend.value,
+                            ref.wrapped,
+                            addresses,
+                            tags,
+                            ctx.now_ms,
+                            ctx.now_ms,
+                        )
                     )
-                )
-        except BaseException:
-            for ref in created:
-                await self.keys.destroy(ref)
-            raise
+            except BaseException:
+                for ref in created:
+                    await self.keys.destroy(ref)
+                raise
 
-        async def rollback() -> None:
-            for ref in created:
-                await self.keys.destroy(ref)
+            async def rollback() -> None:
+                for ref in created:
+                    await self.keys.destroy(ref)
 
-        ops: list[Any] = []
-        for rec in records:
-            ops += self.repo.insert_private_key(rec)
-        result = {
-            "privateKeys": [
-                {"privateKeyId": r.id, "addresses": [{"format": f, "address": a} for f, a in r.addresses]}
-                for r in records
-            ]
-        }
-        return Execution(result, ops, rollback)
+            ops: list[Any] = []
+            for rec in records:
+                ops += self.repo.insert_private_key(rec)
+            result = {
+                "privateKeys": [
+                    {"privateKeyId": r.id, "addresses": [{"format": f, "address": a} for f, a in r.addresses]}
+                    for r in records
+                ]
+            }
+            return Execution(result, ops, rollback)
+
+        return Prepared(run)
 
     # -- signing ----------------------------------------------------------------------------------
     def resolve_key(self, org_id: str, sign_with: str) -> PrivateKey:
@@ -157,13 +175,44 @@ class KeyHandlers:
         signing.check_hash_function(key.curve, hash_function)
         return key, encoding, hash_function
 
-    async def sign_raw_payload(self, ctx: Context, params: JsonObj) -> Execution:
+    @staticmethod
+    def _payload_env(encoding: str, payloads: list[str]) -> dict[str, Any]:
+        """`eth.eip_712` / `eth.eip_7702_authorization` for policies (first payload of a batch)."""
+        if encoding == signing.ENC_EIP712:
+            return {"eth": {"eip_712": messages.typed_data_policy_fields(payloads[0])}}
+        if encoding == signing.ENC_EIP7702:
+            return {
+                "eth": {"eip_7702_authorization": messages.parse_eip7702_authorization(payloads[0]).policy_fields()}
+            }
+        return {}
+
+    def _sign_prepared(
+        self, key: PrivateKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
+    ) -> Prepared:
+        msgs = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
+
+        async def run() -> Execution:
+            sigs = [await signing.sign(self.keys, key, m) for m in msgs]
+            return Execution({"signatures": sigs} if batch else sigs[0], [])
+
+        return Prepared(
+            run,
+            params={"hash_function": hash_function, "encoding": encoding},
+            env={"private_key": private_key_env(key), **self._payload_env(encoding, payloads)},
+            signatures=len(msgs),
+        )
+
+    async def sign_raw_payload(self, ctx: Context, params: JsonObj) -> Prepared:
         key, encoding, hash_function = self._common(ctx, params)
         payload = req_str(params, "payload", "parameters.", max_len=1 << 20, allow_empty=True)
-        message = signing.payload_message(key.curve, hash_function, payload, encoding)
-        return Execution(await signing.sign(self.keys, key, message), [])
+        return self._sign_prepared(key, encoding, hash_function, [payload], batch=False)
 
-    async def sign_transaction(self, ctx: Context, params: JsonObj) -> Execution:
+    async def sign_raw_payloads(self, ctx: Context, params: JsonObj) -> Prepared:
+        key, encoding, hash_function = self._common(ctx, params)
+        payloads = str_list(params, "payloads", "parameters.", max_items=MAX_PAYLOADS, allow_empty=False)
+        return self._sign_prepared(key, encoding, hash_function, payloads, batch=True)
+
+    async def sign_transaction(self, ctx: Context, params: JsonObj) -> Prepared:
         sign_with = req_str(params, "signWith", "parameters.", max_len=256)
         tx_type = req_str(params, "type", "parameters.", max_len=64)
         unsigned = req_str(params, "unsignedTransaction", "parameters.", max_len=1 << 18)
@@ -177,12 +226,17 @@ class KeyHandlers:
         if key.curve != Curve.SECP256K1:
             raise InvalidRequest("Ethereum transactions are signed with secp256k1 keys")
         tx = ethtx.parse_unsigned_transaction(unsigned)
-        sig = await self.keys.sign_secp256k1(signing.key_ref(key), tx.signing_hash())
-        return Execution({"signedTransaction": tx.serialize_signed(sig).hex()}, [])
 
-    async def sign_raw_payloads(self, ctx: Context, params: JsonObj) -> Execution:
-        key, encoding, hash_function = self._common(ctx, params)
-        payloads = str_list(params, "payloads", "parameters.", max_items=MAX_PAYLOADS, allow_empty=False)
-        messages = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
-        signatures = [await signing.sign(self.keys, key, m) for m in messages]
-        return Execution({"signatures": signatures}, [])
+        async def run() -> Execution:
+            sig = await self.keys.sign_secp256k1(signing.key_ref(key), tx.signing_hash())
+            return Execution({"signedTransaction": tx.serialize_signed(sig).hex()}, [])
+
+        return Prepared(
+            run,
+            params={"type": tx_type},
+            env={
+                "private_key": private_key_env(key),
+                "eth": {"tx": tx.policy_fields(ethereum_address(key).lower())},
+            },
+            signatures=1,
+        )

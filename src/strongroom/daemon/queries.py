@@ -36,6 +36,14 @@ class Queries:
             "get_activity": self.get_activity,
             "list_activities": self.list_activities,
             "get_usage": self.get_usage,  # Strongroom extension: signatures this month and the quota
+            "get_policy": self.get_policy,
+            "list_policies": self.list_policies,
+            "list_user_tags": self.list_user_tags,
+            "list_private_key_tags": self.list_private_key_tags,
+            "get_user": self.get_user,
+            "list_users": self.list_users,
+            "get_policy_evaluations": self.get_policy_evaluations,
+            "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
         }
 
     async def run(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -60,15 +68,16 @@ class Queries:
 
     async def get_organization(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         users = [render.user(u, self.repo.api_keys_of_user(u.id)) for u in self.repo.users(org.id)]
+        tags = self.repo.tags(org.id, "TAG_TYPE_USER") + self.repo.tags(org.id, "TAG_TYPE_PRIVATE_KEY")
         return {
             "organizationData": {
                 "organizationId": org.id,
                 "name": org.name,
                 "users": users,
-                "policies": [],
+                "policies": [render.policy(p) for p in self.repo.policies(org.id)],
                 "privateKeys": [render.private_key(k) for k in self.repo.private_keys(org.id)],
                 "invitations": [],
-                "tags": [],
+                "tags": [render.tag(t) for t in tags],
                 "rootQuorum": render.root_quorum(org),
                 "features": [],
                 "wallets": [],
@@ -98,6 +107,61 @@ class Queries:
         if month is not None and not (len(month) == 7 and month[4] == "-" and (month[:4] + month[5:]).isdigit()):
             raise InvalidRequest("`month` must look like `2026-11`")
         return {"usage": self.pipeline.meter.usage(org.id, self.pipeline.clock.now_ms(), month)}
+
+    async def get_policy(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        policy_id = _uuid(req_str(p, "policyId", max_len=64), "policy ID")
+        found = self.repo.policy(org.id, policy_id)
+        if found is None:
+            raise NotFound(f"no policy `{policy_id}` found in this organization")
+        return {"policy": render.policy(found)}
+
+    async def list_policies(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {"policies": [render.policy(p) for p in self.repo.policies(org.id)]}
+
+    async def list_user_tags(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {"userTags": [render.tag(t) for t in self.repo.tags(org.id, "TAG_TYPE_USER")]}
+
+    async def list_private_key_tags(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {"privateKeyTags": [render.tag(t) for t in self.repo.tags(org.id, "TAG_TYPE_PRIVATE_KEY")]}
+
+    async def get_user(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        user_id = _uuid(req_str(p, "userId", max_len=64), "user ID")
+        user = self.repo.user(user_id)
+        if user is None or user.organization_id != org.id:
+            raise NotFound(f"no user `{user_id}` found in this organization")
+        return {"user": render.user(user, self.repo.api_keys_of_user(user.id))}
+
+    async def list_users(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {"users": [render.user(u, self.repo.api_keys_of_user(u.id)) for u in self.repo.users(org.id)]}
+
+    async def get_policy_evaluations(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        activity_id = _uuid(req_str(p, "activityId", max_len=64), "activity ID")
+        activity = self.repo.activity(org.id, activity_id)
+        if activity is None:
+            raise NotFound(f"no activity `{activity_id}` found in this organization")
+        last_vote = activity.votes[-1]["id"] if activity.votes else ""
+        return {
+            "policyEvaluations": [
+                {
+                    "id": activity.id,
+                    "activityId": activity.id,
+                    "organizationId": org.id,
+                    "voteId": last_vote,
+                    "policyEvaluations": [
+                        {"policyId": e["policyId"], "outcome": e["outcome"]} for e in activity.policy_evaluations
+                    ],
+                    "createdAt": render.timestamp(activity.updated_at),
+                }
+            ]
+        }
+
+    async def explain_activity(self, org: Organization, principal: Principal, p: JsonObj) -> dict[str, Any]:
+        """What the policies would decide if the caller submitted this request now, and why.
+
+        Body: `{organizationId, type, parameters}` (an unsigned activity). Nothing is recorded,
+        and the token is not touched.
+        """
+        return await self.pipeline.explain(org, principal, p)
 
     async def list_activities(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         statuses = opt_str_list(p, "filterByStatus")

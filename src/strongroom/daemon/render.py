@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.crypto import secp256k1
-from strongroom.store.records import Activity, ApiKey, Organization, PrivateKey, User
+from strongroom.store.records import Activity, ApiKey, Organization, PolicyRecord, PrivateKey, Tag, User
 
 
 def timestamp(ms: int) -> dict[str, str]:
@@ -83,11 +83,37 @@ def activity(a: Activity) -> dict[str, Any]:
         "result": a.result,
         "votes": a.votes,
         "fingerprint": a.fingerprint,
-        "canApprove": False,
-        "canReject": False,
+        "canApprove": a.status == "ACTIVITY_STATUS_CONSENSUS_NEEDED",
+        "canReject": a.status == "ACTIVITY_STATUS_CONSENSUS_NEEDED",
         "createdAt": timestamp(a.created_at),
         "updatedAt": timestamp(a.updated_at),
     }
     if a.failure is not None:
         out["failure"] = a.failure
     return out
+
+
+def policy(p: PolicyRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "policyId": p.id,
+        "policyName": p.name,
+        "effect": p.effect,
+        "createdAt": timestamp(p.created_at),
+        "updatedAt": timestamp(p.updated_at),
+        "notes": p.notes,
+        "consensus": p.consensus,
+        "condition": p.condition,
+    }
+    if p.time:
+        out["time"] = p.time
+    return out
+
+
+def tag(t: Tag) -> dict[str, Any]:
+    return {
+        "tagId": t.id,
+        "tagName": t.name,
+        "tagType": t.type,
+        "createdAt": timestamp(t.created_at),
+        "updatedAt": timestamp(t.updated_at),
+    }

@@ -11,6 +11,7 @@ from typing import Any, Final
 from strongroom.config import Settings
 from strongroom.daemon.activities import Pipeline
 from strongroom.daemon.clock import Clock, SystemClock
+from strongroom.daemon.governance import GovernanceHandlers
 from strongroom.daemon.handlers import KeyHandlers
 from strongroom.daemon.queries import Queries
 from strongroom.errors import StrongroomError
@@ -42,6 +43,7 @@ class Strongroom:
             max_future_ms=settings.timestamp_max_future_ms,
         )
         KeyHandlers(self.repo, self.keys).register(self.pipeline)
+        GovernanceHandlers(self.repo).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)
         self._checkpointed = 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import orjson
@@ -75,6 +75,30 @@ class PrivateKey:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyRecord:
+    id: str
+    organization_id: str
+    name: str
+    effect: str
+    condition: str
+    consensus: str
+    time: str
+    notes: str
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    id: str
+    organization_id: str
+    name: str
+    type: str  # TAG_TYPE_USER or TAG_TYPE_PRIVATE_KEY
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class Activity:
     id: str
     organization_id: str
@@ -88,6 +112,7 @@ class Activity:
     votes: list[dict[str, Any]]
     created_at: int
     updated_at: int
+    policy_evaluations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _touches_cached(sql: str) -> bool:
@@ -100,7 +125,16 @@ def address_key(address: str) -> str:
     return address.lower() if address[:2].lower() == "0x" else address
 
 
-_CACHED_TABLES: Final = ("organizations", "users", "root_quorum", "api_keys", "private_keys", "key_addresses")
+_CACHED_TABLES: Final = (
+    "organizations",
+    "users",
+    "root_quorum",
+    "api_keys",
+    "private_keys",
+    "key_addresses",
+    "policies",
+    "tags",
+)
 
 
 class Repository:
@@ -358,6 +392,123 @@ class Repository:
             )
         return ops
 
+    # -- policies -------------------------------------------------------------------------------------
+    @staticmethod
+    def _policy(row: sqlite3.Row) -> PolicyRecord:
+        return PolicyRecord(
+            row["id"],
+            row["organization_id"],
+            row["name"],
+            row["effect"],
+            row["condition"],
+            row["consensus"],
+            row["time"],
+            row["notes"],
+            row["created_at"],
+            row["updated_at"],
+        )
+
+    def policies(self, org_id: str) -> list[PolicyRecord]:
+        return list(self._cached(("policies", org_id), lambda: self._load_policies(org_id)))
+
+    def _load_policies(self, org_id: str) -> tuple[PolicyRecord, ...]:
+        rows = self.db.all("SELECT * FROM policies WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
+        return tuple(self._policy(r) for r in rows)
+
+    def policy(self, org_id: str, policy_id: str) -> PolicyRecord | None:
+        return next((p for p in self.policies(org_id) if p.id == policy_id), None)
+
+    @staticmethod
+    def insert_policy(p: PolicyRecord) -> list[Op]:
+        return [
+            (
+                "INSERT INTO policies (id, organization_id, name, effect, condition, consensus, time, notes,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    p.id,
+                    p.organization_id,
+                    p.name,
+                    p.effect,
+                    p.condition,
+                    p.consensus,
+                    p.time,
+                    p.notes,
+                    p.created_at,
+                    p.updated_at,
+                ),
+            )
+        ]
+
+    @staticmethod
+    def update_policy(p: PolicyRecord) -> list[Op]:
+        return [
+            (
+                "UPDATE policies SET name = ?, effect = ?, condition = ?, consensus = ?, time = ?, notes = ?,"
+                " updated_at = ? WHERE id = ? AND organization_id = ?",
+                (p.name, p.effect, p.condition, p.consensus, p.time, p.notes, p.updated_at, p.id, p.organization_id),
+            )
+        ]
+
+    @staticmethod
+    def delete_policy(org_id: str, policy_id: str) -> list[Op]:
+        return [("DELETE FROM policies WHERE id = ? AND organization_id = ?", (policy_id, org_id))]
+
+    # -- tags -------------------------------------------------------------------------------------------
+    def tags(self, org_id: str, tag_type: str) -> list[Tag]:
+        return list(self._cached(("tags", org_id, tag_type), lambda: self._load_tags(org_id, tag_type)))
+
+    def _load_tags(self, org_id: str, tag_type: str) -> tuple[Tag, ...]:
+        rows = self.db.all(
+            "SELECT * FROM tags WHERE organization_id = ? AND type = ? ORDER BY created_at, id", (org_id, tag_type)
+        )
+        return tuple(
+            Tag(r["id"], r["organization_id"], r["name"], r["type"], r["created_at"], r["updated_at"]) for r in rows
+        )
+
+    @staticmethod
+    def insert_tag(tag: Tag) -> list[Op]:
+        return [
+            (
+                "INSERT INTO tags (id, organization_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (tag.id, tag.organization_id, tag.name, tag.type, tag.created_at, tag.updated_at),
+            )
+        ]
+
+    @staticmethod
+    def rename_tag(org_id: str, tag_id: str, name: str, now_ms: int) -> list[Op]:
+        return [
+            (
+                "UPDATE tags SET name = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
+                (name, now_ms, tag_id, org_id),
+            )
+        ]
+
+    @staticmethod
+    def delete_tag(org_id: str, tag_id: str) -> list[Op]:
+        return [("DELETE FROM tags WHERE id = ? AND organization_id = ?", (tag_id, org_id))]
+
+    @staticmethod
+    def set_user_tags(user_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
+        return [("UPDATE users SET tags = ?, updated_at = ? WHERE id = ?", (json.dumps(list(tags)), now_ms, user_id))]
+
+    @staticmethod
+    def set_private_key_tags(key_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
+        return [
+            ("UPDATE private_keys SET tags = ?, updated_at = ? WHERE id = ?", (json.dumps(list(tags)), now_ms, key_id))
+        ]
+
+    # -- root quorum --------------------------------------------------------------------------------
+    @staticmethod
+    def set_root_quorum(org_id: str, threshold: int, user_ids: Sequence[str], now_ms: int) -> list[Op]:
+        return [
+            ("DELETE FROM root_quorum WHERE organization_id = ?", (org_id,)),
+            *(("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids),
+            (
+                "UPDATE organizations SET root_quorum_threshold = ?, updated_at = ? WHERE id = ?",
+                (threshold, now_ms, org_id),
+            ),
+        ]
+
     # -- activities -------------------------------------------------------------------------------
     @staticmethod
     def _activity(row: sqlite3.Row) -> Activity:
@@ -374,6 +525,7 @@ class Repository:
             json.loads(row["votes"]),
             row["created_at"],
             row["updated_at"],
+            json.loads(row["policy_evaluations"]),
         )
 
     def activity(self, org_id: str, activity_id: str) -> Activity | None:
@@ -427,10 +579,8 @@ class Repository:
         return rows
 
     @staticmethod
-    def insert_activity(activity: Activity, request: bytes, stamp: str, actor_key: str) -> list[Op]:
-        """The activity row and its audit entry, to be committed together."""
-        result = orjson.dumps(activity.result).decode()
-        entry = {
+    def _activity_entry(activity: Activity, request_digest: str, result: str, actor_key: str | None) -> dict[str, Any]:
+        return {
             "kind": "activity",
             "at_ms": activity.updated_at,
             "organization_id": activity.organization_id,
@@ -440,14 +590,20 @@ class Repository:
             "status": activity.status,
             "activity_id": activity.id,
             "fingerprint": activity.fingerprint,
-            "request_digest": audit.digest(request),
+            "request_digest": request_digest,
             "result_digest": audit.digest(result),
         }
+
+    @staticmethod
+    def insert_activity(activity: Activity, request: bytes, stamp: str, actor_key: str) -> list[Op]:
+        """The activity row and its audit entry, to be committed together."""
+        result = orjson.dumps(activity.result).decode()
+        entry = Repository._activity_entry(activity, audit.digest(request), result, actor_key)
         return [
             (
                 "INSERT INTO activities (id, organization_id, type, status, fingerprint, user_id, intent, result,"
-                " failure, votes, request, stamp, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " failure, votes, request, stamp, created_at, updated_at, policy_evaluations)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     activity.id,
                     activity.organization_id,
@@ -463,6 +619,31 @@ class Repository:
                     stamp,
                     activity.created_at,
                     activity.updated_at,
+                    orjson.dumps(activity.policy_evaluations).decode(),
+                ),
+            ),
+            audit.append_op(entry),
+        ]
+
+    def update_activity(self, activity: Activity, *, expected_status: str) -> list[Op]:
+        """A state change (votes, completion), only from `expected_status`, with its audit entry."""
+        result = orjson.dumps(activity.result).decode()
+        row = self.db.one("SELECT request FROM activities WHERE id = ?", (activity.id,))
+        request_digest = audit.digest(bytes(row["request"])) if row is not None else ""
+        entry = self._activity_entry(activity, request_digest, result, None)
+        return [
+            (
+                "UPDATE activities SET status = ?, result = ?, failure = ?, votes = ?, policy_evaluations = ?,"
+                " updated_at = ? WHERE id = ? AND status = ?",
+                (
+                    activity.status,
+                    result,
+                    None if activity.failure is None else orjson.dumps(activity.failure).decode(),
+                    orjson.dumps(activity.votes).decode(),
+                    orjson.dumps(activity.policy_evaluations).decode(),
+                    activity.updated_at,
+                    activity.id,
+                    expected_status,
                 ),
             ),
             audit.append_op(entry),

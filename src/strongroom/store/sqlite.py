@@ -133,6 +133,32 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     ALTER TABLE organizations ADD COLUMN monthly_signature_quota INTEGER;
     """,
+    # 4: policies, tags, and how policies evaluated for each activity
+    """
+    CREATE TABLE policies (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        effect TEXT NOT NULL,
+        condition TEXT NOT NULL DEFAULT '',
+        consensus TEXT NOT NULL DEFAULT '',
+        time TEXT NOT NULL DEFAULT '',
+        notes TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (organization_id, name)
+    );
+    CREATE TABLE tags (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (organization_id, type, name)
+    );
+    ALTER TABLE activities ADD COLUMN policy_evaluations TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 
