@@ -21,7 +21,8 @@ Semantics (Turnkey §9.2, made strict so that an unexpected input fails closed):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from strongroom.policy import ast
 from strongroom.policy.errors import PolicyEvalError
@@ -52,12 +53,20 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_SCALARS: frozenset[type] = frozenset({str, int, bool})
+_LEFT = {"&&": "the left operand of `&&`", "||": "the left operand of `||`"}
+_RIGHT = {"&&": "the right operand of `&&`", "||": "the right operand of `||`"}
+
+
 def _equal(left: object, right: object, node: ast.Expr) -> bool:
     """Structural equality of two values of the same kind; a kind mismatch is an error."""
+    kind = type(left)
+    if kind is type(right) and kind in _SCALARS:  # the common case, checked cheaply
+        return left == right
     if left is None or right is None:
         return left is None and right is None
-    kind = type_name(left)
-    if kind != type_name(right) or kind == "unsupported value":
+    name = type_name(left)
+    if name != type_name(right) or name == "unsupported value":
         raise _fail(f"cannot compare {type_name(left)} with {type_name(right)}", node)
     if isinstance(left, list) and isinstance(right, list):
         if len(left) != len(right):
@@ -107,50 +116,57 @@ class _Evaluator:
         raise _fail(f"missing keyword `{name}`: the request does not provide it", node)
 
     def eval(self, node: ast.Expr, scope: Mapping[str, object]) -> object:
-        match node:
-            case ast.BoolLit(value=value):
-                return value
-            case ast.IntLit(value=value):
-                return value
-            case ast.StrLit(value=value):
-                return value
-            case ast.TimestampLit(ms=ms):
-                return ms
-            case ast.ListLit(items=items):
-                return [self.eval(item, scope) for item in items]
-            case ast.Call(name=name):
-                raise _fail(f"function `{name}` is not supported", node)
-            case ast.Name():
-                return self.lookup(node, scope)
-            case ast.Attribute(obj=obj, name=name):
-                return self.attribute(self.eval(obj, scope), name, node)
-            case ast.Index(obj=obj, index=index):
-                return self.index(self.eval(obj, scope), self.eval(index, scope), node)
-            case ast.Slice():
-                return self.slice(node, scope)
-            case ast.Not(operand=operand):
-                return not self.boolean(operand, scope, "the operand of `!`")
-            case ast.BoolOp(op=op, left=left, right=right):
-                lhs = self.boolean(left, scope, f"the left operand of `{op}`")
-                rhs = self.boolean(right, scope, f"the right operand of `{op}`")
-                return (lhs and rhs) if op == "&&" else (lhs or rhs)
-            case ast.Compare():
-                return self.compare(node, scope)
-            case ast.Membership(element=element, container=container):
-                item = self.eval(element, scope)
-                values = self.sequence(container, scope, "`in`")
-                results = [_equal(item, value, node) for value in values]
-                return any(results)
-            case ast.Contains(target=target, value=value_node):
-                values = self.sequence(target, scope, "`.contains`")
-                item = self.eval(value_node, scope)
-                results = [_equal(item, value, node) for value in values]
-                return any(results)
-            case ast.Count(target=target):
-                return len(self.sequence(target, scope, "`.count()`"))
-            case ast.Quantifier():
-                return self.quantifier(node, scope)
-        raise _fail("unsupported expression", node)  # pragma: no cover - every node kind is matched
+        # A table keyed by node type: a `match` over class patterns tries each case in turn,
+        # which made evaluation of an organization's 100 policies cost milliseconds.
+        handler = _DISPATCH.get(type(node))
+        if handler is None:  # pragma: no cover - every node kind has a handler
+            raise _fail("unsupported expression", node)
+        return handler(self, node, scope)
+
+    def _literal(self, node: Any, _scope: Mapping[str, object]) -> object:
+        return node.value
+
+    def _timestamp(self, node: Any, _scope: Mapping[str, object]) -> object:
+        return node.ms
+
+    def _list(self, node: Any, scope: Mapping[str, object]) -> object:
+        return [self.eval(item, scope) for item in node.items]
+
+    def _call(self, node: Any, _scope: Mapping[str, object]) -> object:
+        raise _fail(f"function `{node.name}` is not supported", node)
+
+    def _attribute(self, node: Any, scope: Mapping[str, object]) -> object:
+        obj = self.eval(node.obj, scope)
+        if type(obj) is dict and node.name in obj:  # the common case, without a call
+            return obj[node.name]
+        return self.attribute(obj, node.name, node)
+
+    def _index(self, node: Any, scope: Mapping[str, object]) -> object:
+        return self.index(self.eval(node.obj, scope), self.eval(node.index, scope), node)
+
+    def _not(self, node: Any, scope: Mapping[str, object]) -> object:
+        return not self.boolean(node.operand, scope, "the operand of `!`")
+
+    def _boolop(self, node: Any, scope: Mapping[str, object]) -> object:
+        op = node.op
+        lhs = self.boolean(node.left, scope, _LEFT[op])
+        rhs = self.boolean(node.right, scope, _RIGHT[op])
+        return (lhs and rhs) if op == "&&" else (lhs or rhs)
+
+    def _membership(self, node: Any, scope: Mapping[str, object]) -> object:
+        item = self.eval(node.element, scope)
+        values = self.sequence(node.container, scope, "`in`")
+        results = [_equal(item, value, node) for value in values]
+        return any(results)
+
+    def _contains(self, node: Any, scope: Mapping[str, object]) -> object:
+        values = self.sequence(node.target, scope, "`.contains`")
+        item = self.eval(node.value, scope)
+        results = [_equal(item, value, node) for value in values]
+        return any(results)
+
+    def _count(self, node: Any, scope: Mapping[str, object]) -> object:
+        return len(self.sequence(node.target, scope, "`.count()`"))
 
     def attribute(self, obj: object, name: str, node: ast.Attribute) -> object:
         if isinstance(obj, dict):
@@ -219,6 +235,27 @@ class _Evaluator:
         if node.kind == "all":
             return all(results)
         return [item for item, keep in zip(items, results, strict=True) if keep]
+
+
+_DISPATCH: dict[type, Callable[[_Evaluator, Any, Mapping[str, object]], object]] = {
+    ast.BoolLit: _Evaluator._literal,
+    ast.IntLit: _Evaluator._literal,
+    ast.StrLit: _Evaluator._literal,
+    ast.TimestampLit: _Evaluator._timestamp,
+    ast.ListLit: _Evaluator._list,
+    ast.Call: _Evaluator._call,
+    ast.Name: _Evaluator.lookup,
+    ast.Attribute: _Evaluator._attribute,
+    ast.Index: _Evaluator._index,
+    ast.Slice: _Evaluator.slice,
+    ast.Not: _Evaluator._not,
+    ast.BoolOp: _Evaluator._boolop,
+    ast.Compare: _Evaluator.compare,
+    ast.Membership: _Evaluator._membership,
+    ast.Contains: _Evaluator._contains,
+    ast.Count: _Evaluator._count,
+    ast.Quantifier: _Evaluator.quantifier,
+}
 
 
 def evaluate(expr: ast.Expr, env: Mapping[str, object], now_ms: int) -> object:
