@@ -145,3 +145,22 @@ def test_an_evaluation_error_never_yields_allow(
     kept = [p for p in ps if p.policy_id not in {e.policy_id for e in errored}]
     again = authorize(kept, env, approvers=voters, root_quorum=quorum, root_only=root_only, now_ms=now_ms)
     assert again.outcome is decision.outcome
+
+
+@_SETTINGS
+@given(policies, decision_envs, approvers, st.integers(min_value=0, max_value=10**13))
+def test_an_applicable_deny_always_wins(
+    ps: list[Policy], env: dict[str, Any], voters: list[dict[str, Any]], now_ms: int
+) -> None:
+    """Whatever else the policies say, a DENY whose condition and consensus hold denies — only the
+    root quorum (which bypasses policies entirely) can still allow."""
+    quorum = RootQuorum.of(2, ["r1", "r2"])
+    deny = Policy("the-deny", Effect.DENY, parse_expression("true"), None, None)
+    decision = authorize([*ps, deny], env, approvers=voters, root_quorum=quorum, now_ms=now_ms)
+    root_votes = len({v["id"] for v in voters} & quorum.user_ids)
+    if root_votes >= 2:
+        assert decision.outcome is Outcome.ALLOW
+    elif root_votes == 1:
+        assert decision.outcome is Outcome.REQUIRES_CONSENSUS  # one more root vote would bypass policies
+    else:
+        assert decision.outcome is Outcome.DENY_EXPLICIT
