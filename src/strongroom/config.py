@@ -1,15 +1,19 @@
-"""One settings object, loaded from `<data-dir>/strongroom.toml` plus environment overrides.
+"""One settings object: `<data-dir>/strongroom.toml`, then `STRONGROOM_*` environment overrides.
 
-Secrets are referenced, never embedded: the token PIN comes from a file (`pin_file`) or an
-environment variable (`pin_env`), never from the command line.
+Every setting is typed and validated at start; an unknown or invalid one fails with a message
+naming the key. Secrets are referenced, never embedded: the token PIN comes from a file
+(`token.pin_file`) or an environment variable (`token.pin_env`), never from the command line.
+The token can be named by a PKCS#11 URI (RFC 7512), e.g. `uri = "pkcs11:token=strongroom"`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import tomllib
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -61,6 +65,10 @@ class Settings:
     rate_limit_per_second: float = 60.0  # per client IP; 0 turns the limit off
     rate_limit_burst: int | None = None  # bucket size; defaults to one second's worth
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For is believed (IPs or CIDRs)
+    unix_socket: Path | None = None  # the local signing socket (mode 0600 in a 0700 directory)
+    unix_socket_allowed_uids: tuple[int, ...] = ()  # empty: any local user who can open the socket
+    webauthn_rp_id: str = "localhost"  # relying-party id that passkeys are bound to
+    webauthn_origins: tuple[str, ...] = ("http://localhost:8080", "http://127.0.0.1:8080")
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,32 +76,113 @@ class Settings:
         return self.database or self.data_dir / "strongroom.sqlite3"
 
 
-_TOP: Final = {
-    "host",
-    "port",
-    "database",
-    "max_body_bytes",
-    "timestamp_max_age_ms",
-    "timestamp_max_future_ms",
-    "log_format",
-    "token",
-    "rate_limit_per_second",
-    "rate_limit_burst",
-    "trusted_proxies",
-}
-_TOKEN: Final = {"module", "label", "pin_file", "pin_env", "threads", "softhsm2_conf"}
-
-
-def _typed(section: str, key: str, value: object, kind: type) -> Any:
-    if kind is int and isinstance(value, bool):
-        raise ConfigError(f"`{section}{key}` must be an integer")
-    if not isinstance(value, kind):
-        raise ConfigError(f"`{section}{key}` must be of type {kind.__name__}")
+def _int(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        raise ConfigError(f"`{key}` must be an integer")
     return value
 
 
+def _positive(key: str, value: object) -> int:
+    n = _int(key, value)
+    if n < 1:
+        raise ConfigError(f"`{key}` must be at least 1")
+    return n
+
+
+def _str(key: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"`{key}` must be a string")
+    return value
+
+
+def _number(key: str, value: object) -> float:
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"`{key}` must be a number >= 0")
+    return float(value)
+
+
+def _str_list(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):  # from the environment: comma-separated
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"`{key}` must be a list of strings")
+    return tuple(value)
+
+
+def _proxies(key: str, value: object) -> tuple[str, ...]:
+    proxies = _str_list(key, value)
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as err:
+            raise ConfigError(f"`{key}` entry `{proxy}` is not an IP address or network") from err
+    return proxies
+
+
+def _uids(key: str, value: object) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list):
+        raise ConfigError(f"`{key}` must be a list of user ids")
+    return tuple(_int(key, v) for v in value)
+
+
+def _log_format(key: str, value: object) -> str:
+    text = _str(key, value)
+    if text not in ("json", "console", "auto"):
+        raise ConfigError(f"`{key}` must be `json`, `console` or `auto`")
+    return text
+
+
+def _port(key: str, value: object) -> int:
+    n = _int(key, value)
+    if not 0 <= n <= 65535:
+        raise ConfigError(f"`{key}` must be between 0 and 65535")
+    return n
+
+
+# setting -> parser; the path-valued ones are resolved against the data directory
+_TOP: Final[dict[str, Callable[[str, object], Any]]] = {
+    "host": _str,
+    "port": _port,
+    "database": _str,
+    "max_body_bytes": _positive,
+    "timestamp_max_age_ms": _positive,
+    "timestamp_max_future_ms": _positive,
+    "log_format": _log_format,
+    "rate_limit_per_second": _number,
+    "rate_limit_burst": _positive,
+    "trusted_proxies": _proxies,
+    "unix_socket": _str,
+    "unix_socket_allowed_uids": _uids,
+    "webauthn_rp_id": _str,
+    "webauthn_origins": _str_list,
+}
+_PATHS: Final = {"database", "unix_socket"}
+_TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}
+
+
+def parse_pkcs11_uri(uri: str) -> dict[str, str]:
+    """The path attributes of an RFC 7512 PKCS#11 URI (`pkcs11:token=x;manufacturer=y?...`)."""
+    if not uri.startswith("pkcs11:"):
+        raise ConfigError("`token.uri` must start with `pkcs11:`")
+    path = uri[len("pkcs11:") :].split("?", 1)[0]
+    attrs: dict[str, str] = {}
+    for part in filter(None, path.split(";")):
+        name, sep, value = part.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"`token.uri` has a malformed attribute `{part}`")
+        attrs[name] = urllib.parse.unquote(value)
+    return attrs
+
+
 def load_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read `<data_dir>/strongroom.toml`; `STRONGROOM_HOST`/`STRONGROOM_PORT` override."""
+    """Read `<data_dir>/strongroom.toml`; `STRONGROOM_<SETTING>` variables override top-level settings."""
     environ = os.environ if environ is None else environ
     data_dir = data_dir.resolve()
     path = data_dir / CONFIG_NAME
@@ -103,75 +192,48 @@ def load_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> S
         raise ConfigError(f"`{path}` not found: run `strongroom init --data-dir {data_dir}` first") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"`{path}` is not valid TOML: {err}") from err
-    unknown = set(raw) - _TOP
+    unknown = set(raw) - set(_TOP) - {"token"}
     if unknown:
         raise ConfigError(f"unknown setting `{sorted(unknown)[0]}` in `{path}`")
-    tok = raw.get("token")
-    if not isinstance(tok, dict):
-        raise ConfigError(f"`{path}` needs a [token] table")
-    unknown = set(tok) - _TOKEN
-    if unknown:
-        raise ConfigError(f"unknown setting `token.{sorted(unknown)[0]}` in `{path}`")
-    for key in ("module", "label"):
-        if key not in tok:
-            raise ConfigError(f"missing setting `token.{key}` in `{path}`")
+    for key in _TOP:
+        env_value = environ.get(f"STRONGROOM_{key.upper()}")
+        if env_value is not None:
+            raw[key] = env_value
 
     def rel(p: str) -> Path:
         q = Path(p)
         return q if q.is_absolute() else data_dir / q
 
-    token = TokenSettings(
-        module=_typed("token.", "module", tok["module"], str),
-        label=_typed("token.", "label", tok["label"], str),
-        pin_file=rel(_typed("token.", "pin_file", tok["pin_file"], str)) if "pin_file" in tok else None,
-        pin_env=_typed("token.", "pin_env", tok["pin_env"], str) if "pin_env" in tok else None,
-        threads=_typed("token.", "threads", tok.get("threads", 2), int),
-        softhsm2_conf=rel(_typed("token.", "softhsm2_conf", tok["softhsm2_conf"], str))
-        if "softhsm2_conf" in tok
-        else None,
-    )
-    if token.threads < 1:
-        raise ConfigError("`token.threads` must be at least 1")
     kw: dict[str, Any] = {}
-    for key, kind in (
-        ("host", str),
-        ("port", int),
-        ("max_body_bytes", int),
-        ("timestamp_max_age_ms", int),
-        ("timestamp_max_future_ms", int),
-        ("log_format", str),
-    ):
+    for key, parse in _TOP.items():
         if key in raw:
-            kw[key] = _typed("", key, raw[key], kind)
-    if "rate_limit_per_second" in raw:
-        value = raw["rate_limit_per_second"]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError("`rate_limit_per_second` must be a number >= 0")
-        kw["rate_limit_per_second"] = float(value)
-    if "rate_limit_burst" in raw:
-        kw["rate_limit_burst"] = _typed("", "rate_limit_burst", raw["rate_limit_burst"], int)
-    if "trusted_proxies" in raw:
-        proxies = raw["trusted_proxies"]
-        if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
-            raise ConfigError("`trusted_proxies` must be a list of IP addresses or networks")
-        for proxy in proxies:
-            try:
-                ipaddress.ip_network(proxy, strict=False)
-            except ValueError as err:
-                raise ConfigError(f"`trusted_proxies` entry `{proxy}` is not an IP address or network") from err
-        kw["trusted_proxies"] = tuple(proxies)
-    if "database" in raw:
-        kw["database"] = rel(_typed("", "database", raw["database"], str))
-    if "STRONGROOM_HOST" in environ:
-        kw["host"] = environ["STRONGROOM_HOST"]
-    if "STRONGROOM_PORT" in environ:
-        try:
-            kw["port"] = int(environ["STRONGROOM_PORT"])
-        except ValueError as err:
-            raise ConfigError("`STRONGROOM_PORT` must be an integer") from err
-    settings = Settings(data_dir=data_dir, token=token, **kw)
-    if settings.log_format not in ("json", "console", "auto"):
-        raise ConfigError("`log_format` must be `json`, `console` or `auto`")
-    if not 0 <= settings.port <= 65535:
-        raise ConfigError("`port` must be between 0 and 65535")
-    return settings
+            value = parse(key, raw[key])
+            kw[key] = rel(value) if key in _PATHS else value
+    return Settings(data_dir=data_dir, token=_token(raw.get("token"), path, rel), **kw)
+
+
+def _token(tok: object, path: Path, rel: Callable[[str], Path]) -> TokenSettings:
+    if not isinstance(tok, dict):
+        raise ConfigError(f"`{path}` needs a [token] table")
+    unknown = set(tok) - _TOKEN
+    if unknown:
+        raise ConfigError(f"unknown setting `token.{sorted(unknown)[0]}` in `{path}`")
+    label = _str("token.label", tok["label"]) if "label" in tok else None
+    if "uri" in tok:
+        attrs = parse_pkcs11_uri(_str("token.uri", tok["uri"]))
+        if "token" in attrs:
+            if label is not None and label != attrs["token"]:
+                raise ConfigError("`token.label` and the `token=` of `token.uri` disagree")
+            label = attrs["token"]
+    if "module" not in tok:
+        raise ConfigError(f"missing setting `token.module` in `{path}`")
+    if label is None:
+        raise ConfigError(f"missing setting `token.label` (or `token.uri` with `token=`) in `{path}`")
+    return TokenSettings(
+        module=_str("token.module", tok["module"]),
+        label=label,
+        pin_file=rel(_str("token.pin_file", tok["pin_file"])) if "pin_file" in tok else None,
+        pin_env=_str("token.pin_env", tok["pin_env"]) if "pin_env" in tok else None,
+        threads=_positive("token.threads", tok.get("threads", 2)),
+        softhsm2_conf=rel(_str("token.softhsm2_conf", tok["softhsm2_conf"])) if "softhsm2_conf" in tok else None,
+    )
