@@ -16,9 +16,10 @@ import structlog
 from aiohttp import web
 
 from strongroom.api.errors import http_error, internal_error, render_error
+from strongroom.api.local import peer_of
 from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
 from strongroom.daemon.service import Strongroom
-from strongroom.errors import ResourceExhausted, StrongroomError
+from strongroom.errors import PermissionDenied, ResourceExhausted, StrongroomError
 from strongroom.logs import get_logger
 
 SERVICE: Final = web.AppKey("strongroom", Strongroom)
@@ -32,6 +33,21 @@ def json_response(status: int, data: Any, headers: dict[str, str] | None = None)
 
 
 LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)
+
+
+@web.middleware
+async def local_peer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unix socket: log the peer's pid/uid/gid with the request; refuse uids not allowed."""
+    structlog.contextvars.clear_contextvars()
+    peer = peer_of(request)
+    if peer is not None:
+        structlog.contextvars.bind_contextvars(peer_pid=peer.pid, peer_uid=peer.uid, peer_gid=peer.gid)
+        allowed = request.app[SERVICE].settings.unix_socket_allowed_uids
+        if allowed and peer.uid not in allowed:
+            log.warning("local_peer_refused", peer_uid=peer.uid, peer_pid=peer.pid)
+            status, body = render_error(PermissionDenied(f"local user {peer.uid} may not use this socket"))
+            return json_response(status, body)
+    return await handler(request)
 
 
 @web.middleware
@@ -63,7 +79,6 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("X-Request-Id", "")[:64] or str(uuid.uuid4())
-    structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     try:
@@ -125,7 +140,8 @@ def make_app(service: Strongroom) -> web.Application:
     settings = service.settings
     # Middlewares run outermost first: rate-limit headers land on every response, errors included.
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[rate_limit_middleware, context_middleware]
+        client_max_size=settings.max_body_bytes,
+        middlewares=[local_peer_middleware, rate_limit_middleware, context_middleware],
     )
     app[SERVICE] = service
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.trusted_proxies)

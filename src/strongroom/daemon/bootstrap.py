@@ -71,7 +71,9 @@ def ensure_config(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> Setting
         text = (
             "# Strongroom settings (written by `strongroom init`).\n"
             'host = "127.0.0.1"\n'
-            "port = 8080\n\n"
+            "port = 8080\n"
+            "# the local signing socket (mode 0600 in a 0700 directory); unix_socket_allowed_uids = [1000] limits it\n"
+            'unix_socket = "run/strongroom.sock"\n\n'
             "[token]\n"
             f'module = "{token.module}"\n'
             f'label = "{token.label}"\n'

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from strongroom.api.app import make_app
+from strongroom.api.local import start_unix_site
 from strongroom.config import Settings
 from strongroom.daemon.service import Strongroom
 from strongroom.errors import StrongroomError
@@ -26,6 +27,11 @@ async def _serve(settings: Settings, service: Strongroom) -> None:
     server: Any = site._server  # the only way to learn the port when 0 was asked for
     port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else settings.port
     log.info("listening", url=f"http://{settings.host}:{port}", data_dir=str(settings.data_dir))
+    if settings.unix_socket is not None:
+        await start_unix_site(runner, settings.unix_socket)
+        log.info(
+            "listening_local", socket=str(settings.unix_socket), allowed_uids=list(settings.unix_socket_allowed_uids)
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -45,6 +51,8 @@ async def _serve(settings: Settings, service: Strongroom) -> None:
         flushing.cancel()
         maintaining.cancel()
         await runner.cleanup()
+        if settings.unix_socket is not None:
+            settings.unix_socket.unlink(missing_ok=True)
         try:
             await service.checkpoint()  # leave the log with a signed head
         except StrongroomError as err:

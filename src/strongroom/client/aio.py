@@ -1,0 +1,87 @@
+"""The asynchronous client (aiohttp, over TCP or a Unix socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.parse
+from typing import Any
+
+import aiohttp
+
+from strongroom.client import calls
+from strongroom.client.base import Methods
+from strongroom.client.errors import ActivityError, ClientError, Unreachable, raise_for
+from strongroom.client.stamp import ApiKeyStamper
+
+
+class AsyncClient(Methods):
+    """Use as `async with AsyncClient(...) as c:`, or call `close()`."""
+
+    def __init__(self, base_url: str, stamper: ApiKeyStamper, organization_id: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.stamper = stamper
+        self.organization_id = organization_id
+        parsed = urllib.parse.urlsplit(self.base_url)
+        if parsed.scheme == "unix":
+            self._unix: str | None = parsed.path
+            self._root = "http://localhost"
+        elif parsed.scheme in ("http", "https"):
+            self._unix = None
+            self._root = self.base_url
+        else:
+            raise ClientError(0, None, f"unsupported daemon URL `{base_url}`: use http://, https:// or unix://")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.UnixConnector(path=self._unix) if self._unix else None
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post_raw(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        h = {"Content-Type": "application/json", "X-Stamp": self.stamper.stamp(body), **(headers or {})}
+        try:
+            async with self._get_session().post(self._root + path, data=body, headers=h) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientConnectionError) as err:
+            where = f"unix://{self._unix}" if self._unix else self.base_url
+            raise Unreachable(0, None, f"daemon not reachable at {where}: {err}") from err
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    async def _send(self, path: str, body: dict[str, Any]) -> Any:
+        status, data = await self.post_raw(path, json.dumps(body).encode())
+        raise_for(status, data)
+        return data
+
+    def _call(self, path: str, body: dict[str, Any]) -> Any:
+        return self._send(path, body)
+
+    async def wait(self, activity: dict[str, Any], timeout: float = 30.0, interval: float = 0.5) -> dict[str, Any]:
+        """Poll until the activity is COMPLETED (returned), FAILED/REJECTED or out of time (raised)."""
+        deadline = time.monotonic() + timeout
+        while activity["status"] not in calls.TERMINAL:
+            if time.monotonic() >= deadline:
+                raise ActivityError(f"activity {activity['id']} is still {activity['status']}", activity)
+            await asyncio.sleep(interval)
+            activity = (await self.get_activity(activity["id"]))["activity"]
+        if activity["status"] != "ACTIVITY_STATUS_COMPLETED":
+            raise ActivityError(f"activity {activity['id']} ended {activity['status']}", activity)
+        return activity

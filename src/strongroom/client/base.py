@@ -1,0 +1,96 @@
+"""Methods shared by the sync and async clients.
+
+Each method builds its (path, body) and hands it to `_call`; in `Client` that returns the
+decoded answer, in `AsyncClient` an awaitable of it. So `client.whoami()` and
+`await async_client.whoami()` are the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.client import calls
+from strongroom.client.stamp import ApiKeyStamper
+
+
+class Methods:
+    organization_id: str
+    stamper: ApiKeyStamper
+
+    def _call(self, path: str, body: dict[str, Any]) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    # -- generic --------------------------------------------------------------------------------
+    def request(self, path: str, body: dict[str, Any]) -> Any:
+        """Stamp and send any call (like `tkcli request`)."""
+        return self._call(path, body)
+
+    def query(self, name: str, **params: Any) -> Any:
+        return self._call(*calls.query(self.organization_id, name, params))
+
+    def submit(self, name: str, activity_type: str, parameters: dict[str, Any]) -> Any:
+        return self._call(*calls.submit(self.organization_id, name, activity_type, parameters))
+
+    # -- queries ----------------------------------------------------------------------------------
+    def whoami(self) -> Any:
+        return self.query("whoami")
+
+    def get_private_key(self, private_key_id: str) -> Any:
+        return self.query("get_private_key", privateKeyId=private_key_id)
+
+    def list_private_keys(self) -> Any:
+        return self.query("list_private_keys")
+
+    def get_activity(self, activity_id: str) -> Any:
+        return self.query("get_activity", activityId=activity_id)
+
+    def list_activities(self, limit: int = 10, **filters: Any) -> Any:
+        return self.query("list_activities", paginationOptions={"limit": str(limit)}, **filters)
+
+    def list_policies(self) -> Any:
+        return self.query("list_policies")
+
+    def list_users(self) -> Any:
+        return self.query("list_users")
+
+    def get_usage(self) -> Any:
+        return self.query("get_usage")
+
+    def explain(self, activity_type: str, parameters: dict[str, Any]) -> Any:
+        return self.query("explain_activity", type=activity_type, parameters=parameters)
+
+    # -- activities -----------------------------------------------------------------------------
+    def create_private_key(self, name: str, curve: str, address_formats: list[str]) -> Any:
+        return self.submit(
+            "create_private_keys",
+            "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2",
+            calls.create_private_keys([(name, curve, address_formats)]),
+        )
+
+    def sign_raw_payload(self, sign_with: str, payload: str, encoding: str, hash_function: str) -> Any:
+        return self.submit(
+            "sign_raw_payload",
+            "ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2",
+            calls.sign_raw(sign_with, payload, encoding, hash_function),
+        )
+
+    def sign_transaction(self, sign_with: str, unsigned_transaction: str) -> Any:
+        return self.submit(
+            "sign_transaction", "ACTIVITY_TYPE_SIGN_TRANSACTION_V2", calls.sign_tx(sign_with, unsigned_transaction)
+        )
+
+    def create_policy(self, name: str, effect: str, condition: str = "", consensus: str = "", notes: str = "") -> Any:
+        return self.submit(
+            "create_policy",
+            "ACTIVITY_TYPE_CREATE_POLICY_V3",
+            calls.policy(name, effect, condition, consensus, notes),
+        )
+
+    def delete_policy(self, policy_id: str) -> Any:
+        return self.submit("delete_policy", "ACTIVITY_TYPE_DELETE_POLICY", {"policyId": policy_id})
+
+    def approve_activity(self, fingerprint: str) -> Any:
+        return self.submit("approve_activity", "ACTIVITY_TYPE_APPROVE_ACTIVITY", {"fingerprint": fingerprint})
+
+    def reject_activity(self, fingerprint: str) -> Any:
+        return self.submit("reject_activity", "ACTIVITY_TYPE_REJECT_ACTIVITY", {"fingerprint": fingerprint})

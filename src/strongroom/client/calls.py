@@ -1,0 +1,48 @@
+"""The API's calls as (path, body) pairs, shared by the sync and async clients."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+TERMINAL: Final = frozenset({"ACTIVITY_STATUS_COMPLETED", "ACTIVITY_STATUS_FAILED", "ACTIVITY_STATUS_REJECTED"})
+
+
+def query(org: str, name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return f"/public/v1/query/{name}", {"organizationId": org, **params}
+
+
+def submit(org: str, name: str, activity_type: str, parameters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An activity envelope, stamped with the current time (a new request, never a replay)."""
+    body = {
+        "type": activity_type,
+        "timestampMs": str(int(time.time() * 1000)),
+        "organizationId": org,
+        "parameters": parameters,
+    }
+    return f"/public/v1/submit/{name}", body
+
+
+def create_private_keys(keys: list[tuple[str, str, list[str]]]) -> dict[str, Any]:
+    return {
+        "privateKeys": [
+            {"privateKeyName": name, "curve": curve, "privateKeyTags": [], "addressFormats": formats}
+            for name, curve, formats in keys
+        ]
+    }
+
+
+def sign_raw(sign_with: str, payload: str, encoding: str, hash_function: str) -> dict[str, Any]:
+    return {"signWith": sign_with, "payload": payload, "encoding": encoding, "hashFunction": hash_function}
+
+
+def sign_tx(sign_with: str, unsigned: str) -> dict[str, Any]:
+    return {
+        "signWith": sign_with,
+        "unsignedTransaction": unsigned.removeprefix("0x"),
+        "type": "TRANSACTION_TYPE_ETHEREUM",
+    }
+
+
+def policy(name: str, effect: str, condition: str, consensus: str, notes: str) -> dict[str, Any]:
+    return {"policyName": name, "effect": effect, "condition": condition, "consensus": consensus, "notes": notes}
