@@ -134,9 +134,9 @@ def test_keys_and_activities_survive_a_restart(tmp_path: Path) -> None:
 
 def test_cli_signs_and_reports_errors_with_exit_codes(daemon: Daemon, tmp_path: Path) -> None:
     common = ["--url", daemon.url, "--org", daemon.organization_id, "--key", str(daemon.key_prefix)]
-    out = run_cli(*common, "keys", "create", "--name", "cli-eth", "--curve", "secp256k1", data_dir=tmp_path)
-    address = json.loads(out.stdout)[0]["addresses"][0]["address"]
-    out = run_cli(*common, "sign", "raw", "--sign-with", address, "--payload", "hi", data_dir=tmp_path)
+    out = run_cli(*common, "keys", "create", "--name", "cli-eth", "--curve", "secp256k1", "--json", data_dir=tmp_path)
+    address = json.loads(out.stdout)["addresses"][0]["address"]
+    out = run_cli(*common, "sign", "raw", "--sign-with", address, "--payload", "hi", "--json", data_dir=tmp_path)
     assert json.loads(out.stdout)["status"] == "ACTIVITY_STATUS_COMPLETED"
     bad = run_cli(
         *common,

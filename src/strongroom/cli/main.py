@@ -1,7 +1,8 @@
-"""`strongroom` command line: operator commands (init, serve) and a stamped API client.
+"""`strongroom` command line: operator commands (init, serve, org, audit, usage) and a stamped API client.
 
-Exit codes: 0 success, 1 the daemon answered with an error, 2 usage or local problem
-(missing key file, bad config), 3 the daemon could not be reached.
+Output is for people by default; `--json` prints one JSON document for scripts. Exit codes:
+0 success, 1 the daemon answered with an error (or an activity did not complete), 2 a usage or
+local problem (missing key file, bad config, bad argument), 3 the daemon could not be reached.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,21 @@ EXIT_LOCAL = 2
 EXIT_UNREACHABLE = 3
 
 
-def _print(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+@dataclass
+class Output:
+    """What a command prints: `human` on a terminal, `data` with --json."""
+
+    human: str
+    data: Any
+    code: int = 0
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+class LocalError(Exception):
+    pass
+
+
+# -- operator commands (local, no daemon call) ------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> Output:
     from strongroom.daemon.bootstrap import init
 
     result = init(Path(args.data_dir), tuple(args.softhsm_mask or ()))
@@ -41,11 +53,12 @@ def cmd_init(args: argparse.Namespace) -> int:
             )
             + "\n"
         )
-    sys.stdout.write(json.dumps(result.as_json()) + "\n")
-    return 0
+    data = result.as_json()
+    # init always prints its JSON: `make serve` and scripts read it.
+    return Output(json.dumps(data), data)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> Output:
     from dataclasses import replace
 
     from strongroom.config import load_settings
@@ -63,98 +76,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
         data["baseUrl"] = f"http://{settings.host}:{settings.port}"
         profile.write_text(json.dumps(data, indent=2) + "\n")
     serve(settings)
-    return 0
+    return Output("", None)
 
 
-def cmd_api_key_generate(args: argparse.Namespace) -> int:
+def cmd_org_create(args: argparse.Namespace) -> Output:
+    from strongroom.daemon.bootstrap import create_top_level_organization
+
+    data = create_top_level_organization(Path(args.data_dir), args.name).as_json()
+    return Output(json.dumps(data), data)
+
+
+def cmd_org_list(args: argparse.Namespace) -> Output:
+    from strongroom.daemon.bootstrap import list_top_level_organizations
+
+    orgs = list_top_level_organizations(Path(args.data_dir))
+    return Output("\n".join(f"{o['organizationId']}  {o['name']}" for o in orgs), orgs)
+
+
+def cmd_api_key_generate(args: argparse.Namespace) -> Output:
     from strongroom.daemon.bootstrap import ensure_key_files
 
     public_hex, pub, priv = ensure_key_files(Path(args.dir), args.name)
-    _print({"publicKey": public_hex, "publicKeyFile": str(pub), "privateKeyFile": str(priv)})
-    return 0
+    data = {"publicKey": public_hex, "publicKeyFile": str(pub), "privateKeyFile": str(priv)}
+    return Output(f"public key {public_hex}\n  {pub}\n  {priv} (keep it secret)", data)
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from strongroom.client import ApiKeyStamper, Client, ClientError
-
-    profile: dict[str, Any] = {}
-    path = Path(args.data_dir) / "client.json"
-    if path.is_file():
-        profile = json.loads(path.read_text())
-    url = args.url or os.environ.get("STRONGROOM_URL") or profile.get("baseUrl") or "http://127.0.0.1:8080"
-    org = args.org or os.environ.get("STRONGROOM_ORGANIZATION_ID") or profile.get("organizationId")
-    key = args.key or os.environ.get("STRONGROOM_API_KEY") or profile.get("apiKey")
-    if not org:
-        raise ClientError(
-            0, None, f"no organization id: pass --org or run `strongroom init --data-dir {args.data_dir}`"
-        )
-    if not key:
-        raise ClientError(0, None, "no api key: pass --key PREFIX (files PREFIX.public and PREFIX.private)")
-    return Client(url, ApiKeyStamper.from_files(Path(key)), org)
-
-
-def cmd_whoami(args: argparse.Namespace) -> int:
-    _print(_client(args).whoami())
-    return 0
-
-
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    curve = {"secp256k1": "CURVE_SECP256K1", "ed25519": "CURVE_ED25519"}[args.curve]
-    formats = args.address_format or (
-        ["ADDRESS_FORMAT_ETHEREUM"] if curve == "CURVE_SECP256K1" else ["ADDRESS_FORMAT_SOLANA"]
-    )
-    out = _client(args).create_private_key(args.name, curve, formats)
-    result = out["activity"]["result"].get("createPrivateKeysResultV2", {})
-    _print(result.get("privateKeys", out) if not args.raw else out)
-    return 0
-
-
-def cmd_keys_list(args: argparse.Namespace) -> int:
-    _print(_client(args).query("list_private_keys")["privateKeys"])
-    return 0
-
-
-def cmd_keys_get(args: argparse.Namespace) -> int:
-    _print(_client(args).query("get_private_key", privateKeyId=args.key_id)["privateKey"])
-    return 0
-
-
-def cmd_sign_raw(args: argparse.Namespace) -> int:
-    out = _client(args).sign_raw_payload(
-        args.sign_with,
-        args.payload,
-        f"PAYLOAD_ENCODING_{args.encoding.upper()}",
-        f"HASH_FUNCTION_{args.hash.upper()}",
-    )
-    activity = out["activity"]
-    if args.raw:
-        _print(out)
-    else:
-        _print({"status": activity["status"], **activity["result"].get("signRawPayloadResult", {})})
-    return 0 if activity["status"] == "ACTIVITY_STATUS_COMPLETED" else EXIT_API_ERROR
-
-
-def cmd_request(args: argparse.Namespace) -> int:
-    client = _client(args)
-    try:
-        body = json.loads(args.body)
-    except ValueError as err:
-        sys.stderr.write(f"error: --body is not valid JSON: {err}\n")
-        return EXIT_LOCAL
-    _print(client.request(args.path, body))
-    return 0
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
+def cmd_audit_verify(args: argparse.Namespace) -> Output:
     from strongroom.config import load_settings
     from strongroom.daemon.audit_verify import verify_database
 
     settings = load_settings(Path(args.data_dir))
     if not settings.database_path.is_file():
-        sys.stderr.write(f"error: no database at {settings.database_path}\n")
-        return EXIT_LOCAL
+        raise LocalError(f"no database at {settings.database_path}")
     report = verify_database(settings.database_path)
-    out = {
+    data = {
         "ok": report.ok,
         "entries": report.entries,
         "checkpoints": report.checkpoints,
@@ -162,127 +117,362 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         "problems": report.problems,
         "warnings": report.warnings,
     }
-    if args.json:
-        _print(out)
-    else:
-        verdict = "intact" if report.ok else "BROKEN"
-        sys.stdout.write(
-            f"audit log {verdict}: {report.entries} entries, {report.checkpoints} signed checkpoints, "
-            f"{report.activities_checked} activities cross-checked\n"
-        )
-        for line in report.problems:
-            sys.stdout.write(f"problem: {line}\n")
-        for line in report.warnings:
-            sys.stdout.write(f"warning: {line}\n")
-    return 0 if report.ok else EXIT_API_ERROR
+    lines = [
+        f"audit log {'intact' if report.ok else 'BROKEN'}: {report.entries} entries, "
+        f"{report.checkpoints} signed checkpoints, {report.activities_checked} activities cross-checked",
+        *(f"problem: {p}" for p in report.problems),
+        *(f"warning: {w}" for w in report.warnings),
+    ]
+    return Output("\n".join(lines), data, 0 if report.ok else EXIT_API_ERROR)
 
 
-def cmd_usage_set_quota(args: argparse.Namespace) -> int:
+def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
     from strongroom.config import load_settings
     from strongroom.store import Repository, SqliteDatabase
 
     settings = load_settings(Path(args.data_dir))
-    quota = None if args.signatures == "none" else int(args.signatures)
-    if quota is not None and quota < 0:
-        sys.stderr.write("error: --signatures must be a number >= 0 or `none`\n")
-        return EXIT_LOCAL
+    if args.signatures == "none":
+        quota = None
+    elif args.signatures.isdigit():
+        quota = int(args.signatures)
+    else:
+        raise LocalError("--signatures must be a number >= 0 or `none`")
     db = SqliteDatabase(settings.database_path)
     try:
         repo = Repository(db)
         if repo.organization(args.organization) is None:
-            sys.stderr.write(f"error: no organization `{args.organization}` in {settings.database_path}\n")
-            return EXIT_LOCAL
+            raise LocalError(f"no organization `{args.organization}` in {settings.database_path}")
         repo.write_sync(repo.set_signature_quota(args.organization, quota))
     finally:
         db.close()
-    _print({"organizationId": args.organization, "monthlySignatureQuota": None if quota is None else str(quota)})
-    return 0
+    data = {"organizationId": args.organization, "monthlySignatureQuota": None if quota is None else str(quota)}
+    return Output(f"monthly signature quota: {'none' if quota is None else quota}", data)
 
 
+def cmd_tx_eth_transfer(args: argparse.Namespace) -> Output:
+    from strongroom.chains.ethereum import rlp
+    from strongroom.chains.ethereum.address import is_address
+    from strongroom.chains.ethereum.tx import parse_unsigned_transaction
+    from strongroom.cli.units import parse_amount
+
+    if not is_address(args.to):
+        raise LocalError(f"--to `{args.to}` is not an Ethereum address (0x + 40 hex, valid checksum if mixed case)")
+    try:
+        value, max_fee, priority = (parse_amount(x) for x in (args.value, args.max_fee, args.priority_fee))
+        data = bytes.fromhex(args.data.removeprefix("0x")) if args.data else b""
+    except ValueError as err:
+        raise LocalError(str(err)) from err
+    if priority > max_fee:
+        raise LocalError("--priority-fee cannot be larger than --max-fee")
+    u = rlp.encode_uint
+    fields = [u(args.chain_id), u(args.nonce), u(priority), u(max_fee), u(args.gas)]
+    unsigned = b"\x02" + rlp.encode([*fields, bytes.fromhex(args.to[2:]), u(value), data, []])
+    parse_unsigned_transaction(unsigned.hex())  # what the daemon will accept
+    hex_tx = "0x" + unsigned.hex()
+    summary = {"to": args.to, "value": str(value), "chainId": args.chain_id, "nonce": args.nonce, "gas": args.gas}
+    return Output(hex_tx, {"unsignedTransaction": hex_tx, **summary})
+
+
+# -- client commands --------------------------------------------------------------------------------
+def _client(args: argparse.Namespace) -> Any:
+    from strongroom.client import ApiKeyStamper, Client
+
+    profile: dict[str, Any] = {}
+    path = Path(args.data_dir) / "client.json"
+    if path.is_file():
+        profile = json.loads(path.read_text())
+    url = args.url or os.environ.get("STRONGROOM_URL") or profile.get("baseUrl") or "http://127.0.0.1:8080"
+    if args.socket:
+        url = f"unix://{Path(args.socket).resolve()}"
+    org = args.org or os.environ.get("STRONGROOM_ORGANIZATION_ID") or profile.get("organizationId")
+    key = args.key or os.environ.get("STRONGROOM_API_KEY") or profile.get("apiKey")
+    if not org:
+        raise LocalError(f"no organization id: pass --org or run `strongroom --data-dir {args.data_dir} init`")
+    if not key:
+        raise LocalError("no API key: pass --key PREFIX (the files PREFIX.public and PREFIX.private)")
+    return Client(url, ApiKeyStamper.from_files(Path(key), args.key_curve), org)
+
+
+def _activity_output(out: dict[str, Any], result_key: str, human: str | None = None) -> Output:
+    activity = out["activity"]
+    status = activity["status"]
+    if status != "ACTIVITY_STATUS_COMPLETED":
+        text = f"activity {activity['id']} is {status}"
+        if status == "ACTIVITY_STATUS_CONSENSUS_NEEDED":
+            text += f": more approvals are needed (fingerprint {activity['fingerprint']})"
+        return Output(text, out, EXIT_API_ERROR)
+    result = activity["result"].get(result_key, {})
+    return Output(human if human is not None else json.dumps(result, indent=2), result)
+
+
+def cmd_whoami(args: argparse.Namespace) -> Output:
+    me = _client(args).whoami()
+    return Output(
+        f"user {me['username']} ({me['userId']})\norganization {me['organizationName']} ({me['organizationId']})", me
+    )
+
+
+def _key_line(k: dict[str, Any]) -> str:
+    lines = [f"{k['privateKeyId']}  {k.get('privateKeyName', '')}  {k.get('curve', '')}".rstrip()]
+    lines += [f"    {a['format'].removeprefix('ADDRESS_FORMAT_')}: {a['address']}" for a in k.get("addresses", [])]
+    return "\n".join(lines)
+
+
+def cmd_keys_create(args: argparse.Namespace) -> Output:
+    curve = {"secp256k1": "CURVE_SECP256K1", "ed25519": "CURVE_ED25519"}[args.curve]
+    formats = args.address_format or (
+        ["ADDRESS_FORMAT_ETHEREUM"] if curve == "CURVE_SECP256K1" else ["ADDRESS_FORMAT_SOLANA"]
+    )
+    out = _activity_output(_client(args).create_private_key(args.name, curve, formats), "createPrivateKeysResultV2")
+    if out.code:
+        return out
+    key = out.data["privateKeys"][0]
+    if args.print == "id":
+        return Output(key["privateKeyId"], key)
+    if args.print == "address":
+        return Output(key["addresses"][0]["address"] if key["addresses"] else "", key)
+    return Output("created " + _key_line(key), key)
+
+
+def cmd_keys_list(args: argparse.Namespace) -> Output:
+    keys = _client(args).list_private_keys()["privateKeys"]
+    return Output("\n".join(_key_line(k) for k in keys) or "no private keys", keys)
+
+
+def cmd_keys_get(args: argparse.Namespace) -> Output:
+    key = _client(args).get_private_key(args.key_id)["privateKey"]
+    return Output(_key_line(key), key)
+
+
+def cmd_sign_raw(args: argparse.Namespace) -> Output:
+    out = _client(args).sign_raw_payload(
+        args.sign_with, args.payload, f"PAYLOAD_ENCODING_{args.encoding.upper()}", f"HASH_FUNCTION_{args.hash.upper()}"
+    )
+    result = _activity_output(out, "signRawPayloadResult")
+    if result.code:
+        return result
+    sig = result.data
+    return Output(f"r: {sig['r']}\ns: {sig['s']}\nv: {sig['v']}", {"status": out["activity"]["status"], **sig})
+
+
+def cmd_sign_tx(args: argparse.Namespace) -> Output:
+    out = _client(args).sign_transaction(args.sign_with, args.unsigned)
+    result = _activity_output(out, "signTransactionResult")
+    if result.code:
+        return result
+    signed = "0x" + result.data["signedTransaction"]
+    return Output(signed, {"signedTransaction": signed, "activityId": out["activity"]["id"]})
+
+
+def cmd_policies_list(args: argparse.Namespace) -> Output:
+    policies = _client(args).list_policies()["policies"]
+    lines = [
+        f"{p['policyId']}  {p['effect'].removeprefix('EFFECT_')}  {p['policyName']}\n"
+        f"    condition: {p['condition'] or '(any)'}\n    consensus: {p['consensus'] or '(any)'}"
+        for p in policies
+    ]
+    return Output("\n".join(lines) or "no policies", policies)
+
+
+def cmd_policies_create(args: argparse.Namespace) -> Output:
+    out = _client(args).create_policy(
+        args.name, f"EFFECT_{args.effect.upper()}", args.condition or "", args.consensus or "", args.notes or ""
+    )
+    result = _activity_output(out, "createPolicyResult")
+    return result if result.code else Output(f"created policy {result.data['policyId']}", result.data)
+
+
+def cmd_policies_delete(args: argparse.Namespace) -> Output:
+    result = _activity_output(_client(args).delete_policy(args.policy_id), "deletePolicyResult")
+    return result if result.code else Output(f"deleted policy {args.policy_id}", result.data)
+
+
+def _activity_line(a: dict[str, Any]) -> str:
+    return f"{a['id']}  {a['status'].removeprefix('ACTIVITY_STATUS_')}  {a['type'].removeprefix('ACTIVITY_TYPE_')}"
+
+
+def cmd_activities_list(args: argparse.Namespace) -> Output:
+    filters: dict[str, Any] = {}
+    if args.status:
+        filters["filterByStatus"] = [f"ACTIVITY_STATUS_{s.upper()}" for s in args.status]
+    activities = _client(args).list_activities(args.limit, **filters)["activities"]
+    return Output("\n".join(_activity_line(a) for a in activities) or "no activities", activities)
+
+
+def cmd_activities_get(args: argparse.Namespace) -> Output:
+    activity = _client(args).get_activity(args.activity_id)["activity"]
+    return Output(_activity_line(activity) + f"\n    fingerprint: {activity['fingerprint']}", activity)
+
+
+def _vote(args: argparse.Namespace, approve: bool) -> Output:
+    client = _client(args)
+    fingerprint = args.fingerprint or client.get_activity(args.activity_id)["activity"]["fingerprint"]
+    out = client.approve_activity(fingerprint) if approve else client.reject_activity(fingerprint)
+    activity = out["activity"]
+    return Output(_activity_line(activity), activity)
+
+
+def cmd_activities_approve(args: argparse.Namespace) -> Output:
+    return _vote(args, True)
+
+
+def cmd_activities_reject(args: argparse.Namespace) -> Output:
+    return _vote(args, False)
+
+
+def cmd_users_list(args: argparse.Namespace) -> Output:
+    users = _client(args).list_users()["users"]
+    lines = [f"{u['userId']}  {u['userName']}  {u.get('userEmail', '')}".rstrip() for u in users]
+    return Output("\n".join(lines), users)
+
+
+def cmd_request(args: argparse.Namespace) -> Output:
+    try:
+        body = json.loads(args.body)
+    except ValueError as err:
+        raise LocalError(f"--body is not valid JSON: {err}") from err
+    data = _client(args).request(args.path, body)
+    return Output(json.dumps(data, indent=2), data)
+
+
+# -- parser -------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="strongroom", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="strongroom", description="Strongroom: keys behind a PKCS#11 token, Turnkey's API."
+    )
     p.add_argument("--data-dir", default=os.environ.get("STRONGROOM_DATA_DIR", "var"), help="data directory (./var)")
-    p.add_argument("--url", help="daemon base URL (default from <data-dir>/client.json)")
+    p.add_argument("--url", help="daemon URL: http://host:port or unix:///path (default from <data-dir>/client.json)")
+    p.add_argument("--socket", help="talk to the daemon over this Unix socket")
     p.add_argument("--org", help="organization id")
     p.add_argument("--key", help="API key file prefix: PREFIX.public and PREFIX.private")
+    p.add_argument(
+        "--key-curve", choices=["p256", "secp256k1", "ed25519"], help="curve of the API key (default: guessed)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("init", help="create the embedded default: SoftHSM2 token, SQLite, organization, API key")
-    s.add_argument(
-        "--softhsm-mask",
-        action="append",
-        metavar="CKM_NAME",
-        help="development: hide a mechanism from the new SoftHSM2 token (forces the software fallback)",
-    )
-    s.set_defaults(fn=cmd_init)
+    def add(parent: Any, name: str, fn: Any, help_text: str) -> argparse.ArgumentParser:
+        s: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
+        # --json is accepted after the subcommand too; SUPPRESS keeps the top-level value otherwise
+        s.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts")
+        s.set_defaults(fn=fn)
+        return s
 
-    s = sub.add_parser("serve", help="serve the API")
+    s = add(sub, "init", cmd_init, "create the embedded default: SoftHSM2 token, SQLite, organization, API key")
+    s.add_argument(
+        "--softhsm-mask", action="append", metavar="CKM_NAME", help="development: hide a mechanism from the new token"
+    )
+    s = add(sub, "serve", cmd_serve, "serve the API (TCP and the local socket)")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
-    s.set_defaults(fn=cmd_serve)
+
+    org = sub.add_parser("org", help="top-level organizations (local)").add_subparsers(dest="sub", required=True)
+    s = add(org, "create", cmd_org_create, "create another top-level organization with its own root user and API key")
+    s.add_argument("--name", required=True)
+    add(org, "list", cmd_org_list, "list the top-level organizations of this data directory")
 
     ak = sub.add_parser("api-key", help="API key files").add_subparsers(dest="sub", required=True)
-    s = ak.add_parser("generate", help="write a new P-256 API key in Turnkey's file format")
+    s = add(ak, "generate", cmd_api_key_generate, "write a new P-256 API key in Turnkey's file format")
     s.add_argument("--name", required=True)
     s.add_argument("--dir", default=str(Path.home() / ".config" / "strongroom" / "keys"))
-    s.set_defaults(fn=cmd_api_key_generate)
 
-    s = sub.add_parser("whoami", help="who the API key is")
-    s.set_defaults(fn=cmd_whoami)
+    add(sub, "whoami", cmd_whoami, "who the API key is")
 
     keys = sub.add_parser("keys", help="private keys").add_subparsers(dest="sub", required=True)
-    s = keys.add_parser("create")
+    s = add(keys, "create", cmd_keys_create, "create a private key in the token")
     s.add_argument("--name", required=True)
     s.add_argument("--curve", choices=["secp256k1", "ed25519"], required=True)
     s.add_argument("--address-format", action="append", help="ADDRESS_FORMAT_* (repeatable)")
-    s.add_argument("--raw", action="store_true", help="print the whole activity")
-    s.set_defaults(fn=cmd_keys_create)
-    s = keys.add_parser("list")
-    s.set_defaults(fn=cmd_keys_list)
-    s = keys.add_parser("get")
+    s.add_argument("--print", choices=["id", "address"], help="print only the key id or its first address")
+    add(keys, "list", cmd_keys_list, "list private keys")
+    s = add(keys, "get", cmd_keys_get, "show one private key")
     s.add_argument("key_id")
-    s.set_defaults(fn=cmd_keys_get)
 
     sign = sub.add_parser("sign", help="signing").add_subparsers(dest="sub", required=True)
-    s = sign.add_parser("raw", help="sign a raw payload")
+    s = add(sign, "raw", cmd_sign_raw, "sign a raw payload")
     s.add_argument("--sign-with", required=True, help="private key id or address")
     s.add_argument("--payload", required=True)
-    s.add_argument("--encoding", choices=["hexadecimal", "text_utf8"], default="text_utf8")
+    s.add_argument("--encoding", choices=["hexadecimal", "text_utf8", "eip712"], default="text_utf8")
     s.add_argument("--hash", choices=["keccak256", "sha256", "no_op", "not_applicable"], default="keccak256")
-    s.add_argument("--raw", action="store_true", help="print the whole activity")
-    s.set_defaults(fn=cmd_sign_raw)
+    s = add(sign, "tx", cmd_sign_tx, "sign an unsigned Ethereum transaction; prints it signed, ready to broadcast")
+    s.add_argument("--sign-with", required=True, help="private key id or address")
+    s.add_argument("--unsigned", required=True, help="unsigned transaction hex")
+
+    tx = sub.add_parser("tx", help="build transactions (local)").add_subparsers(dest="sub", required=True)
+    s = add(tx, "eth-transfer", cmd_tx_eth_transfer, "an unsigned EIP-1559 ETH transfer")
+    s.add_argument("--to", required=True)
+    s.add_argument("--value", required=True, help="amount: 1000 (wei), 30gwei, 0.01eth")
+    s.add_argument("--nonce", type=int, required=True)
+    s.add_argument("--chain-id", type=int, required=True)
+    s.add_argument("--max-fee", required=True, help="max fee per gas, e.g. 30gwei")
+    s.add_argument("--priority-fee", required=True, help="max priority fee per gas, e.g. 1gwei")
+    s.add_argument("--gas", type=int, default=21000)
+    s.add_argument("--data", help="calldata hex")
+
+    pol = sub.add_parser("policies", help="policies").add_subparsers(dest="sub", required=True)
+    add(pol, "list", cmd_policies_list, "list policies")
+    s = add(pol, "create", cmd_policies_create, "create a policy (Turnkey's policy language)")
+    s.add_argument("--name", required=True)
+    s.add_argument("--effect", choices=["allow", "deny"], required=True)
+    s.add_argument("--condition")
+    s.add_argument("--consensus")
+    s.add_argument("--notes")
+    s = add(pol, "delete", cmd_policies_delete, "delete a policy")
+    s.add_argument("policy_id")
+
+    act = sub.add_parser("activities", help="activities").add_subparsers(dest="sub", required=True)
+    s = add(act, "list", cmd_activities_list, "list activities, newest first")
+    s.add_argument("--limit", type=int, default=10)
+    s.add_argument("--status", action="append", help="e.g. completed, consensus_needed (repeatable)")
+    s = add(act, "get", cmd_activities_get, "show one activity")
+    s.add_argument("activity_id")
+    for name, fn in (("approve", cmd_activities_approve), ("reject", cmd_activities_reject)):
+        s = add(act, name, fn, f"{name} an activity that needs consensus")
+        s.add_argument("activity_id", nargs="?")
+        s.add_argument("--fingerprint")
+
+    users = sub.add_parser("users", help="users").add_subparsers(dest="sub", required=True)
+    add(users, "list", cmd_users_list, "list users")
 
     aud = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
-    s = aud.add_parser("verify", help="check the whole chain offline; names the first broken link")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(fn=cmd_audit_verify)
+    add(aud, "verify", cmd_audit_verify, "check the whole chain offline; names the first broken link")
 
     use = sub.add_parser("usage", help="signature metering").add_subparsers(dest="sub", required=True)
-    s = use.add_parser("set-quota", help="operator: monthly signature quota of an organization (local)")
+    s = add(use, "set-quota", cmd_usage_set_quota, "operator: monthly signature quota of an organization (local)")
     s.add_argument("--organization", required=True)
     s.add_argument("--signatures", required=True, help="a number, or `none` for no quota")
-    s.set_defaults(fn=cmd_usage_set_quota)
 
-    s = sub.add_parser("request", help="stamp and send any API call (like tkcli request)")
+    s = add(sub, "request", cmd_request, "stamp and send any API call (like tkcli request)")
     s.add_argument("--path", required=True, help="e.g. /public/v1/query/whoami")
     s.add_argument("--body", required=True, help="JSON body")
-    s.set_defaults(fn=cmd_request)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from strongroom.client import ClientError
+    from strongroom.client import ApiError, ClientError, Unreachable
 
     args = build_parser().parse_args(argv)
+    if getattr(args, "sub", None) in ("approve", "reject") and not (args.activity_id or args.fingerprint):
+        sys.stderr.write("error: give an activity id or --fingerprint\n")
+        return EXIT_LOCAL
     try:
-        code: int = args.fn(args)
-    except ClientError as err:
-        if err.status:
-            sys.stderr.write(f"error: the daemon answered {err.status}: {err.message}\n")
-            return EXIT_API_ERROR
+        out: Output = args.fn(args)
+    except Unreachable as err:
         sys.stderr.write(f"error: {err.message}\n")
-        return EXIT_UNREACHABLE if "not reachable" in err.message else EXIT_LOCAL
+        return EXIT_UNREACHABLE
+    except ApiError as err:
+        code = f" ({err.turnkey_code})" if err.turnkey_code else ""
+        sys.stderr.write(f"error: the daemon answered {err.status}{code}: {err.message}\n")
+        return EXIT_API_ERROR
+    except (ClientError, LocalError) as err:
+        sys.stderr.write(f"error: {err.message if isinstance(err, ClientError) else err}\n")
+        return EXIT_LOCAL
     except StrongroomError as err:
         sys.stderr.write(f"error: {err.message}\n")
         return EXIT_LOCAL
-    return code
+    if out.data is not None or out.human:
+        if args.json:
+            sys.stdout.write(json.dumps(out.data, indent=2) + "\n")
+        elif out.human:
+            sys.stdout.write(out.human + "\n")
+    return out.code

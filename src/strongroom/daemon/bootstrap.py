@@ -137,3 +137,38 @@ def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
     finally:
         db.close()
     return InitResult(org_id, user_id, public_hex, pub_path, priv_path)
+
+
+def _slug(name: str) -> str:
+    text = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return "-".join(filter(None, text.split("-")))[:40] or "org"
+
+
+def create_top_level_organization(data_dir: Path, name: str) -> InitResult:
+    """`strongroom org create`: another organization that shares nothing with the others.
+
+    Works on the local data directory (no daemon call): its own root user and P-256 API key,
+    whose private half is written for the operator as `keys/<name>-<id>.private`.
+    """
+    data_dir = data_dir.resolve()
+    name = name.strip()
+    if not name or len(name) > 256:
+        raise ConfigError("an organization name must be 1 to 256 characters")
+    settings = load_settings(data_dir)
+    org_hint = uuid.uuid4().hex[:8]
+    public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", f"{_slug(name)}-{org_hint}")
+    db = SqliteDatabase(settings.database_path)
+    try:
+        org_id, user_id = create_organization(Repository(db), name, ROOT_USER_NAME, public_hex, SystemClock().now_ms())
+    finally:
+        db.close()
+    return InitResult(org_id, user_id, public_hex, pub_path, priv_path)
+
+
+def list_top_level_organizations(data_dir: Path) -> list[dict[str, str]]:
+    settings = load_settings(data_dir.resolve())
+    db = SqliteDatabase(settings.database_path)
+    try:
+        return [{"organizationId": o.id, "name": o.name} for o in Repository(db).organizations()]
+    finally:
+        db.close()

@@ -1,0 +1,211 @@
+"""Every CLI command, run for real against a running daemon; --json output parses."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from coincurve import PublicKey
+from test_daemon import run_cli
+
+from conftest import Daemon, start_daemon
+from strongroom.chains.ethereum.address import address_from_public_key
+from strongroom.chains.ethereum.tx import parse_signed_transaction
+from strongroom.crypto import p256
+
+pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
+
+
+@pytest.fixture(scope="module")
+def d(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    daemon = start_daemon(tmp_path_factory.mktemp("cli"))
+    yield daemon
+    daemon.stop()
+
+
+def cli(d: Daemon, *args: str, key: Path | None = None, check: bool = True) -> Any:
+    """Run `strongroom --json ...` against `d`; returns the parsed JSON (or the process if not check)."""
+    common = ["--url", d.url, "--org", d.organization_id, "--key", str(key or d.key_prefix), "--json"]
+    out = run_cli(*common, *args, data_dir=d.data_dir, check=check)
+    return json.loads(out.stdout) if check else out
+
+
+def add_member(d: Daemon, tmp: Path) -> tuple[str, Path]:
+    """A second, non-root user with an API key, written straight into the daemon's store."""
+    priv, pub = p256.generate_private_key()
+    prefix = tmp / f"member-{uuid.uuid4().hex[:6]}"
+    Path(f"{prefix}.public").write_text(pub)
+    Path(f"{prefix}.private").write_text(priv)
+    user_id, now = str(uuid.uuid4()), int(time.time() * 1000)
+    conn = sqlite3.connect(d.data_dir / "strongroom.sqlite3", timeout=30)
+    with conn:
+        conn.execute(
+            "INSERT INTO users (id, organization_id, name, email, access_type, tags, created_at, updated_at)"
+            " VALUES (?, ?, 'member', NULL, 'ACCESS_TYPE_API', '[]', ?, ?)",
+            (user_id, d.organization_id, now, now),
+        )
+        conn.execute(
+            "INSERT INTO api_keys (id, user_id, organization_id, name, public_key, curve, expires_at,"
+            " created_at, updated_at) VALUES (?, ?, ?, 'member key', ?, 'API_KEY_CURVE_P256', NULL, ?, ?)",
+            (str(uuid.uuid4()), user_id, d.organization_id, pub, now, now),
+        )
+    conn.close()
+    return user_id, prefix
+
+
+def test_client_commands(d: Daemon, tmp_path: Path) -> None:
+    me = cli(d, "whoami")
+    assert me["organizationId"] == d.organization_id
+    human = run_cli(
+        "--url", d.url, "--org", d.organization_id, "--key", str(d.key_prefix), "whoami", data_dir=d.data_dir
+    )
+    assert f"organization Strongroom ({d.organization_id})" in human.stdout
+
+    key = cli(d, "keys", "create", "--name", f"cli-{uuid.uuid4()}", "--curve", "secp256k1")
+    address = key["addresses"][0]["address"]
+    assert [k["privateKeyId"] for k in cli(d, "keys", "list")].count(key["privateKeyId"]) == 1
+    assert cli(d, "keys", "get", key["privateKeyId"])["addresses"][0]["address"] == address
+    ed = cli(d, "keys", "create", "--name", f"cli-ed-{uuid.uuid4()}", "--curve", "ed25519")
+    assert ed["addresses"][0]["format"] == "ADDRESS_FORMAT_SOLANA"
+
+    sig = cli(d, "sign", "raw", "--sign-with", address, "--payload", "hi", "--hash", "sha256")
+    assert sig["status"] == "ACTIVITY_STATUS_COMPLETED"
+    assert len(sig["r"]) == 64
+
+    unsigned = cli(
+        d, "tx", "eth-transfer", "--to", "0x" + "35" * 20, "--value", "0.01eth", "--nonce", "0",
+        "--chain-id", "11155111", "--max-fee", "30gwei", "--priority-fee", "1gwei",
+    )["unsignedTransaction"]  # fmt: skip
+    signed = cli(d, "sign", "tx", "--sign-with", address, "--unsigned", unsigned)["signedTransaction"]
+    tx = parse_signed_transaction(signed)
+    assert tx.tx.value == 10**16
+    assert tx.tx.chain_id == 11155111
+    sender = PublicKey.from_signature_and_message(tx.signature.to_bytes65(), tx.tx.signing_hash(), hasher=None)
+    assert address_from_public_key(sender.format(compressed=False)) == address
+
+    created = cli(
+        d,
+        "policies",
+        "create",
+        "--name",
+        "pair",
+        "--effect",
+        "allow",
+        "--condition",
+        "activity.action == 'SIGN'",
+        "--consensus",
+        "approvers.count() >= 2",
+    )
+    assert created["policyId"] in {p["policyId"] for p in cli(d, "policies", "list")}
+    bad = cli(
+        d, "policies", "create", "--name", "bad", "--effect", "allow", "--condition", "activity.action ==", check=False
+    )
+    assert bad.returncode == 1
+    assert "invalid policy condition" in bad.stderr
+
+    # A member's signature needs two approvers: the CLI says so (exit 1), root approves by id.
+    _member_id, member_key = add_member(d, tmp_path)
+    pending = cli(d, "sign", "raw", "--sign-with", address, "--payload", "x", key=member_key, check=False)
+    assert pending.returncode == 1
+    waiting = json.loads(pending.stdout)["activity"]
+    assert waiting["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+    assert cli(d, "activities", "get", waiting["id"])["fingerprint"] == waiting["fingerprint"]
+    listed = cli(d, "activities", "list", "--status", "consensus_needed")
+    assert waiting["id"] in {a["id"] for a in listed}
+    approved = cli(d, "activities", "approve", waiting["id"])
+    assert approved["status"] == "ACTIVITY_STATUS_COMPLETED"
+    second = json.loads(
+        cli(d, "sign", "raw", "--sign-with", address, "--payload", "y", key=member_key, check=False).stdout
+    )
+    rejected = cli(d, "activities", "reject", "--fingerprint", second["activity"]["fingerprint"])
+    assert rejected["status"] == "ACTIVITY_STATUS_REJECTED"
+    cli(d, "policies", "delete", created["policyId"])
+    assert created["policyId"] not in {p["policyId"] for p in cli(d, "policies", "list")}
+
+    users = cli(d, "users", "list")
+    assert len(users) == 2
+    raw = cli(
+        d, "request", "--path", "/public/v1/query/whoami", "--body", json.dumps({"organizationId": d.organization_id})
+    )
+    assert raw["userId"] == d.user_id
+    socket_me = run_cli(
+        "--socket",
+        str(d.data_dir / "run" / "strongroom.sock"),
+        "--org",
+        d.organization_id,
+        "--key",
+        str(d.key_prefix),
+        "--json",
+        "whoami",
+        data_dir=d.data_dir,
+    )
+    assert json.loads(socket_me.stdout)["userId"] == d.user_id
+
+
+def test_operator_commands(d: Daemon, tmp_path: Path) -> None:
+    org = cli(d, "org", "create", "--name", "Test org")
+    assert set(org) == {"organizationId", "userId", "apiPublicKey", "apiPublicKeyFile", "apiPrivateKeyFile"}
+    assert org["organizationId"] in {o["organizationId"] for o in cli(d, "org", "list")}
+    quota = cli(d, "usage", "set-quota", "--organization", org["organizationId"], "--signatures", "5")
+    assert quota["monthlySignatureQuota"] == "5"
+    generated = cli(d, "api-key", "generate", "--name", "ci", "--dir", str(tmp_path))
+    assert len(generated["publicKey"]) == 66
+    assert Path(generated["privateKeyFile"]).stat().st_mode & 0o777 == 0o600
+    report = cli(d, "audit", "verify")
+    assert report["ok"] is True
+    assert report["entries"] > 0
+
+
+def test_exit_codes_and_errors(d: Daemon, tmp_path: Path) -> None:
+    out = run_cli(
+        "--url",
+        "http://127.0.0.1:9",
+        "--org",
+        d.organization_id,
+        "--key",
+        str(d.key_prefix),
+        "whoami",
+        data_dir=tmp_path,
+        check=False,
+    )
+    assert (out.returncode, "daemon not reachable at http://127.0.0.1:9" in out.stderr) == (3, True)
+    out = run_cli(
+        "--url",
+        d.url,
+        "--org",
+        d.organization_id,
+        "--key",
+        str(tmp_path / "missing"),
+        "whoami",
+        data_dir=tmp_path,
+        check=False,
+    )
+    assert (out.returncode, "API key file not found" in out.stderr) == (2, True)
+    out = cli(
+        d,
+        "tx",
+        "eth-transfer",
+        "--to",
+        "0x1234",
+        "--value",
+        "1",
+        "--nonce",
+        "0",
+        "--chain-id",
+        "1",
+        "--max-fee",
+        "1gwei",
+        "--priority-fee",
+        "1gwei",
+        check=False,
+    )
+    assert (out.returncode, "is not an Ethereum address" in out.stderr) == (2, True)
+    out = cli(d, "sign", "raw", "--sign-with", "nope", "--payload", "x", check=False)
+    assert out.returncode == 1
+    assert "the daemon answered 404" in out.stderr
