@@ -17,6 +17,7 @@ from aiohttp import web
 
 from strongroom.api.errors import http_error, internal_error, render_error
 from strongroom.api.local import peer_of
+from strongroom.api.openapi import document
 from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
 from strongroom.daemon.service import Strongroom
 from strongroom.errors import PermissionDenied, ResourceExhausted, StrongroomError
@@ -68,6 +69,7 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
         headers["ratelimit-limit"] = str(verdict.limit)
         headers["ratelimit-remaining"] = str(verdict.remaining)
         if not verdict.allowed:
+            request.app[SERVICE].metrics.rate_limited.inc()
             log.info("rate_limited", client_ip=verdict.client_ip, path=request.path)
             status, body = render_error(ResourceExhausted(RATE_LIMIT_MESSAGE))
             return json_response(status, body, headers)
@@ -98,6 +100,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         status, body = internal_error()
         response = json_response(status, body)
     response.headers["X-Request-Id"] = request_id
+    request.app[SERVICE].metrics.requests.labels(_route(request), str(response.status)).inc()
     if response.status >= 400 or request.path.startswith("/public/"):
         # One line per request; the pipeline binds activity_id, status, organization and user.
         log.info(
@@ -108,6 +111,28 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
     return response
+
+
+def _route(request: web.Request) -> str:
+    """A bounded label: known endpoint names only."""
+    info = request.match_info
+    route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
+    name = info.get("name")
+    if name is None:
+        return route if route in ("/healthz", "/readyz", "/metrics", "/openapi.json") else "other"
+    service = request.app[SERVICE]
+    known = name in service.queries.table if route.startswith("/public/v1/query") else name in service.pipeline.paths()
+    return f"{route.rsplit('/', 1)[0]}/{name if known else '<unknown>'}"
+
+
+async def openapi(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    return json_response(200, document(service.pipeline.submit_types(), sorted(service.queries.table)))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    return web.Response(body=service.metrics.render(), headers={"Content-Type": service.metrics.content_type})
 
 
 async def submit(request: web.Request) -> web.Response:
@@ -149,5 +174,7 @@ def make_app(service: Strongroom) -> web.Application:
     app.router.add_post("/public/v1/query/{name}", query)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

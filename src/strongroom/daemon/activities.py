@@ -31,7 +31,9 @@ from strongroom.daemon.auth import Principal
 from strongroom.daemon.clock import Clock
 from strongroom.daemon.decide import Decider, Voter
 from strongroom.daemon.metering import Meter, Reservation
+from strongroom.daemon.metrics import Metrics
 from strongroom.daemon.params import JsonObj, obj, req_str
+from strongroom.daemon.webauthn_stamp import SCHEME_WEBAUTHN, WebAuthnSettings
 from strongroom.errors import (
     Conflict,
     ErrorCode,
@@ -173,6 +175,8 @@ class Pipeline:
         self.recent: Final = RecentFingerprints(max_age_ms + max_future_ms + 60_000)
         self.meter: Final = Meter(repo)
         self.decider: Final = Decider(repo)
+        self.metrics: Metrics | None = None
+        self.webauthn: WebAuthnSettings | None = None  # passkey stamps are refused until configured
         now = clock.now_ms()
         for fingerprint, at_ms in repo.recent_fingerprints(now - self.recent.window_ms):
             self.recent.add(fingerprint, at_ms)
@@ -180,6 +184,10 @@ class Pipeline:
     def register(self, spec: ActivitySpec) -> None:
         self._specs[spec.path] = spec
         self._by_type[spec.type] = spec
+
+    def submit_types(self) -> dict[str, str]:
+        """Each activity endpoint and the one `type` it accepts (for the OpenAPI document)."""
+        return {**{p: s.type for p, s in self._specs.items()}, "approve_activity": APPROVE, "reject_activity": REJECT}
 
     def paths(self) -> list[str]:
         return sorted([*self._specs, "approve_activity", "reject_activity"])
@@ -228,19 +236,32 @@ class Pipeline:
             raise InvalidRequest("bad request body: not valid JSON") from err
         return obj(data, "body")
 
+    # -- authentication -------------------------------------------------------------------------------
+    async def authenticate(
+        self, headers: Mapping[str, str], body: bytes, *, read: bool
+    ) -> tuple[JsonObj, Organization, Principal, int]:
+        """Stamp (verified over the raw bytes first), body, organization, credential (see `auth`).
+
+        `read` (queries) lets a parent organization's credential resolve in a sub-organization.
+        A passkey's new signature counter is committed before the request goes on.
+        """
+        stamp = auth.parse_stamp(headers)
+        auth.verify_stamp(stamp, body)
+        data = self.parse_body(body)
+        org = self.organization(req_str(data, "organizationId"))
+        now_ms = self.clock.now_ms()
+        principal = auth.resolve(self.repo, stamp, org, now_ms, read=read, webauthn=self.webauthn, body=body)
+        if principal.ops:
+            await self.repo.write(list(principal.ops))
+        return data, org, principal, now_ms
+
     # -- submit ---------------------------------------------------------------------------------------
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         spec = self._specs.get(path)
         vote_type = {"approve_activity": APPROVE, "reject_activity": REJECT}.get(path)
         if spec is None and vote_type is None:
             raise NotFound(f"unknown activity endpoint `{path[:64]}`")
-        stamp = auth.parse_stamp(headers)
-        auth.verify_stamp(stamp, body)
-        envelope = self.parse_body(body)
-        org_id = req_str(envelope, "organizationId")
-        org = self.organization(org_id)
-        now_ms = self.clock.now_ms()
-        principal = auth.resolve(self.repo, stamp, org_id, now_ms)
+        envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
         expected = spec.type if spec is not None else str(vote_type)
         try:
             return await self._submit(spec, expected, envelope, body, org, principal, now_ms)
@@ -299,6 +320,8 @@ class Pipeline:
             raise
         else:
             fut.set_result(recorded)
+            if self.metrics is not None:
+                self.metrics.activities.labels(answer.type, answer.status).inc()
             self.recent.add(fingerprint, recorded.created_at)
             self.recent.prune(now_ms)
         finally:
@@ -322,13 +345,17 @@ class Pipeline:
         return {
             "id": vote_id,
             "userId": principal.user.id,
-            "user": render.user(principal.user, self.repo.api_keys_of_user(principal.user.id)),
+            "user": render.user(
+                principal.user,
+                self.repo.api_keys_of_user(principal.user.id),
+                self.repo.authenticators_of_user(principal.user.id),
+            ),
             "activityId": activity_id,
             "selection": "VOTE_SELECTION_APPROVED" if approved else "VOTE_SELECTION_REJECTED",
             "message": body.decode("utf-8", errors="replace"),
-            "publicKey": principal.stamp.public_key,
+            "publicKey": principal.public_key,
             "signature": principal.stamp.signature,
-            "scheme": principal.stamp.scheme,
+            "scheme": principal.scheme,
             "createdAt": render.timestamp(now_ms),
         }
 
@@ -338,13 +365,13 @@ class Pipeline:
             user = self.repo.user(str(v.get("userId")))
             if user is None or user.organization_id != org_id:
                 continue  # a deleted voter no longer counts
-            out.append(
-                Voter(
-                    user,
-                    self.repo.api_key_in_org(org_id, str(v.get("publicKey", ""))),
-                    v.get("selection") == "VOTE_SELECTION_APPROVED",
-                )
+            public_key = str(v.get("publicKey", ""))
+            credential = (
+                self.repo.authenticator_by_public_key(org_id, public_key)
+                if v.get("scheme") == SCHEME_WEBAUTHN
+                else self.repo.api_key_in_org(org_id, public_key)
             )
+            out.append(Voter(user, credential, v.get("selection") == "VOTE_SELECTION_APPROVED"))
         return out
 
     def _decide(
@@ -356,9 +383,12 @@ class Pipeline:
         now_ms: int,
         activity_id: str,
     ) -> Decision:
-        return self.decider.decide(
+        decision = self.decider.decide(
             org, spec.type, spec.resource, spec.action, prepared.params, prepared.env, voters, now_ms, activity_id
         )
+        if self.metrics is not None:
+            self.metrics.decisions.labels(decision.outcome.value).inc()
+        return decision
 
     async def _new(
         self,
@@ -375,7 +405,7 @@ class Pipeline:
         ctx = Context(org, now_ms, activity_id, principal.user.id)
         prepared = await spec.prepare(ctx, params)
         vote = self._vote_record(principal, activity_id, body, True, now_ms)
-        voters = [Voter(principal.user, principal.api_key, True)]
+        voters = [Voter(principal.user, principal.credential, True)]
         decision = self._decide(spec, org, prepared, voters, now_ms, activity_id)
         evaluations = self.decider.evaluations_json(org.id, decision)
         if decision.outcome is Outcome.DENY_EXPLICIT:
@@ -401,7 +431,7 @@ class Pipeline:
         )
         if decision.outcome is Outcome.REQUIRES_CONSENSUS:
             await self.repo.write(
-                self.repo.insert_activity(activity, body, principal.stamp.header, principal.stamp.public_key)
+                self.repo.insert_activity(activity, body, principal.stamp.header, principal.public_key)
             )
             structlog.contextvars.bind_contextvars(activity_status=STATUS_CONSENSUS, organization_id=org.id)
             return activity
@@ -447,7 +477,7 @@ class Pipeline:
         ops += execution.ops if execution else []
         if new is not None:
             body, principal = new
-            ops += self.repo.insert_activity(done, body, principal.stamp.header, principal.stamp.public_key)
+            ops += self.repo.insert_activity(done, body, principal.stamp.header, principal.public_key)
         else:
             ops += self.repo.update_activity(done, expected_status=STATUS_CONSENSUS)
         if reservation is not None and execution is not None:
@@ -482,7 +512,7 @@ class Pipeline:
         params = obj(request.get("parameters"), "parameters")
         now_ms = self.clock.now_ms()
         prepared = await spec.prepare(Context(org, now_ms, "", principal.user.id), params)
-        decision = self._decide(spec, org, prepared, [Voter(principal.user, principal.api_key, True)], now_ms, "")
+        decision = self._decide(spec, org, prepared, [Voter(principal.user, principal.credential, True)], now_ms, "")
         return {
             "decision": decision.outcome.value,
             "reasons": list(decision.reasons),
@@ -525,7 +555,7 @@ class Pipeline:
             voters = self._voters(org.id, target.votes)
             before = self._decide(spec, org, prepared, voters, now_ms, target.id)
             approved = vote_type == APPROVE
-            me = Voter(principal.user, principal.api_key, True)
+            me = Voter(principal.user, principal.credential, True)
             with_me = self._decide(spec, org, prepared, [*voters, me], now_ms, target.id)
             if principal.user.id not in org.root_user_ids and (with_me.outcome, with_me.evaluations) == (
                 before.outcome,
@@ -548,9 +578,7 @@ class Pipeline:
                 created_at=now_ms,
                 updated_at=now_ms,
             )
-            vote_ops = self.repo.insert_activity(
-                vote_activity, body, principal.stamp.header, principal.stamp.public_key
-            )
+            vote_ops = self.repo.insert_activity(vote_activity, body, principal.stamp.header, principal.public_key)
             voted = replace(target, votes=[*target.votes, vote], updated_at=now_ms)
             if not approved:
                 rejected = replace(voted, status=STATUS_REJECTED)
@@ -579,7 +607,7 @@ class Pipeline:
         status = self.clock.status()
         at_ms = int(time.time() * 1000) if status is not None else self.clock.now_ms()
         ops = self.repo.audit_refusal(
-            at_ms, org.id, principal.user.id, principal.stamp.public_key, what, err.code.value, err.message
+            at_ms, org.id, principal.user.id, principal.public_key, what, err.code.value, err.message
         )
         try:
             await self.repo.write(ops)

@@ -4,6 +4,12 @@ The pure `strongroom.policy.authorize` does the deciding; this module gathers wh
 the `activity` keyword (type, kind, resource, action, params), what the activity's handler
 exposes (`private_key`, `eth.tx`, `eth.eip_712`, ...), the approvers and credentials that have
 voted so far, the root quorum, and the trusted time.
+
+One built-in allow sits on top of the policies (Turnkey §9.4): a user may manage their *own*
+credentials — create or delete their own API keys and passkeys — without any policy, unless a
+DENY policy applies. It is narrow: only those four activity types, only when
+`activity.params.user_id` is an approver's own id; it never changes the user's access type
+(credentials of a kind the access type refuses cannot be added at all).
 """
 
 from __future__ import annotations
@@ -13,9 +19,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from strongroom.policy import Decision, Effect, Policy, RootQuorum, authorize, compile_policy
+from strongroom.policy import (
+    Decision,
+    Effect,
+    Outcome,
+    Policy,
+    PolicyOutcome,
+    RootQuorum,
+    authorize,
+    compile_policy,
+)
 from strongroom.policy.errors import PolicySyntaxError
-from strongroom.store.records import ApiKey, Organization, PolicyRecord, Repository, User
+from strongroom.store.records import ApiKey, Authenticator, Organization, PolicyRecord, Repository, User
 
 ROOT_ONLY: Final = frozenset(
     {
@@ -26,6 +41,16 @@ ROOT_ONLY: Final = frozenset(
     }
 )
 _VERSION: Final = re.compile(r"_V\d+$")
+# Credential activities a user may submit for themselves (`activity.params.user_id` is theirs).
+SELF_SERVICE: Final = frozenset(
+    {
+        "ACTIVITY_TYPE_CREATE_API_KEYS_V2",
+        "ACTIVITY_TYPE_DELETE_API_KEYS",
+        "ACTIVITY_TYPE_CREATE_AUTHENTICATORS_V2",
+        "ACTIVITY_TYPE_DELETE_AUTHENTICATORS",
+    }
+)
+SELF_SERVICE_REASON: Final = "built-in: users may manage their own credentials"
 
 
 def kind_of(activity_type: str) -> str:
@@ -36,7 +61,7 @@ def kind_of(activity_type: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Voter:
     user: User
-    credential: ApiKey | None
+    credential: ApiKey | Authenticator | None
     approved: bool
 
 
@@ -44,9 +69,17 @@ def user_env(u: User) -> dict[str, Any]:
     return {"id": u.id, "tags": list(u.tags), "email": u.email or "", "alias": u.name}
 
 
-def credential_env(k: ApiKey) -> dict[str, Any]:
+def credential_env(k: ApiKey | Authenticator) -> dict[str, Any]:
     from strongroom.daemon.render import api_key
 
+    if isinstance(k, Authenticator):
+        return {
+            "id": k.id,
+            "user_id": k.user_id,
+            "type": "CREDENTIAL_TYPE_WEBAUTHN_AUTHENTICATOR",
+            "credential_id": k.credential_id,
+            "public_key": k.public_key,
+        }
     return {
         "id": k.id,
         "user_id": k.user_id,
@@ -102,7 +135,7 @@ class Decider:
             **extra_env,
         }
         approving = [v for v in voters if v.approved]
-        return authorize(
+        decision = authorize(
             policies,
             env,
             approvers=[user_env(v.user) for v in approving],
@@ -111,6 +144,21 @@ class Decider:
             now_ms=now_ms,
             root_only=activity_type in ROOT_ONLY,
         )
+        denied = any(e.outcome is PolicyOutcome.DENY_EXPLICIT for e in decision.evaluations)
+        if (
+            not denied
+            and decision.outcome in (Outcome.DENY_IMPLICIT, Outcome.REQUIRES_CONSENSUS)
+            and self._self_service(activity_type, params, approving)
+        ):
+            return Decision(Outcome.ALLOW, (SELF_SERVICE_REASON, *decision.reasons), decision.evaluations)
+        return decision
+
+    def _self_service(self, activity_type: str, params: Mapping[str, Any], approving: Sequence[Voter]) -> bool:
+        """The built-in allow: an approver manages their own credentials (never overrides a DENY)."""
+        target = params.get("user_id")
+        if activity_type not in SELF_SERVICE or not isinstance(target, str):
+            return False
+        return any(v.user.id == target for v in approving)
 
     def evaluations_json(self, org_id: str, decision: Decision) -> list[dict[str, Any]]:
         records, _ = self.policies(org_id)

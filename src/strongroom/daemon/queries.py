@@ -1,4 +1,9 @@
-"""Read endpoints (`/public/v1/query/...`). Any authenticated user of an organization may read it."""
+"""Read endpoints (`/public/v1/query/...`).
+
+Any authenticated user of an organization may read it, and so may the users of its parent
+organization (reads only; see `auth`). A sub-organization's users see neither their parent nor
+their siblings: their credentials do not resolve there.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from strongroom.daemon import auth, render
+from strongroom.daemon import render
 from strongroom.daemon.activities import Pipeline
 from strongroom.daemon.auth import Principal
 from strongroom.daemon.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.errors import InvalidRequest, NotFound
-from strongroom.store.records import Organization, Repository
+from strongroom.store.records import Organization, Repository, User
 
 QueryFn = Callable[[Organization, Principal, JsonObj], Awaitable[dict[str, Any]]]
 
@@ -22,6 +27,28 @@ def _uuid(value: str, what: str) -> str:
     except ValueError as err:
         raise InvalidRequest(f"malformed {what} provided") from err
     return value
+
+
+_SUBORG_FILTERS: Final = frozenset({"NAME", "USERNAME", "EMAIL", "PHONE_NUMBER", "CREDENTIAL_ID", "PUBLIC_KEY"})
+
+
+def _pagination(p: JsonObj) -> tuple[int, str | None, str | None]:
+    """`paginationOptions {limit "1".."100" (default 10), before, after}` with object ids as cursors."""
+    limit = 10
+    before = after = None
+    if p.get("paginationOptions") is not None:
+        page = obj(p["paginationOptions"], "paginationOptions")
+        raw_limit = page.get("limit")
+        if raw_limit is not None:
+            text = str(raw_limit) if isinstance(raw_limit, str | int) and not isinstance(raw_limit, bool) else ""
+            if not text.isdigit() or not 1 <= int(text) <= 100:
+                raise InvalidRequest("`paginationOptions.limit` must be a number from 1 to 100")
+            limit = int(text)
+        before = opt_str(page, "before", "paginationOptions.", max_len=64)
+        after = opt_str(page, "after", "paginationOptions.", max_len=64)
+        before = _uuid(before, "pagination cursor") if before else None
+        after = _uuid(after, "pagination cursor") if after else None
+    return limit, before, after
 
 
 class Queries:
@@ -43,6 +70,11 @@ class Queries:
             "get_user": self.get_user,
             "list_users": self.list_users,
             "get_policy_evaluations": self.get_policy_evaluations,
+            "get_api_keys": self.get_api_keys,
+            "get_api_key": self.get_api_key,
+            "get_authenticators": self.get_authenticators,
+            "get_authenticator": self.get_authenticator,
+            "list_suborgs": self.list_suborgs,
             "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
         }
 
@@ -50,13 +82,17 @@ class Queries:
         fn = self.table.get(name)
         if fn is None:
             raise NotFound(f"unknown query endpoint `{name[:64]}`")
-        stamp = auth.parse_stamp(headers)
-        auth.verify_stamp(stamp, body)
-        params = self.pipeline.parse_body(body)
-        org_id = req_str(params, "organizationId")
-        org = self.pipeline.organization(org_id)
-        principal = auth.resolve(self.repo, stamp, org_id, self.pipeline.clock.now_ms())
+        params, org, principal, _now = await self.pipeline.authenticate(headers, body, read=True)
         return await fn(org, principal, params)
+
+    def _user_json(self, u: User) -> dict[str, Any]:
+        return render.user(u, self.repo.api_keys_of_user(u.id), self.repo.authenticators_of_user(u.id))
+
+    def _user_in(self, org: Organization, user_id: str) -> User:
+        user = self.repo.user(_uuid(user_id, "user ID"))
+        if user is None or user.organization_id != org.id:
+            raise NotFound(f"no user `{user_id}` found in this organization")
+        return user
 
     async def whoami(self, org: Organization, principal: Principal, _p: JsonObj) -> dict[str, Any]:
         return {
@@ -67,7 +103,7 @@ class Queries:
         }
 
     async def get_organization(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        users = [render.user(u, self.repo.api_keys_of_user(u.id)) for u in self.repo.users(org.id)]
+        users = [self._user_json(u) for u in self.repo.users(org.id)]
         tags = self.repo.tags(org.id, "TAG_TYPE_USER") + self.repo.tags(org.id, "TAG_TYPE_PRIVATE_KEY")
         return {
             "organizationData": {
@@ -125,14 +161,86 @@ class Queries:
         return {"privateKeyTags": [render.tag(t) for t in self.repo.tags(org.id, "TAG_TYPE_PRIVATE_KEY")]}
 
     async def get_user(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        user_id = _uuid(req_str(p, "userId", max_len=64), "user ID")
-        user = self.repo.user(user_id)
-        if user is None or user.organization_id != org.id:
-            raise NotFound(f"no user `{user_id}` found in this organization")
-        return {"user": render.user(user, self.repo.api_keys_of_user(user.id))}
+        user = self._user_in(org, req_str(p, "userId", max_len=64))
+        return {"user": self._user_json(user)}
 
     async def list_users(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        return {"users": [render.user(u, self.repo.api_keys_of_user(u.id)) for u in self.repo.users(org.id)]}
+        return {"users": [self._user_json(u) for u in self.repo.users(org.id)]}
+
+    async def get_api_keys(self, org: Organization, principal: Principal, p: JsonObj) -> dict[str, Any]:
+        """`userId` given: that user's keys; absent: the caller's own keys in this organization."""
+        user_id = opt_str(p, "userId", max_len=64)
+        if user_id:
+            user = self._user_in(org, user_id)
+        elif principal.user.organization_id == org.id:
+            user = principal.user
+        else:
+            return {"apiKeys": []}
+        return {"apiKeys": [render.api_key(k) for k in self.repo.api_keys_of_user(user.id)]}
+
+    async def get_api_key(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        key_id = _uuid(req_str(p, "apiKeyId", max_len=64), "api key ID")
+        key = self.repo.api_key(org.id, key_id)
+        if key is None:
+            raise NotFound(f"no api key `{key_id}` found in this organization")
+        return {"apiKey": render.api_key(key)}
+
+    async def get_authenticators(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        user = self._user_in(org, req_str(p, "userId", max_len=64))
+        return {"authenticators": [render.authenticator(a) for a in self.repo.authenticators_of_user(user.id)]}
+
+    async def get_authenticator(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        authenticator_id = _uuid(req_str(p, "authenticatorId", max_len=64), "authenticator ID")
+        found = self.repo.authenticator(org.id, authenticator_id)
+        if found is None:
+            raise NotFound(f"no authenticator `{authenticator_id}` found in this organization")
+        return {"authenticator": render.authenticator(found)}
+
+    async def list_suborgs(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        """`{organizationIds}` of this organization's sub-organizations, oldest first.
+
+        `filterType`/`filterValue`: NAME, USERNAME, EMAIL, PHONE_NUMBER, CREDENTIAL_ID or
+        PUBLIC_KEY (of a root or other user's credential); `paginationOptions` as list_activities,
+        with sub-organization ids as cursors.
+        """
+        filter_type = opt_str(p, "filterType", max_len=64) or ""
+        filter_value = opt_str(p, "filterValue", max_len=4096) or ""
+        if filter_type and filter_type not in _SUBORG_FILTERS:
+            raise InvalidRequest(
+                f"invalid `filterType` `{filter_type[:64]}`: use one of {', '.join(sorted(_SUBORG_FILTERS))}"
+            )
+        limit, before, after = _pagination(p)
+        ids = self.repo.sub_organization_ids(org.id)
+        if filter_type:
+            ids = [i for i in ids if self._suborg_matches(i, filter_type, filter_value)]
+        if after is not None:
+            ids = ids[ids.index(after) + 1 :] if after in ids else []
+        if before is not None:
+            ids = ids[: ids.index(before)] if before in ids else []
+            ids = ids[-limit:]
+        return {"organizationIds": ids[:limit]}
+
+    def _suborg_matches(self, org_id: str, filter_type: str, value: str) -> bool:
+        if filter_type == "NAME":
+            sub = self.repo.organization(org_id)
+            return sub is not None and sub.name == value
+        for u in self.repo.users(org_id):
+            if (
+                (filter_type == "USERNAME" and u.name == value)
+                or (filter_type == "EMAIL" and (u.email or "").lower() == value.lower())
+                or (filter_type == "PHONE_NUMBER" and u.phone_number == value)
+            ):
+                return True
+            if filter_type == "PUBLIC_KEY" and (
+                any(k.public_key == value.lower() for k in self.repo.api_keys_of_user(u.id))
+                or any(a.public_key == value.lower() for a in self.repo.authenticators_of_user(u.id))
+            ):
+                return True
+            if filter_type == "CREDENTIAL_ID" and any(
+                a.credential_id == value.rstrip("=") for a in self.repo.authenticators_of_user(u.id)
+            ):
+                return True
+        return False
 
     async def get_policy_evaluations(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         activity_id = _uuid(req_str(p, "activityId", max_len=64), "activity ID")
@@ -166,19 +274,6 @@ class Queries:
     async def list_activities(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         statuses = opt_str_list(p, "filterByStatus")
         types = opt_str_list(p, "filterByType")
-        limit = 10
-        before = after = None
-        if p.get("paginationOptions") is not None:
-            page = obj(p["paginationOptions"], "paginationOptions")
-            raw_limit = page.get("limit")
-            if raw_limit is not None:
-                text = str(raw_limit) if isinstance(raw_limit, str | int) and not isinstance(raw_limit, bool) else ""
-                if not text.isdigit() or not 1 <= int(text) <= 100:
-                    raise InvalidRequest("`paginationOptions.limit` must be a number from 1 to 100")
-                limit = int(text)
-            before = opt_str(page, "before", "paginationOptions.", max_len=64)
-            after = opt_str(page, "after", "paginationOptions.", max_len=64)
-            before = _uuid(before, "pagination cursor") if before else None
-            after = _uuid(after, "pagination cursor") if after else None
+        limit, before, after = _pagination(p)
         rows = self.repo.activities(org.id, statuses=statuses, types=types, limit=limit, before=before, after=after)
         return {"activities": [render.activity(a) for a in rows]}

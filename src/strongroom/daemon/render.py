@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from strongroom.crypto import secp256k1
-from strongroom.store.records import Activity, ApiKey, Organization, PolicyRecord, PrivateKey, Tag, User
+from strongroom.store.records import (
+    Activity,
+    ApiKey,
+    Authenticator,
+    Organization,
+    PolicyRecord,
+    PrivateKey,
+    Tag,
+    User,
+)
 
 
 def timestamp(ms: int) -> dict[str, str]:
@@ -31,11 +41,26 @@ def api_key(key: ApiKey) -> dict[str, Any]:
     return out
 
 
-def user(u: User, api_keys: list[ApiKey]) -> dict[str, Any]:
+def authenticator(a: Authenticator) -> dict[str, Any]:
+    return {
+        "transports": list(a.transports),
+        "attestationType": a.attestation_type,
+        "aaguid": a.aaguid,
+        "credentialId": a.credential_id,
+        "model": "",
+        "credential": {"publicKey": a.public_key, "type": "CREDENTIAL_TYPE_WEBAUTHN_AUTHENTICATOR"},
+        "authenticatorId": a.id,
+        "authenticatorName": a.name,
+        "createdAt": timestamp(a.created_at),
+        "updatedAt": timestamp(a.updated_at),
+    }
+
+
+def user(u: User, api_keys: Sequence[ApiKey], authenticators: Sequence[Authenticator] = ()) -> dict[str, Any]:
     out: dict[str, Any] = {
         "userId": u.id,
         "userName": u.name,
-        "authenticators": [],
+        "authenticators": [authenticator(a) for a in authenticators],
         "apiKeys": [api_key(k) for k in api_keys],
         "userTags": list(u.tags),
         "oauthProviders": [],
@@ -45,6 +70,8 @@ def user(u: User, api_keys: list[ApiKey]) -> dict[str, Any]:
     }
     if u.email:
         out["userEmail"] = u.email
+    if u.phone_number:
+        out["userPhoneNumber"] = u.phone_number
     return out
 
 

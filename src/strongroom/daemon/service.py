@@ -13,7 +13,10 @@ from strongroom.daemon.activities import Pipeline
 from strongroom.daemon.clock import Clock, SystemClock
 from strongroom.daemon.governance import GovernanceHandlers
 from strongroom.daemon.handlers import KeyHandlers
+from strongroom.daemon.identity import IdentityHandlers
+from strongroom.daemon.metrics import Metrics
 from strongroom.daemon.queries import Queries
+from strongroom.daemon.webauthn_stamp import WebAuthnSettings
 from strongroom.errors import StrongroomError
 from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
 from strongroom.logs import get_logger
@@ -42,9 +45,22 @@ class Strongroom:
             max_age_ms=settings.timestamp_max_age_ms,
             max_future_ms=settings.timestamp_max_future_ms,
         )
-        KeyHandlers(self.repo, self.keys).register(self.pipeline)
+        key_handlers = KeyHandlers(self.repo, self.keys)
+        key_handlers.register(self.pipeline)
         GovernanceHandlers(self.repo).register(self.pipeline)
+        passkeys = WebAuthnSettings(settings.webauthn_rp_id, tuple(settings.webauthn_origins))
+        IdentityHandlers(self.repo, passkeys, key_handlers).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)
+        self.metrics: Final = Metrics()
+        self.token_problem: str | None = None
+        self.keys.observe = self.metrics.observe_signing
+        self.pipeline.metrics = self.metrics
+        self.metrics.bind(
+            in_flight=lambda: self.keys.in_flight,
+            token_ok=lambda: self.token_problem is None,
+            clock_ok=lambda: self.clock.status() is None,
+            store_ok=lambda: self.db.failure is None,
+        )
         self._checkpointed = 0
 
     @classmethod
@@ -96,11 +112,34 @@ class Strongroom:
         self._checkpointed = seq
         return True
 
-    async def maintain(self, checkpoint_every_s: float = 5.0) -> None:
-        """Background duties: retry a failed store (so signing resumes) and sign checkpoints."""
+    async def check_token(self) -> bool:
+        """Is the token reachable and logged in? If not, try to log in again (PIN re-read)."""
+        try:
+            await self.keys.ping()
+        except StrongroomError as err:
+            if self.token_problem is None:
+                log.error("token_unavailable", error=err.message)
+            self.token_problem = err.message
+            try:
+                self.keys.relogin(self.settings.token.read_pin(os.environ))
+                await self.keys.ping()
+            except StrongroomError:
+                return False
+        if self.token_problem is not None:
+            log.info("token_available_again")
+        self.token_problem = None
+        return True
+
+    async def maintain(self, checkpoint_every_s: float = 5.0, token_every_s: float = 2.0) -> None:
+        """Background duties: watch the token (and log in again), retry a failed store (so
+        signing resumes), and sign audit checkpoints."""
         last = 0.0
+        last_token = time.monotonic()
         while True:
             await asyncio.sleep(0.5)
+            if time.monotonic() - last_token >= token_every_s:
+                last_token = time.monotonic()
+                await self.check_token()
             if self.db.failure is not None:
                 if await self.db.probe():
                     log.info("store_writable_again")
@@ -113,10 +152,16 @@ class Strongroom:
                     log.error("audit_checkpoint_failed", error=err.message)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
-        checks: dict[str, Any] = {"token": self.capabilities.as_dict()}
+        checks: dict[str, Any] = {
+            "token": {
+                **self.capabilities.as_dict(),
+                "state": "ready" if self.token_problem is None else self.token_problem,
+            }
+        }
         failure = self.db.failure
         checks["store"] = "writable" if failure is None else failure
-        ok = failure is None
+        checks["audit"] = "writable" if failure is None else failure
+        ok = failure is None and self.token_problem is None
         reason = self.clock.status()
         checks["clock"] = "trusted" if reason is None else f"untrusted: {reason}"
         ok = ok and reason is None

@@ -169,6 +169,21 @@ class KeyStore:
                 s.get_key(object_class=cls, label=ref.key_id).destroy()
         self.token.thread_cache().pop(ref.key_id, None)
 
+    # -- health ---------------------------------------------------------------------------------
+    def ping(self) -> None:
+        """A real logged-in operation: AES-GCM under the KEK (a private object, invisible when
+        logged out); raises HsmError if the token is unreachable or no longer logged in."""
+        try:
+            if self.capabilities.aes_gcm:
+                self.ensure_kek()
+                self._kek().encrypt(b"ping", mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(bytes(12)))
+            else:
+                self.token.session().generate_random(64)
+        except pkcs11.PKCS11Error as err:
+            self.token.thread_cache().clear()
+            self._kek_ready = False
+            raise HsmError(f"the token does not answer as logged in: {type(err).__name__}") from err
+
     # -- audit checkpoints --------------------------------------------------------------------
     def sign_audit(self, message: bytes) -> tuple[str, bytes, bytes]:
         """Sign `message` with the token's audit key (created on first use).

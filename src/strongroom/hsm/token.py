@@ -151,6 +151,24 @@ class Token:
             notes=tuple(notes),
         )
 
+    def relogin(self, pin: str) -> None:
+        """Log in again (after the token was reset or the login session lost).
+
+        The old login session is closed first: python-pkcs11 closes a user session with
+        C_Logout, and login is per application, so closing it afterwards would log out the new
+        login too.
+        """
+        with contextlib.suppress(pkcs11.PKCS11Error):
+            self._login.close()
+        try:
+            self._login = self._token.open(user_pin=pin, rw=True)
+        except pkcs11.UserAlreadyLoggedIn:
+            self._login = self._token.open(rw=True)
+        except pkcs11.PinIncorrect as err:
+            raise ConfigError("the token rejected the configured pin") from err
+        except pkcs11.PKCS11Error as err:
+            raise HsmError(f"cannot log in to the token: {type(err).__name__}") from err
+
     def find_private_key(self, label: str) -> Any:
         cache = self.thread_cache()
         key = cache.get(label)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
@@ -36,8 +37,12 @@ class AsyncKeyStore:
     def __init__(self, keystore: KeyStore, threads: int = 2) -> None:
         self._ks: Final = keystore
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        # Token operations started (tests prove that refused requests never touch the token).
+        # Token operations started (tests prove that refused requests never touch the token),
+        # and how many are running or queued right now.
         self.operations = 0
+        self.in_flight = 0
+        # Called with (curve, backend, seconds) after each signature (metrics).
+        self.observe: Callable[[str, str, float], None] | None = None
         self._lock = threading.Lock()
         self._inboxes: dict[asyncio.AbstractEventLoop, _Inbox] = {}
         self._threads = [
@@ -54,8 +59,12 @@ class AsyncKeyStore:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[_T] = loop.create_future()
         self.operations += 1
+        self.in_flight += 1
         self._jobs.put((fn, args, fut, loop))
-        return await fut
+        try:
+            return await fut
+        finally:
+            self.in_flight -= 1
 
     def _work(self) -> None:
         while True:
@@ -99,10 +108,24 @@ class AsyncKeyStore:
         await self._run(self._ks.destroy, ref)
 
     async def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> RecoverableSignature:
-        return await self._run(self._ks.sign_secp256k1, ref, digest)
+        started = time.perf_counter()
+        sig = await self._run(self._ks.sign_secp256k1, ref, digest)
+        if self.observe is not None:
+            self.observe(ref.curve.value, ref.backend.value, time.perf_counter() - started)
+        return sig
 
     async def sign_ed25519(self, ref: KeyRef, message: bytes) -> bytes:
-        return await self._run(self._ks.sign_ed25519, ref, message)
+        started = time.perf_counter()
+        sig = await self._run(self._ks.sign_ed25519, ref, message)
+        if self.observe is not None:
+            self.observe(ref.curve.value, ref.backend.value, time.perf_counter() - started)
+        return sig
+
+    async def ping(self) -> None:
+        await self._run(self._ks.ping)
+
+    def relogin(self, pin: str) -> None:
+        self._ks.token.relogin(pin)
 
     async def sign_audit(self, message: bytes) -> tuple[str, bytes, bytes]:
         return await self._run(self._ks.sign_audit, message)

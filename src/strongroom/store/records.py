@@ -41,6 +41,7 @@ class User:
     tags: tuple[str, ...]
     created_at: int
     updated_at: int
+    phone_number: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,25 @@ class ApiKey:
     public_key: str
     curve: str
     expires_at: int | None
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticator:
+    """A passkey: a WebAuthn credential registered with a verified attestation."""
+
+    id: str
+    user_id: str
+    organization_id: str
+    name: str
+    credential_id: str  # base64url of the raw credential id, as clients send it
+    cose_key: bytes  # the credential public key as the authenticator encoded it (COSE)
+    public_key: str  # display form: compressed SEC1 hex for P-256, else hex of the COSE key
+    aaguid: str
+    attestation_type: str  # the attestation statement format (`none`, `packed`, ...)
+    transports: tuple[str, ...]  # AUTHENTICATOR_TRANSPORT_*
+    sign_count: int
     created_at: int
     updated_at: int
 
@@ -230,6 +250,7 @@ class Repository:
             tuple(json.loads(row["tags"])),
             row["created_at"],
             row["updated_at"],
+            row["phone_number"],
         )
 
     def user(self, user_id: str) -> User | None:
@@ -247,8 +268,8 @@ class Repository:
     def insert_user(user: User) -> list[Op]:
         return [
             (
-                "INSERT INTO users (id, organization_id, name, email, access_type, tags, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO users (id, organization_id, name, email, access_type, tags, created_at, updated_at,"
+                " phone_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     user.id,
                     user.organization_id,
@@ -258,6 +279,7 @@ class Repository:
                     json.dumps(list(user.tags)),
                     user.created_at,
                     user.updated_at,
+                    user.phone_number,
                 ),
             )
         ]
@@ -311,6 +333,137 @@ class Repository:
                 ),
             )
         ]
+
+    def user_count(self, org_id: str) -> int:
+        row = self.db.one("SELECT count(*) FROM users WHERE organization_id = ?", (org_id,))
+        return 0 if row is None else int(row[0])
+
+    def user_by_email(self, email: str) -> User | None:
+        """Emails are unique across the whole store, compared without regard to case."""
+        row = self.db.one("SELECT * FROM users WHERE lower(email) = lower(?) LIMIT 1", (email,))
+        return None if row is None else self._user(row)
+
+    @staticmethod
+    def update_user(user: User) -> list[Op]:
+        return [
+            (
+                "UPDATE users SET name = ?, email = ?, phone_number = ?, access_type = ?, tags = ?, updated_at = ?"
+                " WHERE id = ? AND organization_id = ?",
+                (
+                    user.name,
+                    user.email,
+                    user.phone_number,
+                    user.access_type,
+                    json.dumps(list(user.tags)),
+                    user.updated_at,
+                    user.id,
+                    user.organization_id,
+                ),
+            )
+        ]
+
+    @staticmethod
+    def delete_user(org_id: str, user_id: str) -> list[Op]:
+        """The user and every credential it holds."""
+        return [
+            ("DELETE FROM api_keys WHERE user_id = ? AND organization_id = ?", (user_id, org_id)),
+            ("DELETE FROM authenticators WHERE user_id = ? AND organization_id = ?", (user_id, org_id)),
+            ("DELETE FROM users WHERE id = ? AND organization_id = ?", (user_id, org_id)),
+        ]
+
+    def api_key(self, org_id: str, key_id: str) -> ApiKey | None:
+        row = self.db.one("SELECT * FROM api_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))
+        return None if row is None else self._api_key(row)
+
+    @staticmethod
+    def delete_api_key(org_id: str, key_id: str) -> list[Op]:
+        return [("DELETE FROM api_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))]
+
+    # Passkeys are read from the database on every request (never cached): their signature
+    # counter changes with each use, and a deleted passkey must be refused at once.
+    @staticmethod
+    def _authenticator(row: sqlite3.Row) -> Authenticator:
+        return Authenticator(
+            row["id"],
+            row["user_id"],
+            row["organization_id"],
+            row["name"],
+            row["credential_id"],
+            bytes(row["cose_key"]),
+            row["public_key"],
+            row["aaguid"],
+            row["attestation_type"],
+            tuple(json.loads(row["transports"])),
+            int(row["sign_count"]),
+            row["created_at"],
+            row["updated_at"],
+        )
+
+    def authenticators_of_user(self, user_id: str) -> list[Authenticator]:
+        rows = self.db.all("SELECT * FROM authenticators WHERE user_id = ? ORDER BY created_at, id", (user_id,))
+        return [self._authenticator(r) for r in rows]
+
+    def authenticator(self, org_id: str, authenticator_id: str) -> Authenticator | None:
+        row = self.db.one(
+            "SELECT * FROM authenticators WHERE id = ? AND organization_id = ?", (authenticator_id, org_id)
+        )
+        return None if row is None else self._authenticator(row)
+
+    def authenticator_by_credential_id(self, org_id: str, credential_id: str) -> Authenticator | None:
+        row = self.db.one(
+            "SELECT * FROM authenticators WHERE organization_id = ? AND credential_id = ?", (org_id, credential_id)
+        )
+        return None if row is None else self._authenticator(row)
+
+    def authenticator_by_public_key(self, org_id: str, public_key: str) -> Authenticator | None:
+        row = self.db.one(
+            "SELECT * FROM authenticators WHERE organization_id = ? AND public_key = ? LIMIT 1", (org_id, public_key)
+        )
+        return None if row is None else self._authenticator(row)
+
+    @staticmethod
+    def insert_authenticator(a: Authenticator) -> list[Op]:
+        return [
+            (
+                "INSERT INTO authenticators (id, user_id, organization_id, name, credential_id, cose_key, public_key,"
+                " aaguid, attestation_type, transports, sign_count, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    a.id,
+                    a.user_id,
+                    a.organization_id,
+                    a.name,
+                    a.credential_id,
+                    a.cose_key,
+                    a.public_key,
+                    a.aaguid,
+                    a.attestation_type,
+                    json.dumps(list(a.transports)),
+                    a.sign_count,
+                    a.created_at,
+                    a.updated_at,
+                ),
+            )
+        ]
+
+    @staticmethod
+    def delete_authenticator(org_id: str, authenticator_id: str) -> list[Op]:
+        return [("DELETE FROM authenticators WHERE id = ? AND organization_id = ?", (authenticator_id, org_id))]
+
+    @staticmethod
+    def advance_sign_count(authenticator_id: str, sign_count: int) -> list[Op]:
+        """Record a passkey's signature counter; it only ever moves forward."""
+        return [
+            (
+                "UPDATE authenticators SET sign_count = ? WHERE id = ? AND sign_count < ?",
+                (sign_count, authenticator_id, sign_count),
+            )
+        ]
+
+    # -- sub-organizations ----------------------------------------------------------------------
+    def sub_organization_ids(self, parent_id: str) -> list[str]:
+        rows = self.db.all("SELECT id FROM organizations WHERE parent_id = ? ORDER BY created_at, id", (parent_id,))
+        return [r["id"] for r in rows]
 
     # -- private keys ---------------------------------------------------------------------------
     @staticmethod

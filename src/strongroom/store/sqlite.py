@@ -159,6 +159,31 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     ALTER TABLE activities ADD COLUMN policy_evaluations TEXT NOT NULL DEFAULT '[]';
     """,
+    # 5: passkeys (WebAuthn authenticators), phone numbers, lookups by user and by parent org
+    """
+    CREATE TABLE authenticators (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        credential_id TEXT NOT NULL,
+        cose_key BLOB NOT NULL,
+        public_key TEXT NOT NULL,
+        aaguid TEXT NOT NULL,
+        attestation_type TEXT NOT NULL,
+        transports TEXT NOT NULL DEFAULT '[]',
+        sign_count INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        UNIQUE (organization_id, credential_id)
+    );
+    CREATE INDEX authenticators_user ON authenticators(user_id);
+    CREATE INDEX authenticators_credential ON authenticators(credential_id);
+    CREATE INDEX api_keys_user ON api_keys(user_id);
+    CREATE INDEX users_organization ON users(organization_id);
+    CREATE INDEX organizations_parent ON organizations(parent_id);
+    ALTER TABLE users ADD COLUMN phone_number TEXT;
+    """,
 )
 
 

@@ -1,0 +1,62 @@
+"""Prometheus metrics (standard client library, a registry per service so tests can run several)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+SIGNING_BUCKETS: Final = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class Metrics:
+    content_type: Final = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "strongroom_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.activities = Counter(
+            "strongroom_activities", "Activities recorded, by type and resulting status", ["type", "status"], registry=r
+        )
+        self.decisions = Counter(
+            "strongroom_policy_decisions", "Policy engine decisions by outcome", ["outcome"], registry=r
+        )
+        self.signing = Histogram(
+            "strongroom_signing_seconds",
+            "Time to sign (queueing included), by curve and backend",
+            ["curve", "backend"],
+            buckets=SIGNING_BUCKETS,
+            registry=r,
+        )
+        self.rate_limited = Counter("strongroom_rate_limited", "Requests refused by the per-IP rate limit", registry=r)
+        self.token_in_flight = Gauge(
+            "strongroom_token_operations_in_flight", "PKCS#11 operations running or queued", registry=r
+        )
+        self.token_ready = Gauge("strongroom_token_ready", "1 when the token answers as logged in", registry=r)
+        self.clock_trusted = Gauge("strongroom_clock_trusted", "1 when the trusted clock is trusted", registry=r)
+        self.store_writable = Gauge(
+            "strongroom_store_writable", "1 when the store (and audit log) can be written", registry=r
+        )
+
+    def bind(
+        self,
+        in_flight: Callable[[], int],
+        token_ok: Callable[[], bool],
+        clock_ok: Callable[[], bool],
+        store_ok: Callable[[], bool],
+    ) -> None:
+        """Gauges read at scrape time."""
+        self.token_in_flight.set_function(lambda: float(in_flight()))
+        self.token_ready.set_function(lambda: float(token_ok()))
+        self.clock_trusted.set_function(lambda: float(clock_ok()))
+        self.store_writable.set_function(lambda: float(store_ok()))
+
+    def observe_signing(self, curve: str, backend: str, seconds: float) -> None:
+        self.signing.labels(curve, backend).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
