@@ -18,6 +18,7 @@ from strongroom.store.records import PolicyRecord, Repository, Tag
 
 MAX_POLICIES_PER_ORG: Final = 100
 MAX_TAGS_PER_ORG: Final = 100
+MAX_TAGS_PER_SUB_ORG: Final = 10  # Turnkey's limits: 100 per organization, 10 per sub-organization
 EFFECTS: Final = ("EFFECT_ALLOW", "EFFECT_DENY")
 
 
@@ -259,8 +260,10 @@ class GovernanceHandlers:
         tags = self.repo.tags(ctx.organization.id, tag_type)
         if any(t.name == name for t in tags):
             raise InvalidRequest(f"tag name `{name}` is already used")
-        if len(tags) >= MAX_TAGS_PER_ORG:
-            raise ResourceExhausted(f"organization has reached its limit of {MAX_TAGS_PER_ORG} tags")
+        limit = MAX_TAGS_PER_ORG if ctx.organization.parent_id is None else MAX_TAGS_PER_SUB_ORG
+        kind = "organization" if ctx.organization.parent_id is None else "sub-organization"
+        if len(tags) >= limit:
+            raise ResourceExhausted(f"{kind} has reached its limit of {limit} tags of this type")
         return Tag(str(uuid.uuid4()), ctx.organization.id, name, tag_type, ctx.now_ms, ctx.now_ms)
 
     def _tag(self, ctx: Context, tag_type: str, tag_id: str) -> Tag:
