@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -157,3 +158,62 @@ def fallback_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon
     )
     yield d
     d.stop()
+
+
+# -- Node.js interop helpers -------------------------------------------------------------------------
+def node_project(directory: Path) -> str:
+    """`node`'s path, with `directory`'s pinned npm packages installed (`npm ci` when stale).
+
+    CI runs on a fresh machine, so the tests install the packages themselves. Without node and
+    npm the calling test FAILS, unless STRONGROOM_SKIP_INTEROP=1 says to skip on purpose.
+    """
+    if os.environ.get("STRONGROOM_SKIP_INTEROP") == "1":
+        pytest.skip("STRONGROOM_SKIP_INTEROP=1")
+    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
+    if node_bin is None or npm_bin is None:
+        missing = " and ".join(name for name, path in (("node", node_bin), ("npm", npm_bin)) if path is None)
+        pytest.fail(
+            f"interop tests need Node.js: {missing} not found on PATH. Install Node >= 18 with npm, "
+            "or set STRONGROOM_SKIP_INTEROP=1 to skip them explicitly.",
+            pytrace=False,
+        )
+    marker = directory / "node_modules" / ".package-lock.json"  # written by every npm install
+    if not marker.is_file() or marker.stat().st_mtime < (directory / "package-lock.json").stat().st_mtime:
+        proc = subprocess.run(
+            [npm_bin, "ci", "--no-audit", "--no-fund"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if proc.returncode != 0:
+            pytest.fail(
+                f"`npm ci` in {directory} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}", pytrace=False
+            )
+    return node_bin
+
+
+def run_node_script(node: str, script: Path, d: Daemon, label: str = "daemon") -> Any:
+    """Run a Node script against daemon `d` (env: BASE_URL, ORGANIZATION_ID, API_PUBLIC_KEY,
+    API_PRIVATE_KEY) and return the one JSON line it prints; fail with its output otherwise."""
+    env = {
+        **os.environ,
+        "BASE_URL": d.url,
+        "ORGANIZATION_ID": d.organization_id,
+        "API_PUBLIC_KEY": Path(f"{d.key_prefix}.public").read_text().strip(),
+        "API_PRIVATE_KEY": Path(f"{d.key_prefix}.private").read_text().strip(),
+    }
+    proc = subprocess.run(
+        [node, str(script)], cwd=script.parent, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    if proc.returncode != 0:
+        pytest.fail(
+            f"{script.name} failed against {label} (exit {proc.returncode}):\n"
+            f"--- stderr ---\n{proc.stderr}\n--- stdout ---\n{proc.stdout}\n"
+            f"--- daemon log (tail) ---\n{d.logs()[-4000:]}",
+            pytrace=False,
+        )
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected exactly one JSON line on stdout, got:\n{proc.stdout}"
+    return json.loads(lines[0])

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Daemon
+from conftest import REPO, Daemon, node_project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
@@ -43,15 +42,8 @@ def test_python_examples(daemon: Daemon, script: str) -> None:
 
 
 def test_node_viem_example(daemon: Daemon) -> None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("STRONGROOM_SKIP_INTEROP") == "1":
-            pytest.skip("node/npm not installed and STRONGROOM_SKIP_INTEROP=1")
-        pytest.fail("node and npm are needed to run examples/node-viem (set STRONGROOM_SKIP_INTEROP=1 to skip)")
     here = EXAMPLES / "node-viem"
-    marker = here / "node_modules" / ".package-lock.json"
-    if not marker.exists() or marker.stat().st_mtime < (here / "package-lock.json").stat().st_mtime:
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=here, check=True, capture_output=True, timeout=600)
+    node = node_project(here)
     out = subprocess.run(
         [node, "sign.mjs"], cwd=here, env=example_env(daemon), capture_output=True, text=True, timeout=120, check=False
     )

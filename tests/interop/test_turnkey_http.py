@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -26,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
+from conftest import node_project, run_node_script
 from strongroom.chains.ethereum.address import address_from_public_key
 from strongroom.client import ClientError
 from strongroom.crypto.base58 import b58decode, b58encode
@@ -58,70 +55,17 @@ class Run(NamedTuple):
     out: dict[str, Any]  # what turnkey_http.mjs printed
 
 
-def _installed_at() -> float | None:
-    """When node_modules was last installed (npm writes node_modules/.package-lock.json), None if never."""
-    marker = NODE_MODULES / ".package-lock.json"
-    return marker.stat().st_mtime if marker.is_file() else None
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """Path of `node`, with the pinned packages installed in tests/interop/node_modules."""
-    if os.environ.get("STRONGROOM_SKIP_INTEROP") == "1":
-        pytest.skip("STRONGROOM_SKIP_INTEROP=1")
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        missing = " and ".join(name for name, path in (("node", node_bin), ("npm", npm_bin)) if path is None)
-        pytest.fail(
-            f"interop tests need Node.js: {missing} not found on PATH. Install Node >= 18 with npm, "
-            "or set STRONGROOM_SKIP_INTEROP=1 to skip them explicitly.",
-            pytrace=False,
-        )
-    installed = _installed_at()
-    if installed is None or installed < LOCKFILE.stat().st_mtime:
-        started = time.monotonic()
-        proc = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if proc.returncode != 0:
-            pytest.fail(
-                f"`npm ci` in {HERE} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}", pytrace=False
-            )
-        print(f"npm ci took {time.monotonic() - started:.1f}s")
-    return node_bin
+    return node_project(HERE)
 
 
 @pytest.fixture(scope="module", params=["daemon", "fallback_daemon"])
 def run(request: pytest.FixtureRequest, node: str) -> Run:
     """Runs turnkey_http.mjs once against the daemon and returns its JSON report."""
     d = request.getfixturevalue(request.param)
-    env = {
-        **os.environ,
-        "BASE_URL": d.url,
-        "ORGANIZATION_ID": d.organization_id,
-        "API_PUBLIC_KEY": Path(f"{d.key_prefix}.public").read_text().strip(),
-        "API_PRIVATE_KEY": Path(f"{d.key_prefix}.private").read_text().strip(),
-    }
-    started = time.monotonic()
-    proc = subprocess.run(
-        [node, str(SCRIPT)], cwd=HERE, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    print(f"turnkey_http.mjs against {request.param} took {time.monotonic() - started:.1f}s")
-    if proc.returncode != 0:
-        pytest.fail(
-            f"turnkey_http.mjs failed against {request.param} (exit {proc.returncode}):\n"
-            f"--- stderr ---\n{proc.stderr}\n--- stdout ---\n{proc.stdout}\n"
-            f"--- daemon log (tail) ---\n{d.logs()[-4000:]}",
-            pytrace=False,
-        )
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected exactly one JSON line on stdout, got:\n{proc.stdout}"
-    return Run(request.param, d, json.loads(lines[0]))
+    return Run(request.param, d, run_node_script(node, SCRIPT, d, request.param))
 
 
 def _payload_bytes(payload: str, encoding: str) -> bytes:

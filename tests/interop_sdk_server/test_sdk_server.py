@@ -9,17 +9,13 @@ here with `npm ci` when `node_modules` is missing or older than `package-lock.js
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import coincurve
 import pytest
 
+from conftest import node_project, run_node_script
 from strongroom.chains.ethereum.address import address_from_public_key
 from strongroom.crypto.keccak import keccak256
 
@@ -34,56 +30,12 @@ NODE_MODULES = HERE / "node_modules"
 @pytest.fixture(scope="module")
 def node() -> str:
     """Path of `node`, with the pinned packages installed in tests/interop_sdk_server/node_modules."""
-    if os.environ.get("STRONGROOM_SKIP_INTEROP") == "1":
-        pytest.skip("STRONGROOM_SKIP_INTEROP=1")
-    node_bin, npm_bin = shutil.which("node"), shutil.which("npm")
-    if node_bin is None or npm_bin is None:
-        missing = " and ".join(name for name, path in (("node", node_bin), ("npm", npm_bin)) if path is None)
-        pytest.fail(
-            f"interop tests need Node.js: {missing} not found on PATH. Install Node >= 18 with npm, "
-            "or set STRONGROOM_SKIP_INTEROP=1 to skip them explicitly.",
-            pytrace=False,
-        )
-    marker = NODE_MODULES / ".package-lock.json"
-    if not marker.is_file() or marker.stat().st_mtime < LOCKFILE.stat().st_mtime:
-        proc = subprocess.run(
-            [npm_bin, "ci", "--no-audit", "--no-fund"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if proc.returncode != 0:
-            pytest.fail(
-                f"`npm ci` in {HERE} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}", pytrace=False
-            )
-    return node_bin
+    return node_project(HERE)
 
 
 @pytest.fixture(scope="module")
 def out(node: str, daemon: Any) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "BASE_URL": daemon.url,
-        "ORGANIZATION_ID": daemon.organization_id,
-        "API_PUBLIC_KEY": Path(f"{daemon.key_prefix}.public").read_text().strip(),
-        "API_PRIVATE_KEY": Path(f"{daemon.key_prefix}.private").read_text().strip(),
-    }
-    started = time.monotonic()
-    proc = subprocess.run(
-        [node, str(SCRIPT)], cwd=HERE, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    print(f"sdk_server.mjs took {time.monotonic() - started:.1f}s")
-    if proc.returncode != 0:
-        pytest.fail(
-            f"sdk_server.mjs failed (exit {proc.returncode}):\n--- stderr ---\n{proc.stderr}\n"
-            f"--- stdout ---\n{proc.stdout}\n--- daemon log (tail) ---\n{daemon.logs()[-4000:]}",
-            pytrace=False,
-        )
-    lines = [line for line in proc.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stdout
-    data: dict[str, Any] = json.loads(lines[0])
+    data: dict[str, Any] = run_node_script(node, SCRIPT, daemon)
     return data
 
 
