@@ -20,6 +20,7 @@ from strongroom.api.local import peer_of
 from strongroom.api.openapi import document
 from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
 from strongroom.daemon.service import Strongroom
+from strongroom.dashboard import setup_dashboard
 from strongroom.errors import PermissionDenied, ResourceExhausted, StrongroomError
 from strongroom.logs import get_logger
 
@@ -57,7 +58,7 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     limiter = request.app[LIMITER]
     peer = request.remote or ""
     forwarded = request.headers.get("X-Forwarded-For")
-    if peer and request.path.startswith("/public/"):
+    if peer and request.path.startswith(("/public/", "/dashboard/api/login")):
         verdict = limiter.check(peer, forwarded)
     else:  # the Unix socket (no peer address) and health probes are not IP-limited
         verdict = None
@@ -176,5 +177,6 @@ def make_app(service: Strongroom) -> web.Application:
     app.router.add_get("/readyz", ready)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    setup_dashboard(app, service)  # /dashboard/: static pages, passkey login, read-only sessions
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

@@ -1,0 +1,544 @@
+"""Dashboard routes: static files, passkey login, read-only sessions.
+
+Security model (issue 8):
+
+- Login is a WebAuthn assertion over a server-issued, short-lived, single-use challenge, for a
+  user whose access type allows the web (ACCESS_TYPE_WEB or ACCESS_TYPE_ALL). It opens a
+  server-side session (256-bit random id, kept in memory here, with an expiry); the cookie is
+  HttpOnly, SameSite=Strict, Path=/dashboard, Secure over TLS.
+- A session authorizes the GET/POST read endpoints under `/dashboard/api/` only. There is no
+  dashboard endpoint that writes: writes are Turnkey activities the browser stamps with
+  `X-Stamp-WebAuthn` over the exact body and posts to `/public/v1/submit/<name>`, which never
+  looks at cookies. A forged cross-site request cannot carry a fresh passkey signature.
+- Every dashboard response carries a strict Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+from webauthn import verify_authentication_response
+from webauthn.helpers.exceptions import WebAuthnException
+
+from strongroom.api.errors import http_error, internal_error, render_error
+from strongroom.crypto import encoding
+from strongroom.daemon import render, webauthn_stamp
+from strongroom.daemon.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
+from strongroom.daemon.service import Strongroom
+from strongroom.errors import InvalidRequest, NotFound, StrongroomError, Unauthenticated
+from strongroom.logs import get_logger
+from strongroom.policy import check_policy
+from strongroom.store.records import Authenticator, Organization, User
+
+log = get_logger("strongroom.dashboard")
+
+STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
+COOKIE: Final = "strongroom_session"
+SESSION_TTL_S: Final = 30 * 60
+CHALLENGE_TTL_S: Final = 120
+MAX_PENDING: Final = 10_000
+WEB_ACCESS: Final = frozenset({ACCESS_WEB, ACCESS_ALL})
+SECURITY_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self';"
+        " object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+CONTENT_TYPES: Final = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class Session:
+    user_id: str
+    organization_id: str
+    authenticator_id: str
+    expires_at: float
+
+
+class SessionStore:
+    """Sessions and login challenges, in memory (a restart logs everyone out)."""
+
+    def __init__(self, ttl_s: float = SESSION_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._sessions: dict[str, Session] = {}
+        self._challenges: dict[str, tuple[str | None, float]] = {}
+
+    @staticmethod
+    def _prune(table: dict[str, Any], now: float, expiry: Callable[[Any], float]) -> None:
+        for k in [k for k, v in table.items() if expiry(v) <= now]:
+            del table[k]
+
+    def issue_challenge(self, user_id: str | None) -> str:
+        now = time.monotonic()
+        if len(self._challenges) >= MAX_PENDING:
+            self._prune(self._challenges, now, lambda v: v[1])
+            if len(self._challenges) >= MAX_PENDING:
+                raise InvalidRequest("too many pending logins; try again shortly")
+        challenge = encoding.b64url_encode(secrets.token_bytes(32))
+        self._challenges[challenge] = (user_id, now + CHALLENGE_TTL_S)
+        return challenge
+
+    def take_challenge(self, challenge: str) -> str | None:
+        """Single use: the user the challenge was issued for, or None (unknown, expired or anonymous)."""
+        found = self._challenges.pop(challenge, None)
+        if found is None or found[1] <= time.monotonic():
+            return None
+        return found[0]
+
+    def open(self, user: User, authenticator: Authenticator) -> tuple[str, Session]:
+        now = time.monotonic()
+        self._prune(self._sessions, now, lambda s: s.expires_at)
+        session_id = secrets.token_urlsafe(32)  # 256 bits
+        session = Session(user.id, user.organization_id, authenticator.id, now + self.ttl_s)
+        self._sessions[session_id] = session
+        return session_id, session
+
+    def get(self, session_id: str) -> Session | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        if session.expires_at <= time.monotonic():
+            del self._sessions[session_id]
+            return None
+        return session
+
+    def close(self, session_id: str) -> bool:
+        return self._sessions.pop(session_id, None) is not None
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+SESSIONS: Final = web.AppKey("dashboard_sessions", SessionStore)
+_SERVICE: Final = web.AppKey("dashboard_service", Strongroom)
+
+
+def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json", headers=headers)
+
+
+def _secured(handler: Handler) -> Handler:
+    """Security headers on every dashboard response, errors rendered here (so they get them too)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except StrongroomError as err:
+            status, body = render_error(err)
+            response = _json(status, body)
+        except web.HTTPException as err:
+            status, body = http_error(err.status, err.reason.lower())
+            response = _json(status, body)
+        except Exception:
+            log.exception("dashboard_error", path=request.path)
+            status, body = internal_error()
+            response = _json(status, body)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return wrapped
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.read() or b"{}")
+    except ValueError as err:
+        raise InvalidRequest("the request body must be JSON") from err
+    if not isinstance(data, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return data
+
+
+# -- static files -------------------------------------------------------------------------------------
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    out: dict[str, tuple[bytes, str]] = {}
+    for path in sorted(STATIC_DIR.iterdir()):
+        if path.is_file() and path.suffix in CONTENT_TYPES:
+            out[path.name] = (path.read_bytes(), CONTENT_TYPES[path.suffix])
+    return out
+
+
+# -- the viewer ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    user: User
+    organization: Organization
+    authenticator: Authenticator
+
+    @property
+    def principal(self) -> Principal:
+        # Reads need no stamp: the session stands for the passkey assertion made at login.
+        stamp = Stamp("", self.authenticator.public_key, webauthn_stamp.SCHEME_WEBAUTHN, "")
+        return Principal(self.user, self.authenticator, stamp)
+
+
+def _viewer(request: web.Request) -> Viewer:
+    service = request.app[_SERVICE]
+    sessions = request.app[SESSIONS]
+    session_id = request.cookies.get(COOKIE, "")
+    session = sessions.get(session_id) if session_id else None
+    if session is None:
+        raise Unauthenticated("no dashboard session: log in with a passkey")
+    user = service.repo.user(session.user_id)
+    org = service.repo.organization(session.organization_id)
+    authenticator = service.repo.authenticator(session.organization_id, session.authenticator_id)
+    if (
+        user is None
+        or org is None
+        or authenticator is None
+        or user.organization_id != org.id
+        or user.access_type not in WEB_ACCESS
+    ):
+        sessions.close(session_id)  # the user, its passkey or its web access is gone
+        raise Unauthenticated("dashboard session ended: log in again")
+    return Viewer(user, org, authenticator)
+
+
+async def _query(request: web.Request, viewer: Viewer, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    fn = request.app[_SERVICE].queries.table[name]
+    return await fn(viewer.organization, viewer.principal, params)
+
+
+# -- login ----------------------------------------------------------------------------------------------
+
+
+async def login_options(request: web.Request) -> web.Response:
+    service = request.app[_SERVICE]
+    data = await _body(request)
+    email = data.get("email")
+    if not isinstance(email, str) or not 3 <= len(email) <= 320 or "@" not in email:
+        raise InvalidRequest("`email` must be an email address")
+    user = service.repo.user_by_email(email)
+    credentials: list[dict[str, Any]] = []
+    if user is not None and user.access_type in WEB_ACCESS:
+        credentials = [
+            {"type": "public-key", "id": a.credential_id} for a in service.repo.authenticators_of_user(user.id)
+        ]
+    # An unknown email gets a challenge too (and no credentials): the answer does not say who exists.
+    challenge = request.app[SESSIONS].issue_challenge(user.id if credentials and user is not None else None)
+    return _json(
+        200,
+        {
+            "challenge": challenge,
+            "rpId": service.settings.webauthn_rp_id,
+            "allowCredentials": credentials,
+            "timeoutMs": CHALLENGE_TTL_S * 1000,
+            "userVerification": "preferred",
+        },
+    )
+
+
+def _cookie_headers(request: web.Request, response: web.Response, session_id: str, max_age: int) -> None:
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=max_age,
+        path="/dashboard",
+        httponly=True,
+        secure=request.secure,
+        samesite="Strict",
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    service = request.app[_SERVICE]
+    sessions = request.app[SESSIONS]
+    data = await _body(request)
+    raw = data.get("assertion")
+    if not isinstance(raw, dict):
+        raise InvalidRequest("`assertion` must be the passkey assertion (credentialId, clientDataJson, ...)")
+    assertion = webauthn_stamp.parse_assertion(json.dumps(raw))
+    refused = Unauthenticated("passkey login failed")
+    try:
+        challenge = json.loads(assertion.client_data)["challenge"]
+        if not isinstance(challenge, str):
+            raise TypeError("challenge")
+    except (ValueError, KeyError, TypeError) as err:
+        raise refused from err
+    user_id = sessions.take_challenge(challenge.rstrip("="))
+    user = service.repo.user(user_id) if user_id else None
+    if user is None or user.access_type not in WEB_ACCESS:
+        raise refused
+    authenticator = service.repo.authenticator_by_credential_id(user.organization_id, assertion.credential_id)
+    if authenticator is None or authenticator.user_id != user.id:
+        raise refused
+    credential = {
+        "id": assertion.credential_id,
+        "rawId": assertion.credential_id,
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": encoding.b64url_encode(assertion.client_data),
+            "authenticatorData": encoding.b64url_encode(assertion.authenticator_data),
+            "signature": encoding.b64url_encode(assertion.signature),
+        },
+    }
+    try:
+        verified = verify_authentication_response(
+            credential=credential,
+            expected_challenge=encoding.b64url_decode(challenge),
+            expected_rp_id=service.settings.webauthn_rp_id,
+            expected_origin=list(service.settings.webauthn_origins),
+            credential_public_key=authenticator.cose_key,
+            credential_current_sign_count=authenticator.sign_count,
+            require_user_verification=False,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError) as err:
+        log.info("dashboard_login_refused", user_id=user.id, reason=str(err)[:200])
+        raise refused from err
+    if verified.new_sign_count:
+        await service.repo.write(service.repo.advance_sign_count(authenticator.id, int(verified.new_sign_count)))
+    session_id, _session = sessions.open(user, authenticator)
+    log.info("dashboard_login", user_id=user.id, organization_id=user.organization_id)
+    response = _json(200, {"userId": user.id, "organizationId": user.organization_id, "expiresInS": sessions.ttl_s})
+    _cookie_headers(request, response, session_id, int(sessions.ttl_s))
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    session_id = request.cookies.get(COOKIE, "")
+    ended = bool(session_id) and request.app[SESSIONS].close(session_id)
+    response = _json(200, {"loggedOut": ended})
+    _cookie_headers(request, response, "", 0)
+    return response
+
+
+async def register_options(request: web.Request) -> web.Response:
+    """A challenge for navigator.credentials.create(); the resulting attestation is submitted
+    (create_users / create_authenticators) by an administrator stamping with their own credential."""
+    service = request.app[_SERVICE]
+    return _json(
+        200,
+        {
+            "challenge": encoding.b64url_encode(secrets.token_bytes(32)),
+            "rpId": service.settings.webauthn_rp_id,
+            "rpName": "Strongroom",
+        },
+    )
+
+
+# -- reads ----------------------------------------------------------------------------------------------
+
+
+async def session_info(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    service = request.app[_SERVICE]
+    return _json(
+        200,
+        {
+            "userId": viewer.user.id,
+            "username": viewer.user.name,
+            "email": viewer.user.email,
+            "organizationId": viewer.organization.id,
+            "organizationName": viewer.organization.name,
+            "rpId": service.settings.webauthn_rp_id,
+            "credentialIds": [a.credential_id for a in service.repo.authenticators_of_user(viewer.user.id)],
+        },
+    )
+
+
+async def overview(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    repo = request.app[_SERVICE].repo
+    org = viewer.organization
+    users = repo.users(org.id)
+    names = {u.id: u.name for u in users}
+    pending = repo.activities(org.id, statuses=["ACTIVITY_STATUS_CONSENSUS_NEEDED"], limit=100)
+    usage = await _query(request, viewer, "get_usage", {})
+    return _json(
+        200,
+        {
+            "organizationId": org.id,
+            "name": org.name,
+            "parentOrganizationId": org.parent_id,
+            "rootQuorum": {
+                "threshold": org.root_quorum_threshold,
+                "users": [{"userId": u, "username": names.get(u, "")} for u in org.root_user_ids],
+            },
+            "counts": {
+                "users": len(users),
+                "privateKeys": len(repo.private_keys(org.id)),
+                "policies": len(repo.policies(org.id)),
+                "subOrganizations": len(repo.sub_organization_ids(org.id)),
+                "pendingActivities": len(pending),
+            },
+            "usage": usage["usage"],
+        },
+    )
+
+
+async def users(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    data = await _query(request, viewer, "list_users", {})
+    tags = await _query(request, viewer, "list_user_tags", {})
+    return _json(200, {**data, **tags})
+
+
+async def private_keys(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    repo = request.app[_SERVICE].repo
+    out = []
+    for k in repo.private_keys(viewer.organization.id):
+        item = render.private_key(k)
+        item["backend"] = k.backend
+        out.append(item)
+    tags = await _query(request, viewer, "list_private_key_tags", {})
+    return _json(200, {"privateKeys": out, **tags})
+
+
+async def policies(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    return _json(200, await _query(request, viewer, "list_policies", {}))
+
+
+def _needs_vote(activity: dict[str, Any], user_id: str) -> bool:
+    voted = any((v.get("userId") or v.get("user", {}).get("userId")) == user_id for v in activity.get("votes", []))
+    return activity["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED" and not voted
+
+
+async def activities(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    params: dict[str, Any] = {"paginationOptions": {"limit": request.query.get("limit", "50")}}
+    if request.query.get("status"):
+        params["filterByStatus"] = [request.query["status"]]
+    if request.query.get("type"):
+        params["filterByType"] = [request.query["type"]]
+    if request.query.get("before"):
+        params["paginationOptions"]["before"] = request.query["before"]
+    data = await _query(request, viewer, "list_activities", params)
+    for a in data["activities"]:
+        a["needsMyVote"] = _needs_vote(a, viewer.user.id)
+    return _json(200, data)
+
+
+def _audit_entries(service: Strongroom, org_id: str, activity_id: str) -> list[dict[str, Any]]:
+    rows = service.db.all(
+        "SELECT seq, hash, body FROM audit_log WHERE json_extract(body, '$.activity_id') = ? ORDER BY seq",
+        (activity_id,),
+    )
+    out = []
+    for row in rows:
+        body = json.loads(row[2])
+        if body.get("organization_id") == org_id:
+            out.append({"seq": int(row[0]), "hash": row[1], "entry": body})
+    return out
+
+
+async def activity_detail(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    activity_id = request.match_info["activity_id"]
+    data = await _query(request, viewer, "get_activity", {"activityId": activity_id})
+    evaluations = await _query(request, viewer, "get_policy_evaluations", {"activityId": activity_id})
+    data["activity"]["needsMyVote"] = _needs_vote(data["activity"], viewer.user.id)
+    data["policyEvaluations"] = evaluations["policyEvaluations"]
+    data["audit"] = _audit_entries(request.app[_SERVICE], viewer.organization.id, activity_id)
+    return _json(200, data)
+
+
+async def suborgs(request: web.Request) -> web.Response:
+    viewer = _viewer(request)
+    repo = request.app[_SERVICE].repo
+    out = []
+    for sub_id in repo.sub_organization_ids(viewer.organization.id):
+        sub = repo.organization(sub_id)
+        if sub is not None:
+            out.append(
+                {
+                    "organizationId": sub.id,
+                    "name": sub.name,
+                    "users": repo.user_count(sub.id),
+                    "rootQuorumThreshold": sub.root_quorum_threshold,
+                    "createdAt": render.timestamp(sub.created_at),
+                }
+            )
+    return _json(200, {"subOrganizations": out})
+
+
+async def check(request: web.Request) -> web.Response:
+    _viewer(request)
+    if request.method == "GET":
+        data: dict[str, Any] = dict(request.query)
+    else:
+        data = await _body(request)
+    fields = {}
+    for name in ("condition", "consensus", "time"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequest(f"`{name}` must be a string")
+        if value is not None and len(value) > 65536:
+            raise InvalidRequest(f"`{name}` is too long")
+        fields[name] = value
+    issues = check_policy(fields["condition"], fields["consensus"], fields["time"])
+    return _json(
+        200,
+        {
+            "valid": not issues,
+            "issues": [{"field": i.field, "line": i.line, "column": i.column, "message": i.message} for i in issues],
+        },
+    )
+
+
+# -- wiring ---------------------------------------------------------------------------------------------
+
+
+def setup_dashboard(app: web.Application, service: Strongroom) -> None:
+    app[SESSIONS] = SessionStore()
+    app[_SERVICE] = service
+    files = _static_files()
+
+    async def index(_request: web.Request) -> web.Response:
+        body, content_type = files["index.html"]
+        return web.Response(body=body, content_type=content_type, charset="utf-8")
+
+    async def static(request: web.Request) -> web.Response:
+        found = files.get(request.match_info["file"])
+        if found is None:
+            raise NotFound("no such dashboard file")
+        return web.Response(body=found[0], content_type=found[1], charset="utf-8")
+
+    async def redirect(_request: web.Request) -> web.Response:
+        raise web.HTTPFound("/dashboard/")
+
+    async def api_not_found(request: web.Request) -> web.Response:
+        status, body = http_error(404 if request.method in ("GET", "HEAD") else 405, "no such dashboard endpoint")
+        return _json(status, body)
+
+    r = app.router
+    r.add_get("/dashboard", redirect)
+    r.add_get("/dashboard/", _secured(index))
+    r.add_get("/dashboard/static/{file}", _secured(static))
+    r.add_post("/dashboard/api/login/options", _secured(login_options))
+    r.add_post("/dashboard/api/login", _secured(login))
+    r.add_post("/dashboard/api/logout", _secured(logout))
+    r.add_post("/dashboard/api/register/options", _secured(register_options))
+    r.add_get("/dashboard/api/session", _secured(session_info))
+    r.add_get("/dashboard/api/overview", _secured(overview))
+    r.add_get("/dashboard/api/users", _secured(users))
+    r.add_get("/dashboard/api/private-keys", _secured(private_keys))
+    r.add_get("/dashboard/api/policies", _secured(policies))
+    r.add_get("/dashboard/api/activities", _secured(activities))
+    r.add_get("/dashboard/api/activities/{activity_id}", _secured(activity_detail))
+    r.add_get("/dashboard/api/suborgs", _secured(suborgs))
+    r.add_get("/dashboard/api/check-policy", _secured(check))
+    r.add_post("/dashboard/api/check-policy", _secured(check))
+    r.add_route("*", "/dashboard/{tail:.*}", _secured(api_not_found))
+
+
+__all__ = ["COOKIE", "SECURITY_HEADERS", "SESSIONS", "SessionStore", "setup_dashboard"]

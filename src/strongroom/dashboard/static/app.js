@@ -1,0 +1,363 @@
+// Strongroom dashboard: hash-routed pages over the read-only session API; every write is an
+// activity stamped with a fresh passkey assertion and posted to /public/v1/submit/<name>.
+import { createPasskey, fromB64url, getAssertion, stampBody } from "./webauthn.js";
+
+const main = document.getElementById("main");
+const statusEl = document.getElementById("status");
+const errorEl = document.getElementById("error");
+let session = null;
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+function say(text) { statusEl.textContent = text; errorEl.textContent = ""; }
+function fail(text) { errorEl.textContent = text; statusEl.textContent = ""; }
+
+async function api(path, options = {}) {
+  const resp = await fetch(`/dashboard/api/${path}`, {
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json" },
+    ...options,
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) {
+    const err = new Error(data.message || `request failed (${resp.status})`);
+    err.status = resp.status;
+    throw err;
+  }
+  return data;
+}
+
+// A write: the exact Turnkey body, stamped by the passkey, never authorized by the cookie.
+async function submit(path, type, parameters) {
+  const body = JSON.stringify({
+    type,
+    timestampMs: String(Date.now()),
+    organizationId: session.organizationId,
+    parameters,
+  });
+  say("Confirm with your passkey…");
+  const stamp = await stampBody(body, session.rpId, session.credentialIds);
+  const resp = await fetch(`/public/v1/submit/${path}`, {
+    method: "POST",
+    credentials: "omit",
+    headers: { "Content-Type": "application/json", "X-Stamp-WebAuthn": stamp },
+    body,
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(data.message || `submission failed (${resp.status})`);
+  const activity = data.activity;
+  say(`Activity ${activity.id}: ${activity.status}`);
+  return activity;
+}
+
+function guarded(fn) {
+  return async (event) => {
+    if (event) event.preventDefault();
+    try { await fn(event); } catch (err) { fail(err.message || String(err)); }
+  };
+}
+
+function table(headers, rows, caption) {
+  return h("table", {},
+    caption ? h("caption", { class: "hint", text: caption }) : null,
+    h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col", text: x })))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: headers.length, text: "None yet." }))));
+}
+
+function facts(pairs) {
+  return h("dl", { class: "facts" }, pairs.flatMap(([k, v]) => [h("dt", { text: k }), h("dd", {}, v)]));
+}
+
+function field(label, id, control) {
+  control.id = id;
+  return h("div", {}, h("label", { for: id, text: label }), control);
+}
+
+function short(text) { return typeof text === "string" && text.length > 18 ? `${text.slice(0, 8)}…${text.slice(-6)}` : text; }
+function when(ts) { return ts && ts.seconds ? new Date(Number(ts.seconds) * 1000).toLocaleString() : ""; }
+
+// -- pages --------------------------------------------------------------------------------------------
+
+async function pageLogin() {
+  const email = h("input", { type: "email", autocomplete: "username webauthn", required: true });
+  const form = h("form", { class: "card", "aria-labelledby": "login-h" },
+    h("h2", { id: "login-h", text: "Log in with a passkey" }),
+    field("Email", "login-email", email),
+    h("button", { type: "submit", id: "login-button", text: "Log in with passkey" }),
+    h("p", { class: "hint" }, "No passkey yet? ", h("a", { href: "#register", text: "Register one" }), "."));
+  form.addEventListener("submit", guarded(async () => {
+    const options = await api("login/options", { method: "POST", body: JSON.stringify({ email: email.value }) });
+    if (!options.allowCredentials.length) throw new Error("no passkey is registered for this email with web access");
+    const assertion = await getAssertion(
+      fromB64url(options.challenge), options.rpId, options.allowCredentials.map((c) => c.id));
+    await api("login", { method: "POST", body: JSON.stringify({ email: email.value, assertion }) });
+    say("Logged in.");
+    await start("#overview");
+  }));
+  return [form];
+}
+
+async function pageRegister() {
+  const name = h("input", { type: "text", required: true, autocomplete: "name" });
+  const email = h("input", { type: "email", autocomplete: "email" });
+  const output = h("textarea", { readonly: true, rows: 10, "aria-describedby": "register-hint" });
+  const form = h("form", { class: "card", "aria-labelledby": "register-h" },
+    h("h2", { id: "register-h", text: "Register a passkey" }),
+    h("p", { id: "register-hint", class: "hint" },
+      "Your browser creates the passkey; its public registration (below) is then added to your user by an ",
+      "administrator with create_users or create_authenticators, stamped with their own credential. ",
+      "Nothing secret leaves this device."),
+    field("Passkey name", "register-name", name),
+    field("Email (for the administrator)", "register-email", email),
+    h("button", { type: "submit", id: "register-button", text: "Create passkey" }),
+    field("Registration for the administrator", "registration-output", output));
+  form.addEventListener("submit", guarded(async () => {
+    const options = await api("register/options", { method: "POST", body: "{}" });
+    const params = await createPasskey(options, name.value, email.value);
+    output.value = JSON.stringify(params, null, 2);
+    say("Passkey created: give the registration below to an administrator.");
+  }));
+  return [form];
+}
+
+async function pageOverview() {
+  const o = await api("overview");
+  const usage = o.usage || {};
+  return [
+    h("h2", { text: `Organization ${o.name}` }),
+    facts([
+      ["Organization ID", h("code", { text: o.organizationId })],
+      ["Root quorum", `${o.rootQuorum.threshold} of ${o.rootQuorum.users.length}: ${o.rootQuorum.users.map((u) => u.username || u.userId).join(", ")}`],
+      ["Users", String(o.counts.users)],
+      ["Private keys", String(o.counts.privateKeys)],
+      ["Policies", String(o.counts.policies)],
+      ["Sub-organizations", String(o.counts.subOrganizations)],
+      ["Activities awaiting votes", String(o.counts.pendingActivities)],
+      ["Signatures this month", `${usage.signatures ?? 0}${usage.quota ? ` of ${usage.quota}` : ""} (${usage.month || ""})`],
+    ]),
+  ];
+}
+
+async function pageUsers() {
+  const data = await api("users");
+  const tagNames = Object.fromEntries((data.userTags || []).map((t) => [t.tagId, t.tagName]));
+  const rows = data.users.map((u) => h("tr", {},
+    h("td", { text: u.userName }),
+    h("td", { text: u.userEmail || "" }),
+    h("td", { text: (u.accessType || "").replace("ACCESS_TYPE_", "") }),
+    h("td", {}, h("ul", {},
+      (u.apiKeys || []).map((k) => h("li", { text: `API key ${k.apiKeyName} (${k.credential?.type || ""})` })),
+      (u.authenticators || []).map((a) => h("li", { text: `Passkey ${a.authenticatorName}` })))),
+    h("td", { text: (u.userTags || []).map((t) => tagNames[t] || t).join(", ") })));
+  return [h("h2", { text: "Users" }), table(["Name", "Email", "Access", "Credentials", "Tags"], rows)];
+}
+
+async function pageKeys() {
+  const data = await api("private-keys");
+  const rows = data.privateKeys.map((k) => h("tr", {},
+    h("td", { text: k.privateKeyName }),
+    h("td", { text: k.curve }),
+    h("td", {}, (k.addresses || []).map((a) => h("div", {}, h("span", { class: "badge", text: a.format.replace("ADDRESS_FORMAT_", "") }), " ", h("code", { text: a.address })))),
+    h("td", {}, h("span", { class: `badge ${k.backend === "token" ? "token" : "fallback"}`, text: k.backend === "token" ? "token" : `software fallback (${k.backend})` }))));
+  const name = h("input", { type: "text", required: true });
+  const curve = h("select", {}, h("option", { value: "CURVE_SECP256K1", text: "secp256k1" }), h("option", { value: "CURVE_ED25519", text: "Ed25519" }));
+  const format = h("select", {},
+    h("option", { value: "ADDRESS_FORMAT_ETHEREUM", text: "Ethereum" }),
+    h("option", { value: "ADDRESS_FORMAT_SOLANA", text: "Solana" }),
+    h("option", { value: "", text: "none" }));
+  const form = h("form", { class: "card", "aria-labelledby": "newkey-h" },
+    h("h3", { id: "newkey-h", text: "Create a private key" }),
+    h("div", { class: "inline" }, field("Name", "key-name", name), field("Curve", "key-curve", curve), field("Address format", "key-format", format),
+      h("button", { type: "submit", id: "create-key", text: "Create with passkey" })));
+  form.addEventListener("submit", guarded(async () => {
+    await submit("create_private_keys", "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2", {
+      privateKeys: [{ privateKeyName: name.value, curve: curve.value, privateKeyTags: [], addressFormats: format.value ? [format.value] : [] }],
+    });
+    await render();
+  }));
+  return [h("h2", { text: "Private keys" }), table(["Name", "Curve", "Addresses", "Held by"], rows), form];
+}
+
+function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+async function pagePolicies() {
+  const data = await api("policies");
+  const rows = data.policies.map((p) => h("tr", {},
+    h("td", { text: p.policyName }),
+    h("td", { text: p.effect.replace("EFFECT_", "") }),
+    h("td", {}, h("code", { text: p.condition || "(any)" })),
+    h("td", {}, h("code", { text: p.consensus || "(none)" })),
+    h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Delete policy ${p.policyName}`, text: "Delete",
+      onclick: guarded(async () => { await submit("delete_policy", "ACTIVITY_TYPE_DELETE_POLICY", { policyId: p.policyId }); await render(); }) }))));
+  const name = h("input", { type: "text", required: true });
+  const effect = h("select", {}, h("option", { value: "EFFECT_ALLOW", text: "Allow" }), h("option", { value: "EFFECT_DENY", text: "Deny" }));
+  const condition = h("textarea", { spellcheck: "false", "aria-describedby": "policy-issues" });
+  const consensus = h("textarea", { spellcheck: "false", "aria-describedby": "policy-issues" });
+  const notes = h("input", { type: "text" });
+  const issues = h("div", { id: "policy-issues", "aria-live": "polite" });
+  const button = h("button", { type: "submit", id: "create-policy", text: "Create with passkey" });
+  const check = debounce(async () => {
+    try {
+      const result = await api("check-policy", { method: "POST", body: JSON.stringify({ condition: condition.value, consensus: consensus.value }) });
+      issues.replaceChildren(result.valid
+        ? h("p", { class: "ok-text", text: "No problems found." })
+        : h("ul", { class: "issues" }, result.issues.map((i) => h("li", { text: `${i.field} line ${i.line}, column ${i.column}: ${i.message}` }))));
+      button.disabled = !result.valid;
+      condition.setAttribute("aria-invalid", String(result.issues.some((i) => i.field === "condition")));
+      consensus.setAttribute("aria-invalid", String(result.issues.some((i) => i.field === "consensus")));
+    } catch (err) { fail(err.message); }
+  }, 200);
+  condition.addEventListener("input", check);
+  consensus.addEventListener("input", check);
+  const form = h("form", { class: "card", "aria-labelledby": "policy-h" },
+    h("h3", { id: "policy-h", text: "New policy" }),
+    field("Name", "policy-name", name), field("Effect", "policy-effect", effect),
+    field("Condition", "policy-condition", condition), field("Consensus", "policy-consensus", consensus),
+    field("Notes", "policy-notes", notes), issues, button);
+  form.addEventListener("submit", guarded(async () => {
+    await submit("create_policy", "ACTIVITY_TYPE_CREATE_POLICY_V3", {
+      policyName: name.value, effect: effect.value, condition: condition.value, consensus: consensus.value, notes: notes.value,
+    });
+    await render();
+  }));
+  return [h("h2", { text: "Policies" }), table(["Name", "Effect", "Condition", "Consensus", ""], rows), form];
+}
+
+async function vote(activity, approve) {
+  const path = approve ? "approve_activity" : "reject_activity";
+  const type = approve ? "ACTIVITY_TYPE_APPROVE_ACTIVITY" : "ACTIVITY_TYPE_REJECT_ACTIVITY";
+  await submit(path, type, { fingerprint: activity.fingerprint });
+  await render();
+}
+
+function voteButtons(a) {
+  if (!a.needsMyVote) return null;
+  return h("span", {},
+    h("button", { type: "button", class: "approve", "aria-label": `Approve activity ${a.id}`, text: "Approve", onclick: guarded(() => vote(a, true)) }), " ",
+    h("button", { type: "button", class: "secondary", "aria-label": `Reject activity ${a.id}`, text: "Reject", onclick: guarded(() => vote(a, false)) }));
+}
+
+const STATUSES = ["", "ACTIVITY_STATUS_COMPLETED", "ACTIVITY_STATUS_CONSENSUS_NEEDED", "ACTIVITY_STATUS_FAILED", "ACTIVITY_STATUS_REJECTED"];
+
+async function pageActivities(query) {
+  const status = h("select", {}, STATUSES.map((s) => h("option", { value: s, text: s ? s.replace("ACTIVITY_STATUS_", "") : "any", selected: s === (query.get("status") || "") })));
+  const type = h("input", { type: "text", value: query.get("type") || "", placeholder: "ACTIVITY_TYPE_…" });
+  const filters = h("form", { class: "inline", role: "search", "aria-label": "Filter activities" },
+    field("Status", "filter-status", status), field("Type", "filter-type", type), h("button", { type: "submit", text: "Filter" }));
+  filters.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = new URLSearchParams();
+    if (status.value) q.set("status", status.value);
+    if (type.value) q.set("type", type.value);
+    location.hash = `#activities?${q}`;
+  });
+  const q = new URLSearchParams();
+  for (const k of ["status", "type"]) if (query.get(k)) q.set(k, query.get(k));
+  const data = await api(`activities?${q}`);
+  const rows = data.activities.map((a) => h("tr", { "data-activity": a.id },
+    h("td", {}, h("a", { href: `#activity/${a.id}`, text: short(a.id) })),
+    h("td", { text: a.type.replace("ACTIVITY_TYPE_", "") }),
+    h("td", { class: "activity-status", text: a.status.replace("ACTIVITY_STATUS_", "") }),
+    h("td", { text: when(a.createdAt) }),
+    h("td", {}, voteButtons(a))));
+  return [h("h2", { text: "Activities" }), filters, table(["ID", "Type", "Status", "Created", "Your vote"], rows)];
+}
+
+async function pageActivity(id) {
+  const data = await api(`activities/${encodeURIComponent(id)}`);
+  const a = data.activity;
+  return [
+    h("h2", { text: `Activity ${a.type.replace("ACTIVITY_TYPE_", "")}` }),
+    facts([
+      ["ID", h("code", { text: a.id })],
+      ["Status", h("span", { id: "activity-status", text: a.status })],
+      ["Fingerprint", h("code", { text: a.fingerprint })],
+      ["Created", when(a.createdAt)],
+    ]),
+    ...[voteButtons(a)].filter(Boolean),
+    h("h3", { text: "Intent" }), h("pre", { text: JSON.stringify(a.intent, null, 2) }),
+    h("h3", { text: "Votes" }),
+    table(["User", "Selection", "Scheme", "At"], (a.votes || []).map((v) => h("tr", {},
+      h("td", { text: v.user?.userName || v.userId }), h("td", { text: v.selection }), h("td", { text: v.signatureScheme || v.scheme || "" }), h("td", { text: when(v.createdAt) })))),
+    h("h3", { text: "Result" }), h("pre", { text: JSON.stringify(a.failure || a.result, null, 2) }),
+    h("h3", { text: "Policy evaluations" }), h("pre", { text: JSON.stringify(data.policyEvaluations, null, 2) }),
+    h("h3", { id: "audit", text: "Audit log" }),
+    table(["Seq", "Entry hash", "Status"], data.audit.map((e) => h("tr", { id: `audit-${e.seq}` },
+      h("td", { text: String(e.seq) }), h("td", {}, h("code", { text: e.hash })), h("td", { text: e.entry.status })))),
+    h("p", { class: "hint", text: "Check the whole chain offline with `strongroom audit verify`." }),
+  ];
+}
+
+async function pageSuborgs() {
+  const data = await api("suborgs");
+  const rows = data.subOrganizations.map((s) => h("tr", {},
+    h("td", { text: s.name }), h("td", {}, h("code", { text: s.organizationId })), h("td", { text: String(s.users) }), h("td", { text: when(s.createdAt) })));
+  return [h("h2", { text: "Sub-organizations" }), table(["Name", "ID", "Users", "Created"], rows)];
+}
+
+// -- routing --------------------------------------------------------------------------------------------
+
+async function render() {
+  const [route, qs] = (location.hash.slice(1) || "overview").split("?");
+  const query = new URLSearchParams(qs || "");
+  const [page, arg] = route.split("/");
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === `#${page}`) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  let content;
+  try {
+    if (page === "register") content = await pageRegister();
+    else if (!session) content = await pageLogin();
+    else if (page === "users") content = await pageUsers();
+    else if (page === "keys") content = await pageKeys();
+    else if (page === "policies") content = await pagePolicies();
+    else if (page === "activities") content = await pageActivities(query);
+    else if (page === "activity") content = await pageActivity(arg);
+    else if (page === "suborgs") content = await pageSuborgs();
+    else content = await pageOverview();
+  } catch (err) {
+    if (err.status === 401) { session = null; return start(); }
+    content = [h("h2", { text: "Something went wrong" })];
+    fail(err.message);
+  }
+  main.replaceChildren(...content);
+  main.dataset.page = session ? page : (page === "register" ? "register" : "login");
+}
+
+async function start(hash) {
+  try { session = await api("session"); } catch { session = null; }
+  document.getElementById("nav").hidden = !session;
+  const who = document.getElementById("who");
+  who.replaceChildren();
+  if (session) {
+    who.append(h("span", { text: `${session.username} · ${session.organizationName}` }),
+      h("button", { type: "button", class: "secondary", id: "logout", text: "Log out", onclick: guarded(async () => {
+        await api("logout", { method: "POST", body: "{}" });
+        session = null;
+        say("Logged out.");
+        await start("#overview");
+      }) }));
+  }
+  if (hash && location.hash !== hash) location.hash = hash; // triggers render via hashchange
+  else await render();
+}
+
+window.addEventListener("hashchange", () => { render(); });
+start();

@@ -1,0 +1,225 @@
+"""The dashboard in headless Chromium (Debian's `chromium`, driven by Playwright's Python API
+with `executable_path`) against a real daemon, with Chromium's virtual WebAuthn authenticator:
+register a passkey, log in, create a key, write a policy (a syntax error shown as you type, then
+a valid one), and approve a CONSENSUS_NEEDED activity another user created through the API.
+
+Screenshots of the main pages go to $STRONGROOM_ARTIFACTS/dashboard (default var/artifacts/dashboard).
+Without /usr/bin/chromium the test fails, unless STRONGROOM_SKIP_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from test_dashboard_api import start_dashboard_daemon
+
+from conftest import REPO
+from strongroom.client import ApiKeyStamper, Client
+
+pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
+
+CHROMIUM = os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def artifacts_dir() -> Path:
+    base = Path(os.environ.get("STRONGROOM_ARTIFACTS") or REPO / "var" / "artifacts")
+    out = base / "dashboard"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def browser_or_fail() -> Any:
+    skip = os.environ.get("STRONGROOM_SKIP_BROWSER") == "1"
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        if skip:
+            pytest.skip("STRONGROOM_SKIP_BROWSER=1 and no chromium")
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (make test does), or STRONGROOM_SKIP_BROWSER=1")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if skip:
+            pytest.skip("STRONGROOM_SKIP_BROWSER=1 and no playwright")
+        pytest.fail("the Python `playwright` package is missing: install the dev extras (make test does)")
+    return sync_playwright
+
+
+def api_user(root: Client, name: str) -> Client:
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    root.submit(
+        "create_users",
+        "ACTIVITY_TYPE_CREATE_USERS_V4",
+        {
+            "users": [
+                {
+                    "userName": name,
+                    "apiKeys": [{"apiKeyName": name, "publicKey": public.hex(), "curveType": "API_KEY_CURVE_P256"}],
+                    "authenticators": [],
+                    "oauthProviders": [],
+                    "userTags": [],
+                }
+            ]
+        },
+    )
+    stamper = ApiKeyStamper(public.hex(), f"{private.private_numbers().private_value:064x}", "p256")
+    return Client(root.base_url, stamper, root.organization_id)
+
+
+def test_dashboard_in_chromium(tmp_path: Path) -> None:
+    sync_playwright = browser_or_fail()
+    shots = artifacts_dir()
+    daemon, origin = start_dashboard_daemon(tmp_path / "daemon")
+    root = daemon.client()
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                str(tmp_path / "profile"),  # an empty --user-data-dir
+                executable_path=CHROMIUM,
+                headless=True,
+                args=FLAGS,
+                viewport={"width": 1280, "height": 900},
+            )
+            context.set_default_timeout(15_000)
+            page = context.pages[0] if context.pages else context.new_page()
+            cdp = context.new_cdp_session(page)
+            cdp.send("WebAuthn.enable")
+            cdp.send(
+                "WebAuthn.addVirtualAuthenticator",
+                {
+                    "options": {
+                        "protocol": "ctap2",
+                        "transport": "internal",
+                        "hasResidentKey": True,
+                        "hasUserVerification": True,
+                        "isUserVerified": True,
+                    }
+                },
+            )
+            try:
+                run_flow(page, root, origin, shots)
+            except Exception as err:
+                page.screenshot(path=str(shots / "failure.png"), full_page=True)
+                raise AssertionError(f"{err}\n--- page text ---\n{page.inner_text('body')}") from err
+            finally:
+                context.close()
+    finally:
+        daemon.stop()
+
+
+def run_flow(page: Any, root: Client, origin: str, shots: Path) -> None:
+    email = f"web-{uuid.uuid4().hex[:6]}@example.com"
+    # 1. Register a passkey: the browser makes it; the administrator (root API key) adds the user.
+    page.goto(f"{origin}/dashboard/#register")
+    page.fill("#register-name", "laptop")
+    page.fill("#register-email", email)
+    page.click("#register-button")
+    page.wait_for_function("document.getElementById('registration-output').value.length > 0")
+    page.screenshot(path=str(shots / "register.png"), full_page=True)
+    registration = json.loads(page.input_value("#registration-output"))
+    created = root.submit(
+        "create_users",
+        "ACTIVITY_TYPE_CREATE_USERS_V4",
+        {
+            "users": [
+                {
+                    "userName": "web-admin",
+                    "userEmail": email,
+                    "apiKeys": [],
+                    "authenticators": [registration],
+                    "oauthProviders": [],
+                    "userTags": [],
+                }
+            ]
+        },
+    )
+    web_id = created["activity"]["result"]["createUsersResult"]["userIds"][0]
+    # The web user may do anything it approves itself; anyone else's activity needs its vote.
+    root.create_policy("web-admin decides", "EFFECT_ALLOW", "true", f"approvers.any(user, user.id == '{web_id}')")
+    alice = api_user(root, "alice")
+
+    # 2. Log in with the passkey.
+    page.goto(f"{origin}/dashboard/#overview")
+    page.wait_for_selector("#login-email")
+    page.screenshot(path=str(shots / "login.png"), full_page=True)
+    page.fill("#login-email", email)
+    page.click("#login-button")
+    page.wait_for_selector("main[data-page='overview']")
+    page.wait_for_selector("text=Root quorum")
+    page.screenshot(path=str(shots / "overview.png"), full_page=True)
+
+    # 3. Create a private key (stamped by the passkey over the exact body).
+    page.goto(f"{origin}/dashboard/#keys")
+    page.wait_for_selector("#key-name")
+    page.fill("#key-name", "browser-key")
+    page.click("#create-key")
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    page.wait_for_selector("td:has-text('browser-key')")
+    page.screenshot(path=str(shots / "private-keys.png"), full_page=True)
+    assert "browser-key" in {k["privateKeyName"] for k in root.list_private_keys()["privateKeys"]}
+
+    # 4. A policy: a syntax error is shown as you type, then a valid one is created.
+    page.goto(f"{origin}/dashboard/#policies")
+    page.wait_for_selector("#policy-name")
+    page.fill("#policy-name", "only sign raw")
+    page.fill("#policy-condition", "activity.type == ")
+    page.wait_for_selector("#policy-issues li:has-text('condition line 1')")
+    assert page.is_disabled("#create-policy")
+    page.screenshot(path=str(shots / "policy-error.png"), full_page=True)
+    page.fill("#policy-condition", "activity.type == 'ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2'")
+    page.wait_for_selector("#policy-issues:has-text('No problems found.')")
+    page.click("#create-policy")
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    page.wait_for_selector("td:has-text('only sign raw')")
+    page.screenshot(path=str(shots / "policies.png"), full_page=True)
+    assert "only sign raw" in {p["policyName"] for p in root.list_policies()["policies"]}
+
+    # 5. Alice (an API user) asks for a key; it needs the web user's vote; approve it in the browser.
+    pending = alice.submit(
+        "create_private_keys",
+        "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2",
+        {
+            "privateKeys": [
+                {"privateKeyName": "alice-key", "curve": "CURVE_ED25519", "privateKeyTags": [], "addressFormats": []}
+            ]
+        },
+    )["activity"]
+    assert pending["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED", pending
+    page.goto(f"{origin}/dashboard/#activities?status=ACTIVITY_STATUS_CONSENSUS_NEEDED")
+    approve = f"button[aria-label='Approve activity {pending['id']}']"
+    page.wait_for_selector(approve)
+    page.screenshot(path=str(shots / "activities.png"), full_page=True)
+    page.click(approve)
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    assert root.get_activity(pending["id"])["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"
+
+    page.goto(f"{origin}/dashboard/#activity/{pending['id']}")
+    page.wait_for_selector("#activity-status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    page.wait_for_selector("#audit")
+    page.screenshot(path=str(shots / "activity.png"), full_page=True)
+    for name in ("users", "suborgs"):
+        page.goto(f"{origin}/dashboard/#{name}")
+        page.wait_for_selector(f"main[data-page='{name}']")
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+    # 6. Log out: the session is gone server-side, the login page is back.
+    page.click("#logout")
+    page.wait_for_selector("#login-email")
+    assert page.evaluate("fetch('/dashboard/api/session').then(r => r.status)") == 401
