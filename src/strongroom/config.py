@@ -58,6 +58,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     database: Path | None = None
+    database_url: str | None = None  # postgresql://...: several replicas share this database
     max_body_bytes: int = 256 * 1024
     timestamp_max_age_ms: int = 60 * 60 * 1000
     timestamp_max_future_ms: int = 5 * 60 * 1000
@@ -132,6 +133,13 @@ def _uids(key: str, value: object) -> tuple[int, ...]:
     return tuple(_int(key, v) for v in value)
 
 
+def _database_url(key: str, value: object) -> str:
+    text = _str(key, value).strip()
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"`{key}` must be a `postgresql://` URL")
+    return text
+
+
 def _log_format(key: str, value: object) -> str:
     text = _str(key, value)
     if text not in ("json", "console", "auto"):
@@ -151,6 +159,7 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "host": _str,
     "port": _port,
     "database": _str,
+    "database_url": _database_url,
     "max_body_bytes": _positive,
     "timestamp_max_age_ms": _positive,
     "timestamp_max_future_ms": _positive,

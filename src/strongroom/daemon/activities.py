@@ -536,7 +536,9 @@ class Pipeline:
         if target is None or target.organization_id != org.id:
             raise NotFound(NO_FINGERPRINT)
         lock = self._vote_locks.setdefault(target.id, asyncio.Lock())
-        async with lock:
+        # The in-process lock, then the cross-replica one (a no-op on SQLite): the decision and
+        # the execution happen once, on one replica, from the status read after both are held.
+        async with lock, self.repo.db.exclusive(f"activity:{target.id}"):
             target = self.repo.activity(org.id, target.id)
             assert target is not None
             if target.status != STATUS_CONSENSUS:

@@ -20,7 +20,7 @@ from strongroom.daemon.webauthn_stamp import WebAuthnSettings
 from strongroom.errors import StrongroomError
 from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
 from strongroom.logs import get_logger
-from strongroom.store import Repository, SqliteDatabase, audit
+from strongroom.store import Repository, audit, open_database
 
 log = get_logger("strongroom.service")
 
@@ -37,7 +37,7 @@ class Strongroom:
         if not (capabilities.secp256k1 and capabilities.ed25519):
             keystore.ensure_kek()  # the fallback will be needed: fail now, not at the first key
         self.keys: Final = AsyncKeyStore(keystore, threads=settings.token.threads)
-        self.db: Final = SqliteDatabase(settings.database_path)
+        self.db: Final = open_database(settings.database_url, settings.database_path)
         self.repo: Final = Repository(self.db)
         self.pipeline: Final = Pipeline(
             self.repo,

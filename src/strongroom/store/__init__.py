@@ -1,7 +1,32 @@
-"""Persistence: SQLite is the embedded default."""
+"""Persistence: SQLite is the embedded default; PostgreSQL (`database_url`) serves several replicas."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from strongroom.store import audit
-from strongroom.store.records import Activity, ApiKey, Organization, PrivateKey, Repository, User
+from strongroom.store.records import Activity, ApiKey, Database, Organization, PrivateKey, Repository, User
 from strongroom.store.sqlite import SqliteDatabase
 
-__all__ = ["audit", "Activity", "ApiKey", "Organization", "PrivateKey", "Repository", "SqliteDatabase", "User"]
+
+def open_database(url: str | None, path: Path) -> Database:
+    """PostgreSQL when `url` is set (psycopg is imported only then), else SQLite at `path`."""
+    if url:
+        from strongroom.store.postgres import PostgresDatabase
+
+        return PostgresDatabase(url)
+    return SqliteDatabase(path)
+
+
+__all__ = [
+    "audit",
+    "Activity",
+    "ApiKey",
+    "Database",
+    "Organization",
+    "PrivateKey",
+    "Repository",
+    "SqliteDatabase",
+    "User",
+    "open_database",
+]

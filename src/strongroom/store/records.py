@@ -7,17 +7,54 @@ something is allowed. Timestamps are integer milliseconds since the epoch.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 import orjson
 
 from strongroom.store import audit
-from strongroom.store.sqlite import Op, SqliteDatabase
+from strongroom.store.sqlite import EXPECT_ROW, Op, Param
 
 _T = TypeVar("_T")
+
+
+class Row(Protocol):
+    """A result row: `row["column"]` and `row[0]` (Row, postgres.Row)."""
+
+    def __getitem__(self, key: Any, /) -> Any: ...
+
+
+class Database(Protocol):
+    """What the repository and the daemon need from a store (SQLite or PostgreSQL)."""
+
+    @property
+    def shared(self) -> bool:
+        """True when other processes write to the same database (their writes are not seen by
+        this process's cache invalidation, so reads must not be cached)."""
+        ...
+
+    @property
+    def failure(self) -> str | None: ...
+
+    def one(self, sql: str, params: Sequence[Param] = ()) -> Any: ...
+
+    def all(self, sql: str, params: Sequence[Param] = ()) -> Sequence[Any]: ...
+
+    async def write(self, ops: Sequence[Op]) -> None: ...
+
+    def write_sync(self, ops: Sequence[Op]) -> None: ...
+
+    async def probe(self) -> bool: ...
+
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[None]: ...
+
+    def audit_head(self) -> tuple[int, str]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +204,15 @@ class Repository:
     reader can never store a stale row after an invalidation.
     """
 
-    def __init__(self, db: SqliteDatabase) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._cache: dict[tuple[str, ...], Any] = {}
+        # Several replicas on one database: another one's write would not invalidate this cache.
+        self._use_cache = not db.shared
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], _T]) -> _T:
+        if not self._use_cache:
+            return load()
         try:
             value: _T = self._cache[key]
         except KeyError:
@@ -240,7 +281,7 @@ class Repository:
 
     # -- users and credentials ----------------------------------------------------------------
     @staticmethod
-    def _user(row: sqlite3.Row) -> User:
+    def _user(row: Row) -> User:
         return User(
             row["id"],
             row["organization_id"],
@@ -285,7 +326,7 @@ class Repository:
         ]
 
     @staticmethod
-    def _api_key(row: sqlite3.Row) -> ApiKey:
+    def _api_key(row: Row) -> ApiKey:
         return ApiKey(
             row["id"],
             row["user_id"],
@@ -382,7 +423,7 @@ class Repository:
     # Passkeys are read from the database on every request (never cached): their signature
     # counter changes with each use, and a deleted passkey must be refused at once.
     @staticmethod
-    def _authenticator(row: sqlite3.Row) -> Authenticator:
+    def _authenticator(row: Row) -> Authenticator:
         return Authenticator(
             row["id"],
             row["user_id"],
@@ -467,7 +508,7 @@ class Repository:
 
     # -- private keys ---------------------------------------------------------------------------
     @staticmethod
-    def _private_key(row: sqlite3.Row) -> PrivateKey:
+    def _private_key(row: Row) -> PrivateKey:
         return PrivateKey(
             row["id"],
             row["organization_id"],
@@ -547,7 +588,7 @@ class Repository:
 
     # -- policies -------------------------------------------------------------------------------------
     @staticmethod
-    def _policy(row: sqlite3.Row) -> PolicyRecord:
+    def _policy(row: Row) -> PolicyRecord:
         return PolicyRecord(
             row["id"],
             row["organization_id"],
@@ -664,7 +705,7 @@ class Repository:
 
     # -- activities -------------------------------------------------------------------------------
     @staticmethod
-    def _activity(row: sqlite3.Row) -> Activity:
+    def _activity(row: Row) -> Activity:
         return Activity(
             row["id"],
             row["organization_id"],
@@ -787,7 +828,7 @@ class Repository:
         return [
             (
                 "UPDATE activities SET status = ?, result = ?, failure = ?, votes = ?, policy_evaluations = ?,"
-                " updated_at = ? WHERE id = ? AND status = ?",
+                " updated_at = ? WHERE id = ? AND status = ?" + EXPECT_ROW,
                 (
                     activity.status,
                     result,
@@ -836,7 +877,8 @@ class Repository:
         return [
             (
                 "INSERT INTO usage (organization_id, month, signatures) VALUES (?, ?, ?)"
-                " ON CONFLICT (organization_id, month) DO UPDATE SET signatures = signatures + excluded.signatures",
+                " ON CONFLICT (organization_id, month)"
+                " DO UPDATE SET signatures = usage.signatures + excluded.signatures",
                 (org_id, month, signatures),
             )
         ]

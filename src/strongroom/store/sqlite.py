@@ -13,10 +13,11 @@ thread; in WAL mode they never wait for the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -26,6 +27,15 @@ from strongroom.store import audit
 
 Param = str | int | bytes | None
 Op = tuple[str, Sequence[Param]]
+
+EXPECT_ROW: Final = " -- strongroom: expect a row"
+"""Suffix of a conditional UPDATE that must change a row: if it changes none (another writer,
+perhaps another replica, got there first), the job is undone and answered with `Conflict`."""
+
+
+class StaleWrite(Exception):
+    """A conditional write (`EXPECT_ROW`) matched no row."""
+
 
 MIGRATIONS: Final[tuple[str, ...]] = (
     # 1: organizations, users, credentials, private keys, activities
@@ -253,7 +263,9 @@ class _Writer(threading.Thread):
                 assert isinstance(body, bytes)
                 self.chain.append(self._conn, body)
             else:
-                self._conn.execute(sql, params)
+                cur = self._conn.execute(sql, params)
+                if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
+                    raise StaleWrite(sql)
 
     def run(self) -> None:
         while True:
@@ -290,7 +302,7 @@ class _Writer(threading.Thread):
             for job in batch:
                 self._apply(job)
             conn.execute("COMMIT")
-        except sqlite3.Error:
+        except (sqlite3.Error, StaleWrite):
             self.chain.restore(head)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -310,7 +322,7 @@ class _Writer(threading.Thread):
                 try:
                     self._apply(job)
                     conn.execute(f"RELEASE j{i}")
-                except sqlite3.Error as err:
+                except (sqlite3.Error, StaleWrite) as err:
                     self.chain.restore(job_head)
                     conn.execute(f"ROLLBACK TO j{i}")
                     conn.execute(f"RELEASE j{i}")
@@ -352,6 +364,8 @@ def _resolve(jobs: list[_Job]) -> None:
 
 
 def _translate(err: BaseException) -> BaseException:
+    if isinstance(err, StaleWrite):
+        return Conflict("the activity was changed concurrently; read it again")
     if isinstance(err, sqlite3.IntegrityError) and "UNIQUE" in str(err):
         return Conflict(f"already exists ({str(err).removeprefix('UNIQUE constraint failed: ')})")
     return err
@@ -359,6 +373,8 @@ def _translate(err: BaseException) -> BaseException:
 
 class SqliteDatabase:
     """Connections and the group-commit writer for one SQLite file."""
+
+    shared: Final = False  # only this process writes: cached reads stay valid until it writes
 
     def __init__(self, path: Path) -> None:
         self.path: Final = path
@@ -414,6 +430,11 @@ class SqliteDatabase:
         except Exception:  # noqa: BLE001 - any failure means "still not writable"
             return False
         return self._writer.failure is None
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Held by one process at a time: SQLite has one daemon, whose own locks already serialise."""
+        yield
 
     def audit_head(self) -> tuple[int, str]:
         row = self.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")

@@ -1,0 +1,620 @@
+"""PostgreSQL store: one database shared by several stateless daemon replicas.
+
+The same interface as `SqliteDatabase`, so the `Repository` runs unchanged: reads are
+synchronous point lookups on the event-loop thread (psycopg 3's blocking API on a Unix socket
+or loopback costs ~0.1-0.3 ms each); writes go to one writer thread per process that commits
+everything queued at that moment in one transaction (group commit, each job in its own
+savepoint). SQL keeps SQLite's `?` placeholders and is translated here.
+
+What changes with several writers:
+- the audit chain: every transaction that appends to it first takes a transaction-scoped
+  advisory lock (`pg_advisory_xact_lock`), then reads the head (seq, hash) from the database,
+  never from memory, so the chain stays linear however many replicas append;
+- `exclusive(name)`: a session-level advisory lock held across an await (a vote's decision and
+  execution), released when the block ends or, if the replica dies, when its connection drops;
+- reads are never cached by the repository (`shared`): another replica may have written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import queue
+import sqlite3
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import psycopg
+import psycopg.errors
+
+from strongroom.errors import Conflict
+from strongroom.store import audit
+from strongroom.store.sqlite import EXPECT_ROW, Op, Param, StaleWrite, StoreClosed
+
+# Same versions as `sqlite.MIGRATIONS`; a change to one list is made to both.
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: organizations, users, credentials, private keys, activities
+    """
+    CREATE TABLE organizations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        parent_id TEXT REFERENCES organizations(id),
+        root_quorum_threshold BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        email TEXT UNIQUE,
+        access_type TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE root_quorum (
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        user_id TEXT NOT NULL REFERENCES users(id),
+        PRIMARY KEY (organization_id, user_id)
+    );
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        curve TEXT NOT NULL,
+        expires_at BIGINT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (organization_id, public_key)
+    );
+    CREATE INDEX api_keys_public_key ON api_keys(public_key);
+    CREATE TABLE private_keys (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        curve TEXT NOT NULL,
+        public_key BYTEA NOT NULL,
+        backend TEXT NOT NULL,
+        wrapped BYTEA,
+        addresses TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (organization_id, name)
+    );
+    CREATE TABLE key_addresses (
+        organization_id TEXT NOT NULL,
+        address TEXT NOT NULL,
+        private_key_id TEXT NOT NULL REFERENCES private_keys(id),
+        PRIMARY KEY (organization_id, address, private_key_id)
+    );
+    CREATE TABLE activities (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        organization_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL,
+        fingerprint TEXT NOT NULL UNIQUE,
+        user_id TEXT,
+        intent TEXT NOT NULL,
+        result TEXT NOT NULL,
+        failure TEXT,
+        votes TEXT NOT NULL,
+        request BYTEA NOT NULL,
+        stamp TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX activities_org_seq ON activities(organization_id, seq);
+    """,
+    # 2: the idempotency window is reloaded at start-up by creation time
+    """
+    CREATE INDEX activities_created_at ON activities(created_at);
+    """,
+    # 3: tamper-evident audit log, signed checkpoints, usage metering and quotas
+    """
+    CREATE TABLE audit_log (
+        seq BIGINT PRIMARY KEY,
+        body TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE audit_checkpoints (
+        seq BIGINT PRIMARY KEY,
+        hash TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        scheme TEXT NOT NULL,
+        public_key BYTEA,
+        signature BYTEA
+    );
+    CREATE TABLE usage (
+        organization_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        signatures BIGINT NOT NULL,
+        PRIMARY KEY (organization_id, month)
+    );
+    ALTER TABLE organizations ADD COLUMN monthly_signature_quota BIGINT;
+    """,
+    # 4: policies, tags, and how policies evaluated for each activity
+    """
+    CREATE TABLE policies (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        effect TEXT NOT NULL,
+        condition TEXT NOT NULL DEFAULT '',
+        consensus TEXT NOT NULL DEFAULT '',
+        time TEXT NOT NULL DEFAULT '',
+        notes TEXT NOT NULL DEFAULT '',
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (organization_id, name)
+    );
+    CREATE TABLE tags (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (organization_id, type, name)
+    );
+    ALTER TABLE activities ADD COLUMN policy_evaluations TEXT NOT NULL DEFAULT '[]';
+    """,
+    # 5: passkeys (WebAuthn authenticators), phone numbers, lookups by user and by parent org
+    """
+    CREATE TABLE authenticators (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(id),
+        organization_id TEXT NOT NULL REFERENCES organizations(id),
+        name TEXT NOT NULL,
+        credential_id TEXT NOT NULL,
+        cose_key BYTEA NOT NULL,
+        public_key TEXT NOT NULL,
+        aaguid TEXT NOT NULL,
+        attestation_type TEXT NOT NULL,
+        transports TEXT NOT NULL DEFAULT '[]',
+        sign_count BIGINT NOT NULL DEFAULT 0,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (organization_id, credential_id)
+    );
+    CREATE INDEX authenticators_user ON authenticators(user_id);
+    CREATE INDEX authenticators_credential ON authenticators(credential_id);
+    CREATE INDEX api_keys_user ON api_keys(user_id);
+    CREATE INDEX users_organization ON users(organization_id);
+    CREATE INDEX organizations_parent ON organizations(parent_id);
+    ALTER TABLE users ADD COLUMN phone_number TEXT;
+    """,
+)
+
+# Advisory-lock keys (64-bit): one for migrations, one for the audit chain head.
+_MIGRATION_LOCK: Final = 0x5354524F4E470001
+_AUDIT_LOCK: Final = 0x5354524F4E470002
+
+
+def lock_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for `name`."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> str:
+    """SQLite's `?` placeholders to psycopg's `%s` (a literal `%` is doubled first)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class Row:
+    """A result row readable by column name or by position, like `sqlite3.Row`."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: Sequence[Any], index: dict[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, key: int | str) -> Any:
+        if isinstance(key, str):
+            return self._values[self._index[key]]
+        return self._values[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: psycopg.Cursor[Any]) -> Callable[[Sequence[Any]], Row]:
+    index = {c.name: i for i, c in enumerate(cursor.description or ())}
+    return lambda values: Row(values, index)
+
+
+def _connect(url: str, *, autocommit: bool) -> psycopg.Connection[Row]:
+    return psycopg.connect(url, autocommit=autocommit, row_factory=_row_factory)
+
+
+def migrate(conn: psycopg.Connection[Row]) -> int:
+    """Apply pending migrations under an advisory lock (replicas may start together)."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = int(row[0] or 0) if row is not None else 0
+        for version, script in enumerate(MIGRATIONS, start=1):
+            if version <= current:
+                continue
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+            current = version
+    return current
+
+
+@dataclass(slots=True)
+class _Job:
+    ops: Sequence[Op]
+    future: asyncio.Future[None] | None
+    loop: asyncio.AbstractEventLoop | None
+    done: threading.Event | None = None
+    error: BaseException | None = None
+
+
+class _Chain:
+    """The audit chain head, read from the database once the transaction holds the chain lock."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.hash = audit.GENESIS
+        self.locked = False
+
+    def begin(self) -> None:
+        self.locked = False
+
+    def append(self, conn: psycopg.Connection[Row], body: bytes) -> None:
+        if not self.locked:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+            row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            self.seq, self.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
+            self.locked = True
+        seq = self.seq + 1
+        h = audit.entry_hash(self.hash, seq, body)
+        conn.execute(
+            "INSERT INTO audit_log (seq, body, prev_hash, hash) VALUES (%s, %s, %s, %s)",
+            (seq, body.decode(), self.hash, h),
+        )
+        self.seq, self.hash = seq, h
+
+    def state(self) -> tuple[int, str, bool]:
+        return self.seq, self.hash, self.locked
+
+    def restore(self, state: tuple[int, str, bool]) -> None:
+        self.seq, self.hash, self.locked = state
+
+
+_JobError = (psycopg.Error, StaleWrite)
+
+
+class _Writer(threading.Thread):
+    MAX_BATCH: Final = 256
+
+    def __init__(self, url: str) -> None:
+        super().__init__(name="postgres-writer", daemon=True)
+        self._url = url
+        self._conn: psycopg.Connection[Row] | None = _connect(url, autocommit=False)
+        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.batches = 0
+        self.jobs = 0
+        self.chain = _Chain()
+        self.failure: str | None = None
+
+    def _connection(self) -> psycopg.Connection[Row]:
+        if self._conn is None or self._conn.broken or self._conn.closed:
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.close()
+                self._conn = None
+            self._conn = _connect(self._url, autocommit=False)
+        return self._conn
+
+    def _apply(self, conn: psycopg.Connection[Row], job: _Job) -> None:
+        # The chain lock, if needed, is taken before any row lock (no lock-order deadlocks).
+        for sql, params in job.ops:
+            if sql == audit.AUDIT_OP:
+                body = params[0]
+                assert isinstance(body, bytes)
+                self.chain.append(conn, body)
+            else:
+                cur = conn.execute(translate(sql), params)
+                if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
+                    raise StaleWrite(sql)
+
+    def _begin(self, conn: psycopg.Connection[Row], batch: list[_Job]) -> None:
+        self.chain.begin()
+        if any(sql == audit.AUDIT_OP for job in batch for sql, _ in job.ops):
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+            row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            self.chain.seq, self.chain.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
+            self.chain.locked = True
+
+    def run(self) -> None:
+        while True:
+            job = self.queue.get()
+            if job is None:
+                break
+            batch = [job]
+            stop = False
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+            if stop:
+                break
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+
+    def _commit(self, batch: list[_Job]) -> None:
+        try:
+            conn = self._connection()
+        except psycopg.Error as err:
+            self.failure = f"the store cannot be written: {err}"
+            for job in batch:
+                job.error = err
+        else:
+            if not self._commit_fast(conn, batch):
+                self._commit_isolated(conn, batch)
+        self._wake(batch)
+
+    def _commit_fast(self, conn: psycopg.Connection[Row], batch: list[_Job]) -> bool:
+        try:
+            self._begin(conn, batch)
+            for job in batch:
+                self._apply(conn, job)
+            conn.commit()
+        except _JobError:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            return False
+        self.failure = None
+        return True
+
+    def _commit_isolated(self, conn: psycopg.Connection[Row], batch: list[_Job]) -> None:
+        try:
+            self._begin(conn, batch)
+            for i, job in enumerate(batch):
+                conn.execute(f"SAVEPOINT j{i}")
+                job_head = self.chain.state()
+                try:
+                    self._apply(conn, job)
+                    conn.execute(f"RELEASE SAVEPOINT j{i}")
+                except (psycopg.errors.DatabaseError, StaleWrite) as err:
+                    if isinstance(err, psycopg.errors.OperationalError) and conn.broken:
+                        raise
+                    self.chain.restore(job_head)
+                    conn.execute(f"ROLLBACK TO SAVEPOINT j{i}")
+                    conn.execute(f"RELEASE SAVEPOINT j{i}")
+                    job.error = err
+            conn.commit()
+            self.failure = None
+        except psycopg.Error as err:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            self.failure = f"the store cannot be written: {err}"
+            for job in batch:
+                job.error = job.error or err
+
+    def _wake(self, batch: list[_Job]) -> None:
+        self.batches += 1
+        self.jobs += len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in batch:
+            if job.done is not None:
+                job.done.set()
+            else:
+                assert job.loop is not None
+                by_loop.setdefault(job.loop, []).append(job)
+        for loop, jobs in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, jobs)
+
+
+def _resolve(jobs: list[_Job]) -> None:
+    for job in jobs:
+        fut = job.future
+        if fut is None or fut.done():
+            continue
+        if job.error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(_translate(job.error))
+
+
+def _translate(err: BaseException) -> BaseException:
+    if isinstance(err, StaleWrite):
+        return Conflict("the activity was changed concurrently; read it again")
+    if isinstance(err, psycopg.errors.UniqueViolation):
+        diag = err.diag.constraint_name or "unique constraint"
+        return Conflict(f"already exists ({diag})")
+    return err
+
+
+class PostgresDatabase:
+    """Connections and the group-commit writer for one PostgreSQL database (libpq URL)."""
+
+    shared: Final = True  # other replicas write too: the repository does not cache reads
+
+    def __init__(self, url: str) -> None:
+        self.url: Final = url
+        setup = _connect(url, autocommit=True)
+        try:
+            self.schema_version: Final = migrate(setup)
+        finally:
+            setup.close()
+        self._read = _connect(url, autocommit=True)
+        self._writer = _Writer(url)
+        self._writer.start()
+        self._lock_conns: list[psycopg.AsyncConnection[Any]] = []
+        self._closed = False
+
+    # -- reads (event-loop thread) ----------------------------------------------------------
+    def _execute(self, sql: str, params: Sequence[Param]) -> psycopg.Cursor[Row]:
+        if self._read.broken or self._read.closed:
+            self._read = _connect(self.url, autocommit=True)
+        return self._read.execute(translate(sql), params)
+
+    def one(self, sql: str, params: Sequence[Param] = ()) -> Row | None:
+        return self._execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Param] = ()) -> list[Row]:
+        return self._execute(sql, params).fetchall()
+
+    # -- writes (group commit) --------------------------------------------------------------
+    async def write(self, ops: Sequence[Op]) -> None:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._writer.queue.put(_Job(ops, fut, loop))
+        await asyncio.shield(fut)
+
+    def write_sync(self, ops: Sequence[Op]) -> None:
+        if self._closed:
+            raise StoreClosed("store is closed")
+        job = _Job(ops, None, None, threading.Event())
+        self._writer.queue.put(job)
+        assert job.done is not None
+        job.done.wait()
+        if job.error is not None:
+            raise _translate(job.error)
+
+    @property
+    def failure(self) -> str | None:
+        return self._writer.failure
+
+    async def probe(self) -> bool:
+        try:
+            await self.write([])
+        except Exception:  # noqa: BLE001 - any failure means "still not writable"
+            return False
+        return self._writer.failure is None
+
+    # -- cross-replica mutual exclusion -----------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Held by one process of all replicas at a time (a session advisory lock).
+
+        If this process dies while holding it, PostgreSQL ends the session and releases it.
+        """
+        conn = self._lock_conns.pop() if self._lock_conns else None
+        if conn is None or conn.closed or conn.broken:
+            conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        key = lock_key(name)
+        try:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except BaseException:
+            await conn.close()
+            raise
+        try:
+            yield
+        finally:
+            try:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except BaseException:
+                await conn.close()  # the session's end releases the lock
+                raise
+            if len(self._lock_conns) < 8:
+                self._lock_conns.append(conn)
+            else:
+                await conn.close()
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        return (0, audit.GENESIS) if row is None else (int(row["seq"]), str(row["hash"]))
+
+    def stats(self) -> dict[str, Any]:
+        return {"batches": self._writer.batches, "jobs": self._writer.jobs}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.queue.put(None)
+        self._writer.join()
+        self._read.close()
+        for conn in self._lock_conns:
+            conn.pgconn.finish()  # async connections belong to a loop that may already be gone
+        self._lock_conns.clear()
+
+
+# -- moving an embedded store to PostgreSQL ------------------------------------------------------
+_COPY_ORDER: Final = (
+    "organizations",
+    "users",
+    "root_quorum",
+    "api_keys",
+    "private_keys",
+    "key_addresses",
+    "activities",
+    "audit_log",
+    "audit_checkpoints",
+    "usage",
+    "policies",
+    "tags",
+    "authenticators",
+)
+
+
+def copy_from_sqlite(path: Path, url: str) -> dict[str, int]:
+    """Copy every row of an embedded SQLite store into an empty PostgreSQL database.
+
+    This is how a deployment moves from one daemon to several replicas: `strongroom init`
+    (organization, root user, API key) on SQLite, then this, then `database_url`.
+    """
+    PostgresDatabase(url).close()  # creates the schema
+    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    counts: dict[str, int] = {}
+    try:
+        with _connect(url, autocommit=False) as dst, dst.transaction():
+            for table in _COPY_ORDER:
+                cur = src.execute(f"SELECT * FROM {table}")
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+                counts[table] = len(rows)
+                if not rows:
+                    continue
+                override = " OVERRIDING SYSTEM VALUE" if table == "activities" else ""
+                sql = f"INSERT INTO {table} ({', '.join(names)}){override} VALUES ({', '.join(['%s'] * len(names))})"
+                with dst.cursor() as c:
+                    c.executemany(sql, rows)
+            dst.execute(
+                "SELECT setval(pg_get_serial_sequence('activities', 'seq'),"
+                " coalesce((SELECT max(seq) FROM activities), 0) + 1, false)"
+            )
+    finally:
+        src.close()
+    return counts
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m strongroom.store.postgres SQLITE URL`
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m strongroom.store.postgres STRONGROOM_SQLITE3 POSTGRESQL_URL")
+    print(copy_from_sqlite(Path(sys.argv[1]), sys.argv[2]))
