@@ -136,3 +136,29 @@ def test_signature_is_verified_before_release(keystore: KeyStore) -> None:
     wrong = replace(ref, public_key=other.public_key)
     with pytest.raises(InvalidSignature):
         keystore.sign_secp256k1(wrong, bytes(range(32)))
+
+
+def test_a_duplicated_kek_is_refused_not_guessed(token: Any) -> None:
+    """Two KEKs with the same label (two daemons on a fresh token) must stop the fallback: picking
+    one would leave secrets sealed under the other unopenable."""
+    from pkcs11 import Attribute, KeyType
+
+    from strongroom.errors import HsmError
+    from strongroom.hsm.keystore import KEK_LABEL
+
+    ks = KeyStore(token, Capabilities(secp256k1=False, ed25519=False, aes_gcm=True, mechanisms=frozenset()))
+    ks.ensure_kek()
+    duplicate = token.session().generate_key(
+        KeyType.AES,
+        256,
+        store=True,
+        label=KEK_LABEL,
+        template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False},
+    )
+    try:
+        fresh = KeyStore(token, ks.capabilities)
+        with pytest.raises(HsmError, match="more than one `strongroom-kek`"):
+            fresh.ensure_kek()
+    finally:
+        duplicate.destroy()
+    KeyStore(token, ks.capabilities).ensure_kek()  # one again: fine

@@ -113,9 +113,27 @@ def create_organization(repo: Repository, name: str, user_name: str, public_key:
     return org_id, user_id
 
 
+def prepare_token(settings: Settings) -> None:
+    """Create the token's own keys once, here, rather than lazily in whichever daemon needs them
+    first: replicas starting together on a fresh token would otherwise each create one."""
+    from strongroom.hsm import KeyStore, Token
+
+    if settings.token.softhsm2_conf is not None:
+        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
+    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+    try:
+        keystore = KeyStore(token, token.probe())
+        if keystore.capabilities.aes_gcm:
+            keystore.ensure_kek()
+        keystore.ensure_audit_key()
+    finally:
+        token.close()
+
+
 def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
     data_dir = data_dir.resolve()
     settings = ensure_config(data_dir, softhsm_mask)
+    prepare_token(settings)
     public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", ROOT_USER_NAME)
     db = SqliteDatabase(settings.database_path)
     try:

@@ -34,6 +34,13 @@ P256_OID: Final = "1.2.840.10045.3.1.7"
 _NONCE_LEN: Final = 12
 
 
+def _duplicate(label: str) -> str:
+    return (
+        f"the token holds more than one `{label}`: two daemons created it at once on a fresh token; "
+        "keep the one in use and delete the other (see docs/replicas.md). `strongroom init` creates it once."
+    )
+
+
 def _aad(key_id: str, curve: Curve) -> bytes:
     return f"strongroom/v1/{curve.value}/{key_id}".encode()
 
@@ -56,6 +63,8 @@ class KeyStore:
         s = self.token.session()
         try:
             s.get_key(object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL)
+        except pkcs11.MultipleObjectsReturned as err:
+            raise HsmError(_duplicate(KEK_LABEL)) from err
         except pkcs11.NoSuchKey:
             s.generate_key(
                 KeyType.AES,
@@ -185,37 +194,28 @@ class KeyStore:
             raise HsmError(f"the token does not answer as logged in: {type(err).__name__}") from err
 
     # -- audit checkpoints --------------------------------------------------------------------
-    def sign_audit(self, message: bytes) -> tuple[str, bytes, bytes]:
-        """Sign `message` with the token's audit key (created on first use).
-
-        Returns (scheme, public key, signature): `ecdsa-p256-sha256` (raw r||s over SHA-256) when
-        the token offers ECDSA, else `ed25519`; `none` if it offers neither.
-        """
+    def _audit_scheme(self) -> tuple[str, Any, Any, str, Any] | None:
         mechs = self.capabilities.mechanisms
-        s = self.token.session()
         if {"CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA"} <= mechs:
-            scheme, key_type, gen, params, mech = (
-                "ecdsa-p256-sha256",
-                KeyType.EC,
-                Mechanism.EC_KEY_PAIR_GEN,
-                P256_OID,
-                Mechanism.ECDSA,
-            )
-            data = hashlib.sha256(message).digest()
-        elif {"CKM_EC_EDWARDS_KEY_PAIR_GEN", "CKM_EDDSA"} <= mechs:
-            scheme, key_type, gen, params, mech = (
-                "ed25519",
-                KeyType.EC_EDWARDS,
-                Mechanism.EC_EDWARDS_KEY_PAIR_GEN,
-                ED25519_OID,
-                Mechanism.EDDSA,
-            )
-            data = message
-        else:
-            return "none", b"", b""
+            return "ecdsa-p256-sha256", KeyType.EC, Mechanism.EC_KEY_PAIR_GEN, P256_OID, Mechanism.ECDSA
+        if {"CKM_EC_EDWARDS_KEY_PAIR_GEN", "CKM_EDDSA"} <= mechs:
+            return "ed25519", KeyType.EC_EDWARDS, Mechanism.EC_EDWARDS_KEY_PAIR_GEN, ED25519_OID, Mechanism.EDDSA
+        return None
+
+    def ensure_audit_key(self) -> tuple[Any, Any] | None:
+        """The token's audit key pair (created once, if the token can sign at all)."""
+        scheme = self._audit_scheme()
+        if scheme is None:
+            return None
+        _name, key_type, gen, params, _mech = scheme
+        s = self.token.session()
         try:
-            pub = s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=AUDIT_LABEL)
-            priv = s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=AUDIT_LABEL)
+            return (
+                s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=AUDIT_LABEL),
+                s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=AUDIT_LABEL),
+            )
+        except pkcs11.MultipleObjectsReturned as err:
+            raise HsmError(_duplicate(AUDIT_LABEL)) from err
         except pkcs11.NoSuchKey:
             pub, priv = s.generate_keypair(
                 key_type,
@@ -225,11 +225,26 @@ class KeyStore:
                 public_template={Attribute.EC_PARAMS: ec_params(params)},
                 private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
             )
+            return pub, priv
+
+    def sign_audit(self, message: bytes) -> tuple[str, bytes, bytes]:
+        """Sign `message` with the token's audit key (created on first use if `init` did not).
+
+        Returns (scheme, public key, signature): `ecdsa-p256-sha256` (raw r||s over SHA-256) when
+        the token offers ECDSA, else `ed25519`; `none` if it offers neither.
+        """
+        scheme = self._audit_scheme()
+        keys = self.ensure_audit_key()
+        if scheme is None or keys is None:
+            return "none", b"", b""
+        name, _type, _gen, _params, mech = scheme
+        pub, priv = keys
+        data = hashlib.sha256(message).digest() if name == "ecdsa-p256-sha256" else message
         try:
             signature = bytes(priv.sign(data, mechanism=mech))
         except pkcs11.PKCS11Error as err:
             raise HsmError(f"audit checkpoint signing failed: {type(err).__name__}") from err
-        return scheme, decode_ec_point(bytes(pub[Attribute.EC_POINT])), signature
+        return name, decode_ec_point(bytes(pub[Attribute.EC_POINT])), signature
 
     # -- signing ----------------------------------------------------------------------------
     def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> secp256k1.RecoverableSignature:
