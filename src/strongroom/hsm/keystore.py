@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Any, Final
 
 import pkcs11
@@ -82,30 +83,23 @@ class KeyStore:
             )
         self._kek_ready = True
 
-    def _kek(self) -> Any:
-        cache = self.token.thread_cache()
-        kek = cache.get(KEK_LABEL)
-        if kek is None:
-            kek = self.token.session().get_key(object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL)
-            cache[KEK_LABEL] = kek
-        return kek
+    def _with_kek(self, operation: Callable[[Any], bytes]) -> bytes:
+        return self.token.use_key(KEK_LABEL, ObjectClass.SECRET_KEY, operation)
 
     def _seal(self, key_id: str, curve: Curve, secret: bytes) -> bytes:
         nonce = secrets.token_bytes(_NONCE_LEN)
-        ct = self._kek().encrypt(
-            secret, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad=_aad(key_id, curve))
-        )
+        params = GCMParams(nonce, aad=_aad(key_id, curve))
+        ct = self._with_kek(lambda kek: bytes(kek.encrypt(secret, mechanism=Mechanism.AES_GCM, mechanism_param=params)))
         return nonce + bytes(ct)
 
     def _open(self, ref: KeyRef) -> bytes:
         if ref.wrapped is None or len(ref.wrapped) <= _NONCE_LEN:
             raise HsmError(f"software key `{ref.key_id}` has no sealed secret")
         nonce, ct = ref.wrapped[:_NONCE_LEN], ref.wrapped[_NONCE_LEN:]
+        params = GCMParams(nonce, aad=_aad(ref.key_id, ref.curve))
         try:
-            return bytes(
-                self._kek().decrypt(
-                    ct, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad=_aad(ref.key_id, ref.curve))
-                )
+            return self._with_kek(
+                lambda kek: bytes(kek.decrypt(ct, mechanism=Mechanism.AES_GCM, mechanism_param=params))
             )
         except pkcs11.PKCS11Error as err:
             raise HsmError(f"cannot unseal key `{ref.key_id}`: {type(err).__name__}") from err
@@ -185,13 +179,17 @@ class KeyStore:
         try:
             if self.capabilities.aes_gcm:
                 self.ensure_kek()
-                self._kek().encrypt(b"ping", mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(bytes(12)))
+                probe = GCMParams(bytes(12))
+                self._with_kek(
+                    lambda kek: bytes(kek.encrypt(b"ping", mechanism=Mechanism.AES_GCM, mechanism_param=probe))
+                )
             else:
                 self.token.session().generate_random(64)
-        except pkcs11.PKCS11Error as err:
+        except (pkcs11.PKCS11Error, HsmError) as err:
             self.token.thread_cache().clear()
             self._kek_ready = False
-            raise HsmError(f"the token does not answer as logged in: {type(err).__name__}") from err
+            cause = err.message if isinstance(err, HsmError) else type(err).__name__
+            raise HsmError(f"the token does not answer as logged in: {cause}") from err
 
     # -- audit checkpoints --------------------------------------------------------------------
     def _audit_scheme(self) -> tuple[str, Any, Any, str, Any] | None:
@@ -252,7 +250,9 @@ class KeyStore:
             raise HsmError(f"key `{ref.key_id}` is not a secp256k1 key")
         if ref.backend is Backend.TOKEN:
             try:
-                raw = bytes(self.token.find_private_key(ref.key_id).sign(digest, mechanism=Mechanism.ECDSA))
+                raw = self.token.use_key(
+                    ref.key_id, ObjectClass.PRIVATE_KEY, lambda k: bytes(k.sign(digest, mechanism=Mechanism.ECDSA))
+                )
             except pkcs11.PKCS11Error as err:
                 raise HsmError(f"token signing failed: {type(err).__name__}") from err
             if len(raw) != 64:
@@ -269,7 +269,9 @@ class KeyStore:
             raise HsmError(f"key `{ref.key_id}` is not an ed25519 key")
         if ref.backend is Backend.TOKEN:
             try:
-                sig = bytes(self.token.find_private_key(ref.key_id).sign(message, mechanism=Mechanism.EDDSA))
+                sig = self.token.use_key(
+                    ref.key_id, ObjectClass.PRIVATE_KEY, lambda k: bytes(k.sign(message, mechanism=Mechanism.EDDSA))
+                )
             except pkcs11.PKCS11Error as err:
                 raise HsmError(f"token signing failed: {type(err).__name__}") from err
         else:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
@@ -22,6 +22,8 @@ from strongroom.crypto import ed25519, secp256k1
 from strongroom.errors import ConfigError, HsmError, InvalidSignature
 from strongroom.hsm.locking import enable_os_locking
 from strongroom.hsm.types import Capabilities
+
+_T = TypeVar("_T")
 
 SECP256K1_OID: Final = "1.3.132.0.10"
 ED25519_OID: Final = "1.3.101.112"
@@ -169,16 +171,30 @@ class Token:
         except pkcs11.PKCS11Error as err:
             raise HsmError(f"cannot log in to the token: {type(err).__name__}") from err
 
-    def find_private_key(self, label: str) -> Any:
+    def use_key(self, label: str, object_class: ObjectClass, operation: Callable[[Any], _T]) -> _T:
+        """Run `operation` on the key labelled `label`, through this thread's handle cache.
+
+        A cached handle can go stale (the token was reset, the object re-created): then the entry
+        is dropped, the key looked up again, and the operation retried once.
+        """
         cache = self.thread_cache()
-        key = cache.get(label)
-        if key is None:
+        for attempt in range(2):
+            key = cache.get(label)
+            if key is None:
+                try:
+                    key = self.session().get_key(object_class=object_class, label=label)
+                except pkcs11.NoSuchKey as err:
+                    raise HsmError(f"key `{label}` is not in the token") from err
+                except pkcs11.MultipleObjectsReturned as err:
+                    raise HsmError(f"the token holds more than one `{label}`") from err
+                cache[label] = key
             try:
-                key = self.session().get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
-            except pkcs11.NoSuchKey as err:
-                raise HsmError(f"key `{label}` is not in the token") from err
-            cache[label] = key
-        return key
+                return operation(key)
+            except pkcs11.ObjectHandleInvalid:
+                cache.pop(label, None)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         with self._sessions_lock:
