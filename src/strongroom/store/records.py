@@ -191,6 +191,7 @@ _CACHED_TABLES: Final = (
     "key_addresses",
     "policies",
     "tags",
+    "authenticators",
 )
 
 
@@ -441,8 +442,12 @@ class Repository:
         )
 
     def authenticators_of_user(self, user_id: str) -> list[Authenticator]:
+        """Cached (every signing request renders its voter): a passkey's own check reads it fresh."""
+        return list(self._cached(("user_authenticators", user_id), lambda: self._load_authenticators_of_user(user_id)))
+
+    def _load_authenticators_of_user(self, user_id: str) -> tuple[Authenticator, ...]:
         rows = self.db.all("SELECT * FROM authenticators WHERE user_id = ? ORDER BY created_at, id", (user_id,))
-        return [self._authenticator(r) for r in rows]
+        return tuple(self._authenticator(r) for r in rows)
 
     def authenticator(self, org_id: str, authenticator_id: str) -> Authenticator | None:
         row = self.db.one(
