@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium (Debian's `chromium`, driven by Playwright's Python API
 with `executable_path`) against a real daemon, with Chromium's virtual WebAuthn authenticator:
 register a passkey, log in, create a key, write a policy (a syntax error shown as you type, then
-a valid one), and approve a CONSENSUS_NEEDED activity another user created through the API.
+a valid one) and edit its condition, approve a CONSENSUS_NEEDED activity another user created
+through the API, add then remove an API key on a user's page, and add then remove a user.
 
 Screenshots of the main pages go to $STRONGROOM_ARTIFACTS/dashboard (default var/artifacts/dashboard).
 Without /usr/bin/chromium the test fails, unless STRONGROOM_SKIP_BROWSER=1.
@@ -191,6 +192,19 @@ def run_flow(page: Any, root: Client, origin: str, shots: Path) -> None:
     page.screenshot(path=str(shots / "policies.png"), full_page=True)
     assert "only sign raw" in {p["policyName"] for p in root.list_policies()["policies"]}
 
+    # 4b. Edit that policy: change its condition (checked as you type), saved by update_policy.
+    page.click("a[aria-label='Edit policy only sign raw']")
+    page.wait_for_selector("#edit-policy-condition")
+    new_condition = "activity.type == 'ACTIVITY_TYPE_SIGN_TRANSACTION_V2'"
+    page.fill("#edit-policy-condition", new_condition)
+    page.wait_for_selector("#edit-policy-issues:has-text('No problems found.')")
+    page.screenshot(path=str(shots / "policy-edit.png"), full_page=True)
+    page.click("#save-policy")
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    page.wait_for_selector(f'td code:has-text("{new_condition}")')
+    edited = {p["policyName"]: p for p in root.list_policies()["policies"]}["only sign raw"]
+    assert edited["condition"] == new_condition, edited
+
     # 5. Alice (an API user) asks for a key; it needs the web user's vote; approve it in the browser.
     pending = alice.submit(
         "create_private_keys",
@@ -214,6 +228,59 @@ def run_flow(page: Any, root: Client, origin: str, shots: Path) -> None:
     page.wait_for_selector("#activity-status:has-text('ACTIVITY_STATUS_COMPLETED')")
     page.wait_for_selector("#audit")
     page.screenshot(path=str(shots / "activity.png"), full_page=True)
+    # 5b. Add an API key to alice on her user page, then remove it (create_api_keys, delete_api_keys).
+    alice_id = {u["userName"]: u["userId"] for u in root.list_users()["users"]}["alice"]
+    extra = ec.generate_private_key(ec.SECP256R1()).public_key()
+    extra_hex = extra.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint).hex()
+    page.goto(f"{origin}/dashboard/#users")
+    page.click(f"tr[data-user='{alice_id}'] a")
+    page.wait_for_selector("#apikey-name")
+    page.fill("#apikey-name", "alice-ci")
+    page.fill("#apikey-public-key", extra_hex)
+    page.select_option("#apikey-curve", "API_KEY_CURVE_P256")
+    page.fill("#apikey-expiry", "3600")
+    page.click("#create-api-key")
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    remove = "button[aria-label='Remove API key alice-ci']"
+    page.wait_for_selector(remove)
+    page.screenshot(path=str(shots / "user.png"), full_page=True)
+
+    def alice_keys() -> dict[str, Any]:
+        users = {u["userId"]: u for u in root.list_users()["users"]}
+        return {k["apiKeyName"]: k for k in users[alice_id]["apiKeys"]}
+
+    added = alice_keys()["alice-ci"]
+    assert added["credential"]["publicKey"] == extra_hex, added
+    assert added.get("expirationSeconds") == "3600", added
+    page.click(remove)
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    page.wait_for_selector(remove, state="detached")
+    assert set(alice_keys()) == {"alice"}
+
+    # 5c. Add a user with an API key on the users page (create_users), then remove it (delete_users,
+    # after confirming the dialog).
+    bob_hex = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+        .hex()
+    )
+    page.goto(f"{origin}/dashboard/#users")
+    page.wait_for_selector("#newuser-name")
+    page.fill("#newuser-name", "bob")
+    page.fill("#newuser-email", "bob@example.com")
+    page.fill("#newuser-public-key", bob_hex)
+    page.click("#create-user")
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    page.wait_for_selector("button[aria-label='Remove user bob']")
+    bob = {u["userName"]: u for u in root.list_users()["users"]}["bob"]
+    assert [k["credential"]["publicKey"] for k in bob["apiKeys"]] == [bob_hex], bob
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button[aria-label='Remove user bob']")
+    page.wait_for_selector("#status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    page.wait_for_selector("button[aria-label='Remove user bob']", state="detached")
+    assert "bob" not in {u["userName"] for u in root.list_users()["users"]}
+
     for name in ("users", "suborgs"):
         page.goto(f"{origin}/dashboard/#{name}")
         page.wait_for_selector(f"main[data-page='{name}']")

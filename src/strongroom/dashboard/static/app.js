@@ -151,18 +151,145 @@ async function pageOverview() {
   ];
 }
 
+const API_CURVES = [
+  ["API_KEY_CURVE_P256", "P-256"],
+  ["API_KEY_CURVE_SECP256K1", "secp256k1"],
+  ["API_KEY_CURVE_ED25519", "Ed25519"],
+];
+
+function curveSelect() {
+  return h("select", {}, API_CURVES.map(([value, text]) => h("option", { value, text })));
+}
+
+// v1ApiKeyParamsV2 from a form's fields (expiry optional, a string as Turnkey's int64 fields are).
+function apiKeyParams(name, publicKey, curve, expiry) {
+  const key = { apiKeyName: name.trim(), publicKey: publicKey.trim(), curveType: curve };
+  const secs = (expiry || "").trim();
+  if (secs) {
+    if (!/^[1-9][0-9]*$/.test(secs)) throw new Error("expiry must be a whole number of seconds");
+    key.expirationSeconds = secs;
+  }
+  return key;
+}
+
 async function pageUsers() {
   const data = await api("users");
   const tagNames = Object.fromEntries((data.userTags || []).map((t) => [t.tagId, t.tagName]));
-  const rows = data.users.map((u) => h("tr", {},
-    h("td", { text: u.userName }),
+  const rows = data.users.map((u) => h("tr", { "data-user": u.userId },
+    h("td", {}, h("a", { href: `#user/${u.userId}`, text: u.userName })),
     h("td", { text: u.userEmail || "" }),
     h("td", { text: (u.accessType || "").replace("ACCESS_TYPE_", "") }),
     h("td", {}, h("ul", {},
       (u.apiKeys || []).map((k) => h("li", { text: `API key ${k.apiKeyName} (${k.credential?.type || ""})` })),
       (u.authenticators || []).map((a) => h("li", { text: `Passkey ${a.authenticatorName}` })))),
-    h("td", { text: (u.userTags || []).map((t) => tagNames[t] || t).join(", ") })));
-  return [h("h2", { text: "Users" }), table(["Name", "Email", "Access", "Credentials", "Tags"], rows)];
+    h("td", { text: (u.userTags || []).map((t) => tagNames[t] || t).join(", ") }),
+    h("td", {}, u.userId === session.userId ? null : h("button", {
+      type: "button", class: "danger", "aria-label": `Remove user ${u.userName}`, text: "Remove",
+      onclick: guarded(async () => {
+        if (!window.confirm(`Remove user ${u.userName} and all of their credentials?`)) return;
+        await submit("delete_users", "ACTIVITY_TYPE_DELETE_USERS", { userIds: [u.userId] });
+        await render();
+      }) }))));
+  return [h("h2", { text: "Users" }), table(["Name", "Email", "Access", "Credentials", "Tags", ""], rows), newUserForm()];
+}
+
+function newUserForm() {
+  const name = h("input", { type: "text", required: true, autocomplete: "off" });
+  const email = h("input", { type: "email", autocomplete: "off" });
+  const kind = h("select", {}, h("option", { value: "apikey", text: "API key" }), h("option", { value: "passkey", text: "Passkey registration" }));
+  const keyName = h("input", { type: "text", placeholder: "defaults to the user name" });
+  const publicKey = h("input", { type: "text", spellcheck: "false", "aria-describedby": "newuser-key-hint" });
+  const curve = curveSelect();
+  const registration = h("textarea", { spellcheck: "false", rows: 6, "aria-describedby": "newuser-passkey-hint" });
+  const keyPart = h("fieldset", {}, h("legend", { text: "API key" }),
+    field("API key name", "newuser-key-name", keyName),
+    field("Public key (hex)", "newuser-public-key", publicKey),
+    h("p", { id: "newuser-key-hint", class: "hint", text: "Compressed P-256 or secp256k1 point (66 hex), or a raw Ed25519 key (64 hex)." }),
+    field("Curve", "newuser-curve", curve));
+  const passkeyPart = h("fieldset", { hidden: true }, h("legend", { text: "Passkey" }),
+    field("Passkey registration (JSON)", "newuser-registration", registration),
+    h("p", { id: "newuser-passkey-hint", class: "hint" }, "Paste the registration shown on ", h("a", { href: "#register", text: "Register a passkey" }), "."));
+  kind.addEventListener("change", () => {
+    keyPart.hidden = kind.value !== "apikey";
+    passkeyPart.hidden = kind.value !== "passkey";
+  });
+  const form = h("form", { class: "card", "aria-labelledby": "newuser-h" },
+    h("h3", { id: "newuser-h", text: "Add a user" }),
+    h("div", { class: "inline" }, field("Name", "newuser-name", name), field("Email (optional)", "newuser-email", email)),
+    field("Credential", "newuser-kind", kind), keyPart, passkeyPart,
+    h("button", { type: "submit", id: "create-user", text: "Add with passkey" }));
+  form.addEventListener("submit", guarded(async () => {
+    const user = { userName: name.value.trim(), apiKeys: [], authenticators: [], oauthProviders: [], userTags: [] };
+    if (email.value.trim()) user.userEmail = email.value.trim();
+    if (kind.value === "apikey") {
+      if (!publicKey.value.trim()) throw new Error("enter the API key's public key");
+      user.apiKeys.push(apiKeyParams(keyName.value.trim() || user.userName, publicKey.value, curve.value, ""));
+    } else {
+      let parsed;
+      try { parsed = JSON.parse(registration.value); } catch { throw new Error("the passkey registration is not valid JSON"); }
+      if (!parsed || typeof parsed !== "object" || !parsed.attestation) throw new Error("the passkey registration has no attestation");
+      user.authenticators.push(parsed);
+    }
+    await submit("create_users", "ACTIVITY_TYPE_CREATE_USERS_V4", { users: [user] });
+    await render();
+  }));
+  return form;
+}
+
+async function pageUser(id) {
+  const data = await api("users");
+  const u = data.users.find((x) => x.userId === id);
+  if (!u) return [h("h2", { text: "No such user" }), h("p", {}, h("a", { href: "#users", text: "Back to users" }))];
+  const tagNames = Object.fromEntries((data.userTags || []).map((t) => [t.tagId, t.tagName]));
+  const keyRows = (u.apiKeys || []).map((k) => h("tr", { "data-api-key": k.apiKeyId },
+    h("td", { text: k.apiKeyName }),
+    h("td", { text: (k.credential?.type || "").replace("CREDENTIAL_TYPE_", "") }),
+    h("td", {}, h("code", { text: k.credential?.publicKey || "" })),
+    h("td", { text: k.expirationSeconds ? `${k.expirationSeconds} s` : "never" }),
+    h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Remove API key ${k.apiKeyName}`, text: "Remove",
+      onclick: guarded(async () => {
+        await submit("delete_api_keys", "ACTIVITY_TYPE_DELETE_API_KEYS", { userId: u.userId, apiKeyIds: [k.apiKeyId] });
+        await render();
+      }) }))));
+  const authRows = (u.authenticators || []).map((a) => h("tr", { "data-authenticator": a.authenticatorId },
+    h("td", { text: a.authenticatorName }),
+    h("td", {}, h("code", { text: short(a.credentialId) })),
+    h("td", { text: when(a.createdAt) }),
+    h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Remove passkey ${a.authenticatorName}`, text: "Remove",
+      onclick: guarded(async () => {
+        await submit("delete_authenticators", "ACTIVITY_TYPE_DELETE_AUTHENTICATORS", { userId: u.userId, authenticatorIds: [a.authenticatorId] });
+        await render();
+      }) }))));
+  const name = h("input", { type: "text", required: true, autocomplete: "off" });
+  const publicKey = h("input", { type: "text", required: true, spellcheck: "false" });
+  const curve = curveSelect();
+  const expiry = h("input", { type: "text", inputmode: "numeric", pattern: "[1-9][0-9]*", "aria-describedby": "apikey-expiry-hint" });
+  const form = h("form", { class: "card", "aria-labelledby": "apikey-h" },
+    h("h3", { id: "apikey-h", text: "Add an API key" }),
+    field("Name", "apikey-name", name),
+    field("Public key (hex)", "apikey-public-key", publicKey),
+    h("div", { class: "inline" }, field("Curve", "apikey-curve", curve), field("Expires after (seconds, optional)", "apikey-expiry", expiry)),
+    h("p", { id: "apikey-expiry-hint", class: "hint", text: "Leave the expiry empty for a key that does not expire." }),
+    h("button", { type: "submit", id: "create-api-key", text: "Add with passkey" }));
+  form.addEventListener("submit", guarded(async () => {
+    await submit("create_api_keys", "ACTIVITY_TYPE_CREATE_API_KEYS_V2", {
+      userId: u.userId, apiKeys: [apiKeyParams(name.value, publicKey.value, curve.value, expiry.value)],
+    });
+    await render();
+  }));
+  return [
+    h("p", {}, h("a", { href: "#users", text: "← Users" })),
+    h("h2", { text: `User ${u.userName}` }),
+    facts([
+      ["User ID", h("code", { text: u.userId })],
+      ["Email", u.userEmail || ""],
+      ["Access", (u.accessType || "").replace("ACCESS_TYPE_", "")],
+      ["Tags", (u.userTags || []).map((t) => tagNames[t] || t).join(", ")],
+    ]),
+    h("h3", { text: "API keys" }), table(["Name", "Type", "Public key", "Expiry", ""], keyRows),
+    form,
+    h("h3", { text: "Passkeys" }), table(["Name", "Credential ID", "Created", ""], authRows),
+  ];
 }
 
 async function pageKeys() {
@@ -196,22 +323,19 @@ function debounce(fn, ms) {
   return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
 }
 
-async function pagePolicies() {
-  const data = await api("policies");
-  const rows = data.policies.map((p) => h("tr", {},
-    h("td", { text: p.policyName }),
-    h("td", { text: p.effect.replace("EFFECT_", "") }),
-    h("td", {}, h("code", { text: p.condition || "(any)" })),
-    h("td", {}, h("code", { text: p.consensus || "(none)" })),
-    h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Delete policy ${p.policyName}`, text: "Delete",
-      onclick: guarded(async () => { await submit("delete_policy", "ACTIVITY_TYPE_DELETE_POLICY", { policyId: p.policyId }); await render(); }) }))));
-  const name = h("input", { type: "text", required: true });
-  const effect = h("select", {}, h("option", { value: "EFFECT_ALLOW", text: "Allow" }), h("option", { value: "EFFECT_DENY", text: "Deny" }));
-  const condition = h("textarea", { spellcheck: "false", "aria-describedby": "policy-issues" });
-  const consensus = h("textarea", { spellcheck: "false", "aria-describedby": "policy-issues" });
-  const notes = h("input", { type: "text" });
-  const issues = h("div", { id: "policy-issues", "aria-live": "polite" });
-  const button = h("button", { type: "submit", id: "create-policy", text: "Create with passkey" });
+// A policy form (create or edit) with the checker run as you type; ids are prefixed by `prefix`.
+function policyForm({ prefix, heading, submitId, submitText, initial, onSubmit }) {
+  const name = h("input", { type: "text", required: true, value: initial.policyName || "" });
+  const effect = h("select", {},
+    h("option", { value: "EFFECT_ALLOW", text: "Allow", selected: initial.effect === "EFFECT_ALLOW" }),
+    h("option", { value: "EFFECT_DENY", text: "Deny", selected: initial.effect === "EFFECT_DENY" }));
+  const condition = h("textarea", { spellcheck: "false", "aria-describedby": `${prefix}-issues` });
+  const consensus = h("textarea", { spellcheck: "false", "aria-describedby": `${prefix}-issues` });
+  condition.value = initial.condition || "";
+  consensus.value = initial.consensus || "";
+  const notes = h("input", { type: "text", value: initial.notes || "" });
+  const issues = h("div", { id: `${prefix}-issues`, "aria-live": "polite" });
+  const button = h("button", { type: "submit", id: submitId, text: submitText });
   const check = debounce(async () => {
     try {
       const result = await api("check-policy", { method: "POST", body: JSON.stringify({ condition: condition.value, consensus: consensus.value }) });
@@ -225,18 +349,55 @@ async function pagePolicies() {
   }, 200);
   condition.addEventListener("input", check);
   consensus.addEventListener("input", check);
-  const form = h("form", { class: "card", "aria-labelledby": "policy-h" },
-    h("h3", { id: "policy-h", text: "New policy" }),
-    field("Name", "policy-name", name), field("Effect", "policy-effect", effect),
-    field("Condition", "policy-condition", condition), field("Consensus", "policy-consensus", consensus),
-    field("Notes", "policy-notes", notes), issues, button);
-  form.addEventListener("submit", guarded(async () => {
-    await submit("create_policy", "ACTIVITY_TYPE_CREATE_POLICY_V3", {
-      policyName: name.value, effect: effect.value, condition: condition.value, consensus: consensus.value, notes: notes.value,
-    });
-    await render();
+  const form = h("form", { class: "card", "aria-labelledby": `${prefix}-h`, id: `${prefix}-form` },
+    h("h3", { id: `${prefix}-h`, text: heading }),
+    field("Name", `${prefix}-name`, name), field("Effect", `${prefix}-effect`, effect),
+    field("Condition", `${prefix}-condition`, condition), field("Consensus", `${prefix}-consensus`, consensus),
+    field("Notes", `${prefix}-notes`, notes), issues, button);
+  form.addEventListener("submit", guarded(() => onSubmit({
+    name: name.value, effect: effect.value, condition: condition.value, consensus: consensus.value, notes: notes.value,
+  })));
+  return form;
+}
+
+async function pagePolicies(editId) {
+  const data = await api("policies");
+  const rows = data.policies.map((p) => h("tr", {},
+    h("td", { text: p.policyName }),
+    h("td", { text: p.effect.replace("EFFECT_", "") }),
+    h("td", {}, h("code", { text: p.condition || "(any)" })),
+    h("td", {}, h("code", { text: p.consensus || "(none)" })),
+    h("td", {},
+      h("a", { href: `#policies/${p.policyId}`, class: "button-link", "aria-label": `Edit policy ${p.policyName}`, text: "Edit" }), " ",
+      h("button", { type: "button", class: "danger", "aria-label": `Delete policy ${p.policyName}`, text: "Delete",
+        onclick: guarded(async () => { await submit("delete_policy", "ACTIVITY_TYPE_DELETE_POLICY", { policyId: p.policyId }); await render(); }) }))));
+  const out = [h("h2", { text: "Policies" }), table(["Name", "Effect", "Condition", "Consensus", ""], rows)];
+  const editing = editId ? data.policies.find((p) => p.policyId === editId) : null;
+  if (editId && !editing) fail("That policy no longer exists.");
+  if (editing) {
+    setTimeout(() => document.getElementById("edit-policy-name")?.focus(), 0);
+    out.push(policyForm({
+      prefix: "edit-policy", heading: `Edit policy ${editing.policyName}`, submitId: "save-policy", submitText: "Save with passkey",
+      initial: editing,
+      onSubmit: async (v) => {
+        await submit("update_policy", "ACTIVITY_TYPE_UPDATE_POLICY_V2", {
+          policyId: editing.policyId, policyName: v.name, policyEffect: v.effect,
+          policyCondition: v.condition, policyConsensus: v.consensus, policyNotes: v.notes,
+        });
+        if (location.hash === "#policies") await render(); else location.hash = "#policies";
+      },
+    }));
+  }
+  out.push(policyForm({
+    prefix: "policy", heading: "New policy", submitId: "create-policy", submitText: "Create with passkey", initial: { effect: "EFFECT_ALLOW" },
+    onSubmit: async (v) => {
+      await submit("create_policy", "ACTIVITY_TYPE_CREATE_POLICY_V3", {
+        policyName: v.name, effect: v.effect, condition: v.condition, consensus: v.consensus, notes: v.notes,
+      });
+      await render();
+    },
   }));
-  return [h("h2", { text: "Policies" }), table(["Name", "Effect", "Condition", "Consensus", ""], rows), form];
+  return out;
 }
 
 async function vote(activity, approve) {
@@ -318,7 +479,7 @@ async function render() {
   const query = new URLSearchParams(qs || "");
   const [page, arg] = route.split("/");
   for (const a of document.querySelectorAll("nav a")) {
-    if (a.getAttribute("href") === `#${page}`) a.setAttribute("aria-current", "page");
+    if (a.getAttribute("href") === `#${page === "user" ? "users" : page}`) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   let content;
@@ -326,8 +487,9 @@ async function render() {
     if (page === "register") content = await pageRegister();
     else if (!session) content = await pageLogin();
     else if (page === "users") content = await pageUsers();
+    else if (page === "user") content = await pageUser(arg);
     else if (page === "keys") content = await pageKeys();
-    else if (page === "policies") content = await pagePolicies();
+    else if (page === "policies") content = await pagePolicies(arg);
     else if (page === "activities") content = await pageActivities(query);
     else if (page === "activity") content = await pageActivity(arg);
     else if (page === "suborgs") content = await pageSuborgs();
