@@ -148,7 +148,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             n,
             r,
         )
-        handlers = pl._specs["sign_raw_payload"].handler.__self__  # type: ignore[attr-defined]
+        spec = pl._specs["sign_raw_payload"]
+        handlers = spec.prepare.__self__  # type: ignore[attr-defined]
         timed("resolve_key (private_keys SELECT)", lambda i: handlers.resolve_key(org_id, key_id), n, r)
         key = handlers.resolve_key(org_id, key_id)
         ref = signing.key_ref(key)
@@ -179,7 +180,21 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             now,
             now,
         )
-        timed("insert_activity ops (json.dumps x4)", lambda i: repo.insert_activity(act, bodies[i], "stamp"), n, r)
+        timed(
+            "insert_activity ops (orjson + audit entry)",
+            lambda i: repo.insert_activity(act, bodies[i], "stamp", "pk"),
+            n,
+            r,
+        )
+        from strongroom.daemon.activities import Context
+        from strongroom.daemon.decide import Voter
+
+        prepared = await spec.prepare(
+            Context(svc.repo.organization(org_id), now, "", principal.user.id), envs[0]["parameters"]
+        )
+        voters = [Voter(principal.user, principal.credential, True)]
+        org = svc.repo.organization(org_id)
+        timed("policy decision (no policies)", lambda i: pl._decide(spec, org, prepared, voters, now, ""), n, r)
 
         import orjson
 
@@ -197,7 +212,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         from dataclasses import replace
 
         ins = [
-            repo.insert_activity(replace(act, id=str(uuid.uuid4()), fingerprint=uuid.uuid4().hex), bodies[i], "s")
+            repo.insert_activity(replace(act, id=str(uuid.uuid4()), fingerprint=uuid.uuid4().hex), bodies[i], "s", "pk")
             for i in range(20)
         ]
         t0 = time.perf_counter()

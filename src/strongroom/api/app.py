@@ -35,6 +35,8 @@ def json_response(status: int, data: Any, headers: dict[str, str] | None = None)
 
 
 LIMITER: Final = web.AppKey("rate_limiter", RateLimiter)
+# (query names, activity endpoint names), fixed at start-up: metric labels use only these
+ENDPOINTS: Final = web.AppKey("endpoints", tuple)
 
 
 @web.middleware
@@ -121,8 +123,7 @@ def _route(request: web.Request) -> str:
     name = info.get("name")
     if name is None:
         return route if route in ("/healthz", "/readyz", "/metrics", "/openapi.json") else "other"
-    service = request.app[SERVICE]
-    known = name in service.queries.table if route.startswith("/public/v1/query") else name in service.pipeline.paths()
+    known = name in request.app[ENDPOINTS][0 if route.startswith("/public/v1/query") else 1]
     return f"{route.rsplit('/', 1)[0]}/{name if known else '<unknown>'}"
 
 
@@ -170,6 +171,7 @@ def make_app(service: Strongroom) -> web.Application:
         middlewares=[local_peer_middleware, rate_limit_middleware, context_middleware],
     )
     app[SERVICE] = service
+    app[ENDPOINTS] = (frozenset(service.queries.table), frozenset(service.pipeline.submit_types()))
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.trusted_proxies)
     app.router.add_post("/public/v1/submit/{name}", submit)
     app.router.add_post("/public/v1/query/{name}", query)

@@ -69,9 +69,14 @@ def user_env(u: User) -> dict[str, Any]:
     return {"id": u.id, "tags": list(u.tags), "email": u.email or "", "alias": u.name}
 
 
-def credential_env(k: ApiKey | Authenticator) -> dict[str, Any]:
-    from strongroom.daemon.render import api_key
+_API_KEY_TYPES: Final = {
+    "API_KEY_CURVE_P256": "CREDENTIAL_TYPE_API_KEY_P256",
+    "API_KEY_CURVE_SECP256K1": "CREDENTIAL_TYPE_API_KEY_SECP256K1",
+    "API_KEY_CURVE_ED25519": "CREDENTIAL_TYPE_API_KEY_ED25519",
+}
 
+
+def credential_env(k: ApiKey | Authenticator) -> dict[str, Any]:
     if isinstance(k, Authenticator):
         return {
             "id": k.id,
@@ -83,7 +88,7 @@ def credential_env(k: ApiKey | Authenticator) -> dict[str, Any]:
     return {
         "id": k.id,
         "user_id": k.user_id,
-        "type": api_key(k)["credential"]["type"],
+        "type": _API_KEY_TYPES.get(k.curve, "CREDENTIAL_TYPE_API_KEY_P256"),
         "public_key": k.public_key,
     }
 
