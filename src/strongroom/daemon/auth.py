@@ -23,8 +23,8 @@ from strongroom.crypto import ed25519, encoding, p256, secp256k1
 from strongroom.daemon import webauthn_stamp
 from strongroom.daemon.webauthn_stamp import Assertion, WebAuthnSettings
 from strongroom.errors import ErrorCode, InvalidSignature, PermissionDenied, Unauthenticated
+from strongroom.store.group_commit import Op
 from strongroom.store.records import ApiKey, Authenticator, Organization, Repository, User
-from strongroom.store.sqlite import Op
 
 SCHEME_P256: Final = "SIGNATURE_SCHEME_TK_API_P256"
 SCHEME_SECP256K1: Final = "SIGNATURE_SCHEME_TK_API_SECP256K1"

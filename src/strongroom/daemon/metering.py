@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from strongroom.errors import ErrorCode, ResourceExhausted
+from strongroom.store.group_commit import Op
 from strongroom.store.records import Repository
-from strongroom.store.sqlite import Op
 
 QUOTA_TTL_MS: Final = 5_000
 

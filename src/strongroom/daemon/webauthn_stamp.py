@@ -177,11 +177,9 @@ def check_challenge(assertion: Assertion, body: bytes) -> None:
         )
 
 
-def verify_assertion(
-    settings: WebAuthnSettings, authenticator: Authenticator, assertion: Assertion, body: bytes
-) -> int:
-    """Verify a passkey stamp against the registered credential; returns the new signature counter."""
-    credential = {
+def credential_json(assertion: Assertion) -> dict[str, object]:
+    """An assertion in the JSON shape the `webauthn` library verifies."""
+    return {
         "id": assertion.credential_id,
         "rawId": assertion.credential_id,
         "type": "public-key",
@@ -191,6 +189,13 @@ def verify_assertion(
             "signature": encoding.b64url_encode(assertion.signature),
         },
     }
+
+
+def verify_assertion(
+    settings: WebAuthnSettings, authenticator: Authenticator, assertion: Assertion, body: bytes
+) -> int:
+    """Verify a passkey stamp against the registered credential; returns the new signature counter."""
+    credential = credential_json(assertion)
     try:
         verified = verify_authentication_response(
             credential=credential,

@@ -280,16 +280,7 @@ async def login(request: web.Request) -> web.Response:
     authenticator = service.repo.authenticator_by_credential_id(user.organization_id, assertion.credential_id)
     if authenticator is None or authenticator.user_id != user.id:
         raise refused
-    credential = {
-        "id": assertion.credential_id,
-        "rawId": assertion.credential_id,
-        "type": "public-key",
-        "response": {
-            "clientDataJSON": encoding.b64url_encode(assertion.client_data),
-            "authenticatorData": encoding.b64url_encode(assertion.authenticator_data),
-            "signature": encoding.b64url_encode(assertion.signature),
-        },
-    }
+    credential = webauthn_stamp.credential_json(assertion)
     try:
         verified = verify_authentication_response(
             credential=credential,

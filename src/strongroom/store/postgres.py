@@ -17,16 +17,12 @@ What changes with several writers:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import hashlib
-import queue
 import sqlite3
 import sys
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,7 +31,8 @@ import psycopg.errors
 
 from strongroom.errors import Conflict
 from strongroom.store import audit
-from strongroom.store.sqlite import EXPECT_ROW, Op, Param, StaleWrite, StoreClosed
+from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
+from strongroom.store.sqlite import EXPECT_ROW, StaleWrite
 
 # Same versions as `sqlite.MIGRATIONS`; a change to one list is made to both.
 MIGRATIONS: Final[tuple[str, ...]] = (
@@ -264,15 +261,6 @@ def migrate(conn: psycopg.Connection[Row]) -> int:
     return current
 
 
-@dataclass(slots=True)
-class _Job:
-    ops: Sequence[Op]
-    future: asyncio.Future[None] | None
-    loop: asyncio.AbstractEventLoop | None
-    done: threading.Event | None = None
-    error: BaseException | None = None
-
-
 class _Chain:
     """The audit chain head, read from the database once the transaction holds the chain lock."""
 
@@ -305,21 +293,15 @@ class _Chain:
         self.seq, self.hash, self.locked = state
 
 
-_JobError = (psycopg.Error, StaleWrite)
+JobError = (psycopg.Error, StaleWrite)
 
 
-class _Writer(threading.Thread):
-    MAX_BATCH: Final = 256
-
+class _Writer(GroupCommitWriter):
     def __init__(self, url: str) -> None:
-        super().__init__(name="postgres-writer", daemon=True)
+        super().__init__("postgres-writer")
         self._url = url
         self._conn: psycopg.Connection[Row] | None = _connect(url, autocommit=False)
-        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.batches = 0
-        self.jobs = 0
         self.chain = _Chain()
-        self.failure: str | None = None
 
     def _connection(self) -> psycopg.Connection[Row]:
         if self._conn is None or self._conn.broken or self._conn.closed:
@@ -330,7 +312,7 @@ class _Writer(threading.Thread):
             self._conn = _connect(self._url, autocommit=False)
         return self._conn
 
-    def _apply(self, conn: psycopg.Connection[Row], job: _Job) -> None:
+    def _apply(self, conn: psycopg.Connection[Row], job: Job) -> None:
         # The chain lock, if needed, is taken before any row lock (no lock-order deadlocks).
         for sql, params in job.ops:
             if sql == audit.AUDIT_OP:
@@ -342,7 +324,7 @@ class _Writer(threading.Thread):
                 if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
                     raise StaleWrite(sql)
 
-    def _begin(self, conn: psycopg.Connection[Row], batch: list[_Job]) -> None:
+    def _begin(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
         self.chain.begin()
         if any(sql == audit.AUDIT_OP for job in batch for sql, _ in job.ops):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
@@ -350,30 +332,7 @@ class _Writer(threading.Thread):
             self.chain.seq, self.chain.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
             self.chain.locked = True
 
-    def run(self) -> None:
-        while True:
-            job = self.queue.get()
-            if job is None:
-                break
-            batch = [job]
-            stop = False
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    nxt = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(batch)
-            if stop:
-                break
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[Job]) -> None:
         try:
             conn = self._connection()
         except psycopg.Error as err:
@@ -383,22 +342,29 @@ class _Writer(threading.Thread):
         else:
             if not self._commit_fast(conn, batch):
                 self._commit_isolated(conn, batch)
-        self._wake(batch)
 
-    def _commit_fast(self, conn: psycopg.Connection[Row], batch: list[_Job]) -> bool:
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+
+    def translate(self, err: BaseException) -> BaseException:
+        return _translate(err)
+
+    def _commit_fast(self, conn: psycopg.Connection[Row], batch: list[Job]) -> bool:
         try:
             self._begin(conn, batch)
             for job in batch:
                 self._apply(conn, job)
             conn.commit()
-        except _JobError:
+        except JobError:
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
             return False
         self.failure = None
         return True
 
-    def _commit_isolated(self, conn: psycopg.Connection[Row], batch: list[_Job]) -> None:
+    def _commit_isolated(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
         try:
             self._begin(conn, batch)
             for i, job in enumerate(batch):
@@ -422,30 +388,6 @@ class _Writer(threading.Thread):
             self.failure = f"the store cannot be written: {err}"
             for job in batch:
                 job.error = job.error or err
-
-    def _wake(self, batch: list[_Job]) -> None:
-        self.batches += 1
-        self.jobs += len(batch)
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            if job.done is not None:
-                job.done.set()
-            else:
-                assert job.loop is not None
-                by_loop.setdefault(job.loop, []).append(job)
-        for loop, jobs in by_loop.items():
-            loop.call_soon_threadsafe(_resolve, jobs)
-
-
-def _resolve(jobs: list[_Job]) -> None:
-    for job in jobs:
-        fut = job.future
-        if fut is None or fut.done():
-            continue
-        if job.error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(_translate(job.error))
 
 
 def _translate(err: BaseException) -> BaseException:
@@ -473,7 +415,6 @@ class PostgresDatabase:
         self._writer = _Writer(url)
         self._writer.start()
         self._lock_conns: list[psycopg.AsyncConnection[Any]] = []
-        self._closed = False
 
     # -- reads (event-loop thread) ----------------------------------------------------------
     def _execute(self, sql: str, params: Sequence[Param]) -> psycopg.Cursor[Row]:
@@ -489,33 +430,17 @@ class PostgresDatabase:
 
     # -- writes (group commit) --------------------------------------------------------------
     async def write(self, ops: Sequence[Op]) -> None:
-        if self._closed:
-            raise StoreClosed("store is closed")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._writer.queue.put(_Job(ops, fut, loop))
-        await asyncio.shield(fut)
+        await self._writer.write(ops)
 
     def write_sync(self, ops: Sequence[Op]) -> None:
-        if self._closed:
-            raise StoreClosed("store is closed")
-        job = _Job(ops, None, None, threading.Event())
-        self._writer.queue.put(job)
-        assert job.done is not None
-        job.done.wait()
-        if job.error is not None:
-            raise _translate(job.error)
+        self._writer.write_sync(ops)
 
     @property
     def failure(self) -> str | None:
         return self._writer.failure
 
     async def probe(self) -> bool:
-        try:
-            await self.write([])
-        except Exception:  # noqa: BLE001 - any failure means "still not writable"
-            return False
-        return self._writer.failure is None
+        return await self._writer.probe()
 
     # -- cross-replica mutual exclusion -----------------------------------------------------
     @contextlib.asynccontextmanager
@@ -554,11 +479,9 @@ class PostgresDatabase:
         return {"batches": self._writer.batches, "jobs": self._writer.jobs}
 
     def close(self) -> None:
-        if self._closed:
+        if self._writer.closed:
             return
-        self._closed = True
-        self._writer.queue.put(None)
-        self._writer.join()
+        self._writer.stop()
         self._read.close()
         for conn in self._lock_conns:
             conn.pgconn.finish()  # async connections belong to a loop that may already be gone

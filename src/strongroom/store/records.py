@@ -15,7 +15,8 @@ from typing import Any, Final, Protocol, TypeVar
 import orjson
 
 from strongroom.store import audit
-from strongroom.store.sqlite import EXPECT_ROW, Op, Param
+from strongroom.store.group_commit import Op, Param
+from strongroom.store.sqlite import EXPECT_ROW
 
 _T = TypeVar("_T")
 

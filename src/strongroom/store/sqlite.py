@@ -12,21 +12,15 @@ thread; in WAL mode they never wait for the writer.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import queue
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from strongroom.errors import Conflict, StrongroomError
+from strongroom.errors import Conflict
 from strongroom.store import audit
-
-Param = str | int | bytes | None
-Op = tuple[str, Sequence[Param]]
+from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
 
 EXPECT_ROW: Final = " -- strongroom: expect a row"
 """Suffix of a conditional UPDATE that must change a row: if it changes none (another writer,
@@ -197,19 +191,6 @@ MIGRATIONS: Final[tuple[str, ...]] = (
 )
 
 
-class StoreClosed(StrongroomError):
-    pass
-
-
-@dataclass(slots=True)
-class _Job:
-    ops: Sequence[Op]
-    future: asyncio.Future[None] | None
-    loop: asyncio.AbstractEventLoop | None
-    done: threading.Event | None = None
-    error: BaseException | None = None
-
-
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.row_factory = sqlite3.Row
@@ -241,22 +222,14 @@ def migrate(conn: sqlite3.Connection) -> int:
     return int(current)
 
 
-class _Writer(threading.Thread):
-    MAX_BATCH: Final = 256
-
+class _Writer(GroupCommitWriter):
     def __init__(self, path: Path) -> None:
-        super().__init__(name="sqlite-writer", daemon=True)
+        super().__init__("sqlite-writer")
         self._conn = _connect(path)
         self._conn.execute("PRAGMA synchronous = FULL")
-        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.batches = 0
-        self.jobs = 0
         self.chain = audit.Chain(self._conn)
-        # Why the last commit failed (the store is unwritable), or None: read by the pipeline,
-        # which refuses token operations while it is set (fail closed).
-        self.failure: str | None = None
 
-    def _apply(self, job: _Job) -> None:
+    def _apply(self, job: Job) -> None:
         for sql, params in job.ops:
             if sql == audit.AUDIT_OP:
                 body = params[0]
@@ -267,33 +240,17 @@ class _Writer(threading.Thread):
                 if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
                     raise StaleWrite(sql)
 
-    def run(self) -> None:
-        while True:
-            job = self.queue.get()
-            if job is None:
-                break
-            batch = [job]
-            stop = False
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    nxt = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-            self._commit(batch)
-            if stop:
-                break
-        self._conn.close()
-
-    def _commit(self, batch: list[_Job]) -> None:
+    def _commit(self, batch: list[Job]) -> None:
         if not self._commit_fast(batch):
             self._commit_isolated(batch)
-        self._wake(batch)
 
-    def _commit_fast(self, batch: list[_Job]) -> bool:
+    def _close(self) -> None:
+        self._conn.close()
+
+    def translate(self, err: BaseException) -> BaseException:
+        return _translate(err)
+
+    def _commit_fast(self, batch: list[Job]) -> bool:
         """The whole batch in one transaction; False (and nothing written) if any write fails."""
         conn = self._conn
         head = self.chain.state()
@@ -310,7 +267,7 @@ class _Writer(threading.Thread):
         self.failure = None
         return True
 
-    def _commit_isolated(self, batch: list[_Job]) -> None:
+    def _commit_isolated(self, batch: list[Job]) -> None:
         """Each job in its own savepoint, so one failing job does not undo the others."""
         conn = self._conn
         head = self.chain.state()
@@ -337,31 +294,6 @@ class _Writer(threading.Thread):
             for job in batch:
                 job.error = job.error or err
 
-    def _wake(self, batch: list[_Job]) -> None:
-        self.batches += 1
-        self.jobs += len(batch)
-        # One wake-up per event loop for the whole batch, not one per job.
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        for job in batch:
-            if job.done is not None:
-                job.done.set()
-            else:
-                assert job.loop is not None
-                by_loop.setdefault(job.loop, []).append(job)
-        for loop, jobs in by_loop.items():
-            loop.call_soon_threadsafe(_resolve, jobs)
-
-
-def _resolve(jobs: list[_Job]) -> None:
-    for job in jobs:
-        fut = job.future
-        if fut is None or fut.done():
-            continue
-        if job.error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(_translate(job.error))
-
 
 def _translate(err: BaseException) -> BaseException:
     if isinstance(err, StaleWrite):
@@ -387,7 +319,6 @@ class SqliteDatabase:
         self._read = _connect(path)
         self._writer = _Writer(path)
         self._writer.start()
-        self._closed = False
 
     # -- reads (event-loop thread) ----------------------------------------------------------
     def one(self, sql: str, params: Sequence[Param] = ()) -> sqlite3.Row | None:
@@ -400,23 +331,11 @@ class SqliteDatabase:
     # -- writes (group commit) --------------------------------------------------------------
     async def write(self, ops: Sequence[Op]) -> None:
         """Run `ops` atomically; returns once they are durable on disk."""
-        if self._closed:
-            raise StoreClosed("store is closed")
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._writer.queue.put(_Job(ops, fut, loop))
-        await asyncio.shield(fut)
+        await self._writer.write(ops)
 
     def write_sync(self, ops: Sequence[Op]) -> None:
         """Blocking variant for command-line tools (no event loop)."""
-        if self._closed:
-            raise StoreClosed("store is closed")
-        job = _Job(ops, None, None, threading.Event())
-        self._writer.queue.put(job)
-        assert job.done is not None
-        job.done.wait()
-        if job.error is not None:
-            raise _translate(job.error)
+        self._writer.write_sync(ops)
 
     @property
     def failure(self) -> str | None:
@@ -425,11 +344,7 @@ class SqliteDatabase:
 
     async def probe(self) -> bool:
         """An empty transaction through the writer: clears `failure` when writes work again."""
-        try:
-            await self.write([])
-        except Exception:  # noqa: BLE001 - any failure means "still not writable"
-            return False
-        return self._writer.failure is None
+        return await self._writer.probe()
 
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
@@ -444,9 +359,7 @@ class SqliteDatabase:
         return {"batches": self._writer.batches, "jobs": self._writer.jobs}
 
     def close(self) -> None:
-        if self._closed:
+        if self._writer.closed:
             return
-        self._closed = True
-        self._writer.queue.put(None)
-        self._writer.join()
+        self._writer.stop()
         self._read.close()
