@@ -29,7 +29,7 @@ import structlog
 from strongroom.daemon import auth, render
 from strongroom.daemon.auth import Principal
 from strongroom.daemon.clock import Clock
-from strongroom.daemon.decide import Decider, Voter
+from strongroom.daemon.decide import Decider, Subject, Voter
 from strongroom.daemon.metering import Meter, Reservation
 from strongroom.daemon.metrics import Metrics
 from strongroom.daemon.params import JsonObj, obj, req_str
@@ -86,12 +86,22 @@ class Execution:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A validated request: what policies may read about it, and how to carry it out."""
+    """A validated request: what policies may read about it, and how to carry it out.
+
+    Every request parameter is exposed to policies as `activity.params` (snake_case, as Turnkey
+    names them); `params` adds or overrides what the handler resolved. A request that signs
+    several things has one `Subject` per signature, each decided on its own: the request executes
+    only if every subject is allowed.
+    """
 
     run: Callable[[], Awaitable[Execution]]
-    params: dict[str, Any] = field(default_factory=dict)  # `activity.params` for policies
+    params: dict[str, Any] = field(default_factory=dict)  # `activity.params` additions for policies
     env: dict[str, Any] = field(default_factory=dict)  # other keywords: private_key, eth, ...
     signatures: int = 0  # metered
+    subjects: tuple[Subject, ...] = ()  # when empty: one subject made of `params` and `env`
+
+    def policy_subjects(self) -> tuple[Subject, ...]:
+        return self.subjects or (Subject("", self.params, self.env),)
 
 
 Prepare = Callable[[Context, JsonObj], Awaitable[Prepared]]
@@ -374,17 +384,26 @@ class Pipeline:
             out.append(Voter(user, credential, v.get("selection") == "VOTE_SELECTION_APPROVED"))
         return out
 
-    def _decide(
+    async def _decide(
         self,
         spec: ActivitySpec,
         org: Organization,
+        request_params: JsonObj,
         prepared: Prepared,
         voters: list[Voter],
         now_ms: int,
         activity_id: str,
     ) -> Decision:
-        decision = self.decider.decide(
-            org, spec.type, spec.resource, spec.action, prepared.params, prepared.env, voters, now_ms, activity_id
+        decision = await self.decider.decide(
+            org,
+            spec.type,
+            spec.resource,
+            spec.action,
+            request_params,
+            prepared.policy_subjects(),
+            voters,
+            now_ms,
+            activity_id,
         )
         if self.metrics is not None:
             self.metrics.decisions.labels(decision.outcome.value).inc()
@@ -406,7 +425,7 @@ class Pipeline:
         prepared = await spec.prepare(ctx, params)
         vote = self._vote_record(principal, activity_id, body, True, now_ms)
         voters = [Voter(principal.user, principal.credential, True)]
-        decision = self._decide(spec, org, prepared, voters, now_ms, activity_id)
+        decision = await self._decide(spec, org, params, prepared, voters, now_ms, activity_id)
         evaluations = self.decider.evaluations_json(org.id, decision)
         if decision.outcome is Outcome.DENY_EXPLICIT:
             raise PermissionDenied("policy engine denied request explicitly", code=ErrorCode.FORBIDDEN)
@@ -512,11 +531,14 @@ class Pipeline:
         params = obj(request.get("parameters"), "parameters")
         now_ms = self.clock.now_ms()
         prepared = await spec.prepare(Context(org, now_ms, "", principal.user.id), params)
-        decision = self._decide(spec, org, prepared, [Voter(principal.user, principal.credential, True)], now_ms, "")
+        decision = await self._decide(
+            spec, org, params, prepared, [Voter(principal.user, principal.credential, True)], now_ms, ""
+        )
         return {
             "decision": decision.outcome.value,
             "reasons": list(decision.reasons),
             "policyEvaluations": self.decider.evaluations_json(org.id, decision),
+            "warnings": list(await self.decider.warnings(org, spec.type, prepared.policy_subjects())),
         }
 
     # -- votes ----------------------------------------------------------------------------------------
@@ -553,15 +575,17 @@ class Pipeline:
             if spec is None:  # pragma: no cover - only registered types are ever recorded
                 raise InvalidRequest(f"activity type `{target.type}` cannot be voted on")
             ctx = Context(org, target.created_at, target.id, str(target.user_id))
-            prepared = await spec.prepare(ctx, next(iter(target.intent.values())))
+            intent_params: JsonObj = next(iter(target.intent.values()))
+            prepared = await spec.prepare(ctx, intent_params)
             voters = self._voters(org.id, target.votes)
-            before = self._decide(spec, org, prepared, voters, now_ms, target.id)
+            before = await self._decide(spec, org, intent_params, prepared, voters, now_ms, target.id)
             approved = vote_type == APPROVE
             me = Voter(principal.user, principal.credential, True)
-            with_me = self._decide(spec, org, prepared, [*voters, me], now_ms, target.id)
-            if principal.user.id not in org.root_user_ids and (with_me.outcome, with_me.evaluations) == (
-                before.outcome,
-                before.evaluations,
+            with_me = await self._decide(spec, org, intent_params, prepared, [*voters, me], now_ms, target.id)
+            if (
+                principal.user.id not in org.root_user_ids
+                and (with_me.outcome, with_me.evaluations) == (before.outcome, before.evaluations)
+                and not await self.decider.vote_can_matter(org, before, voters, me, now_ms)
             ):
                 raise PermissionDenied("this user's vote cannot change the outcome: not an approver of this activity")
             vote = self._vote_record(principal, target.id, body, approved, now_ms)

@@ -11,6 +11,7 @@ import uuid
 from typing import Any, Final
 
 from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline, Prepared
+from strongroom.daemon.decide import Decider
 from strongroom.daemon.params import JsonObj, obj, opt_str, req_list, req_str, str_list
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
 from strongroom.policy import check_policy
@@ -32,9 +33,15 @@ def check_policy_text(condition: str, consensus: str, time: str) -> None:
         )
 
 
+def _with_warnings(result: dict[str, Any], warnings: tuple[str, ...]) -> dict[str, Any]:
+    """A policy activity's result, with `warnings` (a Strongroom extension) when there are any."""
+    return {**result, "warnings": list(warnings)} if warnings else result
+
+
 class GovernanceHandlers:
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, decider: Decider) -> None:
         self.repo = repo
+        self.decider = decider
 
     def register(self, pipeline: Pipeline) -> None:
         for path, activity_type, intent, result, prepare, resource, action in (
@@ -177,9 +184,10 @@ class GovernanceHandlers:
     async def create_policy(self, ctx: Context, params: JsonObj) -> Prepared:
         record = self._policy_from(ctx, params, "parameters.", str(uuid.uuid4()))
         self._check_new_names(ctx.organization.id, [record.name], 1)
+        warnings = self.decider.creation_warnings(ctx.organization, [record])
 
         async def run() -> Execution:
-            return Execution({"policyId": record.id}, self.repo.insert_policy(record))
+            return Execution(_with_warnings({"policyId": record.id}, warnings), self.repo.insert_policy(record))
 
         return Prepared(run)
 
@@ -192,12 +200,13 @@ class GovernanceHandlers:
             for i, raw in enumerate(items)
         ]
         self._check_new_names(ctx.organization.id, [r.name for r in records], len(records))
+        warnings = self.decider.creation_warnings(ctx.organization, records)
 
         async def run() -> Execution:
             ops: list[Any] = []
             for r in records:
                 ops += self.repo.insert_policy(r)
-            return Execution({"policyIds": [r.id for r in records]}, ops)
+            return Execution(_with_warnings({"policyIds": [r.id for r in records]}, warnings), ops)
 
         return Prepared(run)
 
@@ -229,9 +238,10 @@ class GovernanceHandlers:
         check_policy_text(new.condition, new.consensus, new.time)
         if new.name != old.name and any(q.name == new.name for q in self.repo.policies(ctx.organization.id)):
             raise InvalidRequest(f"policy label must be unique: `{new.name}` is already used")
+        warnings = self.decider.creation_warnings(ctx.organization, [new])
 
         async def run() -> Execution:
-            return Execution({"policyId": new.id}, self.repo.update_policy(new))
+            return Execution(_with_warnings({"policyId": new.id}, warnings), self.repo.update_policy(new))
 
         return Prepared(run)
 

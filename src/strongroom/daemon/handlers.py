@@ -3,6 +3,13 @@
 Each handler *prepares*: it validates the request, resolves the key, parses the payload or
 transaction and says what policies may read about it (`private_key`, `eth.tx`, `eth.eip_712`,
 `activity.params`); the token is touched only by `run`, after the policy decision.
+
+Every signature has a policy subject. A batch (`SIGN_RAW_PAYLOADS`) has one subject per payload,
+each with its own `activity.params.payload` and `eth` namespace. A raw payload whose preimage the
+daemon sees (KECCAK256, SHA256, or an Ed25519 message) is recognised: unsigned transaction bytes
+fill `eth.tx`, an EIP-712 digest input opens `eth.eip_712`, an EIP-7702 authorization
+`eth.eip_7702_authorization` (see `strongroom.chains.ethereum.preimage`). A blind digest
+(`HASH_FUNCTION_NO_OP` on a hexadecimal or text payload) exposes nothing but its parameters.
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ import uuid
 from typing import Any, Final
 
 from strongroom.chains.address_formats import SUPPORTED_FORMATS, derive_address
-from strongroom.chains.ethereum import messages
+from strongroom.chains.ethereum import messages, preimage
 from strongroom.chains.ethereum import tx as ethtx
 from strongroom.daemon import signing
 from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline, Prepared
+from strongroom.daemon.decide import Subject, private_key_probe
 from strongroom.daemon.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.errors import ErrorCode, InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.hsm import AsyncKeyStore, Curve, KeyRef
@@ -26,7 +34,7 @@ MAX_PAYLOADS: Final = 100
 
 
 def private_key_env(key: PrivateKey) -> dict[str, Any]:
-    return {"id": key.id, "tags": list(key.tags), "label": key.name, "imported": False, "exported": False}
+    return private_key_probe(key.id, key.tags, key.name)
 
 
 def ethereum_address(key: PrivateKey) -> str:
@@ -176,31 +184,35 @@ class KeyHandlers:
         return key, encoding, hash_function
 
     @staticmethod
-    def _payload_env(encoding: str, payloads: list[str]) -> dict[str, Any]:
-        """`eth.eip_712` / `eth.eip_7702_authorization` for policies (first payload of a batch)."""
+    def _payload_eth(key: PrivateKey, encoding: str, hash_function: str, payload: str) -> dict[str, Any]:
+        """The `eth` namespace one payload opens (empty: none)."""
         if encoding == signing.ENC_EIP712:
-            return {"eth": {"eip_712": messages.typed_data_policy_fields(payloads[0])}}
+            return {"eip_712": messages.typed_data_policy_fields(payload)}
         if encoding == signing.ENC_EIP7702:
-            return {
-                "eth": {"eip_7702_authorization": messages.parse_eip7702_authorization(payloads[0]).policy_fields()}
-            }
-        return {}
+            return {"eip_7702_authorization": messages.parse_eip7702_authorization(payload).policy_fields()}
+        if key.curve != Curve.SECP256K1 or hash_function == signing.HASH_NO_OP:
+            return {}  # an Ed25519 message is not Ethereum; a blind digest has no preimage to read
+        data = signing.decode_payload(payload, encoding)
+        return preimage.recognise(data, ethereum_address(key).lower())
 
     def _sign_prepared(
         self, key: PrivateKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
     ) -> Prepared:
         msgs = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
+        key_env = private_key_env(key)
+        subjects = []
+        for i, payload in enumerate(payloads):
+            env: dict[str, Any] = {"private_key": key_env}
+            eth = self._payload_eth(key, encoding, hash_function, payload)
+            if eth:
+                env["eth"] = eth
+            subjects.append(Subject(f"payloads[{i}]" if batch else "", {"payload": payload}, env))
 
         async def run() -> Execution:
             sigs = [await signing.sign(self.keys, key, m) for m in msgs]
             return Execution({"signatures": sigs} if batch else sigs[0], [])
 
-        return Prepared(
-            run,
-            params={"hash_function": hash_function, "encoding": encoding},
-            env={"private_key": private_key_env(key), **self._payload_env(encoding, payloads)},
-            signatures=len(msgs),
-        )
+        return Prepared(run, signatures=len(msgs), subjects=tuple(subjects))
 
     async def sign_raw_payload(self, ctx: Context, params: JsonObj) -> Prepared:
         key, encoding, hash_function = self._common(ctx, params)
@@ -233,10 +245,9 @@ class KeyHandlers:
 
         return Prepared(
             run,
-            params={"type": tx_type},
             env={
                 "private_key": private_key_env(key),
-                "eth": {"tx": tx.policy_fields(ethereum_address(key).lower())},
+                "eth": {"tx": preimage.transaction_fields(tx, ethereum_address(key).lower())},
             },
             signatures=1,
         )

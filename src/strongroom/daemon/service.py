@@ -47,7 +47,7 @@ class Strongroom:
         )
         key_handlers = KeyHandlers(self.repo, self.keys)
         key_handlers.register(self.pipeline)
-        GovernanceHandlers(self.repo).register(self.pipeline)
+        GovernanceHandlers(self.repo, self.pipeline.decider).register(self.pipeline)
         passkeys = WebAuthnSettings(settings.webauthn_rp_id, tuple(settings.webauthn_origins))
         IdentityHandlers(self.repo, passkeys, key_handlers).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)

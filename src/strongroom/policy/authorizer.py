@@ -12,22 +12,22 @@
 3. Every policy is evaluated (no ordering, no early exit), field by field:
    - `time` gate first: if present and false, the policy is skipped entirely, DENY ones included
      (`OUTCOME_TIME_INACTIVE`); the other fields are not evaluated.
+   - then applicability: if the condition reads a namespace the request does not have (`eth.tx`
+     on a user creation, `solana.tx` on an Ethereum transaction, an `activity.params` field the
+     activity does not take; see `strongroom.policy.namespaces`), the policy does not apply
+     (`OUTCOME_DENY_IMPLICIT`, with `not_applicable` naming the namespace), as in Turnkey.
    - then `condition` against the request environment and `consensus` against
      `approvers`/`credentials`. Both are always evaluated. An absent field is `true`.
-   - any evaluation error (missing keyword or field, type mismatch, non-bool result) in any field
-     gives `OUTCOME_ERROR` for that policy.
+   - any other evaluation failure (a missing field inside a namespace the request has, a type
+     mismatch, malformed data, a non-bool result, the step budget exceeded) in any field gives
+     `OUTCOME_ERROR` for that policy.
    Per-policy outcomes: condition and consensus true → `OUTCOME_DENY_EXPLICIT` (DENY) or
    `OUTCOME_ALLOW` (ALLOW); an ALLOW whose condition holds but whose consensus does not (yet) →
    `OUTCOME_REQUIRES_CONSENSUS`; anything else → `OUTCOME_DENY_IMPLICIT` (does not apply).
-4. **Deny wins.** Any DENY policy with `OUTCOME_DENY_EXPLICIT` → DENY_EXPLICIT.
-5. Else any ALLOW policy with `OUTCOME_ALLOW` → ALLOW.
-
-   A policy that fails to evaluate (`OUTCOME_ERROR`) neither allows nor denies, whatever its
-   effect: errors can never grant anything (fail closed), and an error is how Turnkey's engine
-   says "this policy does not apply to this request" — with no short-circuiting, a DENY that reads
-   `solana.tx` errors on every Ethereum request, and Turnkey's own published examples (a deny on
-   `activity.params.hash_function`, a deny on Solana recipients) would otherwise refuse every
-   other activity of the organisation. Errors are reported in `evaluations` and `reasons`.
+4. **Deny wins, and a DENY that fails denies.** Any DENY policy with `OUTCOME_DENY_EXPLICIT` or
+   `OUTCOME_ERROR` → DENY_EXPLICIT. A DENY that cannot be evaluated on data the request does have
+   must not be walked around by making it fail (fail closed).
+5. Else any ALLOW policy with `OUTCOME_ALLOW` → ALLOW. An ALLOW that fails never allows.
 6. Else any ALLOW policy with `OUTCOME_REQUIRES_CONSENSUS` → REQUIRES_CONSENSUS.
 7. Else DENY_IMPLICIT.
 8. **Pending root votes.** If the result of 4-7 is not ALLOW but at least one root user (fewer than
@@ -35,17 +35,25 @@
    through rule 1, which overrides every policy, explicit denies included. The policy result stays
    in `reasons`. Nothing is executed in that state; each new vote re-runs `authorize`.
 
+Cost: each decision has a step `Budget` shared by its policies, and each policy evaluation may take
+at most `POLICY_STEPS` of it; a policy that runs out fails (rule 4/5). `authorize_steps` is the same
+decision as a generator that yields after each policy, so a caller can interleave other work.
+Several subjects (the payloads of a batch) are decided one by one and joined by `combine`: the
+request is allowed only if every subject is.
+
 `Decision.evaluations` lists every policy's `OUTCOME_*` (empty when rules 1 or 2 decide);
 `Decision.reasons` explains the outcome in lowercase sentences (evaluation errors included).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Generator, Mapping, Sequence
+from dataclasses import replace
+from typing import Final
 
 from strongroom.policy import ast
 from strongroom.policy.errors import PolicyEvalError
-from strongroom.policy.evaluator import evaluate_bool
+from strongroom.policy.evaluator import Budget, evaluate_bool
 from strongroom.policy.model import (
     Decision,
     Effect,
@@ -55,6 +63,12 @@ from strongroom.policy.model import (
     PolicyOutcome,
     RootQuorum,
 )
+from strongroom.policy.namespaces import first_missing
+
+POLICY_STEPS: Final = 2_000
+"""Steps one policy's evaluation (time, condition and consensus) may take: about a millisecond."""
+DECISION_STEPS: Final = 400_000
+"""Steps all the evaluations of one request may take together (every subject, every policy)."""
 
 
 def _describe_error(field: str, err: PolicyEvalError) -> str:
@@ -62,12 +76,14 @@ def _describe_error(field: str, err: PolicyEvalError) -> str:
     return f"{field}{where}: {err.reason}"
 
 
-def _field(expr: ast.Expr | None, env: Mapping[str, object], now_ms: int, name: str, errors: list[str]) -> bool | None:
+def _field(
+    expr: ast.Expr | None, env: Mapping[str, object], now_ms: int, name: str, errors: list[str], budget: Budget
+) -> bool | None:
     """The field's truth value (absent = true), or None after recording an error."""
     if expr is None:
         return True
     try:
-        return evaluate_bool(expr, env, now_ms)
+        return evaluate_bool(expr, env, now_ms, budget)
     except PolicyEvalError as err:
         errors.append(_describe_error(name, err))
         return None
@@ -78,14 +94,38 @@ def evaluate_policy(
     env: Mapping[str, object],
     consensus_env: Mapping[str, object],
     now_ms: int,
+    budget: Budget | None = None,
 ) -> PolicyEvaluation:
-    """One policy's `OUTCOME_*` for a request (rule 3 of the module docstring)."""
+    """One policy's `OUTCOME_*` for a request (rule 3 of the module docstring).
+
+    At most `POLICY_STEPS` are taken from `budget` (default: a fresh `POLICY_STEPS` budget).
+    """
+    if budget is None:
+        budget = Budget(POLICY_STEPS)
+    mine = Budget(min(POLICY_STEPS, budget.left))
+    start = mine.left
+    try:
+        return _evaluate_policy(policy, env, consensus_env, now_ms, mine)
+    finally:
+        budget.left -= start - mine.left
+
+
+def _evaluate_policy(
+    policy: Policy, env: Mapping[str, object], consensus_env: Mapping[str, object], now_ms: int, budget: Budget
+) -> PolicyEvaluation:
     errors: list[str] = []
-    active = _field(policy.time, {}, now_ms, "time", errors)
+    active = _field(policy.time, {}, now_ms, "time", errors, budget)
     if active is False:
         return PolicyEvaluation(policy.policy_id, PolicyOutcome.TIME_INACTIVE)
-    condition = _field(policy.condition, env, now_ms, "condition", errors)
-    consensus = _field(policy.consensus, consensus_env, now_ms, "consensus", errors)
+    missing = first_missing(policy.reads, env)
+    if missing is not None and not errors:
+        return PolicyEvaluation(
+            policy.policy_id,
+            PolicyOutcome.DENY_IMPLICIT,
+            not_applicable=f"the request has no `{'.'.join(missing)}`",
+        )
+    condition = _field(policy.condition, env, now_ms, "condition", errors, budget)
+    consensus = _field(policy.consensus, consensus_env, now_ms, "consensus", errors, budget)
     if errors or condition is None or consensus is None:
         return PolicyEvaluation(policy.policy_id, PolicyOutcome.ERROR, "; ".join(errors))
     if condition and consensus:
@@ -109,7 +149,7 @@ def _policy_decision(evaluations: Sequence[tuple[Policy, PolicyEvaluation]]) -> 
             if result.outcome is PolicyOutcome.DENY_EXPLICIT:
                 denials.append(f"policy `{pid}` denies the activity")
             elif result.outcome is PolicyOutcome.ERROR:
-                failed.append(f"deny policy `{pid}` does not apply: it failed to evaluate ({result.error})")
+                denials.append(f"deny policy `{pid}` failed to evaluate, so it denies ({result.error})")
         elif result.outcome is PolicyOutcome.ALLOW:
             allows.append(f"policy `{pid}` allows the activity")
         elif result.outcome is PolicyOutcome.REQUIRES_CONSENSUS:
@@ -125,7 +165,7 @@ def _policy_decision(evaluations: Sequence[tuple[Policy, PolicyEvaluation]]) -> 
     return Outcome.DENY_IMPLICIT, ["no policy allows the activity", *failed]
 
 
-def authorize(
+def authorize_steps(
     policies: Sequence[Policy],
     env: Mapping[str, object],
     *,
@@ -135,15 +175,10 @@ def authorize(
     credentials: Sequence[Mapping[str, object]] = (),
     approved_user_ids: Collection[str] | None = None,
     root_only: bool = False,
-) -> Decision:
-    """Decide a request; see the module docstring for the rules.
-
-    `env` holds the condition keywords (`activity`, `private_key`, `eth`, ...); `approvers` and
-    `credentials` are the users and credentials that have approved so far (the requester
-    included); `approved_user_ids` defaults to the `id` of each approver. Values must be plain
-    JSON-like data (`None`, `bool`, `int`, `str`, `list`, `dict`); anything else (tuples, floats)
-    is an evaluation error wherever a policy reads it.
-    """
+    budget: Budget | None = None,
+    subject: str = "",
+) -> Generator[None, None, Decision]:
+    """`authorize` as a generator that yields after each policy; its return value is the decision."""
     if approved_user_ids is None:
         approved_user_ids = [str(a["id"]) for a in approvers if isinstance(a.get("id"), str)]
     root_votes = len(root_quorum.user_ids & frozenset(approved_user_ids))
@@ -157,11 +192,19 @@ def authorize(
             return Decision(Outcome.REQUIRES_CONSENSUS, (f"root-quorum-only activity: {missing}",))
         return Decision(Outcome.DENY_IMPLICIT, ("root-quorum-only activity: only the root quorum may approve it",))
 
+    if budget is None:
+        budget = Budget(DECISION_STEPS)
     consensus_env: dict[str, object] = {
         "approvers": [dict(a) for a in approvers],
         "credentials": [dict(c) for c in credentials],
     }
-    results = [(p, evaluate_policy(p, env, consensus_env, now_ms)) for p in policies]
+    results: list[tuple[Policy, PolicyEvaluation]] = []
+    for p in policies:
+        evaluation = evaluate_policy(p, env, consensus_env, now_ms, budget)
+        if subject:
+            evaluation = replace(evaluation, subject=subject)
+        results.append((p, evaluation))
+        yield
     outcome, reasons = _policy_decision(results)
     evaluations = tuple(r for _, r in results)
     if outcome is not Outcome.ALLOW and root_votes > 0 and threshold >= 1:
@@ -169,4 +212,128 @@ def authorize(
     return Decision(outcome, tuple(reasons), evaluations)
 
 
-__all__ = ["authorize", "evaluate_policy"]
+def run_steps(steps: Generator[None, None, Decision]) -> Decision:
+    """Drive an `authorize_steps` generator to its decision."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            decision: Decision = done.value
+            return decision
+
+
+def authorize(
+    policies: Sequence[Policy],
+    env: Mapping[str, object],
+    *,
+    approvers: Sequence[Mapping[str, object]],
+    root_quorum: RootQuorum,
+    now_ms: int,
+    credentials: Sequence[Mapping[str, object]] = (),
+    approved_user_ids: Collection[str] | None = None,
+    root_only: bool = False,
+    budget: Budget | None = None,
+) -> Decision:
+    """Decide a request; see the module docstring for the rules.
+
+    `env` holds the condition keywords (`activity`, `private_key`, `eth`, ...); `approvers` and
+    `credentials` are the users and credentials that have approved so far (the requester
+    included); `approved_user_ids` defaults to the `id` of each approver. Values must be plain
+    JSON-like data (`None`, `bool`, `int`, `str`, `list`, `dict`); anything else (tuples, floats)
+    is an evaluation error wherever a policy reads it.
+    """
+    return run_steps(
+        authorize_steps(
+            policies,
+            env,
+            approvers=approvers,
+            root_quorum=root_quorum,
+            now_ms=now_ms,
+            credentials=credentials,
+            approved_user_ids=approved_user_ids,
+            root_only=root_only,
+            budget=budget,
+        )
+    )
+
+
+_SEVERITY: Final = {
+    Outcome.DENY_EXPLICIT: 3,
+    Outcome.DENY_IMPLICIT: 2,
+    Outcome.REQUIRES_CONSENSUS: 1,
+    Outcome.ALLOW: 0,
+}
+
+
+def combine(decisions: Sequence[tuple[str, Decision]]) -> Decision:
+    """One decision for a request with several subjects (the payloads of a batch).
+
+    The request is allowed only if every subject is: the outcome is the most restrictive of the
+    subjects' (explicit deny, then implicit deny, then consensus needed). Reasons name the subjects
+    that decided it; evaluations keep every subject's, each labelled with its subject.
+    """
+    if len(decisions) == 1:
+        return decisions[0][1]
+    outcome = max((d.outcome for _, d in decisions), key=_SEVERITY.__getitem__)
+    reasons: list[str] = []
+    for label, d in decisions:
+        if d.outcome is outcome:
+            reasons.extend(f"{label}: {r}" for r in d.reasons)
+    evaluations = tuple(e for _, d in decisions for e in d.evaluations)
+    return Decision(outcome, tuple(reasons), evaluations)
+
+
+def consensus_can_change(
+    consensus: ast.Expr,
+    approvers: Sequence[Mapping[str, object]],
+    credentials: Sequence[Mapping[str, object]],
+    voter: tuple[Mapping[str, object], Sequence[Mapping[str, object]]],
+    others: Sequence[tuple[Mapping[str, object], Sequence[Mapping[str, object]]]],
+    now_ms: int,
+    budget: Budget,
+) -> bool:
+    """Whether `voter`'s approval can change a consensus expression's value.
+
+    Looks along one chain of possible futures: the approvals so far, then the other users joining
+    one at a time; at each step it compares the expression with and without the voter. A count
+    (`approvers.count() >= 3`) is changed by any voter once enough others have voted; a name or a
+    tag only by that user. Evaluation failures count as "no change".
+    """
+    users = [dict(a) for a in approvers]
+    creds = [dict(c) for c in credentials]
+    voter_user, voter_creds = voter
+    for k in range(len(others) + 1):
+        if k:
+            extra_user, extra_creds = others[k - 1]
+            users.append(dict(extra_user))
+            creds.extend(dict(c) for c in extra_creds)
+        try:
+            without = evaluate_bool(consensus, {"approvers": users, "credentials": creds}, now_ms, budget)
+            with_voter = evaluate_bool(
+                consensus,
+                {
+                    "approvers": [*users, dict(voter_user)],
+                    "credentials": [*creds, *(dict(c) for c in voter_creds)],
+                },
+                now_ms,
+                budget,
+            )
+        except PolicyEvalError:
+            if budget.left <= 0:
+                return False
+            continue
+        if without != with_voter:
+            return True
+    return False
+
+
+__all__ = [
+    "DECISION_STEPS",
+    "POLICY_STEPS",
+    "authorize",
+    "authorize_steps",
+    "combine",
+    "consensus_can_change",
+    "evaluate_policy",
+    "run_steps",
+]

@@ -9,6 +9,12 @@ reported too, so that a policy this daemon cannot evaluate is refused up front. 
 is not known statically (map entries, `activity.params` fields) are accepted; the evaluator
 checks them at run time.
 
+The cost of evaluating a policy is bounded here, before it is stored: at most `MAX_NODES`
+expression nodes, `.any/.all/.filter` nested at most `MAX_QUANTIFIER_NESTING` deep, list literals
+of at most `MAX_LIST_ITEMS` items and string literals of at most `MAX_STRING_CHARS` characters
+(the parser already bounds nesting depth and the text's length). At run time a step budget bounds
+what the request's own data can add (`strongroom.policy.authorizer`).
+
 An empty or absent field means "no restriction" and produces no issue.
 """
 
@@ -47,6 +53,10 @@ ROOTS: Final[Mapping[PolicyField, Mapping[str, Type]]] = {
 }
 # Turnkey keywords this daemon does not provide (chains out of scope).
 UNSUPPORTED_KEYWORDS: Final = frozenset({"tron", "bitcoin", "tempo"})
+MAX_NODES: Final = 2048
+MAX_QUANTIFIER_NESTING: Final = 3
+MAX_LIST_ITEMS: Final = 1024
+MAX_STRING_CHARS: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +242,56 @@ class _Checker:
         assert_never(node)
 
 
+def check_limits(expr: ast.Expr, field: PolicyField) -> list[PolicyIssue]:
+    """The cost limits of the module docstring (computed without recursion)."""
+    issues: list[PolicyIssue] = []
+    nodes = 0
+    stack: list[tuple[ast.Expr, int]] = [(expr, 0)]
+    while stack:
+        node, quantifiers = stack.pop()
+        nodes += 1
+        if isinstance(node, ast.ListLit) and len(node.items) > MAX_LIST_ITEMS:
+            issues.append(
+                PolicyIssue(
+                    f"a list literal has more than {MAX_LIST_ITEMS} items", node.pos.line, node.pos.column, field
+                )
+            )
+        elif isinstance(node, ast.StrLit) and len(node.value) > MAX_STRING_CHARS:
+            issues.append(
+                PolicyIssue(
+                    f"a string literal is longer than {MAX_STRING_CHARS} characters",
+                    node.pos.line,
+                    node.pos.column,
+                    field,
+                )
+            )
+        elif isinstance(node, ast.Quantifier):
+            if quantifiers + 1 > MAX_QUANTIFIER_NESTING:
+                issues.append(
+                    PolicyIssue(
+                        f"`.any`, `.all` and `.filter` nest more than {MAX_QUANTIFIER_NESTING} deep",
+                        node.pos.line,
+                        node.pos.column,
+                        field,
+                    )
+                )
+                continue
+            stack.append((node.target, quantifiers))
+            stack.append((node.body, quantifiers + 1))
+            continue
+        stack.extend((child, quantifiers) for child in ast.children(node))
+    if nodes > MAX_NODES:
+        issues.append(
+            PolicyIssue(f"the expression has more than {MAX_NODES} nodes", expr.pos.line, expr.pos.column, field)
+        )
+    return issues
+
+
 def check_expression(expr: ast.Expr, field: PolicyField) -> list[PolicyIssue]:
     """Type-check a parsed expression as the given policy field; it must be a bool."""
+    limits = check_limits(expr, field)
+    if limits:
+        return limits
     checker = _Checker(field)
     try:
         result = checker.infer(expr, {})
@@ -261,4 +319,15 @@ def check_policy(condition: str | None, consensus: str | None, time: str | None 
     return sorted(issues, key=lambda i: (("condition", "consensus", "time").index(i.field), i.line, i.column))
 
 
-__all__ = ["PolicyField", "PolicyIssue", "check_expression", "check_field", "check_policy"]
+__all__ = [
+    "MAX_LIST_ITEMS",
+    "MAX_NODES",
+    "MAX_QUANTIFIER_NESTING",
+    "MAX_STRING_CHARS",
+    "PolicyField",
+    "PolicyIssue",
+    "check_expression",
+    "check_field",
+    "check_limits",
+    "check_policy",
+]

@@ -2,7 +2,8 @@
 
 `PolicySyntaxError` is an `InvalidRequest` (HTTP 400): it is raised when a client submits a policy
 whose text does not parse. `PolicyEvalError` never leaves the authorizer, which turns it into an
-`OUTCOME_ERROR` evaluation; it is public so callers of `evaluate` can catch it.
+`OUTCOME_ERROR` evaluation (or, for its subclass `PolicyNotApplicable`, a policy that does not
+apply); it is public so callers of `evaluate` can catch it.
 """
 
 from __future__ import annotations
@@ -35,4 +36,16 @@ class PolicyEvalError(StrongroomError):
         self.column = column
 
 
-__all__ = ["PolicyEvalError", "PolicySyntaxError"]
+class PolicyNotApplicable(PolicyEvalError):
+    """The expression reads a namespace this request does not have (`eth.tx` on a user creation,
+    `solana.tx` on an Ethereum transaction, an `activity.params` field the activity does not take).
+
+    The policy is then *not applicable*, as in Turnkey: it neither allows nor denies.
+    """
+
+
+class PolicyBudgetExceeded(PolicyEvalError):
+    """The evaluation took more steps than its budget allows (an evaluation failure)."""
+
+
+__all__ = ["PolicyBudgetExceeded", "PolicyEvalError", "PolicyNotApplicable", "PolicySyntaxError"]

@@ -17,6 +17,11 @@ Semantics (Turnkey §9.2, made strict so that an unexpected input fails closed):
 
 `evaluate` is total: for any AST and any environment it returns a value or raises
 `PolicyEvalError`, never another exception (deep recursion is reported as an evaluation error).
+
+Cost is bounded: every evaluated node costs one step, and comparing or searching lists costs one
+step per element; past the `Budget` it is given, evaluation stops with `PolicyBudgetExceeded`.
+Whether a policy *applies* to a request at all (the namespaces it reads exist) is decided before
+evaluation, by `strongroom.policy.namespaces`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from strongroom.policy import ast
-from strongroom.policy.errors import PolicyEvalError
+from strongroom.policy.errors import PolicyBudgetExceeded, PolicyEvalError
+
+DEFAULT_STEPS = 20_000
+"""Steps one evaluation may take when the caller gives no budget."""
+
+
+class Budget:
+    """Evaluation steps left; shared by the evaluations of one decision (mutable)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def __repr__(self) -> str:
+        return f"Budget({self.left})"
 
 
 def type_name(value: object) -> str:
@@ -58,7 +78,7 @@ _LEFT = {"&&": "the left operand of `&&`", "||": "the left operand of `||`"}
 _RIGHT = {"&&": "the right operand of `&&`", "||": "the right operand of `||`"}
 
 
-def _equal(left: object, right: object, node: ast.Expr) -> bool:
+def _equal(left: object, right: object, node: ast.Expr, ev: _Evaluator) -> bool:
     """Structural equality of two values of the same kind; a kind mismatch is an error."""
     kind = type(left)
     if kind is type(right) and kind in _SCALARS:  # the common case, checked cheaply
@@ -71,20 +91,32 @@ def _equal(left: object, right: object, node: ast.Expr) -> bool:
     if isinstance(left, list) and isinstance(right, list):
         if len(left) != len(right):
             return False
-        results = [_equal(a, b, node) for a, b in zip(left, right, strict=True)]
+        ev.charge(len(left), node)
+        results = [_equal(a, b, node, ev) for a, b in zip(left, right, strict=True)]
         return all(results)
     if isinstance(left, dict) and isinstance(right, dict):
         if set(left) != set(right):
             return False
-        results = [_equal(left[k], right[k], node) for k in left]
+        ev.charge(len(left), node)
+        results = [_equal(left[k], right[k], node, ev) for k in left]
         return all(results)
     return left == right
 
 
 class _Evaluator:
-    def __init__(self, env: Mapping[str, object], now_ms: int) -> None:
+    def __init__(self, env: Mapping[str, object], now_ms: int, steps: int) -> None:
         self.env = env
         self.time: dict[str, object] = {"now": now_ms}
+        self.left = steps
+
+    def charge(self, steps: int, node: ast.Expr) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise PolicyBudgetExceeded(
+                "evaluation budget exceeded: the policy does too much work for one request",
+                node.pos.line,
+                node.pos.column,
+            )
 
     def boolean(self, node: ast.Expr, scope: Mapping[str, object], what: str) -> bool:
         value = self.eval(node, scope)
@@ -118,6 +150,9 @@ class _Evaluator:
     def eval(self, node: ast.Expr, scope: Mapping[str, object]) -> object:
         # A table keyed by node type: a `match` over class patterns tries each case in turn,
         # which made evaluation of an organization's 100 policies cost milliseconds.
+        self.left -= 1
+        if self.left < 0:
+            self.charge(0, node)
         handler = _DISPATCH.get(type(node))
         if handler is None:  # pragma: no cover - every node kind has a handler
             raise _fail("unsupported expression", node)
@@ -156,13 +191,15 @@ class _Evaluator:
     def _membership(self, node: Any, scope: Mapping[str, object]) -> object:
         item = self.eval(node.element, scope)
         values = self.sequence(node.container, scope, "`in`")
-        results = [_equal(item, value, node) for value in values]
+        self.charge(len(values), node)
+        results = [_equal(item, value, node, self) for value in values]
         return any(results)
 
     def _contains(self, node: Any, scope: Mapping[str, object]) -> object:
         values = self.sequence(node.target, scope, "`.contains`")
         item = self.eval(node.value, scope)
-        results = [_equal(item, value, node) for value in values]
+        self.charge(len(values), node)
+        results = [_equal(item, value, node, self) for value in values]
         return any(results)
 
     def _count(self, node: Any, scope: Mapping[str, object]) -> object:
@@ -209,9 +246,9 @@ class _Evaluator:
         right = self.eval(node.right, scope)
         op = node.op
         if op == "==":
-            return _equal(left, right, node)
+            return _equal(left, right, node, self)
         if op == "!=":
-            return not _equal(left, right, node)
+            return not _equal(left, right, node, self)
         if not (_is_int(left) and _is_int(right)):
             raise _fail(f"`{op}` needs two ints, got {type_name(left)} and {type_name(right)}", node)
         assert isinstance(left, int)
@@ -258,20 +295,29 @@ _DISPATCH: dict[type, Callable[[_Evaluator, Any, Mapping[str, object]], object]]
 }
 
 
-def evaluate(expr: ast.Expr, env: Mapping[str, object], now_ms: int) -> object:
-    """Evaluate `expr`; `time.now` is `now_ms`. Raise `PolicyEvalError` on any failure."""
+def evaluate(expr: ast.Expr, env: Mapping[str, object], now_ms: int, budget: Budget | None = None) -> object:
+    """Evaluate `expr`; `time.now` is `now_ms`. Raise `PolicyEvalError` on any failure.
+
+    The steps taken are deducted from `budget` (a fresh `DEFAULT_STEPS` one when None), also when
+    evaluation fails.
+    """
+    if budget is None:
+        budget = Budget(DEFAULT_STEPS)
+    evaluator = _Evaluator(env, now_ms, budget.left)
     try:
-        return _Evaluator(env, now_ms).eval(expr, {})
+        return evaluator.eval(expr, {})
     except RecursionError as err:
         raise PolicyEvalError("expression or value nests too deeply") from err
+    finally:
+        budget.left = max(evaluator.left, 0)
 
 
-def evaluate_bool(expr: ast.Expr, env: Mapping[str, object], now_ms: int) -> bool:
+def evaluate_bool(expr: ast.Expr, env: Mapping[str, object], now_ms: int, budget: Budget | None = None) -> bool:
     """Evaluate `expr`, which must produce a bool."""
-    value = evaluate(expr, env, now_ms)
+    value = evaluate(expr, env, now_ms, budget)
     if not isinstance(value, bool):
         raise _fail(f"the expression must evaluate to a bool, got {type_name(value)}", expr)
     return value
 
 
-__all__ = ["evaluate", "evaluate_bool", "type_name"]
+__all__ = ["DEFAULT_STEPS", "Budget", "evaluate", "evaluate_bool", "type_name"]

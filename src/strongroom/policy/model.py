@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from strongroom.policy import ast
+from strongroom.policy.namespaces import Path, namespace_reads
 from strongroom.policy.parser import parse_expression
 
 
@@ -37,13 +38,18 @@ class PolicyOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A stored policy with its expressions parsed; None means "no restriction" for that field."""
+    """A stored policy with its expressions parsed; None means "no restriction" for that field.
+
+    `reads` are the namespaces its condition reads (see `strongroom.policy.namespaces`): when a
+    request lacks one of them, the policy does not apply to it.
+    """
 
     policy_id: str
     effect: Effect
     condition: ast.Expr | None = None
     consensus: ast.Expr | None = None
     time: ast.Expr | None = None
+    reads: frozenset[Path] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +64,17 @@ class RootQuorum:
 
 @dataclass(frozen=True, slots=True)
 class PolicyEvaluation:
-    """How one policy evaluated: `outcome` is an `OUTCOME_*` string; `error` is set for OUTCOME_ERROR."""
+    """How one policy evaluated: `outcome` is an `OUTCOME_*` string; `error` is set for OUTCOME_ERROR.
+
+    `not_applicable` names the namespace the request lacks when the policy does not apply
+    (outcome `OUTCOME_DENY_IMPLICIT`); `subject` says which element of a batch was evaluated.
+    """
 
     policy_id: str
     outcome: PolicyOutcome
     error: str | None = None
+    not_applicable: str | None = None
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +105,14 @@ def compile_policy(
 
     Raises `PolicySyntaxError` for unparsable text and `ValueError` for an unknown effect.
     """
+    parsed = _parse_optional(condition)
     return Policy(
         policy_id,
         Effect(effect),
-        _parse_optional(condition),
+        parsed,
         _parse_optional(consensus),
         _parse_optional(time),
+        namespace_reads(parsed),
     )
 
 

@@ -61,13 +61,29 @@ def test_decision_table(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_corpus_policies_that_should_check_clean_do(case: dict[str, Any]) -> None:
     # Everything in the corpus passes the static checker except the deliberate type errors.
-    deliberate = {"allow-type", "allow-order", "deny-badtime", "allow-or"}
+    deliberate = {"allow-type", "allow-order", "deny-badtime", "allow-or", "deny-typo", "deny-order"}
     for p in case["policies"]:
         issues = check_policy(p["condition"], p["consensus"], p["time"])
         assert bool(issues) == (p["id"] in deliberate), issues
 
 
 def test_error_reason_names_the_policy_field_and_position() -> None:
+    deny = compile_policy("deny-typo", Effect.DENY, "activity.action == 'SIGN' && activity.nme == 'w-1'")
+    decision = authorize(
+        [deny],
+        {"activity": {"action": "SIGN"}},
+        approvers=[{"id": "u"}],
+        root_quorum=RootQuorum.of(1, ["root"]),
+        now_ms=0,
+    )
+    assert decision.outcome is Outcome.DENY_EXPLICIT  # a deny that fails denies (fail closed)
+    reason = decision.reasons[-1]
+    assert "deny-typo" in reason
+    assert "condition at line 1, column 39: missing field `nme`" in reason
+    assert decision.evaluations[0].outcome == "OUTCOME_ERROR"
+
+
+def test_a_policy_reading_a_namespace_the_request_lacks_is_not_applicable() -> None:
     deny = compile_policy("deny-wallet", Effect.DENY, "activity.action == 'SIGN' && wallet.id == 'w-1'")
     decision = authorize(
         [deny],
@@ -76,11 +92,10 @@ def test_error_reason_names_the_policy_field_and_position() -> None:
         root_quorum=RootQuorum.of(1, ["root"]),
         now_ms=0,
     )
-    assert decision.outcome is Outcome.DENY_IMPLICIT  # the erroring deny is inert; nothing allows
-    reason = decision.reasons[-1]
-    assert "deny-wallet" in reason
-    assert "condition at line 1, column 30: missing keyword `wallet`" in reason
-    assert decision.evaluations[0].outcome == "OUTCOME_ERROR"
+    assert decision.outcome is Outcome.DENY_IMPLICIT  # nothing allows, nothing denies
+    (evaluation,) = decision.evaluations
+    assert evaluation.outcome == "OUTCOME_DENY_IMPLICIT"
+    assert evaluation.not_applicable == "the request has no `wallet`"
 
 
 def test_policies_are_all_evaluated_in_order() -> None:

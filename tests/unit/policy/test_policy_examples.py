@@ -57,3 +57,4 @@ def test_example_evaluates(example: dict[str, Any], case: dict[str, Any]) -> Non
     result = evaluate_policy(policy, case["env"], consensus_env, case["now_ms"])
     assert result.outcome == PolicyOutcome(case["outcome"]), result.error
     assert (result.error is not None) == (result.outcome is PolicyOutcome.ERROR)
+    assert (result.not_applicable is not None) == ("not applicable" in case.get("note", ""))

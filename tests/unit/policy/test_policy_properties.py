@@ -1,4 +1,4 @@
-"""Hypothesis properties: evaluator totality, errors never allow, printer round trip."""
+"""Hypothesis properties: evaluator totality, errors never allow, DENY monotonicity, printer round trip."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from strongroom.policy import (
     to_source,
 )
 from strongroom.policy import ast as a
+from strongroom.policy.namespaces import namespace_reads
 from strongroom.policy.timegate import parse_timestamp_ms
 
 NAMES = ["activity", "wallet", "approvers", "credentials", "eth", "time", "x", "u"]
@@ -107,11 +108,16 @@ SENSIBLE = [
     "time.now < Timestamp('2026-03-01T00:00:00Z')",
 ]
 fields = st.none() | st.sampled_from([parse_expression(t) for t in SENSIBLE]) | exprs
-policies = st.lists(
-    st.builds(Policy, st.uuids().map(str), st.sampled_from(Effect), fields, fields, fields),
-    max_size=4,
-    unique_by=lambda p: p.policy_id,
-)
+
+
+def _policy(
+    policy_id: str, effect: Effect, condition: a.Expr | None, consensus: a.Expr | None, t: a.Expr | None
+) -> Policy:
+    return Policy(policy_id, effect, condition, consensus, t, namespace_reads(condition))
+
+
+policy = st.builds(_policy, st.uuids().map(str), st.sampled_from(Effect), fields, fields, fields)
+policies = st.lists(policy, max_size=4, unique_by=lambda p: p.policy_id)
 decision_envs = envs | st.fixed_dictionaries(
     {"x": st.sampled_from([1, 2, "1"]), "activity": st.fixed_dictionaries({"type": st.sampled_from(["a", "b"])})},
     optional={"wallet": st.fixed_dictionaries({"id": st.just("w")})},
@@ -141,8 +147,11 @@ def test_an_evaluation_error_never_yields_allow(
         assert any(
             e.outcome is PolicyOutcome.ALLOW and by_id[e.policy_id].effect is Effect.ALLOW for e in decision.evaluations
         )
-    # Erroring policies are inert: removing them changes nothing (an error never allows or denies).
-    kept = [p for p in ps if p.policy_id not in {e.policy_id for e in errored}]
+    # A DENY that fails denies (fail closed), short of root votes that could still bypass it.
+    if any(by_id[e.policy_id].effect is Effect.DENY for e in errored):
+        assert decision.outcome is (Outcome.REQUIRES_CONSENSUS if root_votes else Outcome.DENY_EXPLICIT)
+    # An ALLOW that fails is inert: removing it changes nothing.
+    kept = [p for p in ps if not (p.policy_id in {e.policy_id for e in errored} and p.effect is Effect.ALLOW)]
     again = authorize(kept, env, approvers=voters, root_quorum=quorum, root_only=root_only, now_ms=now_ms)
     assert again.outcome is decision.outcome
 
@@ -164,3 +173,39 @@ def test_an_applicable_deny_always_wins(
         assert decision.outcome is Outcome.REQUIRES_CONSENSUS  # one more root vote would bypass policies
     else:
         assert decision.outcome is Outcome.DENY_EXPLICIT
+
+
+@_SETTINGS
+@given(policies, policy, st.integers(min_value=0, max_value=4), decision_envs, approvers, st.booleans())
+def test_adding_a_deny_never_turns_a_refusal_into_an_allow(
+    ps: list[Policy], extra: Policy, at: int, env: dict[str, Any], voters: list[dict[str, Any]], root_only: bool
+) -> None:
+    deny = Policy("added-deny", Effect.DENY, extra.condition, extra.consensus, extra.time, extra.reads)
+    quorum = RootQuorum.of(2, ["r1", "r2"])
+    before = authorize(ps, env, approvers=voters, root_quorum=quorum, root_only=root_only, now_ms=1)
+    after = authorize(
+        [*ps[:at], deny, *ps[at:]], env, approvers=voters, root_quorum=quorum, root_only=root_only, now_ms=1
+    )
+    if after.outcome is Outcome.ALLOW:
+        assert before.outcome is Outcome.ALLOW
+    if before.outcome is not Outcome.ALLOW:
+        assert after.outcome is not Outcome.ALLOW
+
+
+@_SETTINGS
+@given(policies, decision_envs, approvers)
+def test_removing_a_deny_that_does_not_apply_keeps_an_allow(
+    ps: list[Policy], env: dict[str, Any], voters: list[dict[str, Any]]
+) -> None:
+    quorum = RootQuorum.of(2, ["r1", "r2"])
+    decision = authorize(ps, env, approvers=voters, root_quorum=quorum, now_ms=1)
+    if decision.outcome is not Outcome.ALLOW:
+        return
+    by_id = {p.policy_id: p for p in ps}
+    for e in decision.evaluations:
+        if by_id[e.policy_id].effect is Effect.DENY and e.outcome in (
+            PolicyOutcome.DENY_IMPLICIT,
+            PolicyOutcome.TIME_INACTIVE,
+        ):
+            kept = [p for p in ps if p.policy_id != e.policy_id]
+            assert authorize(kept, env, approvers=voters, root_quorum=quorum, now_ms=1).outcome is Outcome.ALLOW
