@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import time
 import uuid
@@ -47,6 +46,7 @@ from strongroom.errors import (
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
 from strongroom.store.records import Activity, Organization, Repository
+from strongroom.strictjson import StrictJsonError, is_ascii_digits, loads
 
 log = get_logger("strongroom.activity")
 
@@ -106,21 +106,6 @@ class ActivitySpec:
     prepare: Prepare
     resource: str
     action: str
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
 
 
 def new_ids(n: int) -> list[str]:
@@ -200,7 +185,7 @@ class Pipeline:
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise InvalidRequest("`timestampMs` must be a string of decimal milliseconds", code=ErrorCode.INVALID_TIME)
         text = str(raw)
-        if not text.isdigit() or len(text) > 16:
+        if not is_ascii_digits(text) or len(text) > 16:
             raise InvalidRequest("`timestampMs` must be a string of decimal milliseconds", code=ErrorCode.INVALID_TIME)
         ts = int(text)
         if ts < now_ms - self.max_age_ms:
@@ -227,13 +212,11 @@ class Pipeline:
 
     @staticmethod
     def parse_body(body: bytes) -> JsonObj:
-        """Strict JSON: UTF-8, no duplicate keys (a signer must not guess which one was meant)."""
+        """Strict JSON (see `strictjson`): UTF-8, bounded depth and integers, no duplicate keys."""
         try:
-            data = json.loads(body, object_pairs_hook=_no_duplicate_keys)
-        except (ValueError, UnicodeDecodeError) as err:
-            if isinstance(err, _DuplicateKey):
-                raise InvalidRequest(f"bad request body: duplicate key `{err.key[:64]}`") from err
-            raise InvalidRequest("bad request body: not valid JSON") from err
+            data = loads(body)
+        except StrictJsonError as err:
+            raise InvalidRequest(f"bad request body: {err.reason}") from err
         return obj(data, "body")
 
     # -- authentication -------------------------------------------------------------------------------

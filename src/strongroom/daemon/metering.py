@@ -81,6 +81,10 @@ class Meter:
     def released(self, r: Reservation) -> None:
         self._count(r.organization_id, r.month).reserved -= r.signatures
 
+    def reserved(self, org_id: str, now_ms: int) -> int:
+        """Signatures reserved by requests in flight this month (0 when none is running)."""
+        return self._count(org_id, month_of(now_ms)).reserved
+
     def usage(self, org_id: str, now_ms: int, month: str | None = None) -> dict[str, object]:
         month = month or month_of(now_ms)
         quota = self.quota(org_id, now_ms)

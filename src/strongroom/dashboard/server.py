@@ -28,6 +28,7 @@ from aiohttp import web
 from webauthn import verify_authentication_response
 from webauthn.helpers.exceptions import WebAuthnException
 
+from strongroom import strictjson
 from strongroom.api.errors import http_error, internal_error, render_error
 from strongroom.crypto import encoding
 from strongroom.daemon import render, webauthn_stamp
@@ -155,9 +156,9 @@ def _secured(handler: Handler) -> Handler:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        data = json.loads(await request.read() or b"{}")
-    except ValueError as err:
-        raise InvalidRequest("the request body must be JSON") from err
+        data = strictjson.loads(await request.read() or b"{}")
+    except strictjson.StrictJsonError as err:
+        raise InvalidRequest(f"the request body must be JSON: {err.reason}") from err
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return data
@@ -268,7 +269,7 @@ async def login(request: web.Request) -> web.Response:
     assertion = webauthn_stamp.parse_assertion(json.dumps(raw))
     refused = Unauthenticated("passkey login failed")
     try:
-        challenge = json.loads(assertion.client_data)["challenge"]
+        challenge = strictjson.loads(assertion.client_data)["challenge"]
         if not isinstance(challenge, str):
             raise TypeError("challenge")
     except (ValueError, KeyError, TypeError) as err:

@@ -23,13 +23,13 @@ levels of nesting. Every defect raises :class:`~strongroom.errors.InvalidRequest
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from strongroom import strictjson
 from strongroom.chains.ethereum import rlp
 from strongroom.chains.ethereum.address import is_address
 from strongroom.crypto.keccak import keccak256
@@ -81,9 +81,11 @@ def _load_json(payload: object, what: str) -> dict[str, Any]:
         if size > MAX_TYPED_DATA_BYTES:
             raise InvalidRequest(f"{what} is larger than {MAX_TYPED_DATA_BYTES} bytes")
         try:
-            payload = json.loads(payload)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequest(f"{what} is not valid JSON") from exc
+            # 256-bit integers and integral floats are meaningful here (`uint256` values); the rest
+            # of the strict rules (depth, duplicate keys, Unicode) hold as for the request body.
+            payload = strictjson.loads(payload, int_bits=256, floats=True)
+        except strictjson.StrictJsonError as exc:
+            raise InvalidRequest(f"{what} is not valid JSON: {exc.reason}") from exc
     if not isinstance(payload, dict):
         raise InvalidRequest(f"{what} must be a JSON object")
     return payload
