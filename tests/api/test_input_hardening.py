@@ -326,3 +326,48 @@ async def test_duplicate_keys_inside_an_eip712_payload(org: Org) -> None:
         status, data = await org.submit("sign_raw_payload", SIGN, {**params, "payload": payload})
         assert_refused(status, data)
     assert await org.snapshot() == before
+
+
+# -- reserve -> execute -> commit or roll back ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["build", "write"])
+async def test_a_commit_that_fails_leaves_no_key_and_no_reservation(
+    org: Org, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Whatever fails after the work (building the commit, or the commit itself) undoes it."""
+    key_id = await make_key(org, "signer")
+    org.service.repo.write_sync(org.service.repo.set_signature_quota(org.id, 1))
+    before = await org.snapshot()
+    repo = org.service.repo
+    real_insert, real_write = repo.insert_activity, repo.write
+
+    def broken_insert(*_args: Any, **_kw: Any) -> Any:
+        raise TypeError("Integer exceeds 64-bit range")
+
+    async def broken_write(ops: Any) -> Any:
+        raise RuntimeError("disk on fire")
+
+    for attempt in range(3):
+        if where == "build":
+            monkeypatch.setattr(repo, "insert_activity", broken_insert)
+        else:
+            monkeypatch.setattr(repo, "write", broken_write)
+        if attempt == 0:
+            params: dict[str, Any] = {
+                "privateKeys": [
+                    {"privateKeyName": f"orphan-{c}", "curve": c, "addressFormats": []}
+                    for c in ("CURVE_SECP256K1", "CURVE_ED25519")
+                ]
+            }
+            status, data = await org.submit("create_private_keys", CREATE_KEYS, params)
+        else:
+            status, data = await org.submit("sign_raw_payload", SIGN, sign_params(key_id))
+        monkeypatch.setattr(repo, "insert_activity", real_insert)
+        monkeypatch.setattr(repo, "write", real_write)
+        assert_refused(status, data, http=500, grpc=13)
+    after = await org.snapshot()
+    assert after == {**before, "token_operations": after["token_operations"]}  # keys were made, then destroyed
+    status, data = await org.submit("sign_raw_payload", SIGN, sign_params(key_id))
+    assert status == 200, data
+    assert data["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"
