@@ -7,6 +7,7 @@ activities, the private keys, and the number of token operations.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 from strongroom.api.app import make_app
@@ -371,3 +373,51 @@ async def test_a_commit_that_fails_leaves_no_key_and_no_reservation(
     status, data = await org.submit("sign_raw_payload", SIGN, sign_params(key_id))
     assert status == 200, data
     assert data["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"
+
+
+# -- the guard: an unexpected exception is shaped, counted and logged with a request id -----------------
+
+
+async def test_unexpected_exception_is_a_shaped_internal_error(org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*_args: Any, **_kw: Any) -> Any:
+        raise RuntimeError("secret detail /etc/strongroom")
+
+    monkeypatch.setattr(org.service, "submit", broken)
+    body = json.dumps(org.envelope(SIGN, {})).encode()
+    with structlog.testing.capture_logs() as logs:
+        status, data, request_id = await org.post("/public/v1/submit/sign_raw_payload", body)
+    assert_refused(status, data, http=500, grpc=13)
+    lines = [e for e in logs if e.get("event") == "internal_error"]
+    assert len(lines) == 1, logs
+    assert (lines[0]["request_id"], lines[0]["error"]) == (request_id, "RuntimeError")
+    assert "secret" not in repr(logs) and "Traceback" not in repr(logs)
+    assert "secret" not in json.dumps(data)
+    assert request_id
+    assert {"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": request_id} in data["details"]
+    metrics = await (await org.client.get("/metrics")).text()
+    assert "strongroom_internal_errors_total 1.0" in metrics
+
+
+async def test_bad_body_encoding_is_a_json_error(org: Org) -> None:
+    """A body aiohttp cannot decode (`Content-Encoding: gzip` over plain bytes) is a 400 in Turnkey's shape.
+
+    Over a raw socket: after answering, aiohttp closes the connection (the rest of the body
+    cannot be read), which the aiohttp test client reports as a disconnection.
+    """
+    body = json.dumps(org.envelope(SIGN, {})).encode()
+    before = await org.snapshot()
+    port = org.client.server.port
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        "POST /public/v1/submit/sign_raw_payload HTTP/1.1\r\nHost: localhost\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(body)}\r\nX-Stamp: {org.stamper.stamp(body)}\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    raw = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    headers, _, payload = raw.partition(b"\r\n\r\n")
+    assert headers.startswith(b"HTTP/1.1 400 "), raw[:300]
+    assert b"\r\nContent-Type: application/json\r\n" in headers, raw[:300]
+    assert_refused(400, json.loads(payload))
+    assert await org.snapshot() == before

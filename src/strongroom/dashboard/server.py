@@ -29,7 +29,8 @@ from webauthn import verify_authentication_response
 from webauthn.helpers.exceptions import WebAuthnException
 
 from strongroom import strictjson
-from strongroom.api.errors import http_error, internal_error, render_error
+from strongroom.api.errors import http_error, render_error
+from strongroom.api.guard import unexpected
 from strongroom.crypto import encoding
 from strongroom.daemon import render, webauthn_stamp
 from strongroom.daemon.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
@@ -144,9 +145,8 @@ def _secured(handler: Handler) -> Handler:
         except web.HTTPException as err:
             status, body = http_error(err.status, err.reason.lower())
             response = _json(status, body)
-        except Exception:
-            log.exception("dashboard_error", path=request.path)
-            status, body = internal_error()
+        except Exception as err:  # noqa: BLE001 - logged and counted by `unexpected`
+            status, body = unexpected(request, err, request.app[_SERVICE].metrics)
             response = _json(status, body)
         response.headers.update(SECURITY_HEADERS)
         return response
