@@ -54,9 +54,10 @@ _DOMAIN_FIELDS: Final = (
     ("salt", "bytes32"),
 )
 _IDENT_RE: Final = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_ARRAY_RE: Final = re.compile(r"^(.+)\[(\d*)\]$")
-_INT_TYPE_RE: Final = re.compile(r"(u?)int(\d*)")
-_BYTES_TYPE_RE: Final = re.compile(r"bytes(\d+)")
+# re.ASCII: `\d` must not match full-width digits (int() reads them: `uint` + "256" in full width would be uint256).
+_ARRAY_RE: Final = re.compile(r"^(.+)\[(\d*)\]$", re.ASCII)
+_INT_TYPE_RE: Final = re.compile(r"(u?)int(\d*)", re.ASCII)
+_BYTES_TYPE_RE: Final = re.compile(r"bytes(\d+)", re.ASCII)
 _DEC_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _HEXNUM_RE: Final = re.compile(r"-?0[xX][0-9a-fA-F]+")
 _HEX_BYTES_RE: Final = re.compile(r"0[xX]((?:[0-9a-fA-F]{2})*)")
