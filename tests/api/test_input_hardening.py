@@ -421,3 +421,26 @@ async def test_bad_body_encoding_is_a_json_error(org: Org) -> None:
     assert b"\r\nContent-Type: application/json\r\n" in headers, raw[:300]
     assert_refused(400, json.loads(payload))
     assert await org.snapshot() == before
+
+
+async def test_a_failure_inside_create_private_keys_after_the_token_destroys_the_keys(
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key made in the token is destroyed even when the handler itself fails after making it."""
+    await make_key(org, "warm-up")
+    before = await org.snapshot()
+
+    def broken(*_args: Any, **_kw: Any) -> Any:
+        raise TypeError("cannot encode")
+
+    monkeypatch.setattr(org.service.repo, "insert_private_key", broken)
+    params = {
+        "privateKeys": [
+            {"privateKeyName": f"orphan-{c}", "curve": c, "addressFormats": []}
+            for c in ("CURVE_SECP256K1", "CURVE_ED25519")
+        ]
+    }
+    status, data = await org.submit("create_private_keys", CREATE_KEYS, params)
+    assert_refused(status, data, http=500, grpc=13)
+    after = await org.snapshot()
+    assert after == {**before, "token_operations": after["token_operations"]}

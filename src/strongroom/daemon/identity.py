@@ -596,9 +596,14 @@ class IdentityHandlers:
             rollback = None
             if keys_prepared is not None:
                 created = await keys_prepared.run()
-                ops += created.ops
-                result["privateKeys"] = created.result["privateKeys"]
                 rollback = created.rollback
+                try:
+                    ops += created.ops
+                    result["privateKeys"] = created.result["privateKeys"]
+                except BaseException:
+                    if rollback is not None:
+                        await rollback()
+                    raise
             return Execution(result, ops, rollback)
 
         return Prepared(run, signatures=0)
