@@ -182,6 +182,18 @@ async def test_64_bit_integers_are_still_accepted(org: Org) -> None:
         assert status == 200, data
 
 
+async def test_nan_infinity_and_fractions_in_the_body(org: Org) -> None:
+    """Turnkey's numbers are strings; a JSON float means nothing here (and NaN would be stored as null)."""
+    key_id = await make_key(org, "signer")
+    good = json.dumps(org.envelope(SIGN, sign_params(key_id)))
+    before = await org.snapshot()
+    for value in ("NaN", "Infinity", "-Infinity", "1e400", "1.5", "1e3"):
+        body = good.replace('"signWith"', f'"n": {value}, "signWith"').encode()
+        status, data = await org.submit_raw("sign_raw_payload", body)
+        assert_refused(status, data)
+    assert await org.snapshot() == before
+
+
 # -- strings that are not Unicode ------------------------------------------------------------------------
 
 
