@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from strongroom.errors import ConfigError
+from strongroom.strictjson import is_ascii_digits
 
 CONFIG_NAME: Final = "strongroom.toml"
 
@@ -79,7 +80,7 @@ class Settings:
 
 def _int(key: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and is_ascii_digits(value.strip().removeprefix("-")):
             return int(value)
         raise ConfigError(f"`{key}` must be an integer")
     return value

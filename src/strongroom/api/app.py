@@ -7,7 +7,6 @@ the MIME type verbatim), errors included.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -15,7 +14,8 @@ import orjson
 import structlog
 from aiohttp import web
 
-from strongroom.api.errors import http_error, internal_error, render_error
+from strongroom.api.errors import http_error, render_error
+from strongroom.api.guard import request_id_of, unexpected
 from strongroom.api.local import peer_of
 from strongroom.api.openapi import document
 from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
@@ -40,9 +40,23 @@ ENDPOINTS: Final = web.AppKey("endpoints", tuple)
 
 
 @web.middleware
+async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: the request id, and Turnkey's error shape for whatever the layers below let escape."""
+    structlog.contextvars.clear_contextvars()
+    request_id = request_id_of(request)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    try:
+        response = await handler(request)
+    except Exception as err:  # noqa: BLE001 - the guard: logged and counted by `unexpected`
+        status, body = unexpected(request, err, request.app[SERVICE].metrics)
+        response = json_response(status, body)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+@web.middleware
 async def local_peer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unix socket: log the peer's pid/uid/gid with the request; refuse uids not allowed."""
-    structlog.contextvars.clear_contextvars()
     peer = peer_of(request)
     if peer is not None:
         structlog.contextvars.bind_contextvars(peer_pid=peer.pid, peer_uid=peer.uid, peer_gid=peer.gid)
@@ -83,8 +97,6 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
 
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("X-Request-Id", "")[:64] or str(uuid.uuid4())
-    structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -98,11 +110,9 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
             message = err.reason.lower()
         status, body = http_error(err.status, message)
         response = json_response(status, body)
-    except Exception:
-        log.exception("unhandled_error", path=request.path)
-        status, body = internal_error()
+    except Exception as err:  # noqa: BLE001 - logged and counted by `unexpected`
+        status, body = unexpected(request, err, request.app[SERVICE].metrics)
         response = json_response(status, body)
-    response.headers["X-Request-Id"] = request_id
     request.app[SERVICE].metrics.requests.labels(_route(request), str(response.status)).inc()
     if response.status >= 400 or request.path.startswith("/public/"):
         # One line per request; the pipeline binds activity_id, status, organization and user.
@@ -168,7 +178,7 @@ def make_app(service: Strongroom) -> web.Application:
     # Middlewares run outermost first: rate-limit headers land on every response, errors included.
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[local_peer_middleware, rate_limit_middleware, context_middleware],
+        middlewares=[guard_middleware, local_peer_middleware, rate_limit_middleware, context_middleware],
     )
     app[SERVICE] = service
     app[ENDPOINTS] = (frozenset(service.queries.table), frozenset(service.pipeline.submit_types()))

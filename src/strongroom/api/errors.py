@@ -23,18 +23,25 @@ HTTP_STATUS: Final[dict[Grpc, int]] = {
 }
 
 DETAIL_TYPE: Final = "type.googleapis.com/errors.v1.TurnkeyErrorDetail"
+REQUEST_INFO_TYPE: Final = "type.googleapis.com/google.rpc.RequestInfo"
 
 
 def error_body(grpc: Grpc, message: str, code: ErrorCode) -> dict[str, Any]:
-    return {"code": int(grpc), "message": message, "details": [{"@type": DETAIL_TYPE, "turnkeyErrorCode": code.value}]}
+    # A message may quote the request: whatever it holds, the body must encode as UTF-8 JSON.
+    text = message if message.isascii() else message.encode("utf-8", "replace").decode("utf-8")
+    return {"code": int(grpc), "message": text, "details": [{"@type": DETAIL_TYPE, "turnkeyErrorCode": code.value}]}
 
 
 def render_error(err: StrongroomError) -> tuple[int, dict[str, Any]]:
     return HTTP_STATUS.get(err.grpc, 500), error_body(err.grpc, err.message, err.code)
 
 
-def internal_error() -> tuple[int, dict[str, Any]]:
-    return 500, error_body(Grpc.INTERNAL, "internal server error", ErrorCode.INTERNAL)
+def internal_error(request_id: str = "") -> tuple[int, dict[str, Any]]:
+    """Turnkey's internal error; the request id (also in the log) lets an operator find the cause."""
+    body = error_body(Grpc.INTERNAL, "internal server error", ErrorCode.INTERNAL)
+    if request_id:
+        body["details"].append({"@type": REQUEST_INFO_TYPE, "requestId": request_id})
+    return 500, body
 
 
 def http_error(status: int, message: str) -> tuple[int, dict[str, Any]]:

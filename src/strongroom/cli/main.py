@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.errors import StrongroomError
+from strongroom.strictjson import is_ascii_digits
 
 EXIT_API_ERROR = 1
 EXIT_LOCAL = 2
@@ -133,7 +134,7 @@ def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
     settings = load_settings(Path(args.data_dir))
     if args.signatures == "none":
         quota = None
-    elif args.signatures.isdigit():
+    elif is_ascii_digits(args.signatures):
         quota = int(args.signatures)
     else:
         raise LocalError("--signatures must be a number >= 0 or `none`")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import time
 import uuid
@@ -24,13 +23,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+import orjson
 import structlog
 
 from strongroom.daemon import auth, render
 from strongroom.daemon.auth import Principal
 from strongroom.daemon.clock import Clock
 from strongroom.daemon.decide import Decider, Subject, Voter
-from strongroom.daemon.metering import Meter, Reservation
+from strongroom.daemon.metering import Meter
 from strongroom.daemon.metrics import Metrics
 from strongroom.daemon.params import JsonObj, obj, req_str
 from strongroom.daemon.webauthn_stamp import SCHEME_WEBAUTHN, WebAuthnSettings
@@ -47,6 +47,7 @@ from strongroom.errors import (
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
 from strongroom.store.records import Activity, Organization, Repository
+from strongroom.strictjson import StrictJsonError, is_ascii_digits, loads
 
 log = get_logger("strongroom.activity")
 
@@ -118,19 +119,16 @@ class ActivitySpec:
     action: str
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+def _check_storable(activity: Activity) -> None:
+    """What the commit will encode from the request, encoded once before the token is touched.
 
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key)
-        out[key] = value
-    return out
+    The strict reader already bounds what a request can hold; this keeps "the commit cannot
+    fail on the request's own content" true whatever a handler puts in the intent.
+    """
+    try:
+        orjson.dumps(activity.intent)
+    except TypeError as err:
+        raise InvalidRequest("bad request body: the parameters cannot be stored") from err
 
 
 def new_ids(n: int) -> list[str]:
@@ -210,7 +208,7 @@ class Pipeline:
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise InvalidRequest("`timestampMs` must be a string of decimal milliseconds", code=ErrorCode.INVALID_TIME)
         text = str(raw)
-        if not text.isdigit() or len(text) > 16:
+        if not is_ascii_digits(text) or len(text) > 16:
             raise InvalidRequest("`timestampMs` must be a string of decimal milliseconds", code=ErrorCode.INVALID_TIME)
         ts = int(text)
         if ts < now_ms - self.max_age_ms:
@@ -237,13 +235,11 @@ class Pipeline:
 
     @staticmethod
     def parse_body(body: bytes) -> JsonObj:
-        """Strict JSON: UTF-8, no duplicate keys (a signer must not guess which one was meant)."""
+        """Strict JSON (see `strictjson`): UTF-8, bounded depth and integers, no duplicate keys."""
         try:
-            data = json.loads(body, object_pairs_hook=_no_duplicate_keys)
-        except (ValueError, UnicodeDecodeError) as err:
-            if isinstance(err, _DuplicateKey):
-                raise InvalidRequest(f"bad request body: duplicate key `{err.key[:64]}`") from err
-            raise InvalidRequest("bad request body: not valid JSON") from err
+            data = loads(body)
+        except StrictJsonError as err:
+            raise InvalidRequest(f"bad request body: {err.reason}") from err
         return obj(data, "body")
 
     # -- authentication -------------------------------------------------------------------------------
@@ -448,6 +444,7 @@ class Pipeline:
             updated_at=now_ms,
             policy_evaluations=evaluations,
         )
+        _check_storable(activity)
         if decision.outcome is Outcome.REQUIRES_CONSENSUS:
             await self.repo.write(
                 self.repo.insert_activity(activity, body, principal.stamp.header, principal.public_key)
@@ -467,53 +464,42 @@ class Pipeline:
         new: tuple[bytes, Principal] | None = None,
         extra_ops: list[Any] | None = None,
     ) -> Activity:
-        """Carry out an allowed activity and commit it: inserted if `new`, else updated from CONSENSUS_NEEDED."""
-        reservation: Reservation | None = None
-        if prepared.signatures:
-            reservation = self.meter.reserve(org.id, prepared.signatures, now_ms)
-        execution: Execution | None = None
+        """Carry out an allowed activity and commit it: inserted if `new`, else updated from CONSENSUS_NEEDED.
+
+        Everything between the reservation and the commit runs under `Meter.attempt`: if building
+        the commit or the commit itself fails, the reservation is released and what the handler
+        made in the token is destroyed (`Execution.rollback`).
+        """
         failure: dict[str, Any] | None = None
-        started = time.perf_counter()
-        try:
-            execution = await prepared.run()
-        except HsmError as err:
-            # Accepted but could not be carried out: recorded as FAILED (the detail goes to the log).
-            log.error("activity_failed", activity_id=activity.id, type=spec.type, error=type(err).__name__)
-            failure = {"code": int(err.grpc), "message": err.message, "details": []}
-        except BaseException:
-            if reservation is not None:
-                self.meter.released(reservation)
-            raise
-        executed = time.perf_counter()
-        done = replace(
-            activity,
-            status=STATUS_COMPLETED if failure is None else STATUS_FAILED,
-            result={} if execution is None else {spec.result_key: execution.result},
-            failure=failure,
-            updated_at=self.clock.now_ms(),
-        )
-        ops = list(extra_ops or [])
-        ops += execution.ops if execution else []
-        if new is not None:
-            body, principal = new
-            ops += self.repo.insert_activity(done, body, principal.stamp.header, principal.public_key)
-        else:
-            ops += self.repo.update_activity(done, expected_status=STATUS_CONSENSUS)
-        if reservation is not None and execution is not None:
-            ops += self.meter.ops(reservation)
-        try:
-            await self.repo.write(ops)
-        except BaseException:
-            if reservation is not None:
-                self.meter.released(reservation)
-            if execution is not None and execution.rollback is not None:
-                await execution.rollback()
-            raise
-        if reservation is not None:
-            if execution is not None:
-                self.meter.committed(reservation)
+        execution: Execution | None = None
+        async with self.meter.attempt(org.id, prepared.signatures, now_ms) as attempt:
+            started = time.perf_counter()
+            try:
+                execution = await prepared.run()
+            except HsmError as err:
+                # Accepted but could not be carried out: recorded as FAILED (the detail goes to the log).
+                log.error("activity_failed", activity_id=activity.id, type=spec.type, error=type(err).__name__)
+                failure = {"code": int(err.grpc), "message": err.message, "details": []}
             else:
-                self.meter.released(reservation)
+                attempt.rollback = execution.rollback
+            executed = time.perf_counter()
+            done = replace(
+                activity,
+                status=STATUS_COMPLETED if failure is None else STATUS_FAILED,
+                result={} if execution is None else {spec.result_key: execution.result},
+                failure=failure,
+                updated_at=self.clock.now_ms(),
+            )
+            ops = list(extra_ops or [])
+            if execution is not None:
+                ops += execution.ops
+                ops += attempt.usage_ops()  # signatures are charged only for work that was done
+            if new is not None:
+                body, principal = new
+                ops += self.repo.insert_activity(done, body, principal.stamp.header, principal.public_key)
+            else:
+                ops += self.repo.update_activity(done, expected_status=STATUS_CONSENSUS)
+            await self.repo.write(ops)
         # The request line (api middleware) carries these: one log line per request.
         structlog.contextvars.bind_contextvars(
             activity_status=done.status,

@@ -14,11 +14,11 @@ sub-organization's credentials are never looked for in its parent or its sibling
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from strongroom import strictjson
 from strongroom.crypto import ed25519, encoding, p256, secp256k1
 from strongroom.daemon import webauthn_stamp
 from strongroom.daemon.webauthn_stamp import Assertion, WebAuthnSettings
@@ -120,12 +120,14 @@ def parse_stamp(headers: Mapping[str, str]) -> Stamp:
     if len(value) > MAX_STAMP_LEN:
         raise Unauthenticated("malformed activity stamp")
     try:
-        data = json.loads(encoding.b64url_decode(value.strip()))
+        data = strictjson.loads(encoding.b64url_decode(value.strip()))
         public_key = data["publicKey"]
         scheme = data["scheme"]
         signature = data["signature"]
         if not all(isinstance(x, str) for x in (public_key, scheme, signature)):
             raise TypeError("stamp fields must be strings")
+        if not isinstance(data, dict):
+            raise TypeError("stamp must be an object")
     except (ValueError, KeyError, TypeError) as err:
         raise Unauthenticated("could not extract api key stamp") from err
     return Stamp(value, _normalize_public_key(scheme, public_key), scheme, signature.lower())

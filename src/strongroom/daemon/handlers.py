@@ -26,7 +26,10 @@ from strongroom.daemon.decide import Subject, private_key_probe
 from strongroom.daemon.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.errors import ErrorCode, InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.hsm import AsyncKeyStore, Curve, KeyRef
+from strongroom.logs import get_logger
 from strongroom.store.records import PrivateKey, Repository
+
+log = get_logger("strongroom.keys")
 
 MAX_PRIVATE_KEYS_PER_ORG: Final = 1000
 MAX_KEYS_PER_REQUEST: Final = 100
@@ -120,8 +123,15 @@ class KeyHandlers:
             raise ResourceExhausted(f"organization has reached its limit of {MAX_PRIVATE_KEYS_PER_ORG} private keys")
 
         async def run() -> Execution:
+            # Every key made here is destroyed if anything fails before the commit: here, by the
+            # except below; after `run` returns, by the pipeline calling `rollback`.
             created: list[KeyRef] = []
             records: list[PrivateKey] = []
+
+            async def rollback() -> None:
+                for ref in created:
+                    await self.keys.destroy(ref)
+
             try:
                 for name, curve, formats, tags in wanted:
                     ref = await self.keys.generate(str(uuid.uuid4()), curve)
@@ -142,24 +152,21 @@ class KeyHandlers:
                             ctx.now_ms,
                         )
                     )
+                ops: list[Any] = []
+                for rec in records:
+                    ops += self.repo.insert_private_key(rec)
+                result = {
+                    "privateKeys": [
+                        {"privateKeyId": r.id, "addresses": [{"format": f, "address": a} for f, a in r.addresses]}
+                        for r in records
+                    ]
+                }
             except BaseException:
-                for ref in created:
-                    await self.keys.destroy(ref)
+                try:
+                    await rollback()
+                except Exception as err:  # noqa: BLE001 - the original failure is the one to report
+                    log.error("rollback_failed", keys=len(created), error=type(err).__name__)
                 raise
-
-            async def rollback() -> None:
-                for ref in created:
-                    await self.keys.destroy(ref)
-
-            ops: list[Any] = []
-            for rec in records:
-                ops += self.repo.insert_private_key(rec)
-            result = {
-                "privateKeys": [
-                    {"privateKeyId": r.id, "addresses": [{"format": f, "address": a} for f, a in r.addresses]}
-                    for r in records
-                ]
-            }
             return Execution(result, ops, rollback)
 
         return Prepared(run)

@@ -29,6 +29,7 @@ from strongroom.daemon.params import JsonObj, obj, opt_str, req_list, req_str, s
 from strongroom.daemon.webauthn_stamp import WebAuthnSettings
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.store.records import ApiKey, Authenticator, Organization, Repository, User
+from strongroom.strictjson import is_ascii_digits
 
 MAX_USERS_PER_ORG: Final = 100
 MAX_LONG_LIVED_API_KEYS: Final = 10
@@ -100,7 +101,7 @@ def _expiration_ms(item: JsonObj, where: str) -> int | None:
     if raw is None or raw == "":
         return None
     text = str(raw) if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
-    if not text.isdigit() or not 0 < int(text) <= MAX_EXPIRATION_SECONDS:
+    if not is_ascii_digits(text) or not 0 < int(text) <= MAX_EXPIRATION_SECONDS:
         raise InvalidRequest(
             f"invalid api key expiration in `{where}expirationSeconds`: a string of seconds from 1 to"
             f" {MAX_EXPIRATION_SECONDS}"
@@ -595,9 +596,14 @@ class IdentityHandlers:
             rollback = None
             if keys_prepared is not None:
                 created = await keys_prepared.run()
-                ops += created.ops
-                result["privateKeys"] = created.result["privateKeys"]
                 rollback = created.rollback
+                try:
+                    ops += created.ops
+                    result["privateKeys"] = created.result["privateKeys"]
+                except BaseException:
+                    if rollback is not None:
+                        await rollback()
+                    raise
             return Execution(result, ops, rollback)
 
         return Prepared(run, signatures=0)

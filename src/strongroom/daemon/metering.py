@@ -5,19 +5,27 @@ the store on first use) together with the signatures currently being made, so co
 requests cannot overshoot a quota: a request reserves its signatures before the token is
 touched, and the reservation becomes usage only when its activity commits (in the same
 transaction). A quota set by an operator is re-read every few seconds.
+
+`Meter.attempt` is the one way the pipeline carries out work: reserve, execute, then commit or
+roll back. Whatever fails after the reservation (the work, building the commit, the commit
+itself, a cancellation) releases it and undoes the work's side effects outside the database.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
 
 from strongroom.errors import ErrorCode, ResourceExhausted
+from strongroom.logs import get_logger
 from strongroom.store.group_commit import Op
 from strongroom.store.records import Repository
 
 QUOTA_TTL_MS: Final = 5_000
+log = get_logger("strongroom.metering")
 
 
 def month_of(ms: int) -> str:
@@ -36,6 +44,27 @@ class Reservation:
     organization_id: str
     month: str
     signatures: int
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One piece of work under `Meter.attempt`; the caller fills in what the work did.
+
+    `rollback` undoes side effects outside the database (token objects) if the commit does not
+    happen; `charged` says that the reservation's usage rows (`usage_ops`) are in the commit.
+    """
+
+    meter: Meter
+    reservation: Reservation | None
+    rollback: Callable[[], Awaitable[None]] | None = None
+    charged: bool = False
+
+    def usage_ops(self) -> list[Op]:
+        """The usage rows to commit with the work (none without a reservation)."""
+        if self.reservation is None:
+            return []
+        self.charged = True
+        return self.meter.ops(self.reservation)
 
 
 class Meter:
@@ -80,6 +109,37 @@ class Meter:
 
     def released(self, r: Reservation) -> None:
         self._count(r.organization_id, r.month).reserved -= r.signatures
+
+    def reserved(self, org_id: str, now_ms: int) -> int:
+        """Signatures reserved by requests in flight this month (0 when none is running)."""
+        return self._count(org_id, month_of(now_ms)).reserved
+
+    @asynccontextmanager
+    async def attempt(self, org_id: str, signatures: int, now_ms: int) -> AsyncIterator[Attempt]:
+        """Reserve `signatures` (if any), run the body, then settle: see the module docstring.
+
+        Leaving the block normally means the commit happened: the reservation becomes usage if
+        the body `charged` it, else it is released. Leaving it by an exception releases the
+        reservation and runs `rollback`; the exception goes on.
+        """
+        reservation = self.reserve(org_id, signatures, now_ms) if signatures else None
+        attempt = Attempt(self, reservation)
+        try:
+            yield attempt
+        except BaseException:
+            if reservation is not None:
+                self.released(reservation)
+            if attempt.rollback is not None:
+                try:
+                    await attempt.rollback()
+                except Exception as err:  # noqa: BLE001 - the original failure is the one to report
+                    log.error("rollback_failed", organization_id=org_id, error=type(err).__name__)
+            raise
+        if reservation is not None:
+            if attempt.charged:
+                self.committed(reservation)
+            else:
+                self.released(reservation)
 
     def usage(self, org_id: str, now_ms: int, month: str | None = None) -> dict[str, object]:
         month = month or month_of(now_ms)

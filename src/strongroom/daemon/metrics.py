@@ -32,6 +32,11 @@ class Metrics:
             buckets=SIGNING_BUCKETS,
             registry=r,
         )
+        self.internal_errors = Counter(
+            "strongroom_internal_errors",
+            "Requests answered with an internal error (a bug: each is logged with its request id)",
+            registry=r,
+        )
         self.rate_limited = Counter("strongroom_rate_limited", "Requests refused by the per-IP rate limit", registry=r)
         self.token_in_flight = Gauge(
             "strongroom_token_operations_in_flight", "PKCS#11 operations running or queued", registry=r

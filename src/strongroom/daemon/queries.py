@@ -17,6 +17,7 @@ from strongroom.daemon.auth import Principal
 from strongroom.daemon.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.store.records import Organization, Repository, User
+from strongroom.strictjson import is_ascii_digits
 
 QueryFn = Callable[[Organization, Principal, JsonObj], Awaitable[dict[str, Any]]]
 
@@ -41,7 +42,7 @@ def _pagination(p: JsonObj) -> tuple[int, str | None, str | None]:
         raw_limit = page.get("limit")
         if raw_limit is not None:
             text = str(raw_limit) if isinstance(raw_limit, str | int) and not isinstance(raw_limit, bool) else ""
-            if not text.isdigit() or not 1 <= int(text) <= 100:
+            if not is_ascii_digits(text) or not 1 <= int(text) <= 100:
                 raise InvalidRequest("`paginationOptions.limit` must be a number from 1 to 100")
             limit = int(text)
         before = opt_str(page, "before", "paginationOptions.", max_len=64)
@@ -140,7 +141,7 @@ class Queries:
 
     async def get_usage(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         month = opt_str(p, "month", max_len=7)
-        if month is not None and not (len(month) == 7 and month[4] == "-" and (month[:4] + month[5:]).isdigit()):
+        if month is not None and not (len(month) == 7 and month[4] == "-" and is_ascii_digits(month[:4] + month[5:])):
             raise InvalidRequest("`month` must look like `2026-11`")
         return {"usage": self.pipeline.meter.usage(org.id, self.pipeline.clock.now_ms(), month)}
 

@@ -19,7 +19,6 @@ only maps Turnkey's wire shapes onto it:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -29,6 +28,7 @@ from webauthn.helpers.cose import COSECRV
 from webauthn.helpers.decode_credential_public_key import DecodedEC2PublicKey, DecodedOKPPublicKey
 from webauthn.helpers.exceptions import WebAuthnException
 
+from strongroom import strictjson
 from strongroom.crypto import encoding
 from strongroom.errors import ErrorCode, InvalidRequest, Unauthenticated
 from strongroom.store.records import Authenticator
@@ -93,7 +93,13 @@ def verify_registration(
     """Verify a passkey's attestation; `InvalidRequest` (naming `where`) when it does not hold."""
     raw_id = _b64url(credential_id, f"{where}attestation.credentialId")
     expected_challenge = _b64url(challenge, f"{where}challenge")
-    _b64url(client_data_json, f"{where}attestation.clientDataJson")
+    client_data = _b64url(client_data_json, f"{where}attestation.clientDataJson")
+    try:  # the library parses it with the standard decoder: refuse what that would choke on first
+        strictjson.loads(client_data)
+    except strictjson.StrictJsonError as err:
+        raise InvalidRequest(
+            f"invalid passkey attestation in `{where.rstrip('.')}`: clientDataJson: {err.reason}"
+        ) from err
     _b64url(attestation_object, f"{where}attestation.attestationObject")
     for t in transports:
         if t not in TRANSPORTS:
@@ -148,7 +154,7 @@ class Assertion:
 
 def parse_assertion(value: str) -> Assertion:
     try:
-        data = json.loads(value)
+        data = strictjson.loads(value)
         fields = [data[k] for k in ("credentialId", "clientDataJson", "authenticatorData", "signature")]
         if not all(isinstance(x, str) for x in fields):
             raise TypeError("webauthn stamp fields must be strings")
@@ -166,7 +172,7 @@ def expected_challenge(body: bytes) -> bytes:
 def check_challenge(assertion: Assertion, body: bytes) -> None:
     """Before the body is parsed: the assertion must be bound to exactly these bytes."""
     try:
-        client = json.loads(assertion.client_data)
+        client = strictjson.loads(assertion.client_data)
         challenge = encoding.b64url_decode(client["challenge"])
     except (ValueError, KeyError, TypeError) as err:
         raise Unauthenticated(_NOT_VERIFIED, code=ErrorCode.SIGNATURE_INVALID) from err

@@ -28,7 +28,9 @@ from aiohttp import web
 from webauthn import verify_authentication_response
 from webauthn.helpers.exceptions import WebAuthnException
 
-from strongroom.api.errors import http_error, internal_error, render_error
+from strongroom import strictjson
+from strongroom.api.errors import http_error, render_error
+from strongroom.api.guard import unexpected
 from strongroom.crypto import encoding
 from strongroom.daemon import render, webauthn_stamp
 from strongroom.daemon.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
@@ -143,9 +145,8 @@ def _secured(handler: Handler) -> Handler:
         except web.HTTPException as err:
             status, body = http_error(err.status, err.reason.lower())
             response = _json(status, body)
-        except Exception:
-            log.exception("dashboard_error", path=request.path)
-            status, body = internal_error()
+        except Exception as err:  # noqa: BLE001 - logged and counted by `unexpected`
+            status, body = unexpected(request, err, request.app[_SERVICE].metrics)
             response = _json(status, body)
         response.headers.update(SECURITY_HEADERS)
         return response
@@ -155,9 +156,9 @@ def _secured(handler: Handler) -> Handler:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        data = json.loads(await request.read() or b"{}")
-    except ValueError as err:
-        raise InvalidRequest("the request body must be JSON") from err
+        data = strictjson.loads(await request.read() or b"{}")
+    except strictjson.StrictJsonError as err:
+        raise InvalidRequest(f"the request body must be JSON: {err.reason}") from err
     if not isinstance(data, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return data
@@ -268,7 +269,7 @@ async def login(request: web.Request) -> web.Response:
     assertion = webauthn_stamp.parse_assertion(json.dumps(raw))
     refused = Unauthenticated("passkey login failed")
     try:
-        challenge = json.loads(assertion.client_data)["challenge"]
+        challenge = strictjson.loads(assertion.client_data)["challenge"]
         if not isinstance(challenge, str):
             raise TypeError("challenge")
     except (ValueError, KeyError, TypeError) as err:

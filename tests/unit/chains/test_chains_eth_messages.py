@@ -358,3 +358,34 @@ def test_eip7702_structure() -> None:
 def test_eip7702_errors(payload: object, message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         msg.eip7702_authorization_hash(payload)
+
+
+# --- JSON inside JSON: the strict reader's rules hold for payloads too ----------------------------
+
+
+def test_payload_json_is_read_strictly() -> None:
+    text = json.dumps(MAIL["viem"])
+    assert msg.typed_data_hash(text).hex() == MAIL["digest"]
+    for bad, why in (
+        (text[:-1] + ', "primaryType": "Mail"}', "duplicate key"),
+        (text.replace('"contents": "Hello, Bob!"', '"contents": "a", "contents": "b"'), "duplicate key"),
+        (text.replace('"contents": "Hello, Bob!"', '"contents": "\\ud800"'), "lone surrogate"),
+        (text.replace('"chainId": 1', '"chainId": ' + "[" * 5000 + "]" * 5000), "nested deeper"),
+        (text.replace('"chainId": 1', '"chainId": NaN'), "not a JSON number"),
+        (text.replace('"chainId": 1', f'"chainId": {2**256}'), "256-bit"),
+    ):
+        with pytest.raises(InvalidRequest, match=why):
+            msg.typed_data_hash(bad)
+    auth = '{"address": "0x63c0c19a282a1b52b07dd5a65b58948a07dae32b", "chainId": 1, "nonce": 5}'
+    msg.parse_eip7702_authorization(auth)
+    with pytest.raises(InvalidRequest, match="duplicate key `chainId`"):
+        msg.parse_eip7702_authorization(auth[:-1] + ', "chainId": 137}')
+
+
+def test_typed_data_types_are_ascii() -> None:
+    data = copy.deepcopy(MAIL["viem"])
+    for fields in data["types"].values():
+        for f in fields:
+            f["type"] = f["type"].replace("string", "uint\uff12\uff15\uff16")
+    with pytest.raises(InvalidRequest, match="unknown type"):
+        msg.typed_data_hash(json.dumps(data))

@@ -23,13 +23,13 @@ levels of nesting. Every defect raises :class:`~strongroom.errors.InvalidRequest
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from strongroom import strictjson
 from strongroom.chains.ethereum import rlp
 from strongroom.chains.ethereum.address import is_address
 from strongroom.crypto.keccak import keccak256
@@ -54,9 +54,10 @@ _DOMAIN_FIELDS: Final = (
     ("salt", "bytes32"),
 )
 _IDENT_RE: Final = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-_ARRAY_RE: Final = re.compile(r"^(.+)\[(\d*)\]$")
-_INT_TYPE_RE: Final = re.compile(r"(u?)int(\d*)")
-_BYTES_TYPE_RE: Final = re.compile(r"bytes(\d+)")
+# re.ASCII: `\d` must not match full-width digits (int() reads them: `uint` + "256" in full width would be uint256).
+_ARRAY_RE: Final = re.compile(r"^(.+)\[(\d*)\]$", re.ASCII)
+_INT_TYPE_RE: Final = re.compile(r"(u?)int(\d*)", re.ASCII)
+_BYTES_TYPE_RE: Final = re.compile(r"bytes(\d+)", re.ASCII)
 _DEC_RE: Final = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _HEXNUM_RE: Final = re.compile(r"-?0[xX][0-9a-fA-F]+")
 _HEX_BYTES_RE: Final = re.compile(r"0[xX]((?:[0-9a-fA-F]{2})*)")
@@ -81,9 +82,11 @@ def _load_json(payload: object, what: str) -> dict[str, Any]:
         if size > MAX_TYPED_DATA_BYTES:
             raise InvalidRequest(f"{what} is larger than {MAX_TYPED_DATA_BYTES} bytes")
         try:
-            payload = json.loads(payload)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequest(f"{what} is not valid JSON") from exc
+            # 256-bit integers and integral floats are meaningful here (`uint256` values); the rest
+            # of the strict rules (depth, duplicate keys, Unicode) hold as for the request body.
+            payload = strictjson.loads(payload, int_bits=256, floats=True)
+        except strictjson.StrictJsonError as exc:
+            raise InvalidRequest(f"{what} is not valid JSON: {exc.reason}") from exc
     if not isinstance(payload, dict):
         raise InvalidRequest(f"{what} must be a JSON object")
     return payload
