@@ -92,6 +92,8 @@ class Prepared:
     params: dict[str, Any] = field(default_factory=dict)  # `activity.params` for policies
     env: dict[str, Any] = field(default_factory=dict)  # other keywords: private_key, eth, ...
     signatures: int = 0  # metered
+    # Only the root quorum may approve it (e.g. it changes a root user's credentials or access type).
+    root_only: bool = False
 
 
 Prepare = Callable[[Context, JsonObj], Awaitable[Prepared]]
@@ -384,7 +386,16 @@ class Pipeline:
         activity_id: str,
     ) -> Decision:
         decision = self.decider.decide(
-            org, spec.type, spec.resource, spec.action, prepared.params, prepared.env, voters, now_ms, activity_id
+            org,
+            spec.type,
+            spec.resource,
+            spec.action,
+            prepared.params,
+            prepared.env,
+            voters,
+            now_ms,
+            activity_id,
+            root_only=prepared.root_only,
         )
         if self.metrics is not None:
             self.metrics.decisions.labels(decision.outcome.value).inc()
@@ -411,9 +422,10 @@ class Pipeline:
         if decision.outcome is Outcome.DENY_EXPLICIT:
             raise PermissionDenied("policy engine denied request explicitly", code=ErrorCode.FORBIDDEN)
         if decision.outcome is Outcome.DENY_IMPLICIT:
-            raise PermissionDenied(
-                "policy engine denied request implicitly: no policy allows this activity", code=ErrorCode.FORBIDDEN
-            )
+            why = "no policy allows this activity"
+            if prepared.root_only:
+                why = "only the root quorum may change a root user's credentials, access type or email"
+            raise PermissionDenied(f"policy engine denied request implicitly: {why}", code=ErrorCode.FORBIDDEN)
         activity = Activity(
             id=activity_id,
             organization_id=org.id,

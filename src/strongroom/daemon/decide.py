@@ -10,6 +10,13 @@ credentials — create or delete their own API keys and passkeys — without any
 DENY policy applies. It is narrow: only those four activity types, only when
 `activity.params.user_id` is an approver's own id; it never changes the user's access type
 (credentials of a kind the access type refuses cannot be added at all).
+
+Root users are protected from the rest of the organization: an activity that changes a root
+user's credentials (creates or deletes its API keys or passkeys) or its access type or email
+(the dashboard's login handle) is root-quorum-only, like ROOT_ONLY types, whatever the policies
+say and even when the root user asks for itself (the built-in self-service allow does not apply):
+otherwise a user holding only USER/UPDATE or CREDENTIAL/* could lock the root quorum out, or add
+its own key to a root user. The handlers mark such requests (`Prepared.root_only`).
 """
 
 from __future__ import annotations
@@ -126,7 +133,12 @@ class Decider:
         voters: Sequence[Voter],
         now_ms: int,
         activity_id: str = "",
+        *,
+        root_only: bool = False,
     ) -> Decision:
+        """`root_only`: the handler says only the root quorum may approve this request (it targets
+        a root user's credentials or access type), on top of the activity types in ROOT_ONLY."""
+        root_only = root_only or activity_type in ROOT_ONLY
         _records, policies = self.policies(org.id)
         env: dict[str, Any] = {
             "activity": {
@@ -147,11 +159,12 @@ class Decider:
             credentials=[credential_env(v.credential) for v in approving if v.credential is not None],
             root_quorum=RootQuorum.of(org.root_quorum_threshold, org.root_user_ids),
             now_ms=now_ms,
-            root_only=activity_type in ROOT_ONLY,
+            root_only=root_only,
         )
         denied = any(e.outcome is PolicyOutcome.DENY_EXPLICIT for e in decision.evaluations)
         if (
             not denied
+            and not root_only
             and decision.outcome in (Outcome.DENY_IMPLICIT, Outcome.REQUIRES_CONSENSUS)
             and self._self_service(activity_type, params, approving)
         ):

@@ -6,6 +6,7 @@ ACCESS_TYPE_WEB, both → ACCESS_TYPE_ALL. It is enforced at authentication (an 
 and a web user's API key are refused at once) and when credentials are added (an API key for a
 web user, or a passkey for an API user, is refused). It changes only deliberately, through
 UPDATE_USER's `accessType` (a Strongroom extension; a USER/UPDATE activity, so policy-governed).
+For a root user, changing its access type, email or credentials is root-quorum-only (decide.py).
 
 Limits (Turnkey's resource limits, per organization or per user): 100 users per organization
 (use sub-organizations for more), 10 long-lived and 10 expiring API keys per user (an 11th
@@ -198,6 +199,11 @@ class IdentityHandlers:
         if user is None or user.organization_id != org_id:
             raise NotFound(f"no user `{user_id[:64]}` found in this organization")
         return user
+
+    @staticmethod
+    def _is_root(ctx: Context, user: User) -> bool:
+        """Changes to a root user's credentials or access type are root-quorum-only (see decide.py)."""
+        return user.id in ctx.organization.root_user_ids
 
     def _email(self, email: str | None, where: str, seen: _Seen, *, owner: str | None = None) -> str | None:
         if not email:
@@ -428,7 +434,9 @@ class IdentityHandlers:
         async def run() -> Execution:
             return Execution({"userId": new.id}, self.repo.update_user(new))
 
-        return Prepared(run, params={"user_id": old.id})
+        # A root user's access type and email (its dashboard login) change only with the root quorum.
+        guarded = new.access_type != old.access_type or (new.email or "").lower() != (old.email or "").lower()
+        return Prepared(run, params={"user_id": old.id}, root_only=guarded and self._is_root(ctx, old))
 
     # -- API keys -----------------------------------------------------------------------------------
     @staticmethod
@@ -481,7 +489,7 @@ class IdentityHandlers:
                 ops += self.repo.insert_api_key(k)
             return Execution({"apiKeyIds": [k.id for k in new]}, ops)
 
-        return Prepared(run, params={"user_id": user.id})
+        return Prepared(run, params={"user_id": user.id}, root_only=self._is_root(ctx, user))
 
     async def delete_api_keys(self, ctx: Context, params: JsonObj) -> Prepared:
         p = "parameters."
@@ -499,7 +507,7 @@ class IdentityHandlers:
                 ops += self.repo.delete_api_key(org_id, key_id)
             return Execution({"apiKeyIds": ids}, ops)
 
-        return Prepared(run, params={"user_id": user.id, "api_key_ids": ids})
+        return Prepared(run, params={"user_id": user.id, "api_key_ids": ids}, root_only=self._is_root(ctx, user))
 
     # -- passkeys -------------------------------------------------------------------------------------
     async def create_authenticators(self, ctx: Context, params: JsonObj) -> Prepared:
@@ -522,7 +530,7 @@ class IdentityHandlers:
                 ops += self.repo.insert_authenticator(a)
             return Execution({"authenticatorIds": [a.id for a in new]}, ops)
 
-        return Prepared(run, params={"user_id": user.id})
+        return Prepared(run, params={"user_id": user.id}, root_only=self._is_root(ctx, user))
 
     async def delete_authenticators(self, ctx: Context, params: JsonObj) -> Prepared:
         p = "parameters."
@@ -540,7 +548,7 @@ class IdentityHandlers:
                 ops += self.repo.delete_authenticator(org_id, authenticator_id)
             return Execution({"authenticatorIds": ids}, ops)
 
-        return Prepared(run, params={"user_id": user.id, "authenticator_ids": ids})
+        return Prepared(run, params={"user_id": user.id, "authenticator_ids": ids}, root_only=self._is_root(ctx, user))
 
     # -- sub-organizations -------------------------------------------------------------------------
     async def create_sub_organization(self, ctx: Context, params: JsonObj) -> Prepared:

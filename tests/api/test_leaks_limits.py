@@ -1,0 +1,159 @@
+"""Leaks across organizations and limits on what one requester can take (in-process, real token).
+
+Each test drives the daemon over real HTTP with real stamps, asserts the Turnkey error shape
+(`{code, message, details}`) and that a refused request changed nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from test_identity import Member, Org, Time, p256_key
+
+from strongroom.api.app import make_app
+from strongroom.config import Settings, TokenSettings
+from strongroom.daemon.bootstrap import create_organization
+from strongroom.daemon.clock import SystemClock
+from strongroom.daemon.service import Strongroom
+from strongroom.hsm import Token
+from strongroom.softhsm import SoftHsmToken
+
+pytestmark = pytest.mark.softhsm
+
+MakeOrg = Callable[..., Awaitable[Org]]
+
+
+@pytest.fixture
+async def make_org(softhsm_token: SoftHsmToken, tmp_path: Path) -> AsyncIterator[MakeOrg]:
+    """An organization on a fresh daemon whose settings the test chooses."""
+    opened: list[tuple[TestClient[Any, Any], Strongroom]] = []
+
+    async def make(**overrides: Any) -> Org:
+        settings = Settings(
+            data_dir=tmp_path,
+            token=TokenSettings(softhsm_token.module, softhsm_token.label, pin_file=softhsm_token.pin_file),
+            rate_limit_per_second=10_000.0,
+            webauthn_rp_id="localhost",
+            webauthn_origins=("http://localhost:8080",),
+            **overrides,
+        )
+        t = Time()
+        token = Token(softhsm_token.module, softhsm_token.label, softhsm_token.read_pin())
+        service = Strongroom(settings, token, token.probe(), SystemClock(2_000, wall=t.wall, monotonic=t.mono))
+        root_key = p256_key()
+        org_id, root_id = create_organization(service.repo, "leaks", "root", root_key.public_key, t.wall())
+        client = TestClient(TestServer(make_app(service)))
+        await client.start_server()
+        opened.append((client, service))
+        return Org(client, service, t, org_id, Member(root_id, root_key))
+
+    yield make
+    for client, service in opened:
+        await client.close()
+        service.close()
+
+
+@pytest.fixture
+async def org(make_org: MakeOrg) -> Org:
+    return await make_org()
+
+
+def assert_turnkey_error(data: Any, grpc: int, turnkey_code: str) -> str:
+    """The Turnkey error body: `{code, message, details: [TurnkeyErrorDetail]}`; returns the message."""
+    assert set(data) == {"code", "message", "details"}, data
+    assert data["code"] == grpc, data
+    assert isinstance(data["message"], str) and data["message"], data
+    assert data["details"] == [
+        {"@type": "type.googleapis.com/errors.v1.TurnkeyErrorDetail", "turnkeyErrorCode": turnkey_code}
+    ], data
+    message: str = data["message"]
+    return message
+
+
+def activity_count(org: Org) -> int:
+    row = org.service.db.one("SELECT count(*) FROM activities")
+    return int(row[0])
+
+
+async def get_user(org: Org, user_id: str) -> dict[str, Any]:
+    status, data = await org.query(org.root, "get_user", userId=user_id)
+    assert status == 200, data
+    user: dict[str, Any] = data["user"]
+    return user
+
+
+async def allow_everything_for(org: Org, who: Member) -> None:
+    """A policy that lets `who` do anything a policy can grant (USER/UPDATE, CREDENTIAL/*, ...)."""
+    await org.ok(
+        org.root,
+        "create_policy",
+        "ACTIVITY_TYPE_CREATE_POLICY_V3",
+        {
+            "policyName": "admin may do anything",
+            "effect": "EFFECT_ALLOW",
+            "condition": "true",
+            "consensus": f"approvers.any(user, user.id == '{who.user_id}')",
+            "notes": "",
+        },
+    )
+
+
+# -- root users are protected from the rest of the organization ------------------------------------------
+
+
+async def test_a_user_admin_cannot_lock_the_root_user_out(org: Org) -> None:
+    admin = await org.member("admin")
+    await allow_everything_for(org, admin)
+    root_before = await get_user(org, org.root.user_id)
+    root_key_id = root_before["apiKeys"][0]["apiKeyId"]
+    attempts: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "update_user",
+            "ACTIVITY_TYPE_UPDATE_USER",
+            {"userId": org.root.user_id, "accessType": "ACCESS_TYPE_WEB"},
+        ),
+        (
+            "update_user",
+            "ACTIVITY_TYPE_UPDATE_USER",
+            {"userId": org.root.user_id, "userEmail": "attacker@example.com"},
+        ),
+        (
+            "create_api_keys",
+            "ACTIVITY_TYPE_CREATE_API_KEYS_V2",
+            {"userId": org.root.user_id, "apiKeys": [p256_key().params("backdoor")]},
+        ),
+        (
+            "delete_api_keys",
+            "ACTIVITY_TYPE_DELETE_API_KEYS",
+            {"userId": org.root.user_id, "apiKeyIds": [root_key_id]},
+        ),
+    ]
+    before = activity_count(org)
+    for path, activity_type, params in attempts:
+        status, data = await org.submit(admin, path, activity_type, params)
+        assert status == 403, (path, data)
+        message = assert_turnkey_error(data, 7, "FORBIDDEN")
+        assert "root quorum" in message, message
+    assert activity_count(org) == before  # nothing recorded
+    assert await get_user(org, org.root.user_id) == root_before  # root unchanged, its key still works
+    assert (await org.query(org.root, "whoami"))[0] == 200
+
+    # The same admin still manages ordinary users through its policy ...
+    bob = await org.member("bob")
+    result = await org.ok(
+        admin, "update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": bob.user_id, "accessType": "ACCESS_TYPE_ALL"}
+    )
+    assert result == {"userId": bob.user_id}
+    # ... and may rename the root user (neither a credential nor its access type) ...
+    await org.ok(admin, "update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": org.root.user_id, "userName": "boss"})
+    # ... while the root quorum itself (threshold 1) may change the root user's access type.
+    await org.ok(
+        org.root,
+        "update_user",
+        "ACTIVITY_TYPE_UPDATE_USER",
+        {"userId": org.root.user_id, "accessType": "ACCESS_TYPE_ALL"},
+    )
