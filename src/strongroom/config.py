@@ -70,6 +70,7 @@ class Settings:
     unix_socket_allowed_uids: tuple[int, ...] = ()  # empty: any local user who can open the socket
     webauthn_rp_id: str = "localhost"  # relying-party id that passkeys are bound to
     webauthn_origins: tuple[str, ...] = ("http://localhost:8080", "http://127.0.0.1:8080")
+    max_pending_activities: int = 100  # CONSENSUS_NEEDED activities per organization (within the vote window)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -171,6 +172,7 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "unix_socket_allowed_uids": _uids,
     "webauthn_rp_id": _str,
     "webauthn_origins": _str_list,
+    "max_pending_activities": _positive,
 }
 _PATHS: Final = {"database", "unix_socket"}
 _TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}

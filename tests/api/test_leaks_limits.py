@@ -33,8 +33,10 @@ async def make_org(softhsm_token: SoftHsmToken, tmp_path: Path) -> AsyncIterator
     opened: list[tuple[TestClient[Any, Any], Strongroom]] = []
 
     async def make(**overrides: Any) -> Org:
+        data_dir = tmp_path / f"daemon-{len(opened)}"
+        data_dir.mkdir()
         settings = Settings(
-            data_dir=tmp_path,
+            data_dir=data_dir,
             token=TokenSettings(softhsm_token.module, softhsm_token.label, pin_file=softhsm_token.pin_file),
             rate_limit_per_second=10_000.0,
             webauthn_rp_id="localhost",
@@ -157,3 +159,68 @@ async def test_a_user_admin_cannot_lock_the_root_user_out(org: Org) -> None:
         "ACTIVITY_TYPE_UPDATE_USER",
         {"userId": org.root.user_id, "accessType": "ACCESS_TYPE_ALL"},
     )
+
+
+# -- a cap on activities waiting for votes ------------------------------------------------------------------
+
+
+async def vote(org: Org, who: Member, pending: dict[str, Any], *, approve: bool = True) -> dict[str, Any]:
+    path, kind = ("approve_activity", "APPROVE_ACTIVITY") if approve else ("reject_activity", "REJECT_ACTIVITY")
+    status, data = await org.submit(who, path, f"ACTIVITY_TYPE_{kind}", {"fingerprint": pending["fingerprint"]})
+    assert status == 200, data
+    activity: dict[str, Any] = data["activity"]
+    return activity
+
+
+async def test_pending_consensus_activities_are_capped_per_organization(make_org: MakeOrg) -> None:
+    org = await make_org(max_pending_activities=3)
+    alice, bob, carol = await org.member("alice"), await org.member("bob"), await org.member("carol")
+    await org.ok(
+        org.root,
+        "create_policy",
+        "ACTIVITY_TYPE_CREATE_POLICY_V3",
+        {
+            "policyName": "renames need alice and bob",
+            "effect": "EFFECT_ALLOW",
+            "condition": "activity.type == 'ACTIVITY_TYPE_UPDATE_USER'",
+            "consensus": (
+                f"approvers.any(user, user.id == '{alice.user_id}') && approvers.any(user, user.id == '{bob.user_id}')"
+            ),
+            "notes": "",
+        },
+    )
+
+    async def rename(n: int) -> tuple[int, Any]:
+        params = {"userId": carol.user_id, "userName": f"carol {n}"}
+        return await org.submit(alice, "update_user", "ACTIVITY_TYPE_UPDATE_USER", params)
+
+    pending = []
+    for n in range(3):
+        status, data = await rename(n)
+        assert status == 200, data
+        assert data["activity"]["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+        pending.append(data["activity"])
+    before = activity_count(org)
+    carol_before = await get_user(org, carol.user_id)
+    status, data = await rename(3)
+    assert status == 429, data
+    message = assert_turnkey_error(data, 8, "RATE_LIMIT_EXCEEDED")
+    assert "limit of 3 activities awaiting consensus" in message, message
+    assert activity_count(org) == before
+    assert await get_user(org, carol.user_id) == carol_before
+    # Activities that need no votes are not affected by the backlog.
+    await org.ok(org.root, "update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": org.root.user_id, "userName": "x"})
+
+    # A vote that completes an activity frees its slot; so does a rejection.
+    assert (await vote(org, bob, pending[0]))["status"] == "ACTIVITY_STATUS_COMPLETED"
+    status, data = await rename(4)
+    assert (status, data["activity"]["status"]) == (200, "ACTIVITY_STATUS_CONSENSUS_NEEDED")
+    assert (await rename(5))[0] == 429
+    assert (await vote(org, bob, pending[1], approve=False))["status"] == "ACTIVITY_STATUS_REJECTED"
+    status, data = await rename(6)
+    assert (status, data["activity"]["status"]) == (200, "ACTIVITY_STATUS_CONSENSUS_NEEDED")
+    # Activities past the 24-hour vote window can no longer complete: they do not hold a slot.
+    org.time.offset_ms += 24 * 3600 * 1000 + 60_000
+    for n in range(7, 10):
+        status, data = await rename(n)
+        assert (status, data["activity"]["status"]) == (200, "ACTIVITY_STATUS_CONSENSUS_NEEDED"), data

@@ -44,6 +44,7 @@ class Strongroom:
             clock,
             max_age_ms=settings.timestamp_max_age_ms,
             max_future_ms=settings.timestamp_max_future_ms,
+            max_pending=settings.max_pending_activities,
         )
         key_handlers = KeyHandlers(self.repo, self.keys)
         key_handlers.register(self.pipeline)

@@ -381,6 +381,14 @@ class Repository:
         row = self.db.one("SELECT count(*) FROM users WHERE organization_id = ?", (org_id,))
         return 0 if row is None else int(row[0])
 
+    def pending_count(self, org_id: str, status: str, since_ms: int) -> int:
+        """Activities of `org_id` in `status` created after `since_ms` (the consensus cap)."""
+        row = self.db.one(
+            "SELECT count(*) FROM activities WHERE organization_id = ? AND status = ? AND created_at > ?",
+            (org_id, status, since_ms),
+        )
+        return 0 if row is None else int(row[0])
+
     def user_by_email(self, email: str) -> User | None:
         """Emails are unique across the whole store, compared without regard to case."""
         row = self.db.one("SELECT * FROM users WHERE lower(email) = lower(?) LIMIT 1", (email,))
