@@ -71,6 +71,9 @@ class Settings:
     webauthn_rp_id: str = "localhost"  # relying-party id that passkeys are bound to
     webauthn_origins: tuple[str, ...] = ("http://localhost:8080", "http://127.0.0.1:8080")
     max_pending_activities: int = 100  # CONSENSUS_NEEDED activities per organization (within the vote window)
+    login_challenges_max: int = 10_000  # dashboard login challenges pending at once, in all
+    login_challenges_per_email: int = 5  # ... for one email
+    login_challenges_per_client: int = 50  # ... from one client address
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -173,6 +176,9 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "webauthn_rp_id": _str,
     "webauthn_origins": _str_list,
     "max_pending_activities": _positive,
+    "login_challenges_max": _positive,
+    "login_challenges_per_email": _positive,
+    "login_challenges_per_client": _positive,
 }
 _PATHS: Final = {"database", "unix_socket"}
 _TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}

@@ -6,19 +6,22 @@ Each test drives the daemon over real HTTP with real stamps, asserts the Turnkey
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from test_identity import Member, Org, Time, p256_key
+from test_identity import Member, Org, Time, b64url, p256_key
+from test_identity_passkeys import SoftAuthenticator
 
 from strongroom.api.app import make_app
 from strongroom.config import Settings, TokenSettings
 from strongroom.daemon.bootstrap import create_organization
 from strongroom.daemon.clock import SystemClock
 from strongroom.daemon.service import Strongroom
+from strongroom.dashboard import SESSIONS
 from strongroom.hsm import Token
 from strongroom.softhsm import SoftHsmToken
 
@@ -224,3 +227,85 @@ async def test_pending_consensus_activities_are_capped_per_organization(make_org
     for n in range(7, 10):
         status, data = await rename(n)
         assert (status, data["activity"]["status"]) == (200, "ACTIVITY_STATUS_CONSENSUS_NEEDED"), data
+
+
+# -- dashboard login: bounded challenges, and no answer that says who exists -------------------------------
+
+
+async def login_options(org: Org, email: str, client: str = "198.51.100.1") -> tuple[int, Any]:
+    resp = await org.client.post(
+        "/dashboard/api/login/options", json={"email": email}, headers={"X-Forwarded-For": client}
+    )
+    return resp.status, json.loads(await resp.read())
+
+
+async def test_login_challenges_are_bounded_per_email_per_address_and_in_all(make_org: MakeOrg) -> None:
+    org = await make_org(
+        trusted_proxies=("127.0.0.1",),  # the test client is the proxy: X-Forwarded-For names the client
+        login_challenges_max=8,
+        login_challenges_per_email=3,
+        login_challenges_per_client=4,
+    )
+    sessions = org.client.app[SESSIONS]
+    offset = [0.0]
+    real_clock = sessions.clock
+    sessions.clock = lambda: real_clock() + offset[0]
+
+    async def refused(email: str, client: str, limit: str) -> None:
+        before = sessions.pending_challenges()
+        status, data = await login_options(org, email, client)
+        assert status == 429, data
+        message = assert_turnkey_error(data, 8, "RATE_LIMIT_EXCEEDED")
+        assert limit in message, message
+        assert sessions.pending_challenges() == before  # nothing issued, nothing dropped
+
+    # One address asking again and again for one email replaces its own challenges (at most two).
+    for _ in range(6):
+        assert (await login_options(org, "victim@example.com", "203.0.113.1"))[0] == 200
+    assert sessions.pending_challenges() == 2
+    assert (await login_options(org, "victim@example.com", "203.0.113.2"))[0] == 200
+    # Three challenges are pending for the email: a fourth address is refused, nobody's is dropped.
+    await refused("VICTIM@example.com", "203.0.113.3", "the limit is 3 at a time")
+    # One address holds at most four challenges (any emails).
+    for n in range(4):
+        assert (await login_options(org, f"user{n}@example.com", "203.0.113.4"))[0] == 200
+    await refused("user9@example.com", "203.0.113.4", "from this address: the limit is 4")
+    # The table holds eight in all: the ninth is refused, not made room for by dropping a live one.
+    assert (await login_options(org, "x@example.com", "203.0.113.5"))[0] == 200
+    assert sessions.pending_challenges() == 8
+    await refused("y@example.com", "203.0.113.6", "on this server: the limit is 8")
+    # Challenges expire after two minutes; then expired ones make room first.
+    offset[0] += 121
+    status, data = await login_options(org, "y@example.com", "203.0.113.6")
+    assert status == 200, data
+    assert sessions.pending_challenges() == 1
+    for _ in range(3):
+        assert (await login_options(org, "victim@example.com", f"203.0.113.{7 + _}"))[0] == 200
+
+
+async def test_login_options_answers_alike_for_unknown_emails(org: Org) -> None:
+    device = SoftAuthenticator()
+    await org.create_user("pat", email="pat@example.com", authenticators=[device.register()])
+    await org.create_user("api-only", p256_key(), email="api@example.com")
+    answers = {}
+    for email in ("pat@example.com", "api@example.com", "nobody@example.com", "NOBODY@example.com"):
+        status, data = await login_options(org, email)
+        assert status == 200, data
+        answers[email] = data
+    shapes = {
+        email: (sorted(a), a["rpId"], a["timeoutMs"], sorted({json.dumps(sorted(c)) for c in a["allowCredentials"]}))
+        for email, a in answers.items()
+    }
+    assert len(set(map(json.dumps, shapes.values()))) == 1, shapes  # one shape for every email
+    assert [c["id"] for c in answers["pat@example.com"]["allowCredentials"]] == [b64url(device.credential_id)]
+    from strongroom.dashboard.server import decoy_credentials  # imported here: new in this change
+
+    key = (org.service.settings.data_dir / "login-decoy.key").read_bytes()
+    for email in ("api@example.com", "nobody@example.com"):
+        decoys = answers[email]["allowCredentials"]
+        assert decoys == decoy_credentials(key, email)  # from the kept secret: stable across restarts
+        assert all(len(c["id"]) >= 22 for c in decoys)  # 16 bytes or more, base64url like real ids
+        again = (await login_options(org, email, "192.0.2.9"))[1]["allowCredentials"]
+        assert again == decoys  # stable: asking twice does not tell a decoy from a real user
+    assert answers["NOBODY@example.com"]["allowCredentials"] == answers["nobody@example.com"]["allowCredentials"]
+    assert answers["api@example.com"]["allowCredentials"] != answers["nobody@example.com"]["allowCredentials"]
