@@ -309,3 +309,62 @@ async def test_login_options_answers_alike_for_unknown_emails(org: Org) -> None:
         assert again == decoys  # stable: asking twice does not tell a decoy from a real user
     assert answers["NOBODY@example.com"]["allowCredentials"] == answers["nobody@example.com"]["allowCredentials"]
     assert answers["api@example.com"]["allowCredentials"] != answers["nobody@example.com"]["allowCredentials"]
+
+
+# -- email uniqueness across organizations: say no more, and not too often ---------------------------------
+
+
+def another_org(org: Org, name: str) -> Org:
+    """A second tenant on the same daemon."""
+    key = p256_key()
+    org_id, root_id = create_organization(org.service.repo, name, "root", key.public_key, org.time.wall())
+    return Org(org.client, org.service, org.time, org_id, Member(root_id, key))
+
+
+def new_user(name: str, email: str) -> dict[str, Any]:
+    return {
+        "userName": name,
+        "userEmail": email,
+        "apiKeys": [p256_key().params()],
+        "authenticators": [],
+        "oauthProviders": [],
+        "userTags": [],
+    }
+
+
+async def test_email_in_use_elsewhere_says_no_more_and_is_budgeted(org: Org) -> None:
+    victims = [await org.create_user(f"victim{n}", p256_key(), email=f"victim{n}@corp.example") for n in range(6)]
+    tenant = another_org(org, "tenant")
+    users_before = tenant.service.repo.user_count(tenant.id)
+    activities_before = activity_count(org)
+
+    async def create(email: str) -> tuple[int, Any]:
+        params = {"users": [new_user("probe", email)]}
+        return await tenant.submit(tenant.root, "create_users", "ACTIVITY_TYPE_CREATE_USERS_V4", params)
+
+    for n in range(5):
+        status, data = await create(f"VICTIM{n}@corp.example")
+        assert status == 400, data
+        message = assert_turnkey_error(data, 3, "REQUEST_INVALID")
+        assert message == "email already in use (`parameters.users[0].userEmail`)"
+        assert org.id not in json.dumps(data) and victims[n] not in json.dumps(data)
+    # The budget is spent: any request naming an email is refused now, taken or free alike,
+    # so the refusal no longer tells which emails exist.
+    for email in ("victim5@corp.example", "free@tenant.example"):
+        status, data = await create(email)
+        assert status == 429, data
+        message = assert_turnkey_error(data, 8, "RATE_LIMIT_EXCEEDED")
+        assert "email already in use" in message and "5 per requester" in message, message
+    status, data = await tenant.submit(
+        tenant.root, "update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": tenant.root.user_id, "userEmail": "a@b.c"}
+    )
+    assert status == 429, data
+    assert tenant.service.repo.user_count(tenant.id) == users_before
+    assert activity_count(org) == activities_before
+    assert (await get_user(tenant, tenant.root.user_id)).get("userEmail", "") == ""
+    # Users without an email are not affected; neither is the other organization.
+    await tenant.create_user("no email", p256_key())
+    await org.create_user("fine", p256_key(), email="fine@corp.example")
+    # The budget refills after an hour.
+    tenant.time.offset_ms += 3600 * 1000 + 1000
+    assert (await create("free@tenant.example"))[0] == 200
