@@ -22,6 +22,7 @@ from strongroom.daemon.bootstrap import create_organization
 from strongroom.daemon.clock import SystemClock
 from strongroom.daemon.service import Strongroom
 from strongroom.dashboard import SESSIONS
+from strongroom.errors import ConfigError
 from strongroom.hsm import Token
 from strongroom.softhsm import SoftHsmToken
 
@@ -368,3 +369,57 @@ async def test_email_in_use_elsewhere_says_no_more_and_is_budgeted(org: Org) -> 
     # The budget refills after an hour.
     tenant.time.offset_ms += 3600 * 1000 + 1000
     assert (await create("free@tenant.example"))[0] == 200
+
+
+# -- /metrics names no organization unless the operator asks, and can live on its own address ----------------
+
+
+async def scrape(client: TestClient[Any, Any]) -> tuple[int, str]:
+    resp = await client.get("/metrics")
+    return resp.status, (await resp.read()).decode()
+
+
+async def test_metrics_carry_no_organization_ids_unless_enabled(make_org: MakeOrg) -> None:
+    for per_organization in (False, True):
+        org = await make_org(metrics_per_organization=per_organization)
+        tenant = another_org(org, "tenant")
+        for o in (org, tenant):
+            await o.ok(o.root, "update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": o.root.user_id, "userName": "r"})
+        status, text = await scrape(org.client)
+        assert status == 200
+        assert "strongroom_activities_total" in text
+        for o in (org, tenant):
+            assert (o.id in text) is per_organization, text
+        if per_organization:
+            line = (
+                f'strongroom_organization_activities_total{{organization_id="{tenant.id}",'
+                'status="ACTIVITY_STATUS_COMPLETED",type="ACTIVITY_TYPE_UPDATE_USER"} 1.0'
+            )
+            assert line in text, text
+
+
+async def test_metrics_can_be_served_on_a_separate_address(make_org: MakeOrg) -> None:
+    from strongroom.api.app import make_metrics_app  # imported here: new in this change
+    from strongroom.config import load_settings
+
+    org = await make_org(metrics_listen="127.0.0.1:0")
+    status, text = await scrape(org.client)
+    assert status == 404  # not on the API address any more
+    assert_turnkey_error(json.loads(text), 5, "REQUEST_INVALID")
+    private = TestClient(TestServer(make_metrics_app(org.service)))
+    await private.start_server()
+    try:
+        status, text = await scrape(private)
+        assert status == 200 and "strongroom_http_requests_total" in text
+        assert (await private.get("/public/v1/query/whoami")).status == 404  # nothing else there
+    finally:
+        await private.close()
+    # The setting, from the configuration file or the environment, validated.
+    data_dir = org.service.settings.data_dir
+    (data_dir / "strongroom.toml").write_text(
+        'metrics_listen = "[::1]:9100"\nmetrics_per_organization = true\n[token]\nmodule = "m"\nlabel = "l"\n'
+    )
+    settings = load_settings(data_dir, environ={})
+    assert (settings.metrics_address, settings.metrics_per_organization) == (("::1", 9100), True)
+    with pytest.raises(ConfigError, match="metrics_listen"):
+        load_settings(data_dir, environ={"STRONGROOM_METRICS_LISTEN": "9100"})

@@ -328,7 +328,7 @@ class Pipeline:
         else:
             fut.set_result(recorded)
             if self.metrics is not None:
-                self.metrics.activities.labels(answer.type, answer.status).inc()
+                self.metrics.activity(org.id, answer.type, answer.status)
             self.recent.add(fingerprint, recorded.created_at)
             self.recent.prune(now_ms)
         finally:

@@ -52,7 +52,7 @@ class Strongroom:
         passkeys = WebAuthnSettings(settings.webauthn_rp_id, tuple(settings.webauthn_origins))
         IdentityHandlers(self.repo, passkeys, key_handlers).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)
-        self.metrics: Final = Metrics()
+        self.metrics: Final = Metrics(per_organization=settings.metrics_per_organization)
         self.token_problem: str | None = None
         self.keys.observe = self.metrics.observe_signing
         self.pipeline.metrics = self.metrics
