@@ -7,6 +7,7 @@ Each test drives the daemon over real HTTP with real stamps, asserts the Turnkey
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from test_identity import Member, Org, Time, b64url, p256_key
-from test_identity_passkeys import SoftAuthenticator
+from test_identity_passkeys import SoftAuthenticator, new_key, passkey_member
 
 from strongroom.api.app import make_app
 from strongroom.config import Settings, TokenSettings
@@ -25,6 +26,7 @@ from strongroom.dashboard import SESSIONS
 from strongroom.errors import ConfigError
 from strongroom.hsm import Token
 from strongroom.softhsm import SoftHsmToken
+from strongroom.store.records import Tag
 
 pytestmark = pytest.mark.softhsm
 
@@ -423,3 +425,100 @@ async def test_metrics_can_be_served_on_a_separate_address(make_org: MakeOrg) ->
     assert (settings.metrics_address, settings.metrics_per_organization) == (("::1", 9100), True)
     with pytest.raises(ConfigError, match="metrics_listen"):
         load_settings(data_dir, environ={"STRONGROOM_METRICS_LISTEN": "9100"})
+
+
+# -- queries carry no timestamp, so a captured one can be replayed: they must change nothing -----------------
+
+
+def snapshot(org: Org) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table, read through a separate read-only connection."""
+    path = org.service.settings.database_path
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {
+            t: sorted((dict(r) for r in conn.execute(f'SELECT * FROM "{t}"')), key=repr)  # names from sqlite_master
+            for t in tables
+        }
+    finally:
+        conn.close()
+
+
+async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
+    device = SoftAuthenticator()
+    pat_id = await org.create_user("pat", p256_key(), email="pat@example.com", authenticators=[device.register()])
+    pat_user = await get_user(org, pat_id)
+    key_id = await new_key(org, org.root)
+    status, data = await org.query(org.root, "list_activities")
+    activity_id = data["activities"][0]["id"]
+    policy = await org.ok(
+        org.root,
+        "create_policy",
+        "ACTIVITY_TYPE_CREATE_POLICY_V3",
+        {"policyName": "p", "effect": "EFFECT_DENY", "condition": "false", "consensus": "", "notes": ""},
+    )
+    params: dict[str, dict[str, Any]] = {
+        "whoami": {},
+        "get_organization": {},
+        "get_private_key": {"privateKeyId": key_id},
+        "list_private_keys": {},
+        "get_activity": {"activityId": activity_id},
+        "list_activities": {},
+        "get_usage": {},
+        "get_policy": {"policyId": policy["policyId"]},
+        "list_policies": {},
+        "list_user_tags": {},
+        "list_private_key_tags": {},
+        "get_user": {"userId": pat_id},
+        "list_users": {},
+        "get_policy_evaluations": {"activityId": activity_id},
+        "get_api_keys": {"userId": pat_id},
+        "get_api_key": {"apiKeyId": pat_user["apiKeys"][0]["apiKeyId"]},
+        "get_authenticators": {"userId": pat_id},
+        "get_authenticator": {"authenticatorId": pat_user["authenticators"][0]["authenticatorId"]},
+        "list_suborgs": {},
+        # A dry run of the policy decision for activities that would write: nothing is written.
+        "explain_activity": {
+            "type": "ACTIVITY_TYPE_CREATE_USERS_V4",
+            "parameters": {"users": [new_user("dry run", "dry@example.com")]},
+        },
+    }
+    assert set(params) == set(org.service.queries.table), "a new query route needs a case here"
+    before = snapshot(org)
+    for name, p in params.items():
+        for _replay in range(2):  # the same stamp again: still nothing changes
+            status, data = await org.query(org.root, name, **p)
+            assert status == 200, (name, data)
+    assert snapshot(org) == before
+
+    # A passkey-stamped query: the only write is the authenticator's signature counter, which is
+    # what refuses a replay of that same assertion.
+    pat = passkey_member(pat_id, device)
+    body = json.dumps({"organizationId": org.id}).encode()
+    headers = pat.stamp_headers(body)
+    resp = await org.client.post("/public/v1/query/whoami", data=body, headers=headers)
+    assert resp.status == 200
+    after = snapshot(org)
+    assert [a["sign_count"] for a in after["authenticators"]] == [device.sign_count]
+    for table in (before, after):
+        for a in table["authenticators"]:
+            a["sign_count"] = 0
+    assert after == before
+    replay = await org.client.post("/public/v1/query/whoami", data=body, headers=headers)
+    assert replay.status == 401
+    assert_turnkey_error(json.loads(await replay.read()), 16, "SIGNATURE_INVALID")
+
+    # The guard: a query handler that tries to write fails (500) and writes nothing.
+    repo = org.service.repo
+
+    async def sneaky(o: Any, _principal: Any, _p: Any) -> dict[str, Any]:
+        await repo.write(repo.insert_tag(Tag("6f0e8d0c-0000-4000-8000-000000000001", o.id, "x", "TAG_TYPE_USER", 1, 1)))
+        return {}
+
+    org.service.queries.table["sneaky"] = sneaky
+    settled = snapshot(org)
+    status, data = await org.query(org.root, "sneaky")
+    assert status == 500, data
+    assert_turnkey_error(data, 13, "INTERNAL")
+    assert snapshot(org) == settled
