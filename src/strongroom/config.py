@@ -71,7 +71,21 @@ class Settings:
     unix_socket_allowed_uids: tuple[int, ...] = ()  # empty: any local user who can open the socket
     webauthn_rp_id: str = "localhost"  # relying-party id that passkeys are bound to
     webauthn_origins: tuple[str, ...] = ("http://localhost:8080", "http://127.0.0.1:8080")
+    max_pending_activities: int = 100  # CONSENSUS_NEEDED activities per organization (within the vote window)
+    login_challenges_max: int = 10_000  # dashboard login challenges pending at once, in all
+    login_challenges_per_email: int = 5  # ... for one email
+    login_challenges_per_client: int = 50  # ... from one client address
+    metrics_per_organization: bool = False  # per-organization series (label organization_id) on /metrics
+    metrics_listen: str | None = None  # "host:port": serve /metrics there only, not on the API address
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """`metrics_listen` as (host, port), or None: /metrics is then served on the API address."""
+        if self.metrics_listen is None:
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @property
     def database_path(self) -> Path:
@@ -148,6 +162,22 @@ def _log_format(key: str, value: object) -> str:
     return text
 
 
+def _bool(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ConfigError(f"`{key}` must be true or false")
+
+
+def _listen(key: str, value: object) -> str:
+    text = _str(key, value).strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"`{key}` must be `host:port`, e.g. `127.0.0.1:9100`")
+    return text
+
+
 def _port(key: str, value: object) -> int:
     n = _int(key, value)
     if not 0 <= n <= 65535:
@@ -172,6 +202,12 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "unix_socket_allowed_uids": _uids,
     "webauthn_rp_id": _str,
     "webauthn_origins": _str_list,
+    "max_pending_activities": _positive,
+    "login_challenges_max": _positive,
+    "login_challenges_per_email": _positive,
+    "login_challenges_per_client": _positive,
+    "metrics_per_organization": _bool,
+    "metrics_listen": _listen,
 }
 _PATHS: Final = {"database", "unix_socket"}
 _TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}

@@ -412,12 +412,12 @@ async def test_users_create_update_delete(org: Org) -> None:
             },
         )
         assert status == 400
-        assert "already used by another user" in data["message"]
+        assert data["message"] == "email already in use (`parameters.users[0].userEmail`)"
     status, data = await org.submit(
         org.root, "update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": carol_id, "userEmail": "Bob@example.com"}
     )
     assert status == 400
-    assert "an email may belong to one user only" in data["message"]
+    assert data["message"] == "email already in use (`parameters.userEmail`)"
     # A user needs a credential.
     status, data = await org.submit(
         org.root,

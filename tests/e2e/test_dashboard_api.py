@@ -217,7 +217,9 @@ def test_a_login_challenge_is_single_use_and_bound_to_the_user(setup: dict[str, 
     # A challenge nobody issued, and one issued for an unknown email, open nothing.
     assert http("POST", f"{base}/dashboard/api/login", {"assertion": passkey.assertion(os.urandom(32))})[0] == 401
     _, _, unknown = http("POST", f"{base}/dashboard/api/login/options", {"email": "nobody@example.com"})
-    assert unknown["allowCredentials"] == []
+    # It is answered like a real one (decoy credential ids), and none of them is the real passkey's.
+    assert unknown["allowCredentials"] and all(c["type"] == "public-key" for c in unknown["allowCredentials"])
+    assert b64url(passkey.credential_id) not in [c["id"] for c in unknown["allowCredentials"]]
     forged = passkey.assertion(unb64url(unknown["challenge"]))
     assert http("POST", f"{base}/dashboard/api/login", {"assertion": forged})[0] == 401
 

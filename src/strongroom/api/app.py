@@ -187,8 +187,23 @@ def make_app(service: Strongroom) -> web.Application:
     app.router.add_post("/public/v1/query/{name}", query)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)
-    app.router.add_get("/metrics", metrics)
+    if settings.metrics_listen is None:  # else only on its own address (make_metrics_app)
+        app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
     setup_dashboard(app, service)  # /dashboard/: static pages, passkey login, read-only sessions
     app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
+
+
+def make_metrics_app(service: Strongroom) -> web.Application:
+    """`GET /metrics` alone, for `metrics_listen`: a private address for the scraper."""
+    app = web.Application()
+    app[SERVICE] = service
+
+    async def not_here(_request: web.Request) -> web.Response:
+        status, body = http_error(404, "only /metrics is served here")
+        return json_response(status, body)
+
+    app.router.add_get("/metrics", metrics)
+    app.router.add_route("*", "/{tail:.*}", not_here)
     return app

@@ -41,6 +41,7 @@ from strongroom.errors import (
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     StrongroomError,
     Unavailable,
 )
@@ -103,6 +104,9 @@ class Prepared:
 
     def policy_subjects(self) -> tuple[Subject, ...]:
         return self.subjects or (Subject("", self.params, self.env),)
+
+    # Only the root quorum may approve it (e.g. it changes a root user's credentials or access type).
+    root_only: bool = False
 
 
 Prepare = Callable[[Context, JsonObj], Awaitable[Prepared]]
@@ -171,8 +175,12 @@ class RecentFingerprints:
 
 
 class Pipeline:
-    def __init__(self, repo: Repository, clock: Clock, *, max_age_ms: int, max_future_ms: int) -> None:
+    def __init__(
+        self, repo: Repository, clock: Clock, *, max_age_ms: int, max_future_ms: int, max_pending: int = 100
+    ) -> None:
         self.repo: Final = repo
+        self.max_pending: Final = max_pending
+        self._parking: dict[str, int] = {}  # per organization: CONSENSUS_NEEDED records being written
         self.clock: Final = clock
         self.max_age_ms: Final = max_age_ms
         self.max_future_ms: Final = max_future_ms
@@ -327,7 +335,7 @@ class Pipeline:
         else:
             fut.set_result(recorded)
             if self.metrics is not None:
-                self.metrics.activities.labels(answer.type, answer.status).inc()
+                self.metrics.activity(org.id, answer.type, answer.status)
             self.recent.add(fingerprint, recorded.created_at)
             self.recent.prune(now_ms)
         finally:
@@ -400,6 +408,7 @@ class Pipeline:
             voters,
             now_ms,
             activity_id,
+            root_only=prepared.root_only,
         )
         if self.metrics is not None:
             self.metrics.decisions.labels(decision.outcome.value).inc()
@@ -426,9 +435,10 @@ class Pipeline:
         if decision.outcome is Outcome.DENY_EXPLICIT:
             raise PermissionDenied("policy engine denied request explicitly", code=ErrorCode.FORBIDDEN)
         if decision.outcome is Outcome.DENY_IMPLICIT:
-            raise PermissionDenied(
-                "policy engine denied request implicitly: no policy allows this activity", code=ErrorCode.FORBIDDEN
-            )
+            why = "no policy allows this activity"
+            if prepared.root_only:
+                why = "only the root quorum may change a root user's credentials, access type or email"
+            raise PermissionDenied(f"policy engine denied request implicitly: {why}", code=ErrorCode.FORBIDDEN)
         activity = Activity(
             id=activity_id,
             organization_id=org.id,
@@ -446,12 +456,33 @@ class Pipeline:
         )
         _check_storable(activity)
         if decision.outcome is Outcome.REQUIRES_CONSENSUS:
-            await self.repo.write(
-                self.repo.insert_activity(activity, body, principal.stamp.header, principal.public_key)
-            )
+            self._check_pending_cap(org.id, now_ms)
+            self._parking[org.id] = self._parking.get(org.id, 0) + 1
+            try:
+                await self.repo.write(
+                    self.repo.insert_activity(activity, body, principal.stamp.header, principal.public_key)
+                )
+            finally:
+                left = self._parking.pop(org.id) - 1
+                if left:
+                    self._parking[org.id] = left
             structlog.contextvars.bind_contextvars(activity_status=STATUS_CONSENSUS, organization_id=org.id)
             return activity
         return await self._execute(spec, org, prepared, activity, now_ms, new=(body, principal))
+
+    def _check_pending_cap(self, org_id: str, now_ms: int) -> None:
+        """At most `max_pending` activities of an organization wait for votes at once.
+
+        Counted: CONSENSUS_NEEDED activities still inside the 24-hour vote window (older ones can
+        no longer complete), plus those being recorded right now in this process. A vote that
+        completes, rejects or fails an activity frees its slot.
+        """
+        pending = self.repo.pending_count(org_id, STATUS_CONSENSUS, now_ms - VOTE_WINDOW_MS)
+        if pending + self._parking.get(org_id, 0) >= self.max_pending:
+            raise ResourceExhausted(
+                f"organization has reached its limit of {self.max_pending} activities awaiting consensus"
+                " (ACTIVITY_STATUS_CONSENSUS_NEEDED): approve or reject pending activities first"
+            )
 
     async def _execute(
         self,

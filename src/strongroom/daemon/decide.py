@@ -22,6 +22,13 @@ time, and never block it for more than a slice plus one policy (each policy's ev
 bounded by `POLICY_STEPS`, about a millisecond); the step budgets of
 `strongroom.policy.authorizer` bound the total. Decisions that fit in one slice, which is all
 of them for ordinary policies, never pause.
+
+Root users are protected from the rest of the organization: an activity that changes a root
+user's credentials (creates or deletes its API keys or passkeys) or its access type or email
+(the dashboard's login handle) is root-quorum-only, like ROOT_ONLY types, whatever the policies
+say and even when the root user asks for itself (the built-in self-service allow does not apply):
+otherwise a user holding only USER/UPDATE or CREDENTIAL/* could lock the root quorum out, or add
+its own key to a root user. The handlers mark such requests (`Prepared.root_only`).
 """
 
 from __future__ import annotations
@@ -291,8 +298,15 @@ class Decider:
         voters: Sequence[Voter],
         now_ms: int,
         activity_id: str = "",
+        *,
+        root_only: bool = False,
     ) -> Decision:
-        """Decide a request: each subject on its own, joined so that every one must be allowed."""
+        """Decide a request: each subject on its own, joined so that every one must be allowed.
+
+        `root_only`: the handler says only the root quorum may approve this request (it targets
+        a root user's credentials or access type), on top of the activity types in ROOT_ONLY.
+        """
+        root_only = root_only or activity_type in ROOT_ONLY
         _records, policies = self.policies(org.id)
         base = request_params(params)
         approving = [v for v in voters if v.approved]
@@ -317,7 +331,7 @@ class Decider:
                     credentials=credentials,
                     root_quorum=quorum,
                     now_ms=now_ms,
-                    root_only=activity_type in ROOT_ONLY,
+                    root_only=root_only,
                     budget=budget,
                     subject=subject.label,
                 )
@@ -332,6 +346,7 @@ class Decider:
         )
         if (
             not denied
+            and not root_only
             and decision.outcome in (Outcome.DENY_IMPLICIT, Outcome.REQUIRES_CONSENSUS)
             and self._self_service(activity_type, merged, approving)
         ):

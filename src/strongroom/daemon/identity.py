@@ -6,17 +6,23 @@ ACCESS_TYPE_WEB, both → ACCESS_TYPE_ALL. It is enforced at authentication (an 
 and a web user's API key are refused at once) and when credentials are added (an API key for a
 web user, or a passkey for an API user, is refused). It changes only deliberately, through
 UPDATE_USER's `accessType` (a Strongroom extension; a USER/UPDATE activity, so policy-governed).
+For a root user, changing its access type, email or credentials is root-quorum-only (decide.py).
 
 Limits (Turnkey's resource limits, per organization or per user): 100 users per organization
 (use sub-organizations for more), 10 long-lived and 10 expiring API keys per user (an 11th
 expiring key evicts an expired one, else the oldest), 10 passkeys per user, 100 tags on a user.
 Each is refused with ResourceExhausted (gRPC 8, HTTP 429) naming the limit.
+
+Emails are unique across the daemon (the dashboard finds a user's organization by email, as
+Turnkey does); the refusal says only "email already in use" and is budgeted per requester
+(`EmailRefusals`), since it tells whether another tenant uses an email.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -40,6 +46,9 @@ MAX_EXPIRATION_SECONDS: Final = 100 * 365 * 24 * 3600
 USERS_LIMIT_MESSAGE: Final = (
     f"organization has reached its limit of {MAX_USERS_PER_ORG} users: use sub-organizations for more users"
 )
+EMAIL_REFUSALS_PER_REQUESTER: Final = 5
+EMAIL_REFUSALS_PER_ORGANIZATION: Final = 20
+EMAIL_REFUSAL_WINDOW_MS: Final = 3600 * 1000
 _E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+")
 
@@ -59,6 +68,44 @@ class UserPlan:
         for a in self.authenticators:
             ops += repo.insert_authenticator(a)
         return ops
+
+
+class EmailRefusals:
+    """Per-requester and per-organization budgets of "email already in use" refusals (one hour)."""
+
+    def __init__(self, per_requester: int, per_organization: int, window_ms: int = EMAIL_REFUSAL_WINDOW_MS) -> None:
+        self.per_requester = per_requester
+        self.per_organization = per_organization
+        self.window_ms = window_ms
+        self._spent: dict[str, deque[int]] = {}
+
+    def _recent(self, key: str, now_ms: int) -> deque[int]:
+        times = self._spent.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now_ms - self.window_ms:
+            times.popleft()
+        if not times:
+            del self._spent[key]
+        return times
+
+    def check(self, ctx: Context) -> None:
+        requester = len(self._recent(f"user:{ctx.user_id}", ctx.now_ms))
+        organization = len(self._recent(f"org:{ctx.organization.id}", ctx.now_ms))
+        if requester >= self.per_requester or organization >= self.per_organization:
+            limit = (
+                f"{self.per_requester} per requester"
+                if requester >= self.per_requester
+                else f"{self.per_organization} per organization"
+            )
+            raise ResourceExhausted(
+                f'too many "email already in use" refusals: the limit is {limit} an hour; requests that'
+                " name an email are refused until then"
+            )
+
+    def spend(self, ctx: Context) -> None:
+        for key in (f"user:{ctx.user_id}", f"org:{ctx.organization.id}"):
+            self._spent.setdefault(key, deque()).append(ctx.now_ms)
 
 
 @dataclass(slots=True)
@@ -114,6 +161,7 @@ class IdentityHandlers:
         self.repo = repo
         self.webauthn = webauthn
         self.keys = keys
+        self.email_refusals = EmailRefusals(EMAIL_REFUSALS_PER_REQUESTER, EMAIL_REFUSALS_PER_ORGANIZATION)
 
     def register(self, pipeline: Pipeline) -> None:
         pipeline.webauthn = self.webauthn
@@ -200,17 +248,34 @@ class IdentityHandlers:
             raise NotFound(f"no user `{user_id[:64]}` found in this organization")
         return user
 
-    def _email(self, email: str | None, where: str, seen: _Seen, *, owner: str | None = None) -> str | None:
+    @staticmethod
+    def _is_root(ctx: Context, user: User) -> bool:
+        """Changes to a root user's credentials or access type are root-quorum-only (see decide.py)."""
+        return user.id in ctx.organization.root_user_ids
+
+    def _email(
+        self, ctx: Context, email: str | None, where: str, seen: _Seen, *, owner: str | None = None
+    ) -> str | None:
+        """Emails are unique across the daemon (the dashboard finds a user's organization by email).
+
+        A refusal says only "email already in use", and it is an oracle for other tenants' emails,
+        so each requester gets a small budget of them (EMAIL_REFUSALS_PER_REQUESTER an hour, and
+        EMAIL_REFUSALS_PER_ORGANIZATION for all of an organization's requesters). Once it is spent,
+        every request that names an email is refused with 429 until the hour has passed, whether
+        the email is taken or not, so the 429 itself says nothing.
+        """
         if not email:
             return None
         if len(email) > 320 or _EMAIL.fullmatch(email) is None:
             raise InvalidRequest(f"invalid email address in `{where}userEmail`")
         key = email.lower()
+        if key in seen.emails:
+            raise InvalidRequest(f"email already in use (`{where}userEmail` repeats an email of this request)")
+        self.email_refusals.check(ctx)
         existing = self.repo.user_by_email(email)
-        if key in seen.emails or (existing is not None and existing.id != owner):
-            raise InvalidRequest(
-                f"user email `{email}` is already used by another user: an email may belong to one user only"
-            )
+        if existing is not None and existing.id != owner:
+            self.email_refusals.spend(ctx)
+            raise InvalidRequest(f"email already in use (`{where}userEmail`)")
         seen.emails.add(key)
         return email
 
@@ -315,7 +380,7 @@ class IdentityHandlers:
 
     def _plan_user(self, ctx: Context, org_id: str, item: JsonObj, where: str, seen: _Seen, *, tags: bool) -> UserPlan:
         name = req_str(item, "userName", where, max_len=256)
-        email = self._email(opt_str(item, "userEmail", where, max_len=320), where, seen)
+        email = self._email(ctx, opt_str(item, "userEmail", where, max_len=320), where, seen)
         phone = self._phone(opt_str(item, "userPhoneNumber", where, max_len=32), where)
         if item.get("oauthProviders"):
             raise UnsupportedAlgorithm(f"`{where}oauthProviders`: OAuth providers are not supported yet")
@@ -419,7 +484,7 @@ class IdentityHandlers:
         new = replace(
             old,
             name=name or old.name,
-            email=old.email if email is None else self._email(email, p, seen, owner=old.id),
+            email=old.email if email is None else self._email(ctx, email, p, seen, owner=old.id),
             phone_number=old.phone_number if phone is None else self._phone(phone, p),
             access_type=access_type,
             tags=tags,
@@ -429,7 +494,9 @@ class IdentityHandlers:
         async def run() -> Execution:
             return Execution({"userId": new.id}, self.repo.update_user(new))
 
-        return Prepared(run, params={"user_id": old.id})
+        # A root user's access type and email (its dashboard login) change only with the root quorum.
+        guarded = new.access_type != old.access_type or (new.email or "").lower() != (old.email or "").lower()
+        return Prepared(run, params={"user_id": old.id}, root_only=guarded and self._is_root(ctx, old))
 
     # -- API keys -----------------------------------------------------------------------------------
     @staticmethod
@@ -482,7 +549,7 @@ class IdentityHandlers:
                 ops += self.repo.insert_api_key(k)
             return Execution({"apiKeyIds": [k.id for k in new]}, ops)
 
-        return Prepared(run, params={"user_id": user.id})
+        return Prepared(run, params={"user_id": user.id}, root_only=self._is_root(ctx, user))
 
     async def delete_api_keys(self, ctx: Context, params: JsonObj) -> Prepared:
         p = "parameters."
@@ -500,7 +567,7 @@ class IdentityHandlers:
                 ops += self.repo.delete_api_key(org_id, key_id)
             return Execution({"apiKeyIds": ids}, ops)
 
-        return Prepared(run, params={"user_id": user.id, "api_key_ids": ids})
+        return Prepared(run, params={"user_id": user.id, "api_key_ids": ids}, root_only=self._is_root(ctx, user))
 
     # -- passkeys -------------------------------------------------------------------------------------
     async def create_authenticators(self, ctx: Context, params: JsonObj) -> Prepared:
@@ -523,7 +590,7 @@ class IdentityHandlers:
                 ops += self.repo.insert_authenticator(a)
             return Execution({"authenticatorIds": [a.id for a in new]}, ops)
 
-        return Prepared(run, params={"user_id": user.id})
+        return Prepared(run, params={"user_id": user.id}, root_only=self._is_root(ctx, user))
 
     async def delete_authenticators(self, ctx: Context, params: JsonObj) -> Prepared:
         p = "parameters."
@@ -541,7 +608,7 @@ class IdentityHandlers:
                 ops += self.repo.delete_authenticator(org_id, authenticator_id)
             return Execution({"authenticatorIds": ids}, ops)
 
-        return Prepared(run, params={"user_id": user.id, "authenticator_ids": ids})
+        return Prepared(run, params={"user_id": user.id, "authenticator_ids": ids}, root_only=self._is_root(ctx, user))
 
     # -- sub-organizations -------------------------------------------------------------------------
     async def create_sub_organization(self, ctx: Context, params: JsonObj) -> Prepared:

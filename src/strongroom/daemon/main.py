@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from strongroom.api.app import make_app
+from strongroom.api.app import make_app, make_metrics_app
 from strongroom.api.local import start_unix_site
 from strongroom.config import Settings
 from strongroom.daemon.service import Strongroom
@@ -43,6 +43,13 @@ async def _serve(settings: Settings, service: Strongroom) -> None:
         log.info(
             "listening_local", socket=str(settings.unix_socket), allowed_uids=list(settings.unix_socket_allowed_uids)
         )
+    metrics_runner: web.AppRunner | None = None
+    if settings.metrics_address is not None:
+        metrics_runner = web.AppRunner(make_metrics_app(service), access_log=None, handle_signals=False)
+        await metrics_runner.setup()
+        metrics_host, metrics_port = settings.metrics_address
+        await web.TCPSite(metrics_runner, metrics_host, metrics_port).start()
+        log.info("listening_metrics", address=settings.metrics_listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,6 +69,8 @@ async def _serve(settings: Settings, service: Strongroom) -> None:
         flushing.cancel()
         maintaining.cancel()
         await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         if settings.unix_socket is not None:
             settings.unix_socket.unlink(missing_ok=True)
         try:

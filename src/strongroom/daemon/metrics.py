@@ -1,4 +1,10 @@
-"""Prometheus metrics (standard client library, a registry per service so tests can run several)."""
+"""Prometheus metrics (standard client library, a registry per service so tests can run several).
+
+No series carries an organization id by default: /metrics is commonly scraped without
+authentication, and organization ids are tenants' identifiers. An operator who wants them sets
+`metrics_per_organization = true` (adds `strongroom_organization_activities{organization_id,...}`)
+and should then serve metrics on a separate, private address (`metrics_listen`).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +20,16 @@ SIGNING_BUCKETS: Final = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05
 class Metrics:
     content_type: Final = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, *, per_organization: bool = False) -> None:
         r = self.registry = CollectorRegistry()
+        self.per_organization: Counter | None = None
+        if per_organization:
+            self.per_organization = Counter(
+                "strongroom_organization_activities",
+                "Activities recorded, by organization, type and resulting status (metrics_per_organization)",
+                ["organization_id", "type", "status"],
+                registry=r,
+            )
         self.requests = Counter(
             "strongroom_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r
         )
@@ -59,6 +73,11 @@ class Metrics:
         self.token_ready.set_function(lambda: float(token_ok()))
         self.clock_trusted.set_function(lambda: float(clock_ok()))
         self.store_writable.set_function(lambda: float(store_ok()))
+
+    def activity(self, organization_id: str, activity_type: str, status: str) -> None:
+        self.activities.labels(activity_type, status).inc()
+        if self.per_organization is not None:
+            self.per_organization.labels(organization_id, activity_type, status).inc()
 
     def observe_signing(self, curve: str, backend: str, seconds: float) -> None:
         self.signing.labels(curve, backend).observe(seconds)

@@ -3,6 +3,15 @@
 Any authenticated user of an organization may read it, and so may the users of its parent
 organization (reads only; see `auth`). A sub-organization's users see neither their parent nor
 their siblings: their credentials do not resolve there.
+
+Queries are strictly read-only: a query body carries no timestamp in Turnkey's wire format, so a
+captured query stamp can be replayed for as long as its credential is valid, and the replay must
+not be able to change anything. The handlers run under `read_only` (a write through the
+repository raises). The one write a query request causes happens before, in authentication: a
+passkey (`X-Stamp-WebAuthn`) whose authenticator reports a signature counter has its new counter
+committed, as for activities. That is kept on purpose: it is what makes a passkey-stamped query
+single-use (a replayed assertion no longer has a growing counter and is refused), and it changes
+no data a query returns. API-key stamps cause no write at all.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from strongroom.daemon.activities import Pipeline
 from strongroom.daemon.auth import Principal
 from strongroom.daemon.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.errors import InvalidRequest, NotFound
-from strongroom.store.records import Organization, Repository, User
+from strongroom.store.records import Organization, Repository, User, read_only
 from strongroom.strictjson import is_ascii_digits
 
 QueryFn = Callable[[Organization, Principal, JsonObj], Awaitable[dict[str, Any]]]
@@ -83,8 +92,10 @@ class Queries:
         fn = self.table.get(name)
         if fn is None:
             raise NotFound(f"unknown query endpoint `{name[:64]}`")
+        # The one write a query may cause: a passkey's new signature counter (see module docstring).
         params, org, principal, _now = await self.pipeline.authenticate(headers, body, read=True)
-        return await fn(org, principal, params)
+        with read_only(f"query `{name}`"):
+            return await fn(org, principal, params)
 
     def _user_json(self, u: User) -> dict[str, Any]:
         return render.user(u, self.repo.api_keys_of_user(u.id), self.repo.authenticators_of_user(u.id))

@@ -44,6 +44,7 @@ class Strongroom:
             clock,
             max_age_ms=settings.timestamp_max_age_ms,
             max_future_ms=settings.timestamp_max_future_ms,
+            max_pending=settings.max_pending_activities,
         )
         key_handlers = KeyHandlers(self.repo, self.keys)
         key_handlers.register(self.pipeline)
@@ -51,7 +52,7 @@ class Strongroom:
         passkeys = WebAuthnSettings(settings.webauthn_rp_id, tuple(settings.webauthn_origins))
         IdentityHandlers(self.repo, passkeys, key_handlers).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)
-        self.metrics: Final = Metrics()
+        self.metrics: Final = Metrics(per_organization=settings.metrics_per_organization)
         self.token_problem: str | None = None
         self.keys.observe = self.metrics.observe_signing
         self.pipeline.metrics = self.metrics

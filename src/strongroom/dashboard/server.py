@@ -11,11 +11,29 @@ Security model (issue 8):
   `X-Stamp-WebAuthn` over the exact body and posts to `/public/v1/submit/<name>`, which never
   looks at cookies. A forged cross-site request cannot carry a fresh passkey signature.
 - Every dashboard response carries a strict Content-Security-Policy.
+
+Login challenges are a shared, unauthenticated resource, so their table is bounded fairly
+(settings `login_challenges_*`): a challenge lives two minutes; one client address holds at most
+`login_challenges_per_client` at once, and one email at most `login_challenges_per_email`
+(of which one address at most two: asking again replaces that address's own oldest challenge for
+the email, never someone else's); the whole table holds `login_challenges_max`, and when full it
+drops expired challenges first, then refuses. Every refusal is a 429 ResourceExhausted that names
+the limit. Nobody's issued challenge is ever dropped early, so filling the table needs many
+addresses, and keeping one email from logging in needs several.
+
+`login/options` does not say who exists: an email with no web user behind it (unknown, API-only
+or without passkeys) gets the same answer shape, with decoy credential ids derived from an HMAC of
+the email under a secret kept in `<data_dir>/login-decoy.key` (stable across requests, restarts
+and replicas that share the file), and is limited exactly like a real one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -31,11 +49,13 @@ from webauthn.helpers.exceptions import WebAuthnException
 from strongroom import strictjson
 from strongroom.api.errors import http_error, render_error
 from strongroom.api.guard import unexpected
+from strongroom.api.ratelimit import RateLimiter
+from strongroom.config import Settings
 from strongroom.crypto import encoding
 from strongroom.daemon import render, webauthn_stamp
 from strongroom.daemon.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
 from strongroom.daemon.service import Strongroom
-from strongroom.errors import InvalidRequest, NotFound, StrongroomError, Unauthenticated
+from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted, StrongroomError, Unauthenticated
 from strongroom.logs import get_logger
 from strongroom.policy import check_policy
 from strongroom.store.records import Authenticator, Organization, User
@@ -47,6 +67,9 @@ COOKIE: Final = "strongroom_session"
 SESSION_TTL_S: Final = 30 * 60
 CHALLENGE_TTL_S: Final = 120
 MAX_PENDING: Final = 10_000
+PER_EMAIL_PER_CLIENT: Final = 2  # one address's share of an email's challenges
+DECOY_KEY_FILE: Final = "login-decoy.key"
+DECOY_ID_LENGTHS: Final = (16, 20, 32, 64)  # bytes: what common authenticators use
 WEB_ACCESS: Final = frozenset({ACCESS_WEB, ACCESS_ALL})
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
@@ -71,38 +94,104 @@ class Session:
     expires_at: float
 
 
+@dataclass(slots=True)
+class _Challenge:
+    user_id: str | None
+    email: str
+    client: str
+    expires_at: float
+
+
 class SessionStore:
     """Sessions and login challenges, in memory (a restart logs everyone out)."""
 
-    def __init__(self, ttl_s: float = SESSION_TTL_S) -> None:
+    def __init__(
+        self,
+        ttl_s: float = SESSION_TTL_S,
+        *,
+        max_pending: int = MAX_PENDING,
+        per_email: int = 5,
+        per_client: int = 50,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ttl_s = ttl_s
+        self.clock = clock
+        self.max_pending = max_pending
+        self.per_email = per_email
+        self.per_client = per_client
         self._sessions: dict[str, Session] = {}
-        self._challenges: dict[str, tuple[str | None, float]] = {}
+        self._challenges: dict[str, _Challenge] = {}  # insertion order = issue order
+        self._by_email: dict[str, list[str]] = {}
+        self._by_client: dict[str, list[str]] = {}
 
     @staticmethod
     def _prune(table: dict[str, Any], now: float, expiry: Callable[[Any], float]) -> None:
         for k in [k for k, v in table.items() if expiry(v) <= now]:
             del table[k]
 
-    def issue_challenge(self, user_id: str | None) -> str:
-        now = time.monotonic()
-        if len(self._challenges) >= MAX_PENDING:
-            self._prune(self._challenges, now, lambda v: v[1])
-            if len(self._challenges) >= MAX_PENDING:
-                raise InvalidRequest("too many pending logins; try again shortly")
+    def _drop(self, challenge: str) -> _Challenge | None:
+        found = self._challenges.pop(challenge, None)
+        if found is not None:
+            for index, key in ((self._by_email, found.email), (self._by_client, found.client)):
+                group = index.get(key)
+                if group is not None:
+                    with contextlib.suppress(ValueError):
+                        group.remove(challenge)
+                    if not group:
+                        del index[key]
+        return found
+
+    def _live(self, index: dict[str, list[str]], key: str, now: float) -> list[str]:
+        """The unexpired challenges of one email or client (expired ones are dropped on the way)."""
+        for challenge in list(index.get(key, ())):
+            if self._challenges[challenge].expires_at <= now:
+                self._drop(challenge)
+        return list(index.get(key, ()))
+
+    def issue_challenge(self, user_id: str | None, email: str = "", client: str = "") -> str:
+        """A new challenge, or ResourceExhausted (429) naming the limit; never drops another's challenge."""
+        now = self.clock()
+        email = email.lower()
+        for_email = self._live(self._by_email, email, now)
+        mine = [c for c in for_email if self._challenges[c].client == client]
+        if len(mine) >= min(PER_EMAIL_PER_CLIENT, self.per_email):
+            self._drop(mine[0])  # this address asks again for this email: its oldest one goes
+        elif len(for_email) >= self.per_email:
+            raise ResourceExhausted(
+                f"too many pending passkey logins for this email: the limit is {self.per_email} at a time;"
+                f" use a challenge already issued or try again within {CHALLENGE_TTL_S} s"
+            )
+        if len(self._live(self._by_client, client, now)) >= self.per_client:
+            raise ResourceExhausted(
+                f"too many pending passkey logins from this address: the limit is {self.per_client} at a time;"
+                f" try again within {CHALLENGE_TTL_S} s"
+            )
+        if len(self._challenges) >= self.max_pending:
+            for challenge in [c for c, v in self._challenges.items() if v.expires_at <= now]:
+                self._drop(challenge)
+            if len(self._challenges) >= self.max_pending:
+                raise ResourceExhausted(
+                    f"too many pending passkey logins on this server: the limit is {self.max_pending} at a time;"
+                    f" try again within {CHALLENGE_TTL_S} s"
+                )
         challenge = encoding.b64url_encode(secrets.token_bytes(32))
-        self._challenges[challenge] = (user_id, now + CHALLENGE_TTL_S)
+        self._challenges[challenge] = _Challenge(user_id, email, client, now + CHALLENGE_TTL_S)
+        self._by_email.setdefault(email, []).append(challenge)
+        self._by_client.setdefault(client, []).append(challenge)
         return challenge
 
     def take_challenge(self, challenge: str) -> str | None:
         """Single use: the user the challenge was issued for, or None (unknown, expired or anonymous)."""
-        found = self._challenges.pop(challenge, None)
-        if found is None or found[1] <= time.monotonic():
+        found = self._drop(challenge)
+        if found is None or found.expires_at <= self.clock():
             return None
-        return found[0]
+        return found.user_id
+
+    def pending_challenges(self) -> int:
+        return len(self._challenges)
 
     def open(self, user: User, authenticator: Authenticator) -> tuple[str, Session]:
-        now = time.monotonic()
+        now = self.clock()
         self._prune(self._sessions, now, lambda s: s.expires_at)
         session_id = secrets.token_urlsafe(32)  # 256 bits
         session = Session(user.id, user.organization_id, authenticator.id, now + self.ttl_s)
@@ -113,7 +202,7 @@ class SessionStore:
         session = self._sessions.get(session_id)
         if session is None:
             return None
-        if session.expires_at <= time.monotonic():
+        if session.expires_at <= self.clock():
             del self._sessions[session_id]
             return None
         return session
@@ -127,6 +216,47 @@ class SessionStore:
 
 SESSIONS: Final = web.AppKey("dashboard_sessions", SessionStore)
 _SERVICE: Final = web.AppKey("dashboard_service", Strongroom)
+_DECOYS: Final = web.AppKey("dashboard_decoys", bytes)
+_CLIENTS: Final = web.AppKey("dashboard_clients", RateLimiter)
+
+
+def decoy_key(data_dir: Path) -> bytes:
+    """The secret behind decoy credential ids: `<data_dir>/login-decoy.key` (0600), created once.
+
+    Kept on disk so decoys survive restarts (a changed decoy would tell a real user from a
+    missing one); replicas behind one address should share the file. If it cannot be kept, a
+    per-process key is used and the reason logged.
+    """
+    path = data_dir / DECOY_KEY_FILE
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        log.warning("login_decoy_key_unreadable", path=str(path), error=err.strerror)
+        return secrets.token_bytes(32)
+    key = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+    except OSError as err:
+        log.warning("login_decoy_key_not_saved", path=str(path), error=err.strerror)
+    return key
+
+
+def decoy_credentials(key: bytes, email: str) -> list[dict[str, Any]]:
+    """What `allowCredentials` looks like for an email with no web user: stable, and like real ones."""
+    seed = hmac.new(key, b"login-decoy\x00" + email.lower().encode(), hashlib.sha256).digest()
+    count = 2 if seed[0] < 32 else 1  # most users have one passkey, some two
+    out = []
+    for i in range(count):
+        length = DECOY_ID_LENGTHS[seed[1 + i] % len(DECOY_ID_LENGTHS)]
+        raw = b"".join(hmac.new(seed, bytes([i, block]), hashlib.sha256).digest() for block in range(2))
+        out.append({"type": "public-key", "id": encoding.b64url_encode(raw[:length])})
+    return out
 
 
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -233,8 +363,12 @@ async def login_options(request: web.Request) -> web.Response:
         credentials = [
             {"type": "public-key", "id": a.credential_id} for a in service.repo.authenticators_of_user(user.id)
         ]
-    # An unknown email gets a challenge too (and no credentials): the answer does not say who exists.
-    challenge = request.app[SESSIONS].issue_challenge(user.id if credentials and user is not None else None)
+    user_id = user.id if credentials and user is not None else None
+    if not credentials:
+        # No web user behind this email: the same answer, with decoy ids, so it does not say who exists.
+        credentials = decoy_credentials(request.app[_DECOYS], email)
+    client = request.app[_CLIENTS].client_ip(request.remote or "", request.headers.get("X-Forwarded-For"))
+    challenge = request.app[SESSIONS].issue_challenge(user_id, email, client)
     return _json(
         200,
         {
@@ -491,8 +625,15 @@ async def check(request: web.Request) -> web.Response:
 
 
 def setup_dashboard(app: web.Application, service: Strongroom) -> None:
-    app[SESSIONS] = SessionStore()
+    settings: Settings = service.settings
+    app[SESSIONS] = SessionStore(
+        max_pending=settings.login_challenges_max,
+        per_email=settings.login_challenges_per_email,
+        per_client=settings.login_challenges_per_client,
+    )
     app[_SERVICE] = service
+    app[_DECOYS] = decoy_key(settings.data_dir)
+    app[_CLIENTS] = RateLimiter(0, None, settings.trusted_proxies)  # only its client-address rule
     files = _static_files()
 
     async def index(_request: web.Request) -> web.Response:

@@ -6,9 +6,11 @@ something is allowed. Timestamps are integer milliseconds since the epoch.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar
 
@@ -196,6 +198,25 @@ _CACHED_TABLES: Final = (
 )
 
 
+_READ_ONLY: ContextVar[str | None] = ContextVar("strongroom_read_only", default=None)
+
+
+@contextlib.contextmanager
+def read_only(what: str) -> Iterator[None]:
+    """Within this block (this task), any write through a Repository is a bug: it raises."""
+    token = _READ_ONLY.set(what)
+    try:
+        yield
+    finally:
+        _READ_ONLY.reset(token)
+
+
+def _check_writable() -> None:
+    what = _READ_ONLY.get()
+    if what is not None:
+        raise RuntimeError(f"{what} is read-only but tried to write to the store")
+
+
 class Repository:
     """Reads and write-builders for the domain records.
 
@@ -230,6 +251,7 @@ class Repository:
 
     async def write(self, ops: Sequence[Op]) -> None:
         """Commit `ops` durably, then drop cached reads if they touched cached tables."""
+        _check_writable()
         try:
             await self.db.write(ops)
         finally:
@@ -237,6 +259,7 @@ class Repository:
                 self.invalidate()
 
     def write_sync(self, ops: Sequence[Op]) -> None:
+        _check_writable()
         try:
             self.db.write_sync(ops)
         finally:
@@ -379,6 +402,14 @@ class Repository:
 
     def user_count(self, org_id: str) -> int:
         row = self.db.one("SELECT count(*) FROM users WHERE organization_id = ?", (org_id,))
+        return 0 if row is None else int(row[0])
+
+    def pending_count(self, org_id: str, status: str, since_ms: int) -> int:
+        """Activities of `org_id` in `status` created after `since_ms` (the consensus cap)."""
+        row = self.db.one(
+            "SELECT count(*) FROM activities WHERE organization_id = ? AND status = ? AND created_at > ?",
+            (org_id, status, since_ms),
+        )
         return 0 if row is None else int(row[0])
 
     def user_by_email(self, email: str) -> User | None:
