@@ -71,13 +71,18 @@ async def org(make_org: MakeOrg) -> Org:
 
 
 def assert_turnkey_error(data: Any, grpc: int, turnkey_code: str) -> str:
-    """The Turnkey error body: `{code, message, details: [TurnkeyErrorDetail]}`; returns the message."""
+    """The Turnkey error body: `{code, message, details: [TurnkeyErrorDetail, ...]}`; returns the message.
+
+    An internal error also carries a `google.rpc.RequestInfo` detail with the request id.
+    """
     assert set(data) == {"code", "message", "details"}, data
     assert data["code"] == grpc, data
     assert isinstance(data["message"], str) and data["message"], data
-    assert data["details"] == [
-        {"@type": "type.googleapis.com/errors.v1.TurnkeyErrorDetail", "turnkeyErrorCode": turnkey_code}
-    ], data
+    assert data["details"][0] == {
+        "@type": "type.googleapis.com/errors.v1.TurnkeyErrorDetail",
+        "turnkeyErrorCode": turnkey_code,
+    }, data
+    assert all(d["@type"] == "type.googleapis.com/google.rpc.RequestInfo" for d in data["details"][1:]), data
     message: str = data["message"]
     return message
 

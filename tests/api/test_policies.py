@@ -125,8 +125,8 @@ class Org:
         return self.service.keys.operations
 
 
-@pytest.fixture
-async def org(softhsm_token: SoftHsmToken, tmp_path: Path) -> AsyncIterator[Org]:
+@pytest.fixture(name="org")
+async def org_fixture(softhsm_token: SoftHsmToken, tmp_path: Path) -> AsyncIterator[Org]:
     settings = Settings(
         data_dir=tmp_path,
         token=TokenSettings(softhsm_token.module, softhsm_token.label, pin_file=softhsm_token.pin_file),

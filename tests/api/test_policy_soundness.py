@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from coincurve import PublicKey
-from test_policies import Member, Org, eth_transfer, make_key
+from test_policies import Member, Org, eth_transfer, make_key, org_fixture  # noqa: F401 - the `org` fixture
 
 from strongroom.chains.ethereum import rlp
 from strongroom.chains.ethereum.address import address_from_public_key
