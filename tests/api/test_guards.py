@@ -366,9 +366,12 @@ async def test_audit_chain_catches_edits_deletions_and_reordering(env: Env, tmp_
         dst.close()
         return verify_database(copy).problems
 
-    assert tampered("edit", "UPDATE audit_log SET body = replace(body, 'COMPLETED', 'FAILED') WHERE seq = 3") == [
-        "entry 3 was edited: its content does not match its hash"
-    ]
+    conn = sqlite3.connect(db)
+    (completed,) = conn.execute("SELECT min(seq) FROM audit_log WHERE body LIKE '%COMPLETED%'").fetchone()
+    conn.close()
+    assert tampered(
+        "edit", f"UPDATE audit_log SET body = replace(body, 'COMPLETED', 'FAILED') WHERE seq = {completed}"
+    ) == [f"entry {completed} was edited: its content does not match its hash"]
     assert tampered("delete", "DELETE FROM audit_log WHERE seq = 2") == [
         "entry 2 is missing (next entry is 3): entries were deleted"
     ]

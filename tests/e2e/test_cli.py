@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,26 +35,30 @@ def cli(d: Daemon, *args: str, key: Path | None = None, check: bool = True) -> A
 
 
 def add_member(d: Daemon, tmp: Path) -> tuple[str, Path]:
-    """A second, non-root user with an API key, written straight into the daemon's store."""
+    """A second, non-root user with an API key, created by the root user through the API (the store
+    refuses users written into it directly: they carry no notarisation)."""
     priv, pub = p256.generate_private_key()
     prefix = tmp / f"member-{uuid.uuid4().hex[:6]}"
     Path(f"{prefix}.public").write_text(pub)
     Path(f"{prefix}.private").write_text(priv)
-    user_id, now = str(uuid.uuid4()), int(time.time() * 1000)
-    conn = sqlite3.connect(d.data_dir / "strongroom.sqlite3", timeout=30)
-    with conn:
-        conn.execute(
-            "INSERT INTO users (id, organization_id, name, email, access_type, tags, created_at, updated_at)"
-            " VALUES (?, ?, 'member', NULL, 'ACCESS_TYPE_API', '[]', ?, ?)",
-            (user_id, d.organization_id, now, now),
-        )
-        conn.execute(
-            "INSERT INTO api_keys (id, user_id, organization_id, name, public_key, curve, expires_at,"
-            " created_at, updated_at) VALUES (?, ?, ?, 'member key', ?, 'API_KEY_CURVE_P256', NULL, ?, ?)",
-            (str(uuid.uuid4()), user_id, d.organization_id, pub, now, now),
-        )
-    conn.close()
-    return user_id, prefix
+    name = f"member-{uuid.uuid4().hex[:6]}"
+    created = d.client().submit(
+        "create_users",
+        "ACTIVITY_TYPE_CREATE_USERS_V4",
+        {
+            "users": [
+                {
+                    "userName": name,
+                    "apiKeys": [{"apiKeyName": "member key", "publicKey": pub, "curveType": "API_KEY_CURVE_P256"}],
+                    "authenticators": [],
+                    "oauthProviders": [],
+                    "userTags": [],
+                }
+            ]
+        },
+    )
+    (user_id,) = created["activity"]["result"]["createUsersResult"]["userIds"]
+    return str(user_id), prefix
 
 
 def test_client_commands(d: Daemon, tmp_path: Path) -> None:

@@ -30,7 +30,6 @@ from strongroom.client import ApiKeyStamper, Client
 from strongroom.crypto import p256
 from strongroom.store import Repository
 from strongroom.store.postgres import PostgresDatabase, copy_from_sqlite
-from strongroom.store.records import ApiKey, User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
@@ -61,14 +60,25 @@ class Replicas:
         return Client(d.url, stamper or ApiKeyStamper.from_files(d.key_prefix), d.organization_id)
 
     def add_user(self, name: str) -> ApiKeyStamper:
+        """A user with an API key, created by the root user through replica A (the store refuses
+        users written into it directly: they carry no notarisation)."""
         priv, pub = p256.generate_private_key()
-        now = int(time.time() * 1000)
-        org = self.a.organization_id
-        user = User(
-            str(uuid.uuid4()), org, name, f"{name}-{uuid.uuid4().hex[:6]}@example.com", "ACCESS_TYPE_API", (), now, now
+        self.client(self.a).submit(
+            "create_users",
+            "ACTIVITY_TYPE_CREATE_USERS_V4",
+            {
+                "users": [
+                    {
+                        "userName": name,
+                        "userEmail": f"{name}-{uuid.uuid4().hex[:6]}@example.com",
+                        "apiKeys": [{"apiKeyName": f"{name} key", "publicKey": pub, "curveType": "API_KEY_CURVE_P256"}],
+                        "authenticators": [],
+                        "oauthProviders": [],
+                        "userTags": [],
+                    }
+                ]
+            },
         )
-        key = ApiKey(str(uuid.uuid4()), user.id, org, f"{name} key", pub, "API_KEY_CURVE_P256", None, now, now)
-        self.repo.write_sync([*self.repo.insert_user(user), *self.repo.insert_api_key(key)])
         return ApiKeyStamper(pub, priv)
 
 

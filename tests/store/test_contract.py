@@ -14,6 +14,7 @@ import pytest
 
 from store.pg_cluster import PgCluster
 from strongroom.errors import Conflict
+from strongroom.hsm.keystore import Notary
 from strongroom.store import Database, Repository, SqliteDatabase, audit, open_database
 from strongroom.store import postgres as pg
 from strongroom.store import sqlite as sq
@@ -57,8 +58,11 @@ def db(backend: tuple[str, str | None, Path]) -> Iterator[Database]:
 
 
 @pytest.fixture
-def repo(db: Database) -> Repository:
-    return Repository(db)
+def repo(db: Database, token: Any) -> Repository:
+    """The repository as the daemon runs it: every read verified, every write notarised by the token."""
+    r = Repository(db)
+    r.set_notary(Notary(token))
+    return r
 
 
 def ids(n: int = 1) -> list[str]:
@@ -183,7 +187,7 @@ def test_organizations_users_and_credentials(repo: Repository) -> None:
     updated = replace(user, name="renamed", email=None, tags=("a", "b"), updated_at=NOW + 1)
     repo.write_sync(repo.update_user(updated))
     assert repo.user(user.id) == updated
-    repo.write_sync(repo.set_user_tags(user.id, ["x"], NOW + 2))
+    repo.write_sync(repo.set_user_tags(org.id, user.id, ["x"], NOW + 2))
     got = repo.user(user.id)
     assert got is not None and got.tags == ("x",)
 
@@ -251,7 +255,7 @@ def test_private_keys_and_addresses(repo: Repository) -> None:
     assert not repo.private_key_name_taken(org.id, "other")
     with pytest.raises(Conflict):
         repo.write_sync(repo.insert_private_key(replace(key, id=str(uuid.uuid4()))))  # same name
-    repo.write_sync(repo.set_private_key_tags(kid, ["u"], NOW + 1))
+    repo.write_sync(repo.set_private_key_tags(org.id, kid, ["u"], NOW + 1))
     got = repo.private_key(org.id, kid)
     assert got is not None and got.tags == ("u",)
     wrapped = replace(key, id=str(uuid.uuid4()), name="w2", wrapped=b"\x00sealed", addresses=())
@@ -310,7 +314,7 @@ def test_activities_round_trip_and_list(repo: Repository) -> None:
     assert len(repo.activities(org.id, types=["ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2"], limit=100)) == 5
     assert [fp for fp, _ in repo.recent_fingerprints(NOW + 3)] == [a.fingerprint for a in recorded[3:]]
     assert chain_problems(repo.db) == []
-    assert repo.db.audit_head()[0] == 5
+    assert repo.db.audit_head()[0] == 1 + 5  # the seed's `state` entry, then the activities
 
 
 async def test_identical_fingerprint_is_a_conflict_and_leaves_others_alone(repo: Repository) -> None:
@@ -329,7 +333,7 @@ async def test_identical_fingerprint_is_a_conflict_and_leaves_others_alone(repo:
     assert repo.activity_by_fingerprint("f" * 64) == first  # the loser's result was never recorded
     assert repo.activity(org.id, bystander.id) == bystander
     assert chain_problems(repo.db) == []
-    assert repo.db.audit_head()[0] == 2  # no entry for the loser
+    assert repo.db.audit_head()[0] == 1 + 2  # the seed's state entry; no entry for the loser
 
 
 async def test_conditional_update_only_from_the_expected_status(repo: Repository) -> None:
@@ -345,7 +349,7 @@ async def test_conditional_update_only_from_the_expected_status(repo: Repository
     results = await twice
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "NoneType"]
     assert repo.activity(org.id, waiting.id) == done
-    assert repo.db.audit_head()[0] == 2  # the insert and one completion
+    assert repo.db.audit_head()[0] == 1 + 2  # the seed's state entry, the insert and one completion
     assert chain_problems(repo.db) == []
 
 
@@ -358,7 +362,7 @@ def test_audit_chain_with_refusals_and_a_failed_job(repo: Repository) -> None:
         repo.write_sync(repo.insert_activity(a, b"r", "s", "k"))
     repo.write_sync(repo.audit_refusal(NOW, org.id, user.id, "k", "T", "denied", "PERMISSION_DENIED"))
     seq, head = repo.db.audit_head()
-    assert seq == 3 and len(head) == 64
+    assert seq == 1 + 3 and len(head) == 64  # the seed's state entry first
     assert chain_problems(repo.db) == []
 
 

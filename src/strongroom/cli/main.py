@@ -129,7 +129,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> Output:
 
 def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
     from strongroom.config import load_settings
-    from strongroom.store import Repository, SqliteDatabase
+    from strongroom.daemon.bootstrap import operator_store
 
     settings = load_settings(Path(args.data_dir))
     if args.signatures == "none":
@@ -138,16 +138,25 @@ def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
         quota = int(args.signatures)
     else:
         raise LocalError("--signatures must be a number >= 0 or `none`")
-    db = SqliteDatabase(settings.database_path)
-    try:
-        repo = Repository(db)
+    with operator_store(settings) as repo:
         if repo.organization(args.organization) is None:
-            raise LocalError(f"no organization `{args.organization}` in {settings.database_path}")
+            raise LocalError(f"no organization `{args.organization}` in the store")
         repo.write_sync(repo.set_signature_quota(args.organization, quota))
-    finally:
-        db.close()
     data = {"organizationId": args.organization, "monthlySignatureQuota": None if quota is None else str(quota)}
     return Output(f"monthly signature quota: {'none' if quota is None else quota}", data)
+
+
+def cmd_migrate(args: argparse.Namespace) -> Output:
+    from strongroom.daemon.bootstrap import notarise_existing
+
+    if not args.notarise:
+        raise LocalError(
+            "the schema is migrated when the daemon starts; `strongroom migrate --notarise` notarises "
+            "organizations that predate notarisation (run it only on a database you know is intact)"
+        )
+    done = notarise_existing(Path(args.data_dir))
+    text = f"notarised {len(done)} organization(s)" + "".join(f"\n  {o}" for o in done)
+    return Output(text, {"notarised": done})
 
 
 def cmd_tx_eth_transfer(args: argparse.Namespace) -> Output:
@@ -442,6 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(use, "set-quota", cmd_usage_set_quota, "operator: monthly signature quota of an organization (local)")
     s.add_argument("--organization", required=True)
     s.add_argument("--signatures", required=True, help="a number, or `none` for no quota")
+
+    s = add(sub, "migrate", cmd_migrate, "operator: database maintenance (local)")
+    s.add_argument(
+        "--notarise",
+        action="store_true",
+        help="notarise organizations that predate notarisation, as they are (explicit consent)",
+    )
 
     s = add(sub, "request", cmd_request, "stamp and send any API call (like tkcli request)")
     s.add_argument("--path", required=True, help="e.g. /public/v1/query/whoami")

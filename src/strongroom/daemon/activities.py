@@ -192,6 +192,8 @@ class Pipeline:
         self.meter: Final = Meter(repo)
         self.decider: Final = Decider(repo)
         self.metrics: Metrics | None = None
+        # Why activities are refused for the whole daemon (start-up verification failed), or None.
+        self.stopped: str | None = None
         self.webauthn: WebAuthnSettings | None = None  # passkey stamps are refused until configured
         now = clock.now_ms()
         for fingerprint, at_ms in repo.recent_fingerprints(now - self.recent.window_ms):
@@ -314,6 +316,8 @@ class Pipeline:
             failure = self.repo.db.failure
             if failure is not None:
                 raise Unavailable(f"signing is stopped because {failure}")
+            if self.stopped is not None:
+                raise Unavailable(f"signing is stopped: {self.stopped}")
             try:
                 if spec is None:
                     recorded, answer = await self._vote(

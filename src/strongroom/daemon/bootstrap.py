@@ -7,8 +7,10 @@ CLI convention, mode 0600) and only the public half is recorded by the daemon.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -18,7 +20,8 @@ from strongroom.crypto import p256
 from strongroom.daemon.clock import SystemClock
 from strongroom.errors import ConfigError
 from strongroom.softhsm import create_token
-from strongroom.store import Organization, Repository, SqliteDatabase
+from strongroom.store import Organization, Repository, open_database
+from strongroom.store.notary import adopt_op
 from strongroom.store.records import ApiKey, User
 
 DEFAULT_ORG_NAME: Final = "Strongroom"
@@ -117,6 +120,7 @@ def prepare_token(settings: Settings) -> None:
     """Create the token's own keys once, here, rather than lazily in whichever daemon needs them
     first: replicas starting together on a fresh token would otherwise each create one."""
     from strongroom.hsm import KeyStore, Token
+    from strongroom.hsm.keystore import Notary
 
     if settings.token.softhsm2_conf is not None:
         os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
@@ -126,8 +130,45 @@ def prepare_token(settings: Settings) -> None:
         if keystore.capabilities.aes_gcm:
             keystore.ensure_kek()
         keystore.ensure_audit_key()
+        Notary(token).ensure_key()
     finally:
         token.close()
+
+
+@contextlib.contextmanager
+def operator_store(settings: Settings) -> Iterator[Repository]:
+    """The store as the operator's commands see it (SQLite or PostgreSQL, as configured), with
+    the token's notary: what they read is verified, what they write is notarised."""
+    from strongroom.hsm import Token
+    from strongroom.hsm.keystore import Notary
+
+    if settings.token.softhsm2_conf is not None:
+        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
+    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+    try:
+        db = open_database(settings.database_url, settings.database_path)
+        try:
+            repo = Repository(db)
+            repo.set_notary(Notary(token))
+            yield repo
+        finally:
+            db.close()
+    finally:
+        token.close()
+
+
+def notarise_existing(data_dir: Path) -> list[str]:
+    """`strongroom migrate --notarise`: vouch, once, for organizations that have no notarised
+    state yet (a database that predates notarisation). The operator's explicit consent: rows are
+    taken as they are, so this must only be run on a database known to be intact."""
+    settings = load_settings(data_dir.resolve())
+    with operator_store(settings) as repo:
+        ids = [str(r[0]) for r in repo.db.all("SELECT id FROM organizations ORDER BY id")]
+        have = {str(r[0]) for r in repo.db.all("SELECT organization_id FROM org_state")}
+        todo = [i for i in ids if i not in have]
+        for org_id in todo:
+            repo.write_sync([adopt_op(org_id)])
+        return todo
 
 
 def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
@@ -135,9 +176,7 @@ def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
     settings = ensure_config(data_dir, softhsm_mask)
     prepare_token(settings)
     public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", ROOT_USER_NAME)
-    db = SqliteDatabase(settings.database_path)
-    try:
-        repo = Repository(db)
+    with operator_store(settings) as repo:
         orgs = repo.organizations()
         if orgs:
             org = orgs[0]
@@ -152,8 +191,6 @@ def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
             org_id, user_id = create_organization(
                 repo, DEFAULT_ORG_NAME, ROOT_USER_NAME, public_hex, SystemClock().now_ms()
             )
-    finally:
-        db.close()
     return InitResult(org_id, user_id, public_hex, pub_path, priv_path)
 
 
@@ -175,18 +212,12 @@ def create_top_level_organization(data_dir: Path, name: str) -> InitResult:
     settings = load_settings(data_dir)
     org_hint = uuid.uuid4().hex[:8]
     public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", f"{_slug(name)}-{org_hint}")
-    db = SqliteDatabase(settings.database_path)
-    try:
-        org_id, user_id = create_organization(Repository(db), name, ROOT_USER_NAME, public_hex, SystemClock().now_ms())
-    finally:
-        db.close()
+    with operator_store(settings) as repo:
+        org_id, user_id = create_organization(repo, name, ROOT_USER_NAME, public_hex, SystemClock().now_ms())
     return InitResult(org_id, user_id, public_hex, pub_path, priv_path)
 
 
 def list_top_level_organizations(data_dir: Path) -> list[dict[str, str]]:
     settings = load_settings(data_dir.resolve())
-    db = SqliteDatabase(settings.database_path)
-    try:
-        return [{"organizationId": o.id, "name": o.name} for o in Repository(db).organizations()]
-    finally:
-        db.close()
+    with operator_store(settings) as repo:
+        return [{"organizationId": o.id, "name": o.name} for o in repo.organizations()]

@@ -307,7 +307,7 @@ class GovernanceHandlers:
         async def run() -> Execution:
             ops = self.repo.insert_tag(tag)
             for u in users:
-                ops += self.repo.set_user_tags(u.id, [*u.tags, tag.id], ctx.now_ms)
+                ops += self.repo.set_user_tags(ctx.organization.id, u.id, [*u.tags, tag.id], ctx.now_ms)
             return Execution({"userTagId": tag.id, "userIds": [u.id for u in users]}, ops)
 
         return Prepared(run)
@@ -321,7 +321,7 @@ class GovernanceHandlers:
         async def run() -> Execution:
             ops = self.repo.insert_tag(tag)
             for k in keys:
-                ops += self.repo.set_private_key_tags(k.id, [*k.tags, tag.id], ctx.now_ms)
+                ops += self.repo.set_private_key_tags(ctx.organization.id, k.id, [*k.tags, tag.id], ctx.now_ms)
             return Execution({"privateKeyTagId": tag.id, "privateKeyIds": [k.id for k in keys]}, ops)
 
         return Prepared(run)
@@ -337,9 +337,11 @@ class GovernanceHandlers:
             ops = self.repo.rename_tag(ctx.organization.id, tag.id, new_name, ctx.now_ms) if new_name else []
             for u in adds:
                 if tag.id not in u.tags:
-                    ops += self.repo.set_user_tags(u.id, [*u.tags, tag.id], ctx.now_ms)
+                    ops += self.repo.set_user_tags(ctx.organization.id, u.id, [*u.tags, tag.id], ctx.now_ms)
             for u in removes:
-                ops += self.repo.set_user_tags(u.id, [t for t in u.tags if t != tag.id], ctx.now_ms)
+                ops += self.repo.set_user_tags(
+                    ctx.organization.id, u.id, [t for t in u.tags if t != tag.id], ctx.now_ms
+                )
             return Execution({"userTagId": tag.id}, ops)
 
         return Prepared(run)
@@ -355,9 +357,11 @@ class GovernanceHandlers:
             ops = self.repo.rename_tag(ctx.organization.id, tag.id, new_name, ctx.now_ms) if new_name else []
             for k in adds:
                 if tag.id not in k.tags:
-                    ops += self.repo.set_private_key_tags(k.id, [*k.tags, tag.id], ctx.now_ms)
+                    ops += self.repo.set_private_key_tags(ctx.organization.id, k.id, [*k.tags, tag.id], ctx.now_ms)
             for k in removes:
-                ops += self.repo.set_private_key_tags(k.id, [t for t in k.tags if t != tag.id], ctx.now_ms)
+                ops += self.repo.set_private_key_tags(
+                    ctx.organization.id, k.id, [t for t in k.tags if t != tag.id], ctx.now_ms
+                )
             return Execution({"privateKeyTagId": tag.id}, ops)
 
         return Prepared(run)
@@ -374,7 +378,9 @@ class GovernanceHandlers:
             for t in tags:
                 ops += self.repo.delete_tag(ctx.organization.id, t.id)
             for u in users:
-                ops += self.repo.set_user_tags(u.id, [x for x in u.tags if x not in ids], ctx.now_ms)
+                ops += self.repo.set_user_tags(
+                    ctx.organization.id, u.id, [x for x in u.tags if x not in ids], ctx.now_ms
+                )
             return Execution({"userTagIds": [t.id for t in tags], "userIds": [u.id for u in users]}, ops)
 
         return Prepared(run)
@@ -392,7 +398,9 @@ class GovernanceHandlers:
             for t in tags:
                 ops += self.repo.delete_tag(ctx.organization.id, t.id)
             for k in keys:
-                ops += self.repo.set_private_key_tags(k.id, [x for x in k.tags if x not in ids], ctx.now_ms)
+                ops += self.repo.set_private_key_tags(
+                    ctx.organization.id, k.id, [x for x in k.tags if x not in ids], ctx.now_ms
+                )
             return Execution({"privateKeyTagIds": [t.id for t in tags], "privateKeyIds": [k.id for k in keys]}, ops)
 
         return Prepared(run)

@@ -51,6 +51,11 @@ class Metrics:
             "Requests answered with an internal error (a bug: each is logged with its request id)",
             registry=r,
         )
+        self.notarisation_failures = Counter(
+            "strongroom_notarisation_failures",
+            "Reads refused because stored state did not match the token's notarisation (tampering)",
+            registry=r,
+        )
         self.rate_limited = Counter("strongroom_rate_limited", "Requests refused by the per-IP rate limit", registry=r)
         self.token_in_flight = Gauge(
             "strongroom_token_operations_in_flight", "PKCS#11 operations running or queued", registry=r

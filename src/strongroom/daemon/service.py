@@ -19,8 +19,10 @@ from strongroom.daemon.queries import Queries
 from strongroom.daemon.webauthn_stamp import WebAuthnSettings
 from strongroom.errors import StrongroomError
 from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
+from strongroom.hsm.keystore import Notary
 from strongroom.logs import get_logger
 from strongroom.store import Repository, audit, open_database
+from strongroom.store.notary import TamperedState
 
 log = get_logger("strongroom.service")
 
@@ -39,6 +41,10 @@ class Strongroom:
         self.keys: Final = AsyncKeyStore(keystore, threads=settings.token.threads)
         self.db: Final = open_database(settings.database_url, settings.database_path)
         self.repo: Final = Repository(self.db)
+        # The database is untrusted: what decides authorisation is checked against the token.
+        self.notary: Final = Notary(token)
+        self.notary.ensure_key()
+        self.repo.set_notary(self.notary)
         self.pipeline: Final = Pipeline(
             self.repo,
             clock,
@@ -56,6 +62,8 @@ class Strongroom:
         self.token_problem: str | None = None
         self.keys.observe = self.metrics.observe_signing
         self.pipeline.metrics = self.metrics
+        self.repo.on_tampered = self._tampered
+        self.pipeline.stopped = self.verify_state()
         self.metrics.bind(
             in_flight=lambda: self.keys.in_flight,
             token_ok=lambda: self.token_problem is None,
@@ -63,6 +71,32 @@ class Strongroom:
             store_ok=lambda: self.db.failure is None,
         )
         self._checkpointed = 0
+
+    def _tampered(self, org_id: str, problem: str) -> None:
+        self.metrics.notarisation_failures.inc()
+        log.error("notarisation_mismatch", organization_id=org_id, problem=problem)
+
+    def verify_state(self) -> str | None:
+        """Start-up check of every organization's notarised state; the first problem, or None.
+
+        A problem stops signing for the whole daemon (the database is not what the token
+        vouched for: nothing it says about any organization can be trusted until an operator
+        has looked), and /readyz says why.
+        """
+        ids = [str(r[0]) for r in self.db.all("SELECT id FROM organizations ORDER BY id")]
+        ids += [
+            str(r[0])
+            for r in self.db.all("SELECT organization_id FROM org_state ORDER BY organization_id")
+            if str(r[0]) not in ids
+        ]
+        for org_id in ids:
+            try:
+                self.repo.verified(org_id, fresh=True)
+            except TamperedState as err:
+                problem = f"stored state failed verification at start-up: {err.message}"
+                log.error("startup_verification_failed", problem=problem)
+                return problem
+        return None
 
     @classmethod
     def open(
@@ -161,6 +195,13 @@ class Strongroom:
         }
         failure = self.db.failure
         checks["store"] = "writable" if failure is None else failure
+        stopped = self.pipeline.stopped
+        checks["notarisation"] = (
+            "verified"
+            if stopped is None and not self.repo.tampered
+            else (stopped or "; ".join(sorted(self.repo.tampered.values()))[:2000])
+        )
+        failure = failure or stopped
         checks["audit"] = "writable" if failure is None else failure
         ok = failure is None and self.token_problem is None
         reason = self.clock.status()

@@ -282,3 +282,67 @@ class KeyStore:
                 del secret
         ed25519.verify(ref.public_key, message, sig)
         return sig
+
+
+# -- notarisation --------------------------------------------------------------------------------
+NOTARY_LABEL: Final = "strongroom-notary"
+
+
+class Notary:
+    """HMAC-SHA256 under a non-extractable secret key that lives in the token (`CKM_SHA256_HMAC`).
+
+    The store is untrusted: rows that decide authorisation are accepted only if their digest
+    carries a MAC that this key made. The key is created once, at `strongroom init` (or on first
+    use of an existing token), is sensitive and non-extractable, and can only sign and verify.
+    """
+
+    def __init__(self, token: Token) -> None:
+        self.token: Final = token
+        self._ready = False
+
+    def ensure_key(self) -> None:
+        if self._ready:
+            return
+        s = self.token.session()
+        try:
+            s.get_key(object_class=ObjectClass.SECRET_KEY, label=NOTARY_LABEL)
+        except pkcs11.MultipleObjectsReturned as err:
+            raise HsmError(_duplicate(NOTARY_LABEL)) from err
+        except pkcs11.NoSuchKey:
+            try:
+                s.generate_key(
+                    KeyType.GENERIC_SECRET,
+                    256,
+                    store=True,
+                    label=NOTARY_LABEL,
+                    template={
+                        Attribute.SENSITIVE: True,
+                        Attribute.EXTRACTABLE: False,
+                        Attribute.SIGN: True,
+                        Attribute.VERIFY: True,
+                        Attribute.ENCRYPT: False,
+                        Attribute.DECRYPT: False,
+                        Attribute.WRAP: False,
+                        Attribute.UNWRAP: False,
+                        Attribute.DERIVE: False,
+                    },
+                )
+            except pkcs11.PKCS11Error as err:
+                raise HsmError(f"cannot create the notary key in the token: {type(err).__name__}") from err
+        self._ready = True
+
+    def mac(self, message: bytes) -> bytes:
+        """The token's HMAC-SHA256 of `message` (32 bytes)."""
+        self.ensure_key()
+        try:
+            return self.token.use_key(
+                NOTARY_LABEL,
+                ObjectClass.SECRET_KEY,
+                lambda k: bytes(k.sign(message, mechanism=Mechanism.SHA256_HMAC)),
+            )
+        except pkcs11.PKCS11Error as err:
+            raise HsmError(f"token notarisation failed: {type(err).__name__}") from err
+
+    def check(self, message: bytes, mac: bytes) -> bool:
+        """Whether `mac` is the token's HMAC of `message` (compared in constant time)."""
+        return secrets.compare_digest(self.mac(message), mac)

@@ -52,9 +52,16 @@ class Chain:
     """The chain head as the writer thread knows it."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
+        self.seq: int = 0
+        self.hash: str = GENESIS
+        self.reload(conn)
+
+    def reload(self, conn: sqlite3.Connection) -> None:
+        """Read the head again, inside the writer's transaction: an operator's command (`org
+        create`, `usage set-quota`) may have appended entries from another process."""
         row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        self.seq: int = row[0] if row else 0
-        self.hash: str = row[1] if row else GENESIS
+        self.seq = row[0] if row else 0
+        self.hash = row[1] if row else GENESIS
 
     def append(self, conn: sqlite3.Connection, body: bytes) -> None:
         seq = self.seq + 1

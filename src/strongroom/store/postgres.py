@@ -29,8 +29,9 @@ from typing import Any, Final
 import psycopg
 import psycopg.errors
 
-from strongroom.errors import Conflict
+from strongroom.errors import Conflict, StrongroomError
 from strongroom.store import audit
+from strongroom.store import notary as notarisation
 from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
 from strongroom.store.sqlite import EXPECT_ROW, StaleWrite
 
@@ -192,6 +193,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX organizations_parent ON organizations(parent_id);
     ALTER TABLE users ADD COLUMN phone_number TEXT;
     """,
+    # 6: each organization's notarised state (store/notary.py)
+    """
+    CREATE TABLE org_state (
+        organization_id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,
+        digests TEXT NOT NULL,
+        mac BYTEA NOT NULL
+    );
+    """,
 )
 
 # Advisory-lock keys (64-bit): one for migrations, one for the audit chain head.
@@ -293,12 +303,13 @@ class _Chain:
         self.seq, self.hash, self.locked = state
 
 
-JobError = (psycopg.Error, StaleWrite)
+JobError = (psycopg.Error, StaleWrite, StrongroomError)
 
 
 class _Writer(GroupCommitWriter):
     def __init__(self, url: str) -> None:
         super().__init__("postgres-writer")
+        self.notary: notarisation.WriterNotary | None = None
         self._url = url
         self._conn: psycopg.Connection[Row] | None = _connect(url, autocommit=False)
         self.chain = _Chain()
@@ -314,7 +325,9 @@ class _Writer(GroupCommitWriter):
 
     def _apply(self, conn: psycopg.Connection[Row], job: Job) -> None:
         # The chain lock, if needed, is taken before any row lock (no lock-order deadlocks).
-        for sql, params in job.ops:
+        # It also serialises notarisations across replicas: each reads and writes `org_state`
+        # while holding it.
+        def execute(sql: str, params: Sequence[Param]) -> None:
             if sql == audit.AUDIT_OP:
                 body = params[0]
                 assert isinstance(body, bytes)
@@ -324,9 +337,18 @@ class _Writer(GroupCommitWriter):
                 if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
                     raise StaleWrite(sql)
 
+        def query(sql: str, params: Sequence[Param]) -> list[Row]:
+            return conn.execute(translate(sql), params).fetchall()
+
+        notarisation.apply(job.ops, query, execute, self.notary)
+
     def _begin(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
         self.chain.begin()
-        if any(sql == audit.AUDIT_OP for job in batch for sql, _ in job.ops):
+        if any(
+            sql in (audit.AUDIT_OP, notarisation.NOTARISE_OP, notarisation.ADOPT_OP)
+            for job in batch
+            for sql, _ in job.ops
+        ):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
             row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             self.chain.seq, self.chain.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
@@ -373,7 +395,7 @@ class _Writer(GroupCommitWriter):
                 try:
                     self._apply(conn, job)
                     conn.execute(f"RELEASE SAVEPOINT j{i}")
-                except (psycopg.errors.DatabaseError, StaleWrite) as err:
+                except (psycopg.errors.DatabaseError, StaleWrite, StrongroomError) as err:
                     if isinstance(err, psycopg.errors.OperationalError) and conn.broken:
                         raise
                     self.chain.restore(job_head)
@@ -434,6 +456,10 @@ class PostgresDatabase:
 
     def write_sync(self, ops: Sequence[Op]) -> None:
         self._writer.write_sync(ops)
+
+    def set_notary(self, mac: notarisation.Mac | None) -> None:
+        """From now on, the writer notarises the organizations that writes mark (see store/notary.py)."""
+        self._writer.notary = None if mac is None else notarisation.WriterNotary(mac)
 
     @property
     def failure(self) -> str | None:
@@ -503,6 +529,7 @@ _COPY_ORDER: Final = (
     "policies",
     "tags",
     "authenticators",
+    "org_state",
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import orjson
 
-from strongroom.store import audit
+from strongroom.store import audit, notary
 from strongroom.store.group_commit import Op, Param
 from strongroom.store.sqlite import EXPECT_ROW
 
@@ -48,6 +48,8 @@ class Database(Protocol):
     async def write(self, ops: Sequence[Op]) -> None: ...
 
     def write_sync(self, ops: Sequence[Op]) -> None: ...
+
+    def set_notary(self, mac: notary.Mac | None) -> None: ...
 
     async def probe(self) -> bool: ...
 
@@ -198,6 +200,11 @@ _CACHED_TABLES: Final = (
 )
 
 
+def _mark(org_id: str, ops: list[Op]) -> list[Op]:
+    """Ops that change an organization's notarised state, with the mark that has the writer re-notarise it."""
+    return [*ops, notary.notarise_op(org_id)]
+
+
 _READ_ONLY: ContextVar[str | None] = ContextVar("strongroom_read_only", default=None)
 
 
@@ -232,6 +239,96 @@ class Repository:
         self._cache: dict[tuple[str, ...], Any] = {}
         # Several replicas on one database: another one's write would not invalidate this cache.
         self._use_cache = not db.shared
+        self.notary: notary.Mac | None = None
+        self._verified: dict[str, tuple[int, bytes, notary.Snapshot]] = {}
+        # Organizations whose stored state failed verification (for /readyz), and a hook (metrics).
+        self.tampered: dict[str, str] = {}
+        self.on_tampered: Callable[[str, str], None] | None = None
+
+    # -- notarisation (store/notary.py) ----------------------------------------------------------
+    def set_notary(self, mac: notary.Mac | None) -> None:
+        """Verify every read used for a decision against the token's notarisation, and have the
+        writer notarise every change; None turns both off (a store opened without a token)."""
+        self.notary = mac
+        self.db.set_notary(mac)
+        self._verified.clear()
+        self.invalidate()
+
+    def _refuse(self, org_id: str, err: notary.TamperedState) -> notary.TamperedState:
+        self._verified.pop(org_id, None)
+        self.tampered[org_id] = err.message
+        if self.on_tampered is not None:
+            self.on_tampered(org_id, err.message)
+        return err
+
+    def verified(self, org_id: str, *, fresh: bool = False) -> notary.Snapshot | None:
+        """The organization's notarised rows, checked against the token's MAC (None without a notary).
+
+        The check is redone whenever the stored version moves (another replica wrote) or `fresh`
+        is asked; in between, the snapshot of what was verified is the reference for every read.
+        """
+        if self.notary is None:
+            return None
+        cached = self._verified.get(org_id)
+        if cached is not None and self._use_cache and not fresh:
+            return cached[2]
+        stored = notary.read_stored(self.db.all, org_id)
+        if cached is not None and stored is not None and (stored.version, stored.mac) == cached[:2] and not fresh:
+            return cached[2]
+        snapshot = notary.load(self.db.all, org_id)
+        if stored is None and snapshot.empty:
+            return snapshot  # no such organization (yet): nothing to vouch for, nothing to trust
+        try:
+            notary.check(stored, snapshot, self.notary)
+        except notary.TamperedState as err:
+            raise self._refuse(org_id, err) from None
+        assert stored is not None
+        self._verified[org_id] = (stored.version, stored.mac, snapshot)
+        self.tampered.pop(org_id, None)
+        return snapshot
+
+    def _checked(self, table_name: str, row: Row) -> Row:
+        """`row` if the token vouched for it in its organization's state; else refuse, naming it."""
+        if self.notary is None:
+            return row
+        table = notary.BY_NAME[table_name]
+        org_id = str(row[table.scope])
+        h = notary.row_hash(table, row)
+        snapshot = self.verified(org_id)
+        if snapshot is not None and h in snapshot.hashes[table.name]:
+            return row
+        snapshot = self.verified(org_id, fresh=True)  # the state may have moved on legitimately
+        if snapshot is not None and h in snapshot.hashes[table.name]:
+            return row
+        raise self._refuse(
+            org_id,
+            notary.TamperedState(
+                f"{notary.describe(table, row)} of organization `{org_id}` does not match its notarisation: "
+                "it was changed outside an authorised activity"
+            ),
+        )
+
+    def _checked_all(
+        self, table_name: str, org_id: str, rows: Sequence[Row], keep: Callable[[Any], bool] | None = None
+    ) -> Sequence[Row]:
+        """A list read: exactly the rows the token vouched for (none added, edited or deleted)."""
+        if self.notary is None:
+            return rows
+        table = notary.BY_NAME[table_name]
+        got = sorted(notary.row_hash(table, r) for r in rows)
+        for attempt in range(2):
+            snapshot = self.verified(org_id, fresh=attempt > 0)
+            assert snapshot is not None
+            expected = sorted(notary.row_hash(table, r) for r in snapshot.rows[table.name] if keep is None or keep(r))
+            if got == expected:
+                return rows
+        raise self._refuse(
+            org_id,
+            notary.TamperedState(
+                f"the `{table.name}` rows of organization `{org_id}` do not match their notarisation: "
+                "rows were added, changed or deleted outside an authorised activity"
+            ),
+        )
 
     def _cached(self, key: tuple[str, ...], load: Callable[[], _T]) -> _T:
         if not self._use_cache:
@@ -248,6 +345,7 @@ class Repository:
 
     def invalidate(self) -> None:
         self._cache.clear()
+        self._verified.clear()
 
     async def write(self, ops: Sequence[Op]) -> None:
         """Commit `ops` durably, then drop cached reads if they touched cached tables."""
@@ -274,7 +372,12 @@ class Repository:
         row = self.db.one("SELECT * FROM organizations WHERE id = ?", (org_id,))
         if row is None:
             return None
-        roots = self.db.all("SELECT user_id FROM root_quorum WHERE organization_id = ? ORDER BY user_id", (org_id,))
+        row = self._checked("organizations", row)
+        roots = self._checked_all(
+            "root_quorum",
+            org_id,
+            self.db.all("SELECT * FROM root_quorum WHERE organization_id = ? ORDER BY user_id", (org_id,)),
+        )
         return Organization(
             row["id"],
             row["name"],
@@ -298,11 +401,14 @@ class Repository:
                 (org.id, org.name, org.parent_id, org.root_quorum_threshold, org.created_at, org.updated_at),
             )
         ]
-        return ops
+        return _mark(org.id, ops)
 
     @staticmethod
     def insert_root_users(org_id: str, user_ids: Sequence[str]) -> list[Op]:
-        return [("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids]
+        return _mark(
+            org_id,
+            [("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids],
+        )
 
     # -- users and credentials ----------------------------------------------------------------
     @staticmethod
@@ -324,31 +430,34 @@ class Repository:
 
     def _load_user(self, user_id: str) -> User | None:
         row = self.db.one("SELECT * FROM users WHERE id = ?", (user_id,))
-        return None if row is None else self._user(row)
+        return None if row is None else self._user(self._checked("users", row))
 
     def users(self, org_id: str) -> list[User]:
         rows = self.db.all("SELECT * FROM users WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
-        return [self._user(r) for r in rows]
+        return [self._user(r) for r in self._checked_all("users", org_id, rows)]
 
     @staticmethod
     def insert_user(user: User) -> list[Op]:
-        return [
-            (
-                "INSERT INTO users (id, organization_id, name, email, access_type, tags, created_at, updated_at,"
-                " phone_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        return _mark(
+            user.organization_id,
+            [
                 (
-                    user.id,
-                    user.organization_id,
-                    user.name,
-                    user.email,
-                    user.access_type,
-                    json.dumps(list(user.tags)),
-                    user.created_at,
-                    user.updated_at,
-                    user.phone_number,
-                ),
-            )
-        ]
+                    "INSERT INTO users (id, organization_id, name, email, access_type, tags, created_at, updated_at,"
+                    " phone_number) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user.id,
+                        user.organization_id,
+                        user.name,
+                        user.email,
+                        user.access_type,
+                        json.dumps(list(user.tags)),
+                        user.created_at,
+                        user.updated_at,
+                        user.phone_number,
+                    ),
+                )
+            ],
+        )
 
     @staticmethod
     def _api_key(row: Row) -> ApiKey:
@@ -371,34 +480,37 @@ class Repository:
         row = self.db.one(
             "SELECT * FROM api_keys WHERE organization_id = ? AND public_key = ?", (org_id, public_key.lower())
         )
-        return None if row is None else self._api_key(row)
+        return None if row is None else self._api_key(self._checked("api_keys", row))
 
     def api_keys_of_user(self, user_id: str) -> list[ApiKey]:
         return list(self._cached(("user_api_keys", user_id), lambda: self._load_api_keys_of_user(user_id)))
 
     def _load_api_keys_of_user(self, user_id: str) -> tuple[ApiKey, ...]:
         rows = self.db.all("SELECT * FROM api_keys WHERE user_id = ? ORDER BY created_at, id", (user_id,))
-        return tuple(self._api_key(r) for r in rows)
+        return tuple(self._api_key(self._checked("api_keys", r)) for r in rows)
 
     @staticmethod
     def insert_api_key(key: ApiKey) -> list[Op]:
-        return [
-            (
-                "INSERT INTO api_keys (id, user_id, organization_id, name, public_key, curve, expires_at,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        return _mark(
+            key.organization_id,
+            [
                 (
-                    key.id,
-                    key.user_id,
-                    key.organization_id,
-                    key.name,
-                    key.public_key.lower(),
-                    key.curve,
-                    key.expires_at,
-                    key.created_at,
-                    key.updated_at,
-                ),
-            )
-        ]
+                    "INSERT INTO api_keys (id, user_id, organization_id, name, public_key, curve, expires_at,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.id,
+                        key.user_id,
+                        key.organization_id,
+                        key.name,
+                        key.public_key.lower(),
+                        key.curve,
+                        key.expires_at,
+                        key.created_at,
+                        key.updated_at,
+                    ),
+                )
+            ],
+        )
 
     def user_count(self, org_id: str) -> int:
         row = self.db.one("SELECT count(*) FROM users WHERE organization_id = ?", (org_id,))
@@ -415,43 +527,49 @@ class Repository:
     def user_by_email(self, email: str) -> User | None:
         """Emails are unique across the whole store, compared without regard to case."""
         row = self.db.one("SELECT * FROM users WHERE lower(email) = lower(?) LIMIT 1", (email,))
-        return None if row is None else self._user(row)
+        return None if row is None else self._user(self._checked("users", row))
 
     @staticmethod
     def update_user(user: User) -> list[Op]:
-        return [
-            (
-                "UPDATE users SET name = ?, email = ?, phone_number = ?, access_type = ?, tags = ?, updated_at = ?"
-                " WHERE id = ? AND organization_id = ?",
+        return _mark(
+            user.organization_id,
+            [
                 (
-                    user.name,
-                    user.email,
-                    user.phone_number,
-                    user.access_type,
-                    json.dumps(list(user.tags)),
-                    user.updated_at,
-                    user.id,
-                    user.organization_id,
-                ),
-            )
-        ]
+                    "UPDATE users SET name = ?, email = ?, phone_number = ?, access_type = ?, tags = ?, updated_at = ?"
+                    " WHERE id = ? AND organization_id = ?",
+                    (
+                        user.name,
+                        user.email,
+                        user.phone_number,
+                        user.access_type,
+                        json.dumps(list(user.tags)),
+                        user.updated_at,
+                        user.id,
+                        user.organization_id,
+                    ),
+                )
+            ],
+        )
 
     @staticmethod
     def delete_user(org_id: str, user_id: str) -> list[Op]:
         """The user and every credential it holds."""
-        return [
-            ("DELETE FROM api_keys WHERE user_id = ? AND organization_id = ?", (user_id, org_id)),
-            ("DELETE FROM authenticators WHERE user_id = ? AND organization_id = ?", (user_id, org_id)),
-            ("DELETE FROM users WHERE id = ? AND organization_id = ?", (user_id, org_id)),
-        ]
+        return _mark(
+            org_id,
+            [
+                ("DELETE FROM api_keys WHERE user_id = ? AND organization_id = ?", (user_id, org_id)),
+                ("DELETE FROM authenticators WHERE user_id = ? AND organization_id = ?", (user_id, org_id)),
+                ("DELETE FROM users WHERE id = ? AND organization_id = ?", (user_id, org_id)),
+            ],
+        )
 
     def api_key(self, org_id: str, key_id: str) -> ApiKey | None:
         row = self.db.one("SELECT * FROM api_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))
-        return None if row is None else self._api_key(row)
+        return None if row is None else self._api_key(self._checked("api_keys", row))
 
     @staticmethod
     def delete_api_key(org_id: str, key_id: str) -> list[Op]:
-        return [("DELETE FROM api_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))]
+        return _mark(org_id, [("DELETE FROM api_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))])
 
     # Passkeys are read from the database on every request (never cached): their signature
     # counter changes with each use, and a deleted passkey must be refused at once.
@@ -479,54 +597,59 @@ class Repository:
 
     def _load_authenticators_of_user(self, user_id: str) -> tuple[Authenticator, ...]:
         rows = self.db.all("SELECT * FROM authenticators WHERE user_id = ? ORDER BY created_at, id", (user_id,))
-        return tuple(self._authenticator(r) for r in rows)
+        return tuple(self._authenticator(self._checked("authenticators", r)) for r in rows)
 
     def authenticator(self, org_id: str, authenticator_id: str) -> Authenticator | None:
         row = self.db.one(
             "SELECT * FROM authenticators WHERE id = ? AND organization_id = ?", (authenticator_id, org_id)
         )
-        return None if row is None else self._authenticator(row)
+        return None if row is None else self._authenticator(self._checked("authenticators", row))
 
     def authenticator_by_credential_id(self, org_id: str, credential_id: str) -> Authenticator | None:
         row = self.db.one(
             "SELECT * FROM authenticators WHERE organization_id = ? AND credential_id = ?", (org_id, credential_id)
         )
-        return None if row is None else self._authenticator(row)
+        return None if row is None else self._authenticator(self._checked("authenticators", row))
 
     def authenticator_by_public_key(self, org_id: str, public_key: str) -> Authenticator | None:
         row = self.db.one(
             "SELECT * FROM authenticators WHERE organization_id = ? AND public_key = ? LIMIT 1", (org_id, public_key)
         )
-        return None if row is None else self._authenticator(row)
+        return None if row is None else self._authenticator(self._checked("authenticators", row))
 
     @staticmethod
     def insert_authenticator(a: Authenticator) -> list[Op]:
-        return [
-            (
-                "INSERT INTO authenticators (id, user_id, organization_id, name, credential_id, cose_key, public_key,"
-                " aaguid, attestation_type, transports, sign_count, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        return _mark(
+            a.organization_id,
+            [
                 (
-                    a.id,
-                    a.user_id,
-                    a.organization_id,
-                    a.name,
-                    a.credential_id,
-                    a.cose_key,
-                    a.public_key,
-                    a.aaguid,
-                    a.attestation_type,
-                    json.dumps(list(a.transports)),
-                    a.sign_count,
-                    a.created_at,
-                    a.updated_at,
-                ),
-            )
-        ]
+                    "INSERT INTO authenticators (id, user_id, organization_id, name, credential_id, cose_key,"
+                    " public_key, aaguid, attestation_type, transports, sign_count, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        a.id,
+                        a.user_id,
+                        a.organization_id,
+                        a.name,
+                        a.credential_id,
+                        a.cose_key,
+                        a.public_key,
+                        a.aaguid,
+                        a.attestation_type,
+                        json.dumps(list(a.transports)),
+                        a.sign_count,
+                        a.created_at,
+                        a.updated_at,
+                    ),
+                )
+            ],
+        )
 
     @staticmethod
     def delete_authenticator(org_id: str, authenticator_id: str) -> list[Op]:
-        return [("DELETE FROM authenticators WHERE id = ? AND organization_id = ?", (authenticator_id, org_id))]
+        return _mark(
+            org_id, [("DELETE FROM authenticators WHERE id = ? AND organization_id = ?", (authenticator_id, org_id))]
+        )
 
     @staticmethod
     def advance_sign_count(authenticator_id: str, sign_count: int) -> list[Op]:
@@ -565,23 +688,27 @@ class Repository:
 
     def _load_private_key(self, org_id: str, key_id: str) -> PrivateKey | None:
         row = self.db.one("SELECT * FROM private_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))
-        return None if row is None else self._private_key(row)
+        return None if row is None else self._private_key(self._checked("private_keys", row))
 
     def private_key_by_address(self, org_id: str, address: str) -> PrivateKey | None:
         key = address_key(address)
         return self._cached(("pk_addr", org_id, key), lambda: self._load_private_key_by_address(org_id, key))
 
     def _load_private_key_by_address(self, org_id: str, address: str) -> PrivateKey | None:
-        row = self.db.one(
-            "SELECT p.* FROM key_addresses a JOIN private_keys p ON p.id = a.private_key_id"
-            " WHERE a.organization_id = ? AND a.address = ? ORDER BY p.created_at LIMIT 1",
+        rows = self.db.all(
+            "SELECT a.* FROM key_addresses a JOIN private_keys p ON p.id = a.private_key_id"
+            " WHERE a.organization_id = ? AND a.address = ? ORDER BY p.created_at, p.id",
             (org_id, address),
         )
-        return None if row is None else self._private_key(row)
+        for row in rows:
+            key = self._load_private_key(org_id, str(self._checked("key_addresses", row)["private_key_id"]))
+            if key is not None:
+                return key
+        return None
 
     def private_keys(self, org_id: str) -> list[PrivateKey]:
         rows = self.db.all("SELECT * FROM private_keys WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
-        return [self._private_key(r) for r in rows]
+        return [self._private_key(r) for r in self._checked_all("private_keys", org_id, rows)]
 
     def private_key_name_taken(self, org_id: str, name: str) -> bool:
         return (
@@ -621,7 +748,7 @@ class Repository:
                     (key.organization_id, k, key.id),
                 )
             )
-        return ops
+        return _mark(key.organization_id, ops)
 
     # -- policies -------------------------------------------------------------------------------------
     @staticmethod
@@ -644,53 +771,74 @@ class Repository:
 
     def _load_policies(self, org_id: str) -> tuple[PolicyRecord, ...]:
         rows = self.db.all("SELECT * FROM policies WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
-        return tuple(self._policy(r) for r in rows)
+        return tuple(self._policy(r) for r in self._checked_all("policies", org_id, rows))
 
     def policy(self, org_id: str, policy_id: str) -> PolicyRecord | None:
         return next((p for p in self.policies(org_id) if p.id == policy_id), None)
 
     @staticmethod
     def insert_policy(p: PolicyRecord) -> list[Op]:
-        return [
-            (
-                "INSERT INTO policies (id, organization_id, name, effect, condition, consensus, time, notes,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        return _mark(
+            p.organization_id,
+            [
                 (
-                    p.id,
-                    p.organization_id,
-                    p.name,
-                    p.effect,
-                    p.condition,
-                    p.consensus,
-                    p.time,
-                    p.notes,
-                    p.created_at,
-                    p.updated_at,
-                ),
-            )
-        ]
+                    "INSERT INTO policies (id, organization_id, name, effect, condition, consensus, time, notes,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        p.id,
+                        p.organization_id,
+                        p.name,
+                        p.effect,
+                        p.condition,
+                        p.consensus,
+                        p.time,
+                        p.notes,
+                        p.created_at,
+                        p.updated_at,
+                    ),
+                )
+            ],
+        )
 
     @staticmethod
     def update_policy(p: PolicyRecord) -> list[Op]:
-        return [
-            (
-                "UPDATE policies SET name = ?, effect = ?, condition = ?, consensus = ?, time = ?, notes = ?,"
-                " updated_at = ? WHERE id = ? AND organization_id = ?",
-                (p.name, p.effect, p.condition, p.consensus, p.time, p.notes, p.updated_at, p.id, p.organization_id),
-            )
-        ]
+        return _mark(
+            p.organization_id,
+            [
+                (
+                    "UPDATE policies SET name = ?, effect = ?, condition = ?, consensus = ?, time = ?, notes = ?,"
+                    " updated_at = ? WHERE id = ? AND organization_id = ?",
+                    (
+                        p.name,
+                        p.effect,
+                        p.condition,
+                        p.consensus,
+                        p.time,
+                        p.notes,
+                        p.updated_at,
+                        p.id,
+                        p.organization_id,
+                    ),
+                )
+            ],
+        )
 
     @staticmethod
     def delete_policy(org_id: str, policy_id: str) -> list[Op]:
-        return [("DELETE FROM policies WHERE id = ? AND organization_id = ?", (policy_id, org_id))]
+        return _mark(org_id, [("DELETE FROM policies WHERE id = ? AND organization_id = ?", (policy_id, org_id))])
 
     # -- tags -------------------------------------------------------------------------------------------
     def tags(self, org_id: str, tag_type: str) -> list[Tag]:
         return list(self._cached(("tags", org_id, tag_type), lambda: self._load_tags(org_id, tag_type)))
 
     def _load_tags(self, org_id: str, tag_type: str) -> tuple[Tag, ...]:
-        rows = self.db.all(
-            "SELECT * FROM tags WHERE organization_id = ? AND type = ? ORDER BY created_at, id", (org_id, tag_type)
+        rows = self._checked_all(
+            "tags",
+            org_id,
+            self.db.all(
+                "SELECT * FROM tags WHERE organization_id = ? AND type = ? ORDER BY created_at, id", (org_id, tag_type)
+            ),
+            lambda r: r["type"] == tag_type,
         )
         return tuple(
             Tag(r["id"], r["organization_id"], r["name"], r["type"], r["created_at"], r["updated_at"]) for r in rows
@@ -698,47 +846,71 @@ class Repository:
 
     @staticmethod
     def insert_tag(tag: Tag) -> list[Op]:
-        return [
-            (
-                "INSERT INTO tags (id, organization_id, name, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (tag.id, tag.organization_id, tag.name, tag.type, tag.created_at, tag.updated_at),
-            )
-        ]
+        return _mark(
+            tag.organization_id,
+            [
+                (
+                    "INSERT INTO tags (id, organization_id, name, type, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (tag.id, tag.organization_id, tag.name, tag.type, tag.created_at, tag.updated_at),
+                )
+            ],
+        )
 
     @staticmethod
     def rename_tag(org_id: str, tag_id: str, name: str, now_ms: int) -> list[Op]:
-        return [
-            (
-                "UPDATE tags SET name = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
-                (name, now_ms, tag_id, org_id),
-            )
-        ]
+        return _mark(
+            org_id,
+            [
+                (
+                    "UPDATE tags SET name = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
+                    (name, now_ms, tag_id, org_id),
+                )
+            ],
+        )
 
     @staticmethod
     def delete_tag(org_id: str, tag_id: str) -> list[Op]:
-        return [("DELETE FROM tags WHERE id = ? AND organization_id = ?", (tag_id, org_id))]
+        return _mark(org_id, [("DELETE FROM tags WHERE id = ? AND organization_id = ?", (tag_id, org_id))])
 
     @staticmethod
-    def set_user_tags(user_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
-        return [("UPDATE users SET tags = ?, updated_at = ? WHERE id = ?", (json.dumps(list(tags)), now_ms, user_id))]
+    def set_user_tags(org_id: str, user_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
+        return _mark(
+            org_id,
+            [
+                (
+                    "UPDATE users SET tags = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
+                    (json.dumps(list(tags)), now_ms, user_id, org_id),
+                )
+            ],
+        )
 
     @staticmethod
-    def set_private_key_tags(key_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
-        return [
-            ("UPDATE private_keys SET tags = ?, updated_at = ? WHERE id = ?", (json.dumps(list(tags)), now_ms, key_id))
-        ]
+    def set_private_key_tags(org_id: str, key_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
+        return _mark(
+            org_id,
+            [
+                (
+                    "UPDATE private_keys SET tags = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
+                    (json.dumps(list(tags)), now_ms, key_id, org_id),
+                )
+            ],
+        )
 
     # -- root quorum --------------------------------------------------------------------------------
     @staticmethod
     def set_root_quorum(org_id: str, threshold: int, user_ids: Sequence[str], now_ms: int) -> list[Op]:
-        return [
-            ("DELETE FROM root_quorum WHERE organization_id = ?", (org_id,)),
-            *(("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids),
-            (
-                "UPDATE organizations SET root_quorum_threshold = ?, updated_at = ? WHERE id = ?",
-                (threshold, now_ms, org_id),
-            ),
-        ]
+        return _mark(
+            org_id,
+            [
+                ("DELETE FROM root_quorum WHERE organization_id = ?", (org_id,)),
+                *(("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids),
+                (
+                    "UPDATE organizations SET root_quorum_threshold = ?, updated_at = ? WHERE id = ?",
+                    (threshold, now_ms, org_id),
+                ),
+            ],
+        )
 
     # -- activities -------------------------------------------------------------------------------
     @staticmethod
@@ -906,8 +1078,11 @@ class Repository:
         return 0 if row is None else int(row["signatures"])
 
     def signature_quota(self, org_id: str) -> int | None:
-        row = self.db.one("SELECT monthly_signature_quota FROM organizations WHERE id = ?", (org_id,))
-        return None if row is None or row[0] is None else int(row[0])
+        row = self.db.one("SELECT * FROM organizations WHERE id = ?", (org_id,))
+        if row is None:
+            return None
+        quota = self._checked("organizations", row)["monthly_signature_quota"]
+        return None if quota is None else int(quota)
 
     @staticmethod
     def add_usage(org_id: str, month: str, signatures: int) -> list[Op]:
@@ -922,4 +1097,4 @@ class Repository:
 
     @staticmethod
     def set_signature_quota(org_id: str, quota: int | None) -> list[Op]:
-        return [("UPDATE organizations SET monthly_signature_quota = ? WHERE id = ?", (quota, org_id))]
+        return _mark(org_id, [("UPDATE organizations SET monthly_signature_quota = ? WHERE id = ?", (quota, org_id))])

@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from strongroom.errors import Conflict
+from strongroom.errors import Conflict, StrongroomError
 from strongroom.store import audit
+from strongroom.store import notary as notarisation
 from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
 
 EXPECT_ROW: Final = " -- strongroom: expect a row"
@@ -188,6 +189,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX organizations_parent ON organizations(parent_id);
     ALTER TABLE users ADD COLUMN phone_number TEXT;
     """,
+    # 6: each organization's notarised state (store/notary.py)
+    """
+    CREATE TABLE org_state (
+        organization_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        digests TEXT NOT NULL,
+        mac BLOB NOT NULL
+    );
+    """,
 )
 
 
@@ -225,20 +235,26 @@ def migrate(conn: sqlite3.Connection) -> int:
 class _Writer(GroupCommitWriter):
     def __init__(self, path: Path) -> None:
         super().__init__("sqlite-writer")
+        self.notary: notarisation.WriterNotary | None = None
         self._conn = _connect(path)
         self._conn.execute("PRAGMA synchronous = FULL")
         self.chain = audit.Chain(self._conn)
 
+    def _execute(self, sql: str, params: Sequence[Param]) -> None:
+        if sql == audit.AUDIT_OP:
+            body = params[0]
+            assert isinstance(body, bytes)
+            self.chain.append(self._conn, body)
+        else:
+            cur = self._conn.execute(sql, params)
+            if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
+                raise StaleWrite(sql)
+
+    def _query(self, sql: str, params: Sequence[Param]) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, params).fetchall()
+
     def _apply(self, job: Job) -> None:
-        for sql, params in job.ops:
-            if sql == audit.AUDIT_OP:
-                body = params[0]
-                assert isinstance(body, bytes)
-                self.chain.append(self._conn, body)
-            else:
-                cur = self._conn.execute(sql, params)
-                if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
-                    raise StaleWrite(sql)
+        notarisation.apply(job.ops, self._query, self._execute, self.notary)
 
     def _commit(self, batch: list[Job]) -> None:
         if not self._commit_fast(batch):
@@ -256,10 +272,11 @@ class _Writer(GroupCommitWriter):
         head = self.chain.state()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self.chain.reload(conn)
             for job in batch:
                 self._apply(job)
             conn.execute("COMMIT")
-        except (sqlite3.Error, StaleWrite):
+        except (sqlite3.Error, StaleWrite, StrongroomError):
             self.chain.restore(head)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -273,13 +290,14 @@ class _Writer(GroupCommitWriter):
         head = self.chain.state()
         try:
             conn.execute("BEGIN IMMEDIATE")
+            self.chain.reload(conn)
             for i, job in enumerate(batch):
                 conn.execute(f"SAVEPOINT j{i}")
                 job_head = self.chain.state()
                 try:
                     self._apply(job)
                     conn.execute(f"RELEASE j{i}")
-                except (sqlite3.Error, StaleWrite) as err:
+                except (sqlite3.Error, StaleWrite, StrongroomError) as err:
                     self.chain.restore(job_head)
                     conn.execute(f"ROLLBACK TO j{i}")
                     conn.execute(f"RELEASE j{i}")
@@ -336,6 +354,10 @@ class SqliteDatabase:
     def write_sync(self, ops: Sequence[Op]) -> None:
         """Blocking variant for command-line tools (no event loop)."""
         self._writer.write_sync(ops)
+
+    def set_notary(self, mac: notarisation.Mac | None) -> None:
+        """From now on, the writer notarises the organizations that writes mark (see store/notary.py)."""
+        self._writer.notary = None if mac is None else notarisation.WriterNotary(mac)
 
     @property
     def failure(self) -> str | None:
