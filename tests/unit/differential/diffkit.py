@@ -56,3 +56,51 @@ def mutated(draw: st.DrawFn, base: bytes, max_ops: int = 3) -> bytes:
         else:
             data += draw(st.binary(min_size=1, max_size=4))
     return bytes(data)
+
+
+def _paths(item: Any, prefix: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    out = [prefix]
+    if isinstance(item, list):
+        for i, child in enumerate(item):
+            out += _paths(child, (*prefix, i))
+    return out
+
+
+def _replace(item: Any, path: tuple[int, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = list(item)
+    copy[path[0]] = _replace(copy[path[0]], path[1:], new)
+    return copy
+
+
+rlp_leaves = st.one_of(
+    st.binary(max_size=4),
+    st.binary(min_size=19, max_size=21),
+    st.binary(min_size=31, max_size=33),
+    st.integers(0, 2**80).map(lambda n: n.to_bytes((n.bit_length() + 7) // 8, "big")),
+    st.integers(1, 2**64).map(lambda n: b"\x00" + n.to_bytes((n.bit_length() + 7) // 8, "big")),
+    st.just(b""),
+    st.just(b"\x01"),
+    st.just(b"\x02"),
+    st.just([]),
+)
+
+
+@st.composite
+def edited_rlp_item(draw: st.DrawFn, item: Any, max_ops: int = 2) -> Any:
+    """A decoded RLP item with one to ``max_ops`` structural edits: replace any node by a leaf
+    (random, width-edge, leading-zero, empty), drop a list element, or append one."""
+    for _ in range(draw(st.integers(1, max_ops))):
+        path = draw(st.sampled_from(_paths(item)))
+        node: Any = item
+        for i in path:
+            node = node[i]
+        op = draw(st.sampled_from(["replace", "drop", "append"] if isinstance(node, list) else ["replace"]))
+        if op == "replace" and path:
+            item = _replace(item, path, draw(rlp_leaves))
+        elif op == "drop" and node:
+            item = _replace(item, path, [c for j, c in enumerate(node) if j != draw(st.integers(0, len(node) - 1))])
+        elif op == "append":
+            item = _replace(item, path, [*node, draw(rlp_leaves)])
+    return item
