@@ -59,7 +59,7 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strongroom.chains.ethereum.messages import typed_data_hash
+from strongroom.chains.ethereum.messages import typed_data_hash, typed_data_policy_fields
 
 ATOMIC = [
     "uint8",
@@ -432,3 +432,14 @@ def test_allow_list_examples(make: Any, kind: str, entry: str) -> None:
     ref = run(lambda: ref_hash(payload))
     assert ours.ok != ref.ok
     assert _classify(kind, ours, ref) == entry
+
+
+def test_policy_fields_follow_the_declaration() -> None:
+    # What policies read is what is hashed: an undeclared domain key is absent for both.
+    payload = _undeclared_domain_key()
+    fields = typed_data_policy_fields(payload)
+    assert fields["domain"]["verifying_contract"] is None
+    assert fields["domain"]["chain_id"] == 1
+    without = copy.deepcopy(payload)
+    del without["domain"]["verifyingContract"]
+    assert typed_data_hash(payload) == typed_data_hash(without)

@@ -12,6 +12,8 @@ Allow-listed disagreements (Strongroom refuses, pyrlp accepts), all deliberate r
 - ``size``: inputs larger than ``max_size`` (1 MiB by default); pyrlp has no cap.
 - ``uint-width`` (integers only): :func:`rlp.decode_uint` refuses values of ``max_bits`` or more
   (256 by default); pyrlp's ``big_endian_int`` sedes has no width.
+- ``list-as-int`` (integers only): pyrlp's ``big_endian_int`` reads an empty list as 0, a laxity
+  of the reference; :func:`rlp.decode_uint` refuses a list.
 
 No disagreement the other way (pyrlp refuses, Strongroom accepts) is allowed.
 """
@@ -151,3 +153,11 @@ def test_decode_uint_matches_big_endian_int(raw: bytes) -> None:
 @given(st.integers(0, 2**256 - 1))
 def test_encode_uint_matches_big_endian_int(value: int) -> None:
     assert rlp.encode_uint(value) == big_endian_int.serialize(value)
+
+
+def test_allow_listed_list_as_int() -> None:
+    # Allow-list `list-as-int` (integers only): pyrlp's big_endian_int sedes reads an empty *list*
+    # as 0 (it checks len() only); an integer is a byte string, so Strongroom refuses.
+    item = pyrlp.decode(bytes.fromhex("c0"))
+    assert big_endian_int.deserialize(item) == 0
+    assert not run(lambda: rlp.decode_uint(item, "x")).ok
