@@ -8,8 +8,12 @@ hypothesis builds transaction dicts within protocol widths and eth-account signs
   EIP-155 the ``chainId, 0, 0`` suffix) decodes in Strongroom to the same fields, re-encodes to
   the same bytes, and has the signing hash eth-account computes;
 - Strongroom's ``serialize_signed`` with eth-account's signature reproduces the signed bytes;
-- signed encodings with random edits are decoded by both: when both accept, fields, signing hash
-  and (y-parity, r, s) must agree.
+- signed encodings with random byte edits and with field-level edits (decoded, one field replaced,
+  dropped or added, re-encoded with pyrlp, so most stay well-formed RLP) are decoded by both: when
+  both accept, fields, signing hash and (y-parity, r, s) must agree;
+- unsigned encodings with field-level edits are decoded by Strongroom's ``decode_unsigned_transaction``
+  (what ``sign_transaction`` runs) and by eth-account's unsigned serializers: when both accept,
+  fields and signing hash must agree.
 
 Allow-listed disagreements. One is "only Strongroom accepts":
 
@@ -24,12 +28,16 @@ All the others are "only eth-account accepts":
   above 64 bits; yParity above 8 bits; any quantity above 256 bits). eth-account's
   ``big_endian_int`` sedes has no width; clients and nodes reject such transactions.
 - ``y-parity``: a typed transaction whose yParity is not 0 or 1 (eth-account stores any int).
-- ``legacy-v``: a legacy ``v`` of 0/1 (eth-account reads it as 27/28) or 35/36 (chain id 0).
-  Neither is a valid signed transaction on any network.
+- ``legacy-v``: a legacy ``v`` of 0/1 (eth-account reads it as 27/28) or 35/36 (chain id 0), or
+  an unsigned EIP-155 form ``chainId, 0, 0`` with chain id 0. None of these is valid on any
+  network.
 - ``to-required``: a blob (type 3) or set-code (type 4) transaction with an empty ``to``. EIP-4844
   and EIP-7702 forbid contract creation; eth-account's sedes allows the empty address.
   (An empty ``authorizationList`` or ``blobVersionedHashes``, which the EIPs also forbid, is
   refused by both.)
+- ``already-signed`` (unsigned input only): a 9-field legacy list whose r or s is non-zero is a
+  signed transaction; Strongroom refuses to re-sign it (tx.py's rule), eth-account's 9-field
+  serializer reads it.
 - ``sig-range``: r or s outside [1, n-1] (n the secp256k1 order). No sender can be recovered from
   such a signature and ``serialize_signed`` refuses it, so Strongroom's signed parser does too.
   eth-account's decoder accepts r or s >= n, and 0 in legacy transactions (in typed ones it
@@ -47,9 +55,20 @@ import pyrlp_shim as pyrlp
 import pytest
 from diffkit import Outcome, edited_rlp_item, mutated, run
 from eth_account import Account
-from eth_account._utils.legacy_transactions import Transaction, serializable_unsigned_transaction_from_dict
+from eth_account._utils.legacy_transactions import (
+    Transaction,
+    UnsignedTransaction,
+    serializable_unsigned_transaction_from_dict,
+)
 from eth_account._utils.signing import extract_chain_id, hash_of_signed_transaction
-from eth_account.typed_transactions import TypedTransaction
+from eth_account._utils.transaction_utils import transaction_rlp_to_rpc_structure
+from eth_account.typed_transactions import (
+    AccessListTransaction,
+    BlobTransaction,
+    DynamicFeeTransaction,
+    SetCodeTransaction,
+    TypedTransaction,
+)
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from hypothesis import given, settings
@@ -294,12 +313,17 @@ def _lists_as_ints(raw: bytes) -> bytes | None:
     return prefix + pyrlp.encode(items) if changed else None
 
 
+def _auth_y_parity(ours: Outcome, ref: Outcome) -> str | None:
+    """The one "only Strongroom accepts" entry: an authorization yParity of 2..255."""
+    auths = ours.value[0].get("authorizationList", [])
+    if "rlp-structured authorization list" in str(ref.error) and any(1 < a[3] < 256 for a in auths):
+        return "auth-y-parity"
+    return None
+
+
 def _allowed(ours: Outcome, ref: Outcome, raw: bytes) -> str | None:
     if ours.ok and not ref.ok:
-        auths = ours.value[0].get("authorizationList", [])
-        if "rlp-structured authorization list" in str(ref.error) and any(1 < a[3] < 256 for a in auths):
-            return "auth-y-parity"
-        return None
+        return _auth_y_parity(ours, ref)
     if not (ref.ok and not ours.ok):
         return None
     fields, _, (v, _r, _s) = ref.value
@@ -481,3 +505,89 @@ def test_allow_listed_only_eth_account_accepts(edited: bytes, entry: str) -> Non
     assert ref.ok
     assert not ours.ok
     assert _allowed(ours, ref, edited) == entry
+
+
+# --- unsigned encodings with field-level edits (what sign_transaction actually receives) ----------
+
+_TYPED_CLASSES = {1: AccessListTransaction, 2: DynamicFeeTransaction, 3: BlobTransaction, 4: SetCodeTransaction}
+
+
+def _ref_decode_unsigned(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    """eth-account's reading of an unsigned encoding: its unsigned RLP serializers (legacy: the
+    6-field form, or the 9-field EIP-155 form whose v is the chain id), then its signing hash."""
+    if raw[0] in _TYPED_CLASSES:
+        cls = _TYPED_CLASSES[raw[0]]
+        rlp_dict = cls._unsigned_transaction_serializer.from_bytes(raw[1:]).as_dict()
+        d = {**transaction_rlp_to_rpc_structure(rlp_dict), "type": raw[0]}
+        typed = TypedTransaction.from_dict(d)
+        return _ref_fields(typed.as_dict(), raw[0], d["chainId"]), bytes(typed.hash())
+    if raw[0] < 0xC0:
+        raise ValueError("not a transaction eth-account decodes")
+    if len(pyrlp.decode(raw)) == 6:
+        legacy = UnsignedTransaction.from_bytes(raw)
+        return _ref_fields(legacy.as_dict(), 0, None), bytes(legacy.hash())
+    eip155 = Transaction.from_bytes(raw)
+    return _ref_fields(eip155.as_dict(), 0, eip155.v), bytes(eip155.hash())
+
+
+def _ours_decode_unsigned(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    tx = ethtx.decode_unsigned_transaction(raw)
+    return _ours_fields(tx), tx.signing_hash()
+
+
+def _allowed_unsigned(ours: Outcome, ref: Outcome, raw: bytes) -> str | None:
+    if ours.ok and not ref.ok:
+        return _auth_y_parity(ours, ref)
+    if not (ref.ok and not ours.ok):
+        return None
+    if "already signed" in str(ours.error):
+        return "already-signed"
+    fields = ref.value[0]
+    fixed = _lists_as_ints(raw)
+    if fixed is not None:
+        # Fields only: eth-account's legacy hash() is keccak of the bytes as given (the decoded
+        # object caches its encoding), which for the list form is not the canonical encoding.
+        again = run(lambda: _ours_decode_unsigned(fixed))
+        if (again.ok and again.value[0] == fields) or (not again.ok and _allowed_unsigned(again, ref, fixed)):
+            return "list-as-int"
+    if _widths_exceeded(fields, (0, 1, 1)):
+        return "uint-width"
+    if fields["type"] == 0 and fields["chainId"] == 0:
+        return "legacy-v"
+    if fields["type"] in (3, 4) and fields["to"] is None:
+        return "to-required"
+    return None
+
+
+unsigned_raw = any_transaction.map(
+    lambda d: _unsigned_from_signed(bytes(Account.sign_transaction(dict(d), KEY).raw_transaction), d)
+)
+
+
+def _edited_unsigned(raw: bytes) -> st.SearchStrategy[bytes]:
+    prefix, body = (b"", raw) if raw[0] >= 0xC0 else (raw[:1], raw[1:])
+    return edited_rlp_item(pyrlp.decode(body)).map(lambda item: prefix + pyrlp.encode(item))
+
+
+@settings(max_examples=400, deadline=None)
+@given(unsigned_raw.flatmap(_edited_unsigned))
+def test_field_edited_unsigned_transactions_agree(raw: bytes) -> None:
+    ours = run(lambda: _ours_decode_unsigned(raw))
+    ref = run(lambda: _ref_decode_unsigned(raw))
+    if ours.ok and ref.ok:
+        assert ours.value == ref.value, raw.hex()
+    elif ours.ok != ref.ok:
+        who = "Strongroom" if not ours.ok else "eth-account"
+        reason = ours.error if not ours.ok else ref.error
+        assert _allowed_unsigned(ours, ref, raw) is not None, f"only {who} refuses {raw.hex()}: {reason!r}"
+
+
+def test_allow_listed_already_signed() -> None:
+    # Allow-list `already-signed` (unsigned input only): a legacy list with chainId and non-zero
+    # r/s is a signed transaction. eth-account's serializer reads the nine fields; Strongroom
+    # refuses to re-sign it (see tx.py's docstring).
+    raw = bytes(Account.sign_transaction({**_LEGACY, "chainId": 1}, KEY).raw_transaction)
+    ours, ref = run(lambda: _ours_decode_unsigned(raw)), run(lambda: _ref_decode_unsigned(raw))
+    assert ref.ok
+    assert not ours.ok
+    assert _allowed_unsigned(ours, ref, raw) == "already-signed"
