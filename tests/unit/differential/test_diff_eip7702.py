@@ -86,6 +86,7 @@ ALLOWED: dict[str, tuple[str, str]] = {
     "nonce:nonce-wide": ("eth-account", "uint-width"),
     "nonce:int-wide": ("eth-account", "uint-width"),
     "chainId:int-wide": ("eth-account", "uint-width"),
+    "chainId:nonce-wide": ("eth-account", "uint-width"),  # chainId + 2**64 may pass 2**256
     **{
         f"address:{kind}": ("eth-account", "address-form")
         for kind in ("addr-no-prefix", "addr-bad-checksum", "addr-bytes")

@@ -240,9 +240,12 @@ def test_valid_transactions_agree(d: dict[str, Any]) -> None:
 
     parsed = ethtx.parse_signed_transaction(raw)
     assert parsed.tx == ours
-    y_parity = signed.v - 27 if tx_type == 0 and "chainId" not in d else signed.v
-    if tx_type == 0 and "chainId" in d:
-        y_parity = signed.v - 35 - 2 * d["chainId"]
+    if tx_type:
+        y_parity = signed.v
+    elif "chainId" in d:
+        y_parity = signed.v - 35 - 2 * d["chainId"]  # EIP-155 v
+    else:
+        y_parity = signed.v - 27
     assert parsed.signature == RecoverableSignature(r=signed.r, s=signed.s, v=y_parity)
     assert ours.serialize_signed(parsed.signature) == raw
 
@@ -550,7 +553,11 @@ def _allowed_unsigned(ours: Outcome, ref: Outcome, raw: bytes) -> str | None:
         again = run(lambda: _ours_decode_unsigned(fixed))
         if (again.ok and again.value[0] == fields) or (not again.ok and _allowed_unsigned(again, ref, fixed)):
             return "list-as-int"
-    if _widths_exceeded(fields, (0, 1, 1)):
+    legacy_vrs = (0, 0, 0)
+    if raw[0] >= 0xC0 and len(pyrlp.decode(raw)) == 9:
+        eip155 = Transaction.from_bytes(raw)
+        legacy_vrs = (eip155.v, eip155.r, eip155.s)
+    if _widths_exceeded(fields, legacy_vrs):
         return "uint-width"
     if fields["type"] == 0 and fields["chainId"] == 0:
         return "legacy-v"
