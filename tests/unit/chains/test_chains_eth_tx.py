@@ -338,6 +338,22 @@ def test_signed_parser_rejects_unsigned_and_bad_v() -> None:
         ethtx.parse_signed_transaction(bad_parity)
 
 
+@pytest.mark.parametrize(
+    ("r", "s"),
+    [(0, 5), (5, 0), (secp256k1.N, 5), (5, secp256k1.N), (2**256 - 1, 5)],
+)
+def test_signed_parser_rejects_out_of_range_signature(r: int, s: int) -> None:
+    # Regression (found by the eth-account differential test): the signed parser used to hand
+    # back r = 0 (or r >= n) as a RecoverableSignature that serialize_signed itself refuses.
+    typed = _typed(2, [*_1559_BASE, _U(1), _U(r), _U(s)])
+    legacy = rlp.encode([_U(0), _U(1), _U(21000), _TO, _U(0), b"", _U(37), _U(r), _U(s)])
+    for signed in (typed, legacy):
+        with pytest.raises(InvalidRequest, match=r"`r` and `s` must be in \[1, n-1\]"):
+            ethtx.parse_signed_transaction(signed)
+    ok = _typed(2, [*_1559_BASE, _U(1), _U(secp256k1.N - 1), _U(1)])
+    assert ethtx.parse_signed_transaction(ok).signature.r == secp256k1.N - 1
+
+
 def test_serialize_signed_validates_signature() -> None:
     tx = ethtx.parse_unsigned_transaction(EIP155["signing_data"])
     with pytest.raises(ValueError, match="recovery id"):

@@ -11,9 +11,15 @@ parser is lenient where they differ and strict everywhere else:
   checksum (as viem's and ethers' ``isAddress`` require);
 - ``bytes``/``bytesN`` are ``0x`` hex strings (``bytesN`` exactly N bytes); ``bool`` is a JSON
   boolean; ``string`` is a JSON string;
-- ``types.EIP712Domain`` is used when present; otherwise the domain type is derived from the
-  domain fields that are present, in the canonical order name, version, chainId,
-  verifyingContract, salt (viem's rule; an empty domain gives ``EIP712Domain()``);
+- ``types.EIP712Domain``, when present, is hashed exactly as declared (its field order, names and
+  types make the type string, as EIP-712 defines ``hashStruct`` for the domain). Only when it is
+  absent is the domain type derived from the domain fields that are present, in the canonical
+  order name, version, chainId, verifyingContract, salt (an empty domain gives
+  ``EIP712Domain()``). Libraries differ on a non-canonical declaration: eth-account, for one,
+  always hashes the canonical order. We keep the declaration because the digest then commits to
+  the structure the request shows, a contract declaring that order verifies it, and a mismatch
+  fails closed; domain keys the declaration omits are ignored (policies see them as absent).
+  See docs/formats.md;
 - message keys that the type does not declare are ignored (as both libraries do); declared
   fields that are missing are an error. ``primaryType`` ``EIP712Domain`` signs the domain alone.
 

@@ -14,6 +14,8 @@ Accepted encodings (hex, with or without ``0x``, either case):
 Already-signed inputs are rejected rather than re-signed. The rule: a typed transaction is
 signed when its list has the three extra fields (yParity, r, s); a 9-field legacy list is signed
 when its r or s is non-zero (the unsigned EIP-155 form carries ``chainId, 0, 0``).
+:func:`parse_signed_transaction` also requires the signature's r and s to lie in [1, n-1], the
+rule ``serialize_signed`` applies.
 
 Decoding is strict: canonical RLP only, integers without leading zero bytes and within their
 protocol width (nonce and gas 64 bits, quantities 256 bits), ``to`` empty or 20 bytes, storage
@@ -296,6 +298,13 @@ def _signature(items: list[rlp.RlpItem], *, legacy: bool) -> tuple[int, int, int
     return v, r, s
 
 
+def _check_signature_range(r: int, s: int) -> None:
+    # The same rule as serialize_signed: a signed transaction whose r or s is 0 or not below
+    # the curve order carries no signature at all (nothing can be recovered from it).
+    if not (0 < r < N and 0 < s < N):
+        raise rlp.RlpError("signature `r` and `s` must be in [1, n-1]")
+
+
 def _decode_legacy(items: list[rlp.RlpItem], *, signed: bool) -> tuple[EthTransaction, tuple[int, int, int] | None]:
     if len(items) not in (6, 9):
         raise rlp.RlpError(f"legacy transaction must have 6 or 9 fields, got {len(items)}")
@@ -321,6 +330,7 @@ def _decode_legacy(items: list[rlp.RlpItem], *, signed: bool) -> tuple[EthTransa
         if v == 0:
             raise rlp.RlpError("EIP-155 chain id must not be 0")
         return EthTransaction(chain_id=v, **common), None
+    _check_signature_range(r, s)
     if v in (27, 28):
         return EthTransaction(chain_id=None, **common), (v - 27, r, s)
     if v < 37:
@@ -338,6 +348,8 @@ def _decode_typed(
     if len(items) != expected:
         raise rlp.RlpError(f"type {tx_type} transaction must have {expected} fields, got {len(items)}")
     sig = _signature(items[unsigned_count:], legacy=False) if signed else None
+    if sig is not None:
+        _check_signature_range(sig[1], sig[2])
     chain_id = _uint(items[0], "chainId")
     nonce = _uint(items[1], "nonce", _U64)
     if tx_type == TYPE_ACCESS_LIST:
