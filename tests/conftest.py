@@ -90,11 +90,13 @@ def start_daemon(
     mask: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     config: str = "rate_limit_per_second = 10000\n",
+    wait_for: str = "/readyz",
 ) -> Daemon:
     """`strongroom init` + `strongroom serve` in a subprocess, on a free port; waits until ready.
 
     `config` is appended to the data dir's strongroom.toml on first init (tests raise the
     per-IP rate limit, since every test client shares 127.0.0.1; the limit has its own tests).
+    `wait_for="/healthz"` waits only for the process to serve (a daemon expected not to be ready).
     """
     base_env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
     base_env.update(env or {})
@@ -118,7 +120,7 @@ def start_daemon(
             log.close()
             raise RuntimeError(f"daemon exited early:\n{log_path.read_text()}")
         try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
+            with urllib.request.urlopen(url + wait_for, timeout=1) as resp:
                 if resp.status == 200:
                     break
         except OSError:

@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -195,3 +196,33 @@ def test_daemon_logs_hold_no_secret(daemon: Daemon, fallback_daemon: Daemon) -> 
         ]
         for s in secrets:
             assert s not in logs
+
+
+def test_a_database_that_predates_notarisation_is_refused_until_the_operator_notarises_it(tmp_path: Path) -> None:
+    data = tmp_path / "old"
+    run_cli("init", data_dir=data)
+    # What a database written before notarisation looks like: the rows, no notarised state.
+    conn = sqlite3.connect(data / "strongroom.sqlite3")
+    with conn:
+        conn.execute("DELETE FROM org_state")
+    conn.close()
+    d = start_daemon(data, wait_for="/healthz")
+    try:
+        ready = urllib.request.urlopen(d.url + "/readyz")
+    except urllib.error.HTTPError as err:
+        checks = json.loads(err.read())
+        assert "migrate --notarise" in json.dumps(checks)
+    else:  # pragma: no cover - the daemon must not be ready
+        raise AssertionError(ready.read())
+    with pytest.raises(ClientError, match="notaris"):
+        d.client().create_private_key("k", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])
+    d.stop()
+    refused = run_cli("migrate", data_dir=data, check=False)
+    assert refused.returncode != 0 and "--notarise" in refused.stderr
+    done = run_cli("migrate", "--notarise", "--json", data_dir=data)
+    assert json.loads(done.stdout)["notarised"] == [d.organization_id]
+    d = start_daemon(data)
+    try:
+        d.client().create_private_key("k", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])
+    finally:
+        d.stop()

@@ -277,6 +277,8 @@ class Pipeline:
         vote_type = {"approve_activity": APPROVE, "reject_activity": REJECT}.get(path)
         if spec is None and vote_type is None:
             raise NotFound(f"unknown activity endpoint `{path[:64]}`")
+        if self.stopped is not None:
+            raise Unavailable(f"signing is stopped: {self.stopped}")
         envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
         expected = spec.type if spec is not None else str(vote_type)
         try:

@@ -177,16 +177,18 @@ def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
     prepare_token(settings)
     public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", ROOT_USER_NAME)
     with operator_store(settings) as repo:
-        orgs = repo.organizations()
-        if orgs:
-            org = orgs[0]
-            key_user = next(
-                (u for u in repo.users(org.id) if any(k.public_key == public_hex for k in repo.api_keys_of_user(u.id))),
-                None,
+        first = repo.db.one("SELECT id FROM organizations WHERE parent_id IS NULL ORDER BY created_at, id LIMIT 1")
+        if first is not None:
+            # Found without verifying it: init only reports which organization the root key belongs
+            # to; the daemon verifies everything at start and says what is wrong (e.g. a database
+            # that predates notarisation: `strongroom migrate --notarise`).
+            org_id = str(first[0])
+            row = repo.db.one(
+                "SELECT user_id FROM api_keys WHERE organization_id = ? AND public_key = ?", (org_id, public_hex)
             )
-            if key_user is None:
-                raise ConfigError(f"`{pub_path}` does not belong to a user of organization `{org.id}`")
-            org_id, user_id = org.id, key_user.id
+            if row is None:
+                raise ConfigError(f"`{pub_path}` does not belong to a user of organization `{org_id}`")
+            user_id = str(row[0])
         else:
             org_id, user_id = create_organization(
                 repo, DEFAULT_ORG_NAME, ROOT_USER_NAME, public_hex, SystemClock().now_ms()

@@ -195,15 +195,10 @@ class Strongroom:
         }
         failure = self.db.failure
         checks["store"] = "writable" if failure is None else failure
-        stopped = self.pipeline.stopped
-        checks["notarisation"] = (
-            "verified"
-            if stopped is None and not self.repo.tampered
-            else (stopped or "; ".join(sorted(self.repo.tampered.values()))[:2000])
-        )
-        failure = failure or stopped
         checks["audit"] = "writable" if failure is None else failure
-        ok = failure is None and self.token_problem is None
+        problem = self.pipeline.stopped or ("; ".join(sorted(self.repo.tampered.values()))[:2000] or None)
+        checks["notarisation"] = "verified" if problem is None else problem
+        ok = failure is None and problem is None and self.token_problem is None
         reason = self.clock.status()
         checks["clock"] = "trusted" if reason is None else f"untrusted: {reason}"
         ok = ok and reason is None

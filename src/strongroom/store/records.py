@@ -371,6 +371,14 @@ class Repository:
     def _load_organization(self, org_id: str) -> Organization | None:
         row = self.db.one("SELECT * FROM organizations WHERE id = ?", (org_id,))
         if row is None:
+            if self.notary is not None and notary.read_stored(self.db.all, org_id) is not None:
+                raise self._refuse(
+                    org_id,
+                    notary.TamperedState(
+                        f"organization `{org_id}` has a notarised state but its row is gone: it was deleted "
+                        "outside an authorised activity"
+                    ),
+                )
             return None
         row = self._checked("organizations", row)
         roots = self._checked_all(
