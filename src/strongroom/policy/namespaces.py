@@ -62,8 +62,8 @@ def _chain(node: ast.Expr, bound: frozenset[str]) -> Path | None:
             return None
 
 
-def namespace_reads(expr: ast.Expr | None) -> frozenset[Path]:
-    """The namespace paths `expr` reads (each cut to its namespace's depth)."""
+def referenced_paths(expr: ast.Expr | None) -> frozenset[Path]:
+    """Every full attribute path (from a root keyword) that `expr` reads, uncut."""
     if expr is None:
         return frozenset()
     found: set[Path] = set()
@@ -73,13 +73,18 @@ def namespace_reads(expr: ast.Expr | None) -> frozenset[Path]:
         if isinstance(node, ast.Attribute | ast.Index | ast.Name):
             path = _chain(node, bound)
             if path is not None:
-                found.add(path[: _namespace_depth(path)])
+                found.add(path)
         if isinstance(node, ast.Quantifier):
             stack.append((node.target, bound))
             stack.append((node.body, bound | {node.var}))
             continue
         stack.extend((child, bound) for child in ast.children(node))
     return frozenset(found)
+
+
+def namespace_reads(expr: ast.Expr | None) -> frozenset[Path]:
+    """The namespace paths `expr` reads (each cut to its namespace's depth)."""
+    return frozenset(path[: _namespace_depth(path)] for path in referenced_paths(expr))
 
 
 def _present(path: Path, env: Mapping[str, object]) -> bool:
@@ -99,26 +104,6 @@ def first_missing(reads: Iterable[Path], env: Mapping[str, object]) -> Path | No
         if not _present(path, env):
             return path
     return None
-
-
-def referenced_paths(expr: ast.Expr | None) -> frozenset[Path]:
-    """Every full attribute path (from a root keyword) that `expr` reads, uncut."""
-    if expr is None:
-        return frozenset()
-    found: set[Path] = set()
-    stack: list[tuple[ast.Expr, frozenset[str]]] = [(expr, frozenset())]
-    while stack:
-        node, bound = stack.pop()
-        if isinstance(node, ast.Attribute | ast.Index | ast.Name):
-            path = _chain(node, bound)
-            if path is not None:
-                found.add(path)
-        if isinstance(node, ast.Quantifier):
-            stack.append((node.target, bound))
-            stack.append((node.body, bound | {node.var}))
-            continue
-        stack.extend((child, bound) for child in ast.children(node))
-    return frozenset(found)
 
 
 __all__ = ["Path", "first_missing", "namespace_reads", "referenced_paths"]
