@@ -8,7 +8,7 @@ but it can avoid making copies and can wipe the buffers it owns:
 * :func:`random_buffer` fills a new bytearray in place with libsodium's CSPRNG (no intermediate
   ``bytes`` as ``os.urandom`` would make);
 * :func:`c_buffer` exposes a bytearray to a cffi call (coincurve, libsodium) without a copy;
-* :func:`wipe` zeroes a bytearray with ``sodium_memzero`` (not optimised away);
+* :func:`wipe` zeroes a bytearray in place;
 * :func:`wipe_bytes` is the last resort for an immutable ``bytes`` object we were handed by a
   library (python-pkcs11 returns plaintext as ``bytes``): it overwrites the object's buffer in
   place, which is only sound for an object nobody else holds. It refuses anything that might be
@@ -47,7 +47,8 @@ def random_buffer(size: int) -> bytearray:
 def wipe(buf: bytearray) -> None:
     """Zero ``buf`` in place (its length is kept)."""
     if buf:
-        lib.sodium_memzero(c_buffer(buf), len(buf))
+        # A call into libc's memset through ctypes: nothing can optimise it away.
+        ctypes.memset((ctypes.c_char * len(buf)).from_buffer(buf), 0, len(buf))
 
 
 def wipe_bytes(data: bytes) -> bool:
