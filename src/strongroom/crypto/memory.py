@@ -1,6 +1,6 @@
 """Secret buffers: made in place, handed to C without copies, zeroed when done.
 
-Python cannot promise that a secret leaves no trace (see docs/security.md, "Secrets in memory"),
+Python cannot promise that a secret leaves no trace (docs/api.md, "Secrets in memory"),
 but it can avoid making copies and can wipe the buffers it owns:
 
 * a secret lives in a :class:`bytearray` (mutable, so it can be zeroed; its buffer is not moved

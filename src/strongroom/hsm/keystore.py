@@ -98,7 +98,7 @@ class KeyStore:
         return nonce + bytes(ct)
 
     def _open(self, ref: KeyRef) -> bytearray:
-        """The plaintext secret in a buffer the caller must `wipe` (see docs/security.md)."""
+        """The plaintext secret in a buffer the caller must `wipe` (docs/api.md, "Secrets in memory")."""
         if ref.wrapped is None or len(ref.wrapped) <= _NONCE_LEN:
             raise HsmError(f"software key `{ref.key_id}` has no sealed secret")
         nonce, ct = ref.wrapped[:_NONCE_LEN], ref.wrapped[_NONCE_LEN:]
