@@ -25,10 +25,11 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.mechanisms import GCMParams
 
 from strongroom.crypto import ed25519, secp256k1
-from strongroom.crypto.memory import wipe, wipe_bytes
+from strongroom.crypto.memory import wipe
 from strongroom.errors import ConfigError, HsmError
 from strongroom.hsm.token import ED25519_OID, SECP256K1_OID, Token, decode_ec_point, ec_params
 from strongroom.hsm.types import Backend, Capabilities, Curve, KeyRef
+from strongroom.hsm.unseal import aes_gcm_decrypt_into_buffer
 
 KEK_LABEL: Final = "strongroom-kek"
 AUDIT_LABEL: Final = "strongroom-audit"
@@ -102,17 +103,11 @@ class KeyStore:
         if ref.wrapped is None or len(ref.wrapped) <= _NONCE_LEN:
             raise HsmError(f"software key `{ref.key_id}` has no sealed secret")
         nonce, ct = ref.wrapped[:_NONCE_LEN], ref.wrapped[_NONCE_LEN:]
-        params = GCMParams(nonce, aad=_aad(ref.key_id, ref.curve))
+        aad = _aad(ref.key_id, ref.curve)
 
         def unseal(kek: Any) -> bytearray:
-            # python-pkcs11 returns the plaintext as a new, unshared `bytes`: copy it into our
-            # buffer, then overwrite that object in place before anything else can see it.
-            plain = kek.decrypt(ct, mechanism=Mechanism.AES_GCM, mechanism_param=params)
-            try:
-                return bytearray(plain)
-            finally:
-                wipe_bytes(plain)
-                del plain
+            # Not `kek.decrypt`: python-pkcs11 would leave the plaintext in a freed, unwiped buffer.
+            return aes_gcm_decrypt_into_buffer(self.token.module, kek.session.handle, kek.handle, nonce, aad, ct)
 
         try:
             return self.token.use_key(KEK_LABEL, ObjectClass.SECRET_KEY, unseal)
