@@ -131,10 +131,13 @@ def _child(directory: Path) -> None:
             buf[i] = a[i] ^ b[i]
         return buf
 
+    # Each pause writes a line made in advance and reads one byte (a cached object): a pause that
+    # allocated could reuse, and so hide, a block just freed by the code under test.
+    lines = {stage: (stage + "\n").encode() for stage in STAGES}
+
     def pause(stage: str) -> None:
-        sys.stdout.write(stage + "\n")
-        sys.stdout.flush()
-        sys.stdin.readline()
+        os.write(1, lines[stage])
+        os.read(0, 1)
 
     token = Token(softhsm.module, softhsm.label, softhsm.read_pin())
     caps = token.probe()
@@ -151,17 +154,20 @@ def _child(directory: Path) -> None:
     keystore_module.ed25519.generate_seed = lambda: make("CURVE_ED25519")  # type: ignore[method-assign]
 
     refs = {}
-    for name in CURVES:
-        refs[name] = ks.generate(f"hygiene-{name}", Curve(name))
-        assert refs[name].backend is Backend.SOFTWARE
-        pause(f"generated {name}")
+    for name, key_id, curve, stage in [(n, f"hygiene-{n}", Curve(n), f"generated {n}") for n in CURVES]:
+        refs[name] = ks.generate(key_id, curve)
+        pause(stage)
+    assert all(ref.backend is Backend.SOFTWARE for ref in refs.values())
 
+    # The signatures are checked only after the scans: anything allocated between a signing call
+    # and its scan may reuse (and so hide) a freed, unwiped copy.
     k1, ed = refs["CURVE_SECP256K1"], refs["CURVE_ED25519"]
-    sig = ks.sign_secp256k1(k1, digest)
-    secp256k1.normalize(digest, sig.r, sig.s, k1.public_key)
+    k1_sig = ks.sign_secp256k1(k1, digest)
     pause("signed CURVE_SECP256K1")
-    ed25519.verify(ed.public_key, digest, ks.sign_ed25519(ed, digest))
+    ed_sig = ks.sign_ed25519(ed, digest)
     pause("signed CURVE_ED25519")
+    secp256k1.normalize(digest, k1_sig.r, k1_sig.s, k1.public_key)
+    ed25519.verify(ed.public_key, digest, ed_sig)
 
     planted = [bytes(make(name)) for name in CURVES]  # positive control for the scanner
     pause("planted")
