@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from strongroom.crypto import ed25519, secp256k1
-from strongroom.crypto.memory import random_buffer, wipe, wipe_bytes
+from strongroom.crypto.memory import random_buffer, wipe
 
 
 def test_random_buffer_is_a_fresh_bytearray() -> None:
@@ -19,25 +19,6 @@ def test_wipe_zeroes_in_place() -> None:
     wipe(buf)
     assert buf == bytearray(40)
     wipe(bytearray())  # no-op
-
-
-def test_wipe_bytes_overwrites_an_unshared_object() -> None:
-    data = bytes(random_buffer(32))
-    assert wipe_bytes(data)
-    assert data == bytes(32)
-
-
-def test_wipe_bytes_refuses_cached_singletons_and_subclasses() -> None:
-    class Sub(bytes):
-        pass
-
-    one = bytes([7])
-    assert not wipe_bytes(one)
-    assert not wipe_bytes(b"")
-    assert bytes([7]) == b"\x07"  # the cached one-byte object is untouched
-    sub = Sub(b"\x01\x02\x03")
-    assert not wipe_bytes(sub)
-    assert sub == b"\x01\x02\x03"
 
 
 def test_generators_return_wipeable_buffers() -> None:
