@@ -12,10 +12,11 @@ overwrite freed blocks that still hold the secret).
 
 Counted per secret: `full` 32-byte copies, and `partial` ones (a 16-byte half not part of a full
 copy, e.g. a freed block whose first bytes the allocator reused for its own pointers). Measured
-before the change (with the generators returning `bytes`, as they did): two full copies of the
-Ed25519 seed after one signature, none of the secp256k1 secret (its freed copy happened to be
-reused before the scan); after it: none of either, at every stage (docs/api.md,
-"Secrets in memory").
+against the code before this change (its generators returned `bytes`, so the replacement does
+too there): 1 copy of the Ed25519 seed after generating it, 1 of the secp256k1 secret after one
+signature, 2 of the seed after one signature. With the secret in a wiped bytearray but still
+unsealed by python-pkcs11: 1 after each signature (its freed decrypt buffer). Now: none, at every
+stage (docs/api.md, "Secrets in memory").
 """
 
 from __future__ import annotations
