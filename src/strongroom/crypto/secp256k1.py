@@ -2,22 +2,31 @@
 
 :func:`normalize` is the single gate every secp256k1 signature passes through, whether it came
 from the HSM or from software: it enforces low-s, finds the recovery id and verifies the result.
+
+Software signing and key derivation call libsecp256k1 directly (through coincurve's cffi module)
+on the caller's buffer, rather than `coincurve.PrivateKey`, which copies the secret into an
+immutable `bytes` attribute (and through a Python int for its range check). No copy of the
+secret is made here; the caller owns the buffer and wipes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-from coincurve import PrivateKey, PublicKey
+from coincurve import PublicKey
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
 
 from strongroom.crypto.encoding import der_to_rs, int_to_32, rs_to_der
 from strongroom.crypto.keccak import keccak256
+from strongroom.crypto.memory import c_buffer, random_buffer, wipe
 from strongroom.errors import InvalidSignature
 
 N: Final[int] = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N: Final[int] = N // 2
+_N_BYTES: Final = N.to_bytes(32, "big")
 
 _NOT_VERIFIED: Final = "secp256k1 signature does not verify"
 _EIP191_PREFIX: Final = b"\x19Ethereum Signed Message:\n"
@@ -54,13 +63,29 @@ def _format(key: PublicKey, *, compressed: bool) -> bytes:
     return out
 
 
-def _check_secret(secret: bytes) -> bytes:
+def _valid_secret(secret: bytes | bytearray) -> bool:
+    # Compared as big-endian bytes (no int copy of the secret is made).
+    return len(secret) == 32 and any(secret) and secret < _N_BYTES
+
+
+def _secret_ptr(secret: bytes | bytearray) -> Any:
+    """The secret as a C argument, without a copy; ValueError unless it is a valid scalar."""
     if not isinstance(secret, bytes | bytearray) or len(secret) != 32:
         raise ValueError("secp256k1 secret must be 32 bytes")
-    value = int.from_bytes(secret, "big")
-    if not 0 < value < N:
+    if not _valid_secret(secret):
         raise ValueError("secp256k1 secret is out of range")
-    return bytes(secret)
+    return c_buffer(secret, ffi) if isinstance(secret, bytearray) else secret
+
+
+def _public_key_of(secret: bytes | bytearray) -> bytes:
+    """The 33-byte compressed public key of a secret."""
+    point = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ec_pubkey_create(GLOBAL_CONTEXT.ctx, point, _secret_ptr(secret)):
+        raise ValueError("secp256k1 secret is out of range")  # pragma: no cover - checked above
+    out = ffi.new("unsigned char[]", 33)
+    out_len = ffi.new("size_t *", 33)
+    lib.secp256k1_ec_pubkey_serialize(GLOBAL_CONTEXT.ctx, out, out_len, point, lib.SECP256K1_EC_COMPRESSED)
+    return bytes(ffi.buffer(out, 33))
 
 
 def _check_digest(digest: bytes) -> bytes:
@@ -79,16 +104,19 @@ def decompress(public_key: bytes) -> bytes:
     return _format(_load_public_key(public_key), compressed=False)
 
 
-def generate_secret() -> bytes:
-    """Return a fresh random 32-byte secret that is a valid scalar."""
-    secret: bytes = PrivateKey().secret
-    return secret
+def generate_secret() -> bytearray:
+    """Return a fresh random 32-byte valid scalar in a buffer the caller must wipe."""
+    while True:
+        secret = random_buffer(32)
+        if _valid_secret(secret):
+            return secret
+        wipe(secret)  # pragma: no cover - probability about 2**-128
 
 
-def public_key_from_secret(secret: bytes, *, compressed: bool = False) -> bytes:
+def public_key_from_secret(secret: bytes | bytearray, *, compressed: bool = False) -> bytes:
     """Derive the SEC1 public key for ``secret`` (uncompressed unless ``compressed``)."""
-    key = PublicKey.from_valid_secret(_check_secret(secret))
-    return _format(key, compressed=compressed)
+    point = _public_key_of(secret)
+    return point if compressed else decompress(point)
 
 
 def _recover(digest: bytes, r: int, s: int, v: int) -> bytes | None:
@@ -127,14 +155,23 @@ def normalize(digest: bytes, r: int, s: int, public_key: bytes) -> RecoverableSi
     raise InvalidSignature(_NOT_VERIFIED)
 
 
-def sign_digest(secret: bytes, digest: bytes) -> RecoverableSignature:
-    """Sign a 32-byte digest in software (RFC 6979 nonces), then pass it through :func:`normalize`."""
+def sign_digest(secret: bytes | bytearray, digest: bytes) -> RecoverableSignature:
+    """Sign a 32-byte digest in software (RFC 6979 nonces), then pass it through :func:`normalize`.
+
+    No copy of ``secret`` is made; pass a bytearray and wipe it afterwards to leave none behind.
+    """
     digest = _check_digest(digest)
-    private = PrivateKey(_check_secret(secret))
-    sig65: bytes = private.sign_recoverable(digest, hasher=None)
-    r = int.from_bytes(sig65[:32], "big")
-    s = int.from_bytes(sig65[32:64], "big")
-    return normalize(digest, r, s, _format(private.public_key, compressed=True))
+    public_key = _public_key_of(secret)
+    signature = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+    if not lib.secp256k1_ecdsa_sign_recoverable(
+        GLOBAL_CONTEXT.ctx, signature, digest, _secret_ptr(secret), ffi.NULL, ffi.NULL
+    ):
+        raise ValueError("secp256k1 signing failed")  # pragma: no cover - the secret was checked
+    compact = ffi.new("unsigned char[]", 64)
+    recid = ffi.new("int *")
+    lib.secp256k1_ecdsa_recoverable_signature_serialize_compact(GLOBAL_CONTEXT.ctx, compact, recid, signature)
+    sig64 = bytes(ffi.buffer(compact, 64))
+    return normalize(digest, int.from_bytes(sig64[:32], "big"), int.from_bytes(sig64[32:], "big"), public_key)
 
 
 def _verify_der_digest(public_key: bytes, digest: bytes, der_signature: bytes) -> None:

@@ -25,9 +25,11 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.mechanisms import GCMParams
 
 from strongroom.crypto import ed25519, secp256k1
+from strongroom.crypto.memory import wipe
 from strongroom.errors import ConfigError, HsmError
 from strongroom.hsm.token import ED25519_OID, SECP256K1_OID, Token, decode_ec_point, ec_params
 from strongroom.hsm.types import Backend, Capabilities, Curve, KeyRef
+from strongroom.hsm.unseal import aes_gcm_decrypt_into_buffer
 
 KEK_LABEL: Final = "strongroom-kek"
 AUDIT_LABEL: Final = "strongroom-audit"
@@ -86,21 +88,29 @@ class KeyStore:
     def _with_kek(self, operation: Callable[[Any], bytes]) -> bytes:
         return self.token.use_key(KEK_LABEL, ObjectClass.SECRET_KEY, operation)
 
-    def _seal(self, key_id: str, curve: Curve, secret: bytes) -> bytes:
+    def _seal(self, key_id: str, curve: Curve, secret: bytearray) -> bytes:
         nonce = secrets.token_bytes(_NONCE_LEN)
         params = GCMParams(nonce, aad=_aad(key_id, curve))
-        ct = self._with_kek(lambda kek: bytes(kek.encrypt(secret, mechanism=Mechanism.AES_GCM, mechanism_param=params)))
+        # `_encrypt` is python-pkcs11's one-shot call: it reads the bytearray in place (the public
+        # `encrypt` would take a bytearray for an iterable of chunks, or need a bytes copy).
+        ct = self._with_kek(
+            lambda kek: bytes(kek._encrypt(secret, mechanism=Mechanism.AES_GCM, mechanism_param=params))
+        )
         return nonce + bytes(ct)
 
-    def _open(self, ref: KeyRef) -> bytes:
+    def _open(self, ref: KeyRef) -> bytearray:
+        """The plaintext secret in a buffer the caller must `wipe` (docs/api.md, "Secrets in memory")."""
         if ref.wrapped is None or len(ref.wrapped) <= _NONCE_LEN:
             raise HsmError(f"software key `{ref.key_id}` has no sealed secret")
         nonce, ct = ref.wrapped[:_NONCE_LEN], ref.wrapped[_NONCE_LEN:]
-        params = GCMParams(nonce, aad=_aad(ref.key_id, ref.curve))
+        aad = _aad(ref.key_id, ref.curve)
+
+        def unseal(kek: Any) -> bytearray:
+            # Not `kek.decrypt`: python-pkcs11 would leave the plaintext in a freed, unwiped buffer.
+            return aes_gcm_decrypt_into_buffer(self.token.module, kek.session.handle, kek.handle, nonce, aad, ct)
+
         try:
-            return self._with_kek(
-                lambda kek: bytes(kek.decrypt(ct, mechanism=Mechanism.AES_GCM, mechanism_param=params))
-            )
+            return self.token.use_key(KEK_LABEL, ObjectClass.SECRET_KEY, unseal)
         except pkcs11.PKCS11Error as err:
             raise HsmError(f"cannot unseal key `{ref.key_id}`: {type(err).__name__}") from err
 
@@ -152,14 +162,15 @@ class KeyStore:
 
     def _generate_software(self, key_id: str, curve: Curve) -> KeyRef:
         self.ensure_kek()
-        if curve is Curve.SECP256K1:
-            secret = secp256k1.generate_secret()
-            public = secp256k1.public_key_from_secret(secret)
-        else:
-            secret = ed25519.generate_seed()
-            public = ed25519.public_key_from_seed(secret)
-        sealed = self._seal(key_id, curve, secret)
-        del secret
+        secret = secp256k1.generate_secret() if curve is Curve.SECP256K1 else ed25519.generate_seed()
+        try:
+            if curve is Curve.SECP256K1:
+                public = secp256k1.public_key_from_secret(secret)
+            else:
+                public = ed25519.public_key_from_seed(secret)
+            sealed = self._seal(key_id, curve, secret)
+        finally:
+            wipe(secret)
         return KeyRef(key_id, curve, public, Backend.SOFTWARE, sealed)
 
     def destroy(self, ref: KeyRef) -> None:
@@ -260,9 +271,9 @@ class KeyStore:
             return secp256k1.normalize(digest, int.from_bytes(raw[:32]), int.from_bytes(raw[32:]), ref.public_key)
         secret = self._open(ref)
         try:
-            return secp256k1.sign_digest(secret, digest)  # normalised and verified inside
+            return secp256k1.sign_digest(secret, digest)  # normalised and verified inside; no copy
         finally:
-            del secret
+            wipe(secret)
 
     def sign_ed25519(self, ref: KeyRef, message: bytes) -> bytes:
         if ref.curve is not Curve.ED25519:
@@ -277,9 +288,9 @@ class KeyStore:
         else:
             secret = self._open(ref)
             try:
-                sig = ed25519.sign(secret, message)
+                sig = ed25519.sign(secret, message)  # no copy; its expanded key is wiped inside
             finally:
-                del secret
+                wipe(secret)
         ed25519.verify(ref.public_key, message, sig)
         return sig
 
