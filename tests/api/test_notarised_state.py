@@ -484,3 +484,75 @@ async def test_a_private_key_moved_from_another_organization_does_not_sign(world
     assert status == 503, data
     assert "`private_keys` row" in data["message"], data
     assert service.keys.operations == before
+
+
+async def test_a_pending_activity_and_its_votes_are_taken_from_their_stamps_not_the_database(world: World) -> None:
+    """A pending activity's intent edited, its request forged, or a vote written into the database:
+    the approval signs only what was stamped, or is refused; nothing else is signed."""
+    w = world
+    assert w.service is not None
+    service, repo = w.service, w.service.repo
+    now = int(time.time() * 1000)
+    stampers = []
+    for name in ("bob", "carol"):
+        priv, pub = p256.generate_private_key()
+        user = User(str(uuid.uuid4()), w.org_id, name, None, "ACCESS_TYPE_API", (), now, now)
+        key = ApiKey(str(uuid.uuid4()), user.id, w.org_id, name, pub, "API_KEY_CURVE_P256", None, now, now)
+        repo.write_sync([*repo.insert_user(user), *repo.insert_api_key(key)])
+        stampers.append(ApiKeyStamper(pub, priv))
+    bob, carol = stampers
+    policy = PolicyRecord(
+        str(uuid.uuid4()), w.org_id, "two sign", "EFFECT_ALLOW", "activity.action == 'SIGN'", "approvers.count() >= 2",
+        "", "", now, now,
+    )  # fmt: skip
+    repo.write_sync(repo.insert_policy(policy))
+
+    async def pending(payload: str) -> dict[str, Any]:
+        params = {"signWith": w.key_id, "payload": payload, "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
+                  "hashFunction": "HASH_FUNCTION_KECCAK256"}  # fmt: skip
+        status, data = await _submit(w, bob, "sign_raw_payload", SIGN, params)
+        assert status == 200 and data["activity"]["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED", data
+        return dict(data["activity"])
+
+    async def approve(target: dict[str, Any]) -> tuple[int, Any]:
+        return await _submit(
+            w, carol, "approve_activity", "ACTIVITY_TYPE_APPROVE_ACTIVITY", {"fingerprint": target["fingerprint"]}
+        )
+
+    # 1. The stored intent is edited: the approval signs the payload bob stamped, not the edit.
+    target = await pending("pay alice")
+    w.sql("UPDATE activities SET intent = replace(intent, 'pay alice', 'pay mallory') WHERE id = ?", (target["id"],))
+    status, data = await approve(target)
+    assert status == 200, data
+    sig = data["activity"]["result"]["signRawPayloadResult"]
+    from coincurve import PublicKey
+
+    from strongroom.crypto.keccak import keccak256
+
+    key = repo.private_key(w.org_id, w.key_id)
+    assert key is not None
+    recovered = PublicKey.from_signature_and_message(
+        bytes.fromhex(sig["r"] + sig["s"] + sig["v"]), keccak256(b"pay alice"), hasher=None
+    )
+    assert recovered.format(compressed=True) == PublicKey(key.public_key).format(compressed=True)
+
+    # 2. The stored request itself is replaced by a forged one: refused, nothing signed.
+    target = await pending("pay bob")
+    forged = json.dumps({"type": SIGN, "parameters": {"payload": "pay mallory"}}).encode()
+    w.sql("UPDATE activities SET request = ? WHERE id = ?", (forged, target["id"]))
+    before = service.keys.operations
+    status, data = await approve(target)
+    assert status == 503 and "does not match" in data["message"], data
+    assert service.keys.operations == before
+
+    # 3. A vote written into the database (no stamped request behind it): refused, nothing signed.
+    target = await pending("pay carol")
+    fake = {"userId": w.alice.id, "message": json.dumps({"type": "ACTIVITY_TYPE_APPROVE_ACTIVITY"}),
+            "selection": "VOTE_SELECTION_APPROVED", "publicKey": w.alice_key.public_key, "scheme": "x"}  # fmt: skip
+    rows = w.sql("SELECT votes FROM activities WHERE id = ?", (target["id"],))
+    votes = json.loads(rows[0][0])
+    w.sql("UPDATE activities SET votes = ? WHERE id = ?", (json.dumps([*votes, fake]), target["id"]))
+    before = service.keys.operations
+    status, data = await approve(target)
+    assert status == 503 and "missing" in data["message"], data
+    assert service.keys.operations == before

@@ -33,7 +33,7 @@ from strongroom.daemon.decide import Decider, Subject, Voter
 from strongroom.daemon.metering import Meter
 from strongroom.daemon.metrics import Metrics
 from strongroom.daemon.params import JsonObj, obj, req_str
-from strongroom.daemon.webauthn_stamp import SCHEME_WEBAUTHN, WebAuthnSettings
+from strongroom.daemon.webauthn_stamp import SCHEME_WEBAUTHN, WebAuthnSettings, verify_assertion
 from strongroom.errors import (
     Conflict,
     ErrorCode,
@@ -43,10 +43,12 @@ from strongroom.errors import (
     PermissionDenied,
     ResourceExhausted,
     StrongroomError,
+    Unauthenticated,
     Unavailable,
 )
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
+from strongroom.store.notary import TamperedState
 from strongroom.store.records import Activity, Organization, Repository
 from strongroom.strictjson import StrictJsonError, is_ascii_digits, loads
 
@@ -379,19 +381,72 @@ class Pipeline:
             "createdAt": render.timestamp(now_ms),
         }
 
-    def _voters(self, org_id: str, votes: list[dict[str, Any]]) -> list[Voter]:
+    def _authentic(self, fingerprint: str, org: Organization, user_id: str | None) -> JsonObj:
+        """The recorded request with this fingerprint, proven by its own stamp; its parsed envelope.
+
+        The database is untrusted: a pending activity's intent and its votes are not taken from
+        their stored JSON but re-derived from the exact request bytes each one was recorded with,
+        whose SHA-256 is the fingerprint and whose stamp must verify against a (notarised)
+        credential of the user who sent it, in this organization. An intent edited after it was
+        submitted, or a vote written into the database, is refused.
+        """
+        stored = self.repo.stored_request(fingerprint)
+        what = f"the request recorded for fingerprint `{fingerprint[:64]}`"
+        if stored is None:
+            raise TamperedState(f"{what} is missing: the activity was changed outside an authorised activity")
+        body, header, stored_user, stored_org = stored
+        if hashlib.sha256(body).hexdigest() != fingerprint or stored_org != org.id or stored_user != user_id:
+            raise TamperedState(f"{what} does not match it: it was changed outside an authorised activity")
+        try:
+            stamp = auth.parse_stamp(
+                {"X-Stamp-WebAuthn": header} if header.lstrip().startswith("{") else {"X-Stamp": header}
+            )
+            auth.verify_stamp(stamp, body)
+            if stamp.assertion is not None:
+                authenticator = self.repo.authenticator_by_credential_id(org.id, stamp.assertion.credential_id)
+                if authenticator is None or authenticator.user_id != user_id or self.webauthn is None:
+                    raise Unauthenticated("the passkey that stamped it is not this user's")
+                verify_assertion(self.webauthn, authenticator, stamp.assertion, body, check_counter=False)
+            else:
+                key = self.repo.api_key_in_org(org.id, stamp.public_key)
+                if key is None or key.user_id != user_id:
+                    raise Unauthenticated("the API key that stamped it is not this user's")
+        except StrongroomError as err:
+            if isinstance(err, TamperedState):
+                raise
+            raise TamperedState(f"{what} does not carry its sender's stamp ({err.message})") from None
+        return self.parse_body(body)
+
+    def _voters(self, org: Organization, target: Activity) -> list[Voter]:
+        """The votes recorded on `target`, each proven by the stamp of the request that cast it."""
         out = []
-        for v in votes:
-            user = self.repo.user(str(v.get("userId")))
-            if user is None or user.organization_id != org_id:
+        for v in target.votes:
+            user_id = str(v.get("userId"))
+            message = str(v.get("message", "")).encode()
+            fingerprint = hashlib.sha256(message).hexdigest()
+            envelope = self._authentic(fingerprint, org, user_id)
+            if fingerprint == target.fingerprint:
+                approved = True  # the submitter's own request is vote 1
+            else:
+                vote_type = envelope.get("type")
+                parameters = envelope.get("parameters")
+                if (
+                    vote_type not in (APPROVE, REJECT)
+                    or not isinstance(parameters, dict)
+                    or (parameters.get("fingerprint") != target.fingerprint)
+                ):
+                    raise TamperedState(f"a vote recorded on activity `{target.id}` is not a vote on it")
+                approved = vote_type == APPROVE
+            user = self.repo.user(user_id)
+            if user is None or user.organization_id != org.id:
                 continue  # a deleted voter no longer counts
             public_key = str(v.get("publicKey", ""))
             credential = (
-                self.repo.authenticator_by_public_key(org_id, public_key)
+                self.repo.authenticator_by_public_key(org.id, public_key)
                 if v.get("scheme") == SCHEME_WEBAUTHN
-                else self.repo.api_key_in_org(org_id, public_key)
+                else self.repo.api_key_in_org(org.id, public_key)
             )
-            out.append(Voter(user, credential, v.get("selection") == "VOTE_SELECTION_APPROVED"))
+            out.append(Voter(user, credential, approved))
         return out
 
     async def _decide(
@@ -598,9 +653,12 @@ class Pipeline:
             if spec is None:  # pragma: no cover - only registered types are ever recorded
                 raise InvalidRequest(f"activity type `{target.type}` cannot be voted on")
             ctx = Context(org, target.created_at, target.id, str(target.user_id))
-            intent_params: JsonObj = next(iter(target.intent.values()))
+            # What is executed is what was stamped, not what the database says it was.
+            intent_params = obj(
+                self._authentic(target.fingerprint, org, target.user_id).get("parameters"), "parameters"
+            )
             prepared = await spec.prepare(ctx, intent_params)
-            voters = self._voters(org.id, target.votes)
+            voters = self._voters(org, target)
             before = await self._decide(spec, org, intent_params, prepared, voters, now_ms, target.id)
             approved = vote_type == APPROVE
             me = Voter(principal.user, principal.credential, True)

@@ -198,9 +198,18 @@ def credential_json(assertion: Assertion) -> dict[str, object]:
 
 
 def verify_assertion(
-    settings: WebAuthnSettings, authenticator: Authenticator, assertion: Assertion, body: bytes
+    settings: WebAuthnSettings,
+    authenticator: Authenticator,
+    assertion: Assertion,
+    body: bytes,
+    *,
+    check_counter: bool = True,
 ) -> int:
-    """Verify a passkey stamp against the registered credential; returns the new signature counter."""
+    """Verify a passkey stamp against the registered credential; returns the new signature counter.
+
+    `check_counter=False` re-verifies a stamp that was accepted before (a recorded vote): its
+    counter is by now behind the credential's, and only its signature matters.
+    """
     credential = credential_json(assertion)
     try:
         verified = verify_authentication_response(
@@ -209,7 +218,7 @@ def verify_assertion(
             expected_rp_id=settings.rp_id,
             expected_origin=list(settings.origins),
             credential_public_key=authenticator.cose_key,
-            credential_current_sign_count=authenticator.sign_count,
+            credential_current_sign_count=authenticator.sign_count if check_counter else 0,
             require_user_verification=False,
         )
     except (WebAuthnException, ValueError, KeyError, TypeError) as err:

@@ -949,6 +949,15 @@ class Repository:
         )
         return [(r["fingerprint"], r["created_at"]) for r in rows]
 
+    def stored_request(self, fingerprint: str) -> tuple[bytes, str, str | None, str] | None:
+        """The exact request bytes, stamp header, user and organization recorded for a fingerprint."""
+        row = self.db.one(
+            "SELECT request, stamp, user_id, organization_id FROM activities WHERE fingerprint = ?", (fingerprint,)
+        )
+        if row is None:
+            return None
+        return bytes(row[0]), str(row[1]), None if row[2] is None else str(row[2]), str(row[3])
+
     def activity_by_fingerprint(self, fingerprint: str) -> Activity | None:
         row = self.db.one("SELECT * FROM activities WHERE fingerprint = ?", (fingerprint,))
         return None if row is None else self._activity(row)
