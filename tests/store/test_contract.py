@@ -364,6 +364,11 @@ def test_audit_chain_with_refusals_and_a_failed_job(repo: Repository) -> None:
     seq, head = repo.db.audit_head()
     assert seq == 1 + 3 and len(head) == 64  # the seed's state entry first
     assert chain_problems(repo.db) == []
+    # The dashboard's per-activity audit trail, in portable SQL (it used SQLite's json_extract).
+    entries = repo.audit_entries_of_activity(org.id, a.id)
+    assert [e["activity_id"] for _, _, e in entries] == [a.id]
+    assert repo.audit_entries_of_activity("another-org", a.id) == []
+    assert repo.audit_entries_of_activity(org.id, "not-a-uuid%") == []
 
 
 async def test_failure_and_probe(db: Database) -> None:

@@ -555,16 +555,10 @@ async def activities(request: web.Request) -> web.Response:
 
 
 def _audit_entries(service: Strongroom, org_id: str, activity_id: str) -> list[dict[str, Any]]:
-    rows = service.db.all(
-        "SELECT seq, hash, body FROM audit_log WHERE json_extract(body, '$.activity_id') = ? ORDER BY seq",
-        (activity_id,),
-    )
-    out = []
-    for row in rows:
-        body = json.loads(row[2])
-        if body.get("organization_id") == org_id:
-            out.append({"seq": int(row[0]), "hash": row[1], "entry": body})
-    return out
+    return [
+        {"seq": seq, "hash": h, "entry": entry}
+        for seq, h, entry in service.repo.audit_entries_of_activity(org_id, activity_id)
+    ]
 
 
 async def activity_detail(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
@@ -948,6 +949,24 @@ class Repository:
             "SELECT fingerprint, created_at FROM activities WHERE created_at >= ? ORDER BY created_at", (since_ms,)
         )
         return [(r["fingerprint"], r["created_at"]) for r in rows]
+
+    def audit_entries_of_activity(self, org_id: str, activity_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(seq, hash, entry) of the audit entries about one activity, in order (portable SQL: no
+        JSON functions, which differ between SQLite and PostgreSQL)."""
+        try:
+            activity_id = str(uuid.UUID(activity_id))
+        except ValueError:
+            return []
+        rows = self.db.all(
+            "SELECT seq, hash, body FROM audit_log WHERE body LIKE ? ORDER BY seq",
+            (f'%"activity_id":"{activity_id}"%',),
+        )
+        out = []
+        for row in rows:
+            entry = orjson.loads(row[2])
+            if entry.get("activity_id") == activity_id and entry.get("organization_id") == org_id:
+                out.append((int(row[0]), str(row[1]), entry))
+        return out
 
     def stored_request(self, fingerprint: str) -> tuple[bytes, str, str | None, str] | None:
         """The exact request bytes, stamp header, user and organization recorded for a fingerprint."""
