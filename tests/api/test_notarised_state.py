@@ -556,3 +556,31 @@ async def test_a_pending_activity_and_its_votes_are_taken_from_their_stamps_not_
     status, data = await approve(target)
     assert status == 503 and "missing" in data["message"], data
     assert service.keys.operations == before
+
+
+async def test_a_whole_organization_restored_to_an_older_notarised_version_is_refused(world: World) -> None:
+    """Rows and `org_state` restored together (an old backup of one organization): every MAC is
+    valid, but the running daemon has seen a newer version."""
+    w = world
+    assert w.service is not None
+    service = w.service
+    status, data = await w.sign()
+    assert status == 200, data
+    tables = [t.name for t in TABLES] + ["org_state"]
+    saved = {
+        t: w.sql(f"SELECT * FROM {t} WHERE {'id' if t == 'organizations' else 'organization_id'} = ?", (w.org_id,))
+        for t in tables
+    }
+    _legit_change(w, "policies")  # version n+1, notarised
+    status, data = await w.sign()
+    assert status == 200, data
+    for t in tables:  # the attacker puts version n back, rows and MAC together
+        scope = "id" if t == "organizations" else "organization_id"
+        w.sql(f"DELETE FROM {t} WHERE {scope} = ?", (w.org_id,))
+        for row in saved[t]:
+            w.sql(f"INSERT INTO {t} VALUES ({', '.join('?' for _ in row)})", tuple(row))
+    service.repo.invalidate()  # as after any write this daemon makes, or on every read on PostgreSQL
+    before = service.keys.operations
+    status, data = await w.sign()
+    assert status == 503 and "went back from version" in data["message"], data
+    assert service.keys.operations == before

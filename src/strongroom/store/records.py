@@ -242,6 +242,9 @@ class Repository:
         self._use_cache = not db.shared
         self.notary: notary.Mac | None = None
         self._verified: dict[str, tuple[int, bytes, notary.Snapshot]] = {}
+        # The highest notarised version seen per organization: an older one showing up later is a
+        # restored old state (its MAC is valid, but it went backwards).
+        self._highest: dict[str, int] = {}
         # Organizations whose stored state failed verification (for /readyz), and a hook (metrics).
         self.tampered: dict[str, str] = {}
         self.on_tampered: Callable[[str, str], None] | None = None
@@ -284,6 +287,16 @@ class Repository:
         except notary.TamperedState as err:
             raise self._refuse(org_id, err) from None
         assert stored is not None
+        highest = self._highest.get(org_id, 0)
+        if stored.version < highest:
+            raise self._refuse(
+                org_id,
+                notary.TamperedState(
+                    f"the notarised state of organization `{org_id}` went back from version {highest} to "
+                    f"{stored.version}: an old state was restored"
+                ),
+            )
+        self._highest[org_id] = stored.version
         self._verified[org_id] = (stored.version, stored.mac, snapshot)
         self.tampered.pop(org_id, None)
         return snapshot
