@@ -48,7 +48,8 @@ class AuditGuard:
     def now_ms(self) -> int:
         if self.audit_problem is not None:
             raise Unavailable(
-                f"signing refused: the audit log failed verification at start: {self.audit_problem}",
+                f"refused: the audit log failed verification at start: {self.audit_problem}; nothing is signed "
+                "until an operator resolves it (`strongroom audit verify`)",
                 code=ErrorCode.INTERNAL,
             )
         if self.clock_problem is not None:

@@ -158,12 +158,6 @@ def verify(
                 bodies[fields["activity_id"]] = fields
         prev, expected = h, expected + 1
         report.head = (seq, h)
-    if expect is not None and expect[0] > 0 and hashes.get(expect[0]) != expect[1]:
-        return report.fail(
-            expect[0],
-            f"entry {expect[0]} no longer has the hash its checkpoint had when this data directory last verified "
-            "it: the log was rewritten or truncated",
-        )
 
     covered = first - 1
     for seq, h, at_ms, scheme, raw_signature in conn.execute(
@@ -200,6 +194,12 @@ def verify(
             )
         covered = seq
         report.last_checkpoint = (seq, h, signed_at)
+    if expect is not None and expect[0] > 0 and hashes.get(expect[0]) != expect[1]:
+        return report.fail(
+            expect[0],
+            f"entry {expect[0]} no longer has the hash its checkpoint had when this data directory last verified "
+            "it: the log was rewritten or truncated",
+        )
     if report.head[0] > covered:
         report.unsigned_tail = (covered + 1, report.head[0])
         report.warnings.append(
