@@ -135,7 +135,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> Output:
     lines = [
         f"audit log {'intact' if report.ok else 'BROKEN'}: {report.entries} entries, "
         f"{report.checkpoints} signed checkpoints, {report.activities_checked} activities cross-checked",
+        f"checkpoints checked against the pinned key: {pinned.text()}",
         *(f"problem: {p}" for p in report.problems),
+        *([f"first entry that cannot be trusted: {report.first_broken}"] if report.first_broken else []),
         *(f"warning: {w}" for w in report.warnings),
     ]
     return Output("\n".join(lines), data, 0 if report.ok else EXIT_API_ERROR)
