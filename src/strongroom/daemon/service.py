@@ -118,7 +118,7 @@ class Strongroom:
             ]
         )
         self._checkpointed = seq
-        audit_trust.checkpointed(self.settings.data_dir, seq, head, at_ms)
+        await asyncio.to_thread(audit_trust.checkpointed, self.settings.data_dir, seq, head, at_ms)  # fsyncs
         return True
 
     async def check_token(self) -> bool:
