@@ -128,3 +128,26 @@ async def test_clock_set_back_before_the_last_checkpoint_is_refused_until_acknow
     await d.client.start_server()
     assert (await d.sign(stamper, org, key_id))[0] == 200
     await d.close()
+
+
+async def test_a_pinned_key_other_than_the_tokens_refuses_signing(softhsm_token: SoftHsmToken, tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    other = p256.generate_private_key()[1]
+    (data / "audit-key.pub").write_text(f"ecdsa-p256-sha256 {other}\n")  # not this token's audit key
+    d = Daemon(softhsm_token, data, 0)
+    await d.client.start_server()
+    priv, pub = p256.generate_private_key()
+    org, _ = create_organization(d.service.repo, "pinned", "root", pub, d.wall())
+    key = {"privateKeyName": "k", "curve": "CURVE_SECP256K1", "privateKeyTags": [], "addressFormats": []}
+    stamper = ApiKeyStamper(pub, priv)
+    kind = "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2"
+    status, out = await d.submit(stamper, org, "create_private_keys", kind, {"privateKeys": [key]})
+    assert status == 503, out
+    assert "is not the key pinned in" in out["message"]
+    ready = await d.client.get("/readyz")
+    assert ready.status == 503
+    assert "is not the key pinned in" in (await ready.json())["checks"]["audit"]
+    assert not await d.service.checkpoint()  # nothing is signed on a log that failed verification
+    await d.client.close()
+    d.service.close()
