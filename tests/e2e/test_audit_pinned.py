@@ -275,3 +275,22 @@ def test_resigned_log_fails_verify_postgres(tmp_path: Path, cluster: PgCluster) 
         result = verify(data, *args)
         assert result["ok"] is False, result
         assert f"checkpoint at entry {head} is not signed by the pinned audit key" in result["problems"][0]
+
+
+def test_the_daemon_checkpoints_soon_after_writes(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    d = start_daemon(data)
+    try:
+        sign_some(d, 1)
+        written = time.monotonic()
+        while True:  # verified while the daemon runs: the tail closes within about a second
+            result = verify(data)
+            assert result["ok"], result
+            if result["unsignedTail"] is None:
+                break
+            assert time.monotonic() - written < 3.0, result
+            time.sleep(0.2)
+        marker = json.loads((data / "audit-verified.json").read_text())
+        assert marker["seq"] == result["entries"]  # the daemon remembers what it signed, outside the database
+    finally:
+        d.stop()
