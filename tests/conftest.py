@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,13 +91,13 @@ def start_daemon(
     mask: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     config: str = "rate_limit_per_second = 10000\n",
-    wait_for: str = "/readyz",
+    ready: bool = True,
 ) -> Daemon:
     """`strongroom init` + `strongroom serve` in a subprocess, on a free port; waits until ready.
 
     `config` is appended to the data dir's strongroom.toml on first init (tests raise the
     per-IP rate limit, since every test client shares 127.0.0.1; the limit has its own tests).
-    `wait_for="/healthz"` waits only for the process to serve (a daemon expected not to be ready).
+    `ready=False` also accepts a daemon that answers /readyz with 503 (it refuses to sign).
     """
     base_env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
     base_env.update(env or {})
@@ -120,9 +121,12 @@ def start_daemon(
             log.close()
             raise RuntimeError(f"daemon exited early:\n{log_path.read_text()}")
         try:
-            with urllib.request.urlopen(url + wait_for, timeout=1) as resp:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
                 if resp.status == 200:
                     break
+        except urllib.error.HTTPError as err:
+            if not ready and err.code == 503:
+                break
         except OSError:
             pass
         if time.monotonic() > deadline:

@@ -20,7 +20,7 @@ from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
 from strongroom.client import ApiKeyStamper
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
-from strongroom.daemon.audit_verify import verify_database
+from strongroom.daemon.audit_verify import PINNED_KEY_NAME, read_pinned, verify_database
 from strongroom.daemon.bootstrap import create_organization
 from strongroom.daemon.clock import SystemClock
 from strongroom.daemon.service import Strongroom
@@ -345,7 +345,8 @@ async def test_audit_chain_catches_edits_deletions_and_reordering(env: Env, tmp_
     assert (await env.post(env.body(), stamper=member))[0] == 403  # a refusal is audited too
     assert await env.service.checkpoint()
     db = env.service.settings.database_path
-    report = verify_database(db)
+    pinned = read_pinned(env.service.settings.data_dir / PINNED_KEY_NAME)  # pinned at start (first use)
+    report = verify_database(db, pinned)
     assert report.ok, report.problems
     assert report.entries >= 6
     assert report.checkpoints == 1
@@ -364,7 +365,7 @@ async def test_audit_chain_catches_edits_deletions_and_reordering(env: Env, tmp_
             dst.execute(statement)
         dst.commit()
         dst.close()
-        return verify_database(copy).problems
+        return verify_database(copy, pinned).problems
 
     conn = sqlite3.connect(db)
     (completed,) = conn.execute("SELECT min(seq) FROM audit_log WHERE body LIKE '%COMPLETED%'").fetchone()
@@ -403,7 +404,7 @@ async def test_audit_chain_catches_edits_deletions_and_reordering(env: Env, tmp_
         prev = h
     conn.commit()
     conn.close()
-    report = verify_database(copy)
+    report = verify_database(copy, pinned)
     n = report.entries
     assert report.problems == [
         f"checkpoint at entry {n} signed a different chain head: the log was rewritten up to entry {n}"

@@ -21,7 +21,7 @@ from strongroom.chains.ethereum.tx import parse_signed_transaction
 from strongroom.client import ApiKeyStamper
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
-from strongroom.daemon.audit_verify import verify_database
+from strongroom.daemon.audit_verify import PINNED_KEY_NAME, read_pinned, verify_database
 from strongroom.daemon.bootstrap import create_organization
 from strongroom.daemon.clock import SystemClock
 from strongroom.daemon.service import Strongroom
@@ -298,7 +298,8 @@ async def test_two_of_three_consensus_executes_exactly_once(org: Org) -> None:
     assert org.token_ops == before + 1
     status, data = await org.query(alice, "get_policy_evaluations", activityId=pending["id"])
     assert data["policyEvaluations"][0]["policyEvaluations"][0]["outcome"] == "OUTCOME_ALLOW"
-    assert verify_database(org.service.settings.database_path).ok
+    settings = org.service.settings
+    assert verify_database(settings.database_path, read_pinned(settings.data_dir / PINNED_KEY_NAME)).ok
 
     # A reject vote ends the next one.
     params["unsignedTransaction"] = eth_transfer(nonce=1)

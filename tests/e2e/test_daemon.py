@@ -81,7 +81,16 @@ def test_init_is_idempotent_and_writes_turnkey_key_files(tmp_path: Path) -> None
     second = run_cli("init", data_dir=tmp_path / "d").stdout
     assert first == second
     info = json.loads(first)
-    assert set(info) == {"organizationId", "userId", "apiPublicKey", "apiPublicKeyFile", "apiPrivateKeyFile"}
+    assert set(info) == {
+        "organizationId",
+        "userId",
+        "apiPublicKey",
+        "apiPublicKeyFile",
+        "apiPrivateKeyFile",
+        "auditKey",  # the audit checkpoint key, pinned outside the database
+        "auditKeyFile",
+    }
+    assert Path(info["auditKeyFile"]).read_text().strip() == info["auditKey"]
     pub, priv = Path(info["apiPublicKeyFile"]), Path(info["apiPrivateKeyFile"])
     assert len(pub.read_text().strip()) == 66 and pub.read_text().strip() == info["apiPublicKey"]
     assert len(priv.read_text().strip()) == 64
@@ -206,7 +215,7 @@ def test_a_database_that_predates_notarisation_is_refused_until_the_operator_not
     with conn:
         conn.execute("DELETE FROM org_state")
     conn.close()
-    d = start_daemon(data, wait_for="/healthz")
+    d = start_daemon(data, ready=False)
     try:
         ready = urllib.request.urlopen(d.url + "/readyz")
     except urllib.error.HTTPError as err:

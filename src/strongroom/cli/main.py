@@ -104,27 +104,78 @@ def cmd_api_key_generate(args: argparse.Namespace) -> Output:
 
 def cmd_audit_verify(args: argparse.Namespace) -> Output:
     from strongroom.config import load_settings
-    from strongroom.daemon.audit_verify import verify_database
+    from strongroom.daemon.audit_verify import PINNED_KEY_NAME, read_pinned, verified_marker, verify_database
 
-    settings = load_settings(Path(args.data_dir))
-    if not settings.database_path.is_file():
-        raise LocalError(f"no database at {settings.database_path}")
-    report = verify_database(settings.database_path)
+    data_dir = Path(args.data_dir)
+    source: Path | str
+    if args.database_url:
+        source = args.database_url
+    else:
+        settings = load_settings(data_dir)
+        source = settings.database_url or settings.database_path
+        if isinstance(source, Path) and not source.is_file():
+            raise LocalError(f"no database at {source}")
+    pinned = read_pinned(Path(args.pinned_key) if args.pinned_key else data_dir / PINNED_KEY_NAME)
+    # the last checkpoint this data dir verified, when it is this data dir's store
+    marker = None if args.database_url else verified_marker(data_dir)
+    report = verify_database(
+        source, pinned, allow_unsigned=args.allow_unsigned, expect=None if marker is None else marker[:2]
+    )
     data = {
         "ok": report.ok,
         "entries": report.entries,
         "checkpoints": report.checkpoints,
         "activitiesChecked": report.activities_checked,
+        "firstBrokenEntry": report.first_broken,
+        "unsignedTail": None if report.unsigned_tail is None else list(report.unsigned_tail),
+        "pinnedKey": pinned.text(),
         "problems": report.problems,
         "warnings": report.warnings,
     }
     lines = [
         f"audit log {'intact' if report.ok else 'BROKEN'}: {report.entries} entries, "
         f"{report.checkpoints} signed checkpoints, {report.activities_checked} activities cross-checked",
+        f"checkpoints checked against the pinned key: {pinned.text()}",
         *(f"problem: {p}" for p in report.problems),
+        *([f"first entry that cannot be trusted: {report.first_broken}"] if report.first_broken else []),
         *(f"warning: {w}" for w in report.warnings),
     ]
     return Output("\n".join(lines), data, 0 if report.ok else EXIT_API_ERROR)
+
+
+def cmd_audit_export_key(args: argparse.Namespace) -> Output:
+    from strongroom.config import load_settings
+    from strongroom.daemon.audit_verify import PinnedKey
+    from strongroom.hsm import KeyStore, Token
+
+    settings = load_settings(Path(args.data_dir))
+    if settings.token.softhsm2_conf is not None:
+        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
+    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+    try:
+        public = KeyStore(token, token.probe()).audit_public_key()
+    finally:
+        token.close()
+    key = PinnedKey("none", b"") if public is None else PinnedKey(*public)
+    return Output(key.text(), {"scheme": key.scheme, "publicKey": key.public_key.hex(), "pinned": key.text()})
+
+
+def cmd_clock_acknowledge(args: argparse.Namespace) -> Output:
+    import time
+
+    from strongroom.daemon.audit_verify import CLOCK_ACK_NAME, verified_marker, write_json
+
+    data_dir = Path(args.data_dir)
+    marker = verified_marker(data_dir)
+    at = None if marker is None else marker[2]
+    now = time.time_ns() // 1_000_000
+    data = {"acknowledgedAtMs": now, "checkpointAtMs": at}
+    write_json(data_dir / CLOCK_ACK_NAME, data)
+    human = (
+        f"acknowledged: the wall clock may be earlier than the last signed checkpoint ({at} ms); "
+        "the next start trusts it"
+    )
+    return Output(human, data)
 
 
 def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
@@ -445,7 +496,21 @@ def build_parser() -> argparse.ArgumentParser:
     add(users, "list", cmd_users_list, "list users")
 
     aud = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
-    add(aud, "verify", cmd_audit_verify, "check the whole chain offline; names the first broken link")
+    s = add(aud, "verify", cmd_audit_verify, "check the whole chain offline; names the first broken link")
+    s.add_argument("--pinned-key", help="the pinned audit public key file (default <data-dir>/audit-key.pub)")
+    s.add_argument("--database-url", help="verify this PostgreSQL database (default: the data dir's store)")
+    s.add_argument(
+        "--allow-unsigned", action="store_true", help="accept unsigned checkpoints (a token without ECDSA or EdDSA)"
+    )
+    add(aud, "export-key", cmd_audit_export_key, "print the token's audit public key, to pin elsewhere")
+
+    clk = sub.add_parser("clock", help="the trusted clock").add_subparsers(dest="sub", required=True)
+    add(
+        clk,
+        "acknowledge",
+        cmd_clock_acknowledge,
+        "operator: the wall clock is right although earlier than the last signed audit checkpoint",
+    )
 
     use = sub.add_parser("usage", help="signature metering").add_subparsers(dest="sub", required=True)
     s = add(use, "set-quota", cmd_usage_set_quota, "operator: monthly signature quota of an organization (local)")

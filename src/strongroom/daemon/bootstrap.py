@@ -35,9 +35,13 @@ class InitResult:
     api_public_key: str
     api_public_key_file: Path
     api_private_key_file: Path
+    audit_key: str = ""
+    audit_key_file: Path | None = None
 
     def as_json(self) -> dict[str, str]:
+        audit = {"auditKey": self.audit_key, "auditKeyFile": str(self.audit_key_file)} if self.audit_key_file else {}
         return {
+            **audit,
             "organizationId": self.organization_id,
             "userId": self.user_id,
             "apiPublicKey": self.api_public_key,
@@ -116,9 +120,13 @@ def create_organization(repo: Repository, name: str, user_name: str, public_key:
     return org_id, user_id
 
 
-def prepare_token(settings: Settings) -> None:
+def prepare_token(settings: Settings) -> tuple[str, Path]:
     """Create the token's own keys once, here, rather than lazily in whichever daemon needs them
-    first: replicas starting together on a fresh token would otherwise each create one."""
+    first: replicas starting together on a fresh token would otherwise each create one.
+
+    Pins the audit key's public half outside the database (`audit-key.pub`) and returns it."""
+    from strongroom.daemon.audit_trust import pin_audit_key
+    from strongroom.daemon.audit_verify import PINNED_KEY_NAME
     from strongroom.hsm import KeyStore, Token
     from strongroom.hsm.keystore import Notary
 
@@ -131,8 +139,13 @@ def prepare_token(settings: Settings) -> None:
             keystore.ensure_kek()
         keystore.ensure_audit_key()
         Notary(token).ensure_key()
+        token_key, pinned, _ = pin_audit_key(settings.data_dir, keystore)
     finally:
         token.close()
+    path = settings.data_dir / PINNED_KEY_NAME
+    if token_key != pinned:
+        raise ConfigError(f"the token's audit key ({token_key.text()}) is not the key pinned in {path}")
+    return pinned.text(), path
 
 
 @contextlib.contextmanager
@@ -174,7 +187,7 @@ def notarise_existing(data_dir: Path) -> list[str]:
 def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
     data_dir = data_dir.resolve()
     settings = ensure_config(data_dir, softhsm_mask)
-    prepare_token(settings)
+    audit_key, audit_key_file = prepare_token(settings)
     public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", ROOT_USER_NAME)
     with operator_store(settings) as repo:
         first = repo.db.one("SELECT id FROM organizations WHERE parent_id IS NULL ORDER BY created_at, id LIMIT 1")
@@ -193,7 +206,7 @@ def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
             org_id, user_id = create_organization(
                 repo, DEFAULT_ORG_NAME, ROOT_USER_NAME, public_hex, SystemClock().now_ms()
             )
-    return InitResult(org_id, user_id, public_hex, pub_path, priv_path)
+    return InitResult(org_id, user_id, public_hex, pub_path, priv_path, audit_key, audit_key_file)
 
 
 def _slug(name: str) -> str:

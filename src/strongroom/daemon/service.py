@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from strongroom.config import Settings
+from strongroom.daemon import audit_trust
 from strongroom.daemon.activities import Pipeline
 from strongroom.daemon.clock import Clock, SystemClock
 from strongroom.daemon.governance import GovernanceHandlers
@@ -34,6 +35,7 @@ class Strongroom:
         self.settings: Final = settings
         self.token: Final = token
         self.capabilities: Final = capabilities
+        self.guard: Final = audit_trust.AuditGuard(clock)  # audit + time checks at start (see audit_trust)
         self.clock: Final = clock
         keystore = KeyStore(token, capabilities)
         if not (capabilities.secp256k1 and capabilities.ed25519):
@@ -47,7 +49,7 @@ class Strongroom:
         self.repo.set_notary(self.notary)
         self.pipeline: Final = Pipeline(
             self.repo,
-            clock,
+            self.guard,
             max_age_ms=settings.timestamp_max_age_ms,
             max_future_ms=settings.timestamp_max_future_ms,
             max_pending=settings.max_pending_activities,
@@ -67,10 +69,11 @@ class Strongroom:
         self.metrics.bind(
             in_flight=lambda: self.keys.in_flight,
             token_ok=lambda: self.token_problem is None,
-            clock_ok=lambda: self.clock.status() is None,
+            clock_ok=lambda: self.guard.clock_status() is None,
             store_ok=lambda: self.db.failure is None,
         )
         self._checkpointed = 0
+        audit_trust.start(settings.data_dir, keystore, self.db, self.guard)
 
     def _tampered(self, org_id: str, problem: str) -> None:
         self.metrics.notarisation_failures.inc()
@@ -128,23 +131,28 @@ class Strongroom:
     async def checkpoint(self) -> bool:
         """Sign the audit chain head with the token's audit key, if it moved since the last one."""
         seq, head = self.db.audit_head()
+        if self.guard.audit_problem is not None:
+            return False  # never sign a head that failed verification
         if seq == 0 or seq <= self._checkpointed:
             return False
         row = self.db.one("SELECT max(seq) FROM audit_checkpoints")
         if row is not None and row[0] is not None and int(row[0]) >= seq:
             self._checkpointed = int(row[0])
             return False
-        scheme, public_key, signature = await self.keys.sign_audit(audit.checkpoint_message(seq, head))
+        at_ms = self.guard.signed_time()  # the trusted time is signed too (v2); None: v1, no time
+        message = audit.checkpoint_message(seq, head, at_ms)
+        scheme, public_key, signature = await self.keys.sign_audit(message)
         await self.repo.write(
             [
                 (
                     "INSERT INTO audit_checkpoints (seq, hash, at_ms, scheme, public_key, signature)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (seq, head, int(time.time() * 1000), scheme, public_key, signature),
+                    (seq, head, int(time.time() * 1000) if at_ms is None else at_ms, scheme, public_key, signature),
                 )
             ]
         )
         self._checkpointed = seq
+        await asyncio.to_thread(audit_trust.checkpointed, self.settings.data_dir, seq, head, at_ms)  # fsyncs
         return True
 
     async def check_token(self) -> bool:
@@ -165,7 +173,7 @@ class Strongroom:
         self.token_problem = None
         return True
 
-    async def maintain(self, checkpoint_every_s: float = 5.0, token_every_s: float = 2.0) -> None:
+    async def maintain(self, checkpoint_every_s: float = 1.0, token_every_s: float = 2.0) -> None:
         """Background duties: watch the token (and log in again), retry a failed store (so
         signing resumes), and sign audit checkpoints."""
         last = 0.0
@@ -195,11 +203,12 @@ class Strongroom:
         }
         failure = self.db.failure
         checks["store"] = "writable" if failure is None else failure
-        checks["audit"] = "writable" if failure is None else failure
+        audit_problem = self.guard.audit_problem
+        checks["audit"] = (failure or "writable") if audit_problem is None else f"failed verification: {audit_problem}"
         problem = self.pipeline.stopped or ("; ".join(sorted(self.repo.tampered.values()))[:2000] or None)
         checks["notarisation"] = "verified" if problem is None else problem
-        ok = failure is None and problem is None and self.token_problem is None
-        reason = self.clock.status()
+        ok = failure is None and problem is None and self.token_problem is None and audit_problem is None
+        reason = self.guard.clock_status()
         checks["clock"] = "trusted" if reason is None else f"untrusted: {reason}"
         ok = ok and reason is None
         return ok, checks

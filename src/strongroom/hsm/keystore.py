@@ -236,6 +236,15 @@ class KeyStore:
             )
             return pub, priv
 
+    def audit_public_key(self) -> tuple[str, bytes] | None:
+        """(scheme, public key) of the token's audit key, to pin outside the database; None if
+        the token can sign with neither ECDSA nor EdDSA (checkpoints are then unsigned)."""
+        scheme = self._audit_scheme()
+        keys = self.ensure_audit_key()
+        if scheme is None or keys is None:
+            return None
+        return scheme[0], decode_ec_point(bytes(keys[0][Attribute.EC_POINT]))
+
     def sign_audit(self, message: bytes) -> tuple[str, bytes, bytes]:
         """Sign `message` with the token's audit key (created on first use if `init` did not).
 

@@ -7,7 +7,9 @@ single serial point), so sequence numbers have no gaps. Periodically the daemon 
 head with a key that lives in the token (`audit_checkpoints`): rewriting the whole tail after an
 edit then still fails, because the attacker cannot sign a new head.
 
-`verify` reads a database (nothing else) and names the first broken link.
+`verify` reads a database and checks every checkpoint against a key pinned outside it (the
+`public_key` column is never trusted: whoever can rewrite the log can rewrite that column), and
+names the first broken link. Entries after the last checkpoint are reported as not covered.
 """
 
 from __future__ import annotations
@@ -86,64 +88,134 @@ class Report:
     activities_checked: int = 0
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    head: tuple[int, str] = (0, GENESIS)
+    """The last entry walked (seq, hash)."""
+    last_checkpoint: tuple[int, str, int | None] | None = None
+    """(seq, hash, signed time or None for a v1 checkpoint) of the last checkpoint verified."""
+    unsigned_tail: tuple[int, int] | None = None
+    """Entries (first, last) after the last verified checkpoint: no signature covers them."""
+    first_broken: int | None = None
+    """The first entry that cannot be trusted, when there is a problem."""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def fail(self, at: int, problem: str) -> Report:
+        self.first_broken = at
+        self.problems.append(problem)
+        return self
 
-CheckpointVerifier = Callable[[str, bytes, bytes, bytes], bool]
-"""(scheme, public_key, message, signature) -> valid?"""
+
+CheckpointVerifier = Callable[[str, bytes, bytes], bool]
+"""(scheme, message, signature) -> signed by the pinned audit key? Never the key stored in the row."""
 
 
-def verify(conn: sqlite3.Connection, check_signature: CheckpointVerifier | None = None) -> Report:
-    """Walk the whole chain; the first problem names the first broken link."""
+def verify(
+    conn: Any,
+    check_signature: CheckpointVerifier,
+    *,
+    since: tuple[int, str] | None = None,
+    expect: tuple[int, str] | None = None,
+    activities: bool = True,
+    allow_unsigned: bool = False,
+) -> Report:
+    """Walk the chain (from entry 1, or on from `since`, an entry already verified); the first
+    problem names the first broken link. `conn` is a sqlite3 or psycopg connection (the SQL has
+    no parameters, so both accept it). Checkpoints must be signed by the key `check_signature`
+    pins; the `public_key` column is never read. `expect` is an entry (seq, hash) known from
+    outside the database (the data directory's last verified checkpoint)."""
     report = Report()
     prev, expected = GENESIS, 1
+    if since is not None and since[0] > 0:
+        seq0, hash0 = int(since[0]), since[1]
+        row = conn.execute(f"SELECT seq, body, prev_hash, hash FROM audit_log WHERE seq = {seq0}").fetchone()
+        if row is None or row[3] != hash0 or entry_hash(row[2], seq0, row[1].encode()) != hash0:
+            return report.fail(
+                seq0,
+                f"entry {seq0}, covered by a checkpoint verified earlier, was deleted or changed: "
+                "the log was rewritten or truncated up to it",
+            )
+        prev, expected = hash0, seq0 + 1
+        report.head = (seq0, hash0)
+    first = expected
     hashes: dict[int, str] = {}
     bodies: dict[str, dict[str, Any]] = {}
-    for seq, body, prev_hash, h in conn.execute("SELECT seq, body, prev_hash, hash FROM audit_log ORDER BY seq"):
+    for seq, body, prev_hash, h in conn.execute(
+        f"SELECT seq, body, prev_hash, hash FROM audit_log WHERE seq >= {first} ORDER BY seq"
+    ):
         report.entries += 1
         if seq != expected:
-            report.problems.append(
+            return report.fail(
+                expected,
                 f"entry {expected} is missing (next entry is {seq}): entries were deleted"
                 if seq > expected
-                else f"entry {seq} appears twice or out of order"
+                else f"entry {seq} appears twice or out of order",
             )
-            return report
         if prev_hash != prev:
-            report.problems.append(
-                f"entry {seq} does not link to entry {seq - 1}: entries were reordered, inserted or replaced"
+            return report.fail(
+                seq, f"entry {seq} does not link to entry {seq - 1}: entries were reordered, inserted or replaced"
             )
-            return report
         if entry_hash(prev_hash, seq, body.encode()) != h:
-            report.problems.append(f"entry {seq} was edited: its content does not match its hash")
-            return report
+            return report.fail(seq, f"entry {seq} was edited: its content does not match its hash")
         hashes[seq] = h
-        fields = orjson.loads(body)
-        if fields.get("activity_id") and fields.get("kind") == "activity":
-            bodies[fields["activity_id"]] = fields
+        if activities:
+            fields = orjson.loads(body)
+            if fields.get("activity_id") and fields.get("kind") == "activity":
+                bodies[fields["activity_id"]] = fields
         prev, expected = h, expected + 1
+        report.head = (seq, h)
 
-    for seq, h, scheme, public_key, signature in conn.execute(
-        "SELECT seq, hash, scheme, public_key, signature FROM audit_checkpoints ORDER BY seq"
+    covered = first - 1
+    for seq, h, at_ms, scheme, raw_signature in conn.execute(
+        f"SELECT seq, hash, at_ms, scheme, signature FROM audit_checkpoints WHERE seq >= {first} ORDER BY seq"
     ):
         report.checkpoints += 1
+        trusted = f" (entries up to {covered} are covered by a valid checkpoint)" if covered else ""
         if hashes.get(seq) != h:
-            report.problems.append(
-                f"checkpoint at entry {seq} signed a different chain head: the log was rewritten up to entry {seq}"
-                if seq in hashes
-                else f"checkpoint at entry {seq} names an entry that no longer exists: the log was truncated"
+            return report.fail(
+                min(seq, covered + 1),
+                (
+                    f"checkpoint at entry {seq} signed a different chain head: the log was rewritten up to entry {seq}"
+                    if seq in hashes
+                    else f"checkpoint at entry {seq} names an entry that no longer exists: the log was truncated"
+                )
+                + trusted,
             )
-            return report
-        if check_signature is None:
-            continue
-        if not check_signature(scheme, bytes(public_key or b""), checkpoint_message(seq, h), bytes(signature or b"")):
-            report.problems.append(f"checkpoint at entry {seq}: the token signature does not verify")
-            return report
-    if report.entries and report.checkpoints == 0:
-        report.warnings.append("no signed checkpoint yet: a rewrite of the whole log would not be detected")
+        signature = bytes(raw_signature or b"")
+        signed_at: int | None = None
+        if scheme == "none":
+            if not allow_unsigned:
+                return report.fail(
+                    covered + 1,
+                    f"checkpoint at entry {seq} is unsigned (scheme `none`){trusted}; "
+                    "accept unsigned checkpoints explicitly (--allow-unsigned) only for a token without ECDSA or EdDSA",
+                )
+        elif check_signature(scheme, checkpoint_message(seq, h, int(at_ms)), signature):
+            signed_at = int(at_ms)
+        elif not check_signature(scheme, checkpoint_message(seq, h), signature):
+            return report.fail(
+                covered + 1,
+                f"checkpoint at entry {seq} is not signed by the pinned audit key: the log was rewritten and "
+                f"re-signed with another key, or the pinned key is not this token's{trusted}",
+            )
+        covered = seq
+        report.last_checkpoint = (seq, h, signed_at)
+    if expect is not None and expect[0] > 0 and hashes.get(expect[0]) != expect[1]:
+        return report.fail(
+            expect[0],
+            f"entry {expect[0]} no longer has the hash its checkpoint had when this data directory last verified "
+            "it: the log was rewritten or truncated",
+        )
+    if report.head[0] > covered:
+        report.unsigned_tail = (covered + 1, report.head[0])
+        report.warnings.append(
+            f"entries {covered + 1}..{report.head[0]} are not covered by a signed checkpoint: "
+            "they could be truncated or rewritten unnoticed"
+        )
 
+    if not activities:
+        return report
     # Each recorded activity must still say what its audit entry says.
     for activity_id, status, request, result in conn.execute("SELECT id, status, request, result FROM activities"):
         report.activities_checked += 1
@@ -160,5 +232,13 @@ def verify(conn: sqlite3.Connection, check_signature: CheckpointVerifier | None 
     return report
 
 
-def checkpoint_message(seq: int, head: str) -> bytes:
-    return f"strongroom-audit-checkpoint-v1\n{seq}\n{head}".encode()
+CHECKPOINT_V1: Final = "strongroom-audit-checkpoint-v1"
+CHECKPOINT_V2: Final = "strongroom-audit-checkpoint-v2"
+
+
+def checkpoint_message(seq: int, head: str, at_ms: int | None = None) -> bytes:
+    """What the token signs. v2 (with `at_ms`) also notarises the daemon's trusted time, so a
+    restarted daemon knows time cannot be earlier than that; v1 checkpoints still verify."""
+    if at_ms is None:
+        return f"{CHECKPOINT_V1}\n{seq}\n{head}".encode()
+    return f"{CHECKPOINT_V2}\n{seq}\n{head}\n{at_ms}".encode()
