@@ -584,3 +584,28 @@ async def test_a_whole_organization_restored_to_an_older_notarised_version_is_re
     status, data = await w.sign()
     assert status == 503 and "went back from version" in data["message"], data
     assert service.keys.operations == before
+
+
+async def test_an_audit_log_rewritten_while_the_daemon_runs_stops_writes_and_signing(world: World) -> None:
+    """The tail of the audit chain rewritten and re-linked behind the running daemon's back: the
+    writer refuses to extend it (and so nothing is checkpointed over it), and signing stops."""
+    from strongroom.store.audit import entry_hash
+
+    w = world
+    assert w.service is not None
+    service = w.service
+    status, data = await w.sign()
+    assert status == 200, data
+    seq, prev, body = w.sql("SELECT seq, prev_hash, body FROM audit_log ORDER BY seq DESC LIMIT 1", ())[0]
+    forged = str(body).replace("COMPLETED", "FAILED")
+    w.sql(
+        "UPDATE audit_log SET body = ?, hash = ? WHERE seq = ?", (forged, entry_hash(prev, seq, forged.encode()), seq)
+    )
+    status, data = await w.sign()  # its commit finds the rewritten chain: the signature is never released
+    assert status == 503 and "rewritten" in data["message"], data
+    assert "signature" not in json.dumps(data)
+    before = service.keys.operations
+    status, data = await w.sign()
+    assert status == 503 and "signing is stopped" in data["message"], data
+    assert service.keys.operations == before
+    assert not await service.checkpoint()  # the rewritten head is never signed

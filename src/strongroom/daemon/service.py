@@ -131,8 +131,8 @@ class Strongroom:
     async def checkpoint(self) -> bool:
         """Sign the audit chain head with the token's audit key, if it moved since the last one."""
         seq, head = self.db.audit_head()
-        if self.guard.audit_problem is not None:
-            return False  # never sign a head that failed verification
+        if self.guard.audit_problem is not None or self.db.failure is not None:
+            return False  # never sign a head that failed verification, or that the writer refused
         if seq == 0 or seq <= self._checkpointed:
             return False
         row = self.db.one("SELECT max(seq) FROM audit_checkpoints")

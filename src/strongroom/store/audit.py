@@ -22,6 +22,8 @@ from typing import Any, Final
 
 import orjson
 
+from strongroom.errors import Grpc, StrongroomError
+
 AUDIT_OP: Final = "-- strongroom audit append"
 GENESIS: Final = "0" * 64
 
@@ -50,20 +52,53 @@ def append_op(fields: Mapping[str, Any]) -> tuple[str, tuple[bytes]]:
     return (AUDIT_OP, (canonical(fields),))
 
 
+class ChainRewritten(StrongroomError):
+    """The stored chain is not an extension of the one the writer knows (it was rewritten)."""
+
+    grpc = Grpc.UNAVAILABLE
+
+
+def catch_up(query: Callable[[str, tuple[Any, ...]], Any], known: tuple[int, str]) -> tuple[int, str]:
+    """The stored head, if it extends the chain this writer knows (`known`); else `ChainRewritten`.
+
+    Others may append (another replica, an operator's command), but only along the chain: every
+    new entry must link to the head known before it and hash correctly. A head that went back, or
+    moved to another chain, means the log was rewritten behind the writer's back: it refuses to
+    write (and so to sign) rather than extend and later checkpoint a rewritten log.
+    """
+    rows = query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", ())
+    head = (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
+    known_seq, known_hash = known
+    if head == known:
+        return head
+    if head[0] < known_seq:
+        raise ChainRewritten(f"the audit log lost entries {head[0] + 1}..{known_seq} behind the writer's back")
+    if known_seq:
+        at = query("SELECT hash FROM audit_log WHERE seq = ?", (known_seq,))
+        if not at or str(at[0][0]) != known_hash:
+            raise ChainRewritten(f"audit entry {known_seq} was rewritten behind the writer's back")
+    prev, expected = known_hash, known_seq + 1
+    for n, body, prev_hash, h in query(
+        "SELECT seq, body, prev_hash, hash FROM audit_log WHERE seq > ? ORDER BY seq", (known_seq,)
+    ):
+        if int(n) != expected or prev_hash != prev or entry_hash(prev, int(n), str(body).encode()) != h:
+            raise ChainRewritten(f"audit entry {n}, appended by another writer, does not extend the chain")
+        prev, expected = str(h), expected + 1
+    return head
+
+
 class Chain:
     """The chain head as the writer thread knows it."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.seq: int = 0
-        self.hash: str = GENESIS
-        self.reload(conn)
+        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        self.seq: int = row[0] if row else 0
+        self.hash: str = row[1] if row else GENESIS
 
     def reload(self, conn: sqlite3.Connection) -> None:
-        """Read the head again, inside the writer's transaction: an operator's command (`org
-        create`, `usage set-quota`) may have appended entries from another process."""
-        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        self.seq = row[0] if row else 0
-        self.hash = row[1] if row else GENESIS
+        """Catch up with entries another process appended (an operator's `org create`, `usage
+        set-quota`), inside the writer's transaction; see `catch_up`."""
+        self.seq, self.hash = catch_up(lambda sql, params: conn.execute(sql, params).fetchall(), (self.seq, self.hash))
 
     def append(self, conn: sqlite3.Connection, body: bytes) -> None:
         seq = self.seq + 1

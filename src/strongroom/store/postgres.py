@@ -278,16 +278,27 @@ class _Chain:
         self.seq = 0
         self.hash = audit.GENESIS
         self.locked = False
+        self.known: tuple[int, str] | None = None  # the head as of this writer's last commit
 
     def begin(self) -> None:
         self.locked = False
 
-    def append(self, conn: psycopg.Connection[Row], body: bytes) -> None:
-        if not self.locked:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+    def lock(self, conn: psycopg.Connection[Row]) -> None:
+        """Take the chain lock and catch up with what other replicas appended (`audit.catch_up`);
+        the first time, the stored head is taken as it is (start-up verified the chain)."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+        if self.known is None:
             row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
             self.seq, self.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
-            self.locked = True
+        else:
+            self.seq, self.hash = audit.catch_up(
+                lambda sql, params: conn.execute(translate(sql), params).fetchall(), self.known
+            )
+        self.locked = True
+
+    def append(self, conn: psycopg.Connection[Row], body: bytes) -> None:
+        if not self.locked:
+            self.lock(conn)
         seq = self.seq + 1
         h = audit.entry_hash(self.hash, seq, body)
         conn.execute(
@@ -349,10 +360,7 @@ class _Writer(GroupCommitWriter):
             for job in batch
             for sql, _ in job.ops
         ):
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
-            row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            self.chain.seq, self.chain.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
-            self.chain.locked = True
+            self.chain.lock(conn)
 
     def _commit(self, batch: list[Job]) -> None:
         try:
@@ -383,8 +391,13 @@ class _Writer(GroupCommitWriter):
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
             return False
-        self.failure = None
+        self._committed()
         return True
+
+    def _committed(self) -> None:
+        self.failure = None
+        if self.chain.locked:
+            self.chain.known = (self.chain.seq, self.chain.hash)
 
     def _commit_isolated(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
         try:
@@ -403,8 +416,8 @@ class _Writer(GroupCommitWriter):
                     conn.execute(f"RELEASE SAVEPOINT j{i}")
                     job.error = err
             conn.commit()
-            self.failure = None
-        except psycopg.Error as err:
+            self._committed()
+        except (psycopg.Error, audit.ChainRewritten) as err:
             with contextlib.suppress(psycopg.Error):
                 conn.rollback()
             self.failure = f"the store cannot be written: {err}"

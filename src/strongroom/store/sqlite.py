@@ -304,7 +304,7 @@ class _Writer(GroupCommitWriter):
                     job.error = err
             conn.execute("COMMIT")
             self.failure = None
-        except sqlite3.Error as err:
+        except (sqlite3.Error, audit.ChainRewritten) as err:
             self.chain.restore(head)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
