@@ -18,7 +18,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,9 @@ class Daemon:
     org_id: str
     root: ApiKeyStamper
     stranger: ApiKeyStamper
+    root_user_id: str
+    # Real ids put into a share of the valid bodies, so handlers get past "not found".
+    real: dict[str, list[str]] = field(default_factory=dict)
 
 
 @pytest.fixture(name="daemon")
@@ -66,11 +69,11 @@ async def daemon_fixture(softhsm_token: SoftHsmToken, tmp_path: Path) -> AsyncIt
     token = Token(softhsm_token.module, softhsm_token.label, softhsm_token.read_pin())
     service = Strongroom(settings, token, token.probe(), SystemClock(2_000))
     priv, pub = p256.generate_private_key()
-    org_id, _ = create_organization(service.repo, "fuzz", "root", pub, time.time_ns() // 1_000_000)
+    org_id, root_id = create_organization(service.repo, "fuzz", "root", pub, time.time_ns() // 1_000_000)
     client = TestClient(TestServer(make_app(service)))
     await client.start_server()
     other_priv, other_pub = p256.generate_private_key()
-    yield Daemon(client, org_id, ApiKeyStamper(pub, priv), ApiKeyStamper(other_pub, other_priv))
+    yield Daemon(client, org_id, ApiKeyStamper(pub, priv), ApiKeyStamper(other_pub, other_priv), root_id)
     await client.close()
     service.close()
 
@@ -111,6 +114,31 @@ def generate(operation: Any, n: int, seed_value: int) -> list[Any]:
     return bodies
 
 
+async def make_real_keys(daemon: Daemon) -> None:
+    """A secp256k1 and an Ed25519 key, whose ids and addresses fuzzed bodies may then sign with."""
+    keys = [
+        {"privateKeyName": "k1", "curve": "CURVE_SECP256K1", "addressFormats": ["ADDRESS_FORMAT_ETHEREUM"]},
+        {"privateKeyName": "ed", "curve": "CURVE_ED25519", "addressFormats": []},
+    ]
+    body = {
+        "type": "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2",
+        "timestampMs": str(_now_ms()),
+        "organizationId": daemon.org_id,
+        "parameters": {"privateKeys": keys},
+    }
+    raw = json.dumps(body).encode()
+    resp = await daemon.client.post(
+        "/public/v1/submit/create_private_keys", data=raw, headers={"X-Stamp": daemon.root.stamp(raw)}
+    )
+    data = json.loads(await resp.read())
+    assert resp.status == 200, data
+    created = data["activity"]["result"]["createPrivateKeysResultV2"]["privateKeys"]
+    ids = [k["privateKeyId"] for k in created]
+    addresses = [a["address"] for k in created for a in k["addresses"]]
+    # Scalar fields only, and never the root's own user id: the fuzz must not lock itself out.
+    daemon.real.update(signWith=ids + addresses, privateKeyId=ids)
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -122,6 +150,11 @@ def prepare(body: Any, daemon: Daemon, rng: random.Random) -> tuple[bytes, dict[
         return body, {"X-Stamp": daemon.root.stamp(body), "Content-Type": "application/json"}
     if isinstance(body, dict) and rng.random() < VALID_FRACTION:
         body = {**body, "organizationId": daemon.org_id}
+        if rng.random() < 0.5:
+            target = body.get("parameters") if isinstance(body.get("parameters"), dict) else body
+            for key, values in daemon.real.items():
+                if key in target:
+                    target[key] = rng.choice(values)
         if "timestampMs" in body or "type" in body:  # a submit envelope (queries may carry one too)
             body["timestampMs"] = str(_now_ms())
         raw = json.dumps(body).encode()
@@ -176,6 +209,7 @@ async def test_no_generated_request_gets_a_5xx_or_a_non_turnkey_error(
 ) -> None:
     doc = await openapi(daemon)
     ops = operations(doc)
+    await make_real_keys(daemon)
     per_op = max(1, -(-CASES // len(ops)))  # at least CASES in total
     rng = random.Random(SEED)
     failures: list[str] = []
