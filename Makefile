@@ -5,7 +5,7 @@ DATA    ?= var
 HOST    ?= 127.0.0.1
 PORT    ?= 8080
 
-.PHONY: serve test lint typecheck unit bench deps dev-deps clean
+.PHONY: serve test fuzz lint typecheck unit bench deps dev-deps clean
 
 deps:
 	@scripts/bootstrap $(VENV)
@@ -24,6 +24,11 @@ test: dev-deps
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
+
+## make fuzz: the long schema fuzz over HTTP (FUZZ_CASES requests in total; prints the cases and the 5xx)
+FUZZ_CASES ?= 10000
+fuzz: dev-deps
+	STRONGROOM_FUZZ_CASES=$(FUZZ_CASES) $(VENV)/bin/pytest -q -m fuzz -p no:cacheprovider tests/fuzz
 
 ## make bench: end-to-end throughput and latency against the bare floor (run by hand)
 bench: dev-deps
