@@ -408,11 +408,6 @@ class Decider:
         out += self.blind_digest_warnings(org, [*(p for p in existing if p.policy_id not in replaced), *new])
         return tuple(out)
 
-    async def warnings(self, org: Organization, activity_type: str, subjects: Sequence[Subject]) -> tuple[str, ...]:
-        """Warnings about the organization's policies that matter for this request (explain)."""
-        del activity_type, subjects
-        return self.blind_digest_warnings(org)
-
     def blind_digest_warnings(self, org: Organization, policies: Sequence[Policy] | None = None) -> tuple[str, ...]:
         """Warn when DENY policies read `eth.tx`/`eth.eip_712` while an ALLOW still permits blind digests.
 

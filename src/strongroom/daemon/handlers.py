@@ -200,7 +200,7 @@ class KeyHandlers:
         if key.curve != Curve.SECP256K1 or hash_function == signing.HASH_NO_OP:
             return {}  # an Ed25519 message is not Ethereum; a blind digest has no preimage to read
         data = signing.decode_payload(payload, encoding)
-        return preimage.recognise(data, ethereum_address(key).lower())
+        return preimage.recognise(data, lambda: ethereum_address(key).lower())  # derived only for a transaction
 
     def _sign_prepared(
         self, key: PrivateKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool

@@ -6,7 +6,8 @@ the policy engine must see what it is, under the same keywords as the dedicated 
 otherwise a DENY on `eth.tx.to` would stop `sign_transaction` and let `sign_raw_payload` of the
 same unsigned bytes through.
 
-`recognise(data, from_address)` returns the `eth` namespace entries for the bytes:
+`recognise(data, from_address)` returns the `eth` namespace entries for the bytes (`from_address`
+is called only when they are a transaction):
 
 - a typed envelope (`0x01`..`0x04`, or any byte below `0x80` other than `0x05`) followed by an RLP
   list, or a bare RLP list: `{"tx": ...}` with the `eth.tx` fields;
@@ -23,6 +24,7 @@ preimage of a valid signature, so bytes that are not RLP at all are left alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from strongroom.chains.ethereum import rlp
@@ -57,12 +59,12 @@ def transaction_fields(tx: ethtx.EthTransaction, from_address: str) -> dict[str,
     return fields
 
 
-def _transaction(data: bytes, from_address: str) -> dict[str, Any]:
+def _transaction(data: bytes, from_address: Callable[[], str]) -> dict[str, Any]:
     try:
         tx = ethtx.decode_unsigned_transaction(data)
     except InvalidRequest:
         return {}
-    return transaction_fields(tx, from_address)
+    return transaction_fields(tx, from_address())
 
 
 def _authorization(items: list[rlp.RlpItem]) -> dict[str, Any]:
@@ -77,7 +79,7 @@ def _authorization(items: list[rlp.RlpItem]) -> dict[str, Any]:
     return {"address": "0x" + address.hex(), "chain_id": chain_id, "nonce": nonce}
 
 
-def recognise(data: bytes, from_address: str) -> dict[str, Any]:
+def recognise(data: bytes, from_address: Callable[[], str]) -> dict[str, Any]:
     """The `eth` namespace entries that `data` opens (see the module docstring)."""
     if not data:
         return {}
