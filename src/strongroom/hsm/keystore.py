@@ -44,6 +44,27 @@ def _duplicate(label: str) -> str:
     )
 
 
+def ensure_secret_key(token: Token, label: str, key_type: KeyType, uses: dict[Attribute, bool]) -> None:
+    """Create the token's 256-bit secret key `label` once: sensitive, non-extractable, persistent,
+    allowed only `uses`. A duplicate (two daemons created it at once) is refused, not guessed."""
+    s = token.session()
+    try:
+        s.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
+    except pkcs11.MultipleObjectsReturned as err:
+        raise HsmError(_duplicate(label)) from err
+    except pkcs11.NoSuchKey:
+        try:
+            s.generate_key(
+                key_type,
+                256,
+                store=True,
+                label=label,
+                template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, **uses},
+            )
+        except pkcs11.PKCS11Error as err:
+            raise HsmError(f"cannot create `{label}` in the token: {type(err).__name__}") from err
+
+
 def _aad(key_id: str, curve: Curve) -> bytes:
     return f"strongroom/v1/{curve.value}/{key_id}".encode()
 
@@ -63,26 +84,12 @@ class KeyStore:
             return
         if not self.capabilities.aes_gcm:
             raise ConfigError("the token offers no AES-GCM, so software keys cannot be protected by it")
-        s = self.token.session()
-        try:
-            s.get_key(object_class=ObjectClass.SECRET_KEY, label=KEK_LABEL)
-        except pkcs11.MultipleObjectsReturned as err:
-            raise HsmError(_duplicate(KEK_LABEL)) from err
-        except pkcs11.NoSuchKey:
-            s.generate_key(
-                KeyType.AES,
-                256,
-                store=True,
-                label=KEK_LABEL,
-                template={
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.ENCRYPT: True,
-                    Attribute.DECRYPT: True,
-                    Attribute.WRAP: False,
-                    Attribute.UNWRAP: False,
-                },
-            )
+        ensure_secret_key(
+            self.token,
+            KEK_LABEL,
+            KeyType.AES,
+            {Attribute.ENCRYPT: True, Attribute.DECRYPT: True, Attribute.WRAP: False, Attribute.UNWRAP: False},
+        )
         self._kek_ready = True
 
     def _with_kek(self, operation: Callable[[Any], bytes]) -> bytes:
@@ -323,32 +330,20 @@ class Notary:
     def ensure_key(self) -> None:
         if self._ready:
             return
-        s = self.token.session()
-        try:
-            s.get_key(object_class=ObjectClass.SECRET_KEY, label=NOTARY_LABEL)
-        except pkcs11.MultipleObjectsReturned as err:
-            raise HsmError(_duplicate(NOTARY_LABEL)) from err
-        except pkcs11.NoSuchKey:
-            try:
-                s.generate_key(
-                    KeyType.GENERIC_SECRET,
-                    256,
-                    store=True,
-                    label=NOTARY_LABEL,
-                    template={
-                        Attribute.SENSITIVE: True,
-                        Attribute.EXTRACTABLE: False,
-                        Attribute.SIGN: True,
-                        Attribute.VERIFY: True,
-                        Attribute.ENCRYPT: False,
-                        Attribute.DECRYPT: False,
-                        Attribute.WRAP: False,
-                        Attribute.UNWRAP: False,
-                        Attribute.DERIVE: False,
-                    },
-                )
-            except pkcs11.PKCS11Error as err:
-                raise HsmError(f"cannot create the notary key in the token: {type(err).__name__}") from err
+        ensure_secret_key(
+            self.token,
+            NOTARY_LABEL,
+            KeyType.GENERIC_SECRET,
+            {
+                Attribute.SIGN: True,
+                Attribute.VERIFY: True,
+                Attribute.ENCRYPT: False,
+                Attribute.DECRYPT: False,
+                Attribute.WRAP: False,
+                Attribute.UNWRAP: False,
+                Attribute.DERIVE: False,
+            },
+        )
         self._ready = True
 
     def mac(self, message: bytes) -> bytes:
