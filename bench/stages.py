@@ -69,9 +69,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
     from strongroom.client import ApiKeyStamper
     from strongroom.config import load_settings
-    from strongroom.daemon import auth, render, signing
-    from strongroom.daemon.service import Strongroom
     from strongroom.logs import configure_logging, get_logger
+    from strongroom.service import auth, render, signing
+    from strongroom.service.facade import Strongroom
     from strongroom.store.records import Activity
 
     sys.stderr.flush()
@@ -186,8 +186,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             n,
             r,
         )
-        from strongroom.daemon.activities import Context
-        from strongroom.daemon.decide import Voter
+        from strongroom.service.decide import Voter
+        from strongroom.service.pipeline import Context
 
         prepared = await spec.prepare(
             Context(svc.repo.organization(org_id), now, "", principal.user.id), envs[0]["parameters"]

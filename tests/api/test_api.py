@@ -19,12 +19,12 @@ from coincurve import PublicKey
 
 from strongroom.api.app import make_app
 from strongroom.chains.ethereum.address import address_from_public_key
+from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
 from strongroom.crypto.keccak import keccak256
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.service import Strongroom
+from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 
 pytestmark = pytest.mark.softhsm

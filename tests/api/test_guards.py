@@ -17,15 +17,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from strongroom.api.app import make_app
 from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
+from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
+from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
-from strongroom.daemon.audit_verify import PINNED_KEY_NAME, read_pinned, verify_database
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.clock import SystemClock
-from strongroom.daemon.service import Strongroom
 from strongroom.hsm import Token
+from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
+from strongroom.store.audit_verify import PINNED_KEY_NAME, read_pinned, verify_database
 from strongroom.store.records import ApiKey, User
 
 pytestmark = pytest.mark.softhsm

@@ -24,11 +24,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.api.app import make_app
+from strongroom.cli.bootstrap import create_organization
+from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.clock import SystemClock
-from strongroom.daemon.service import Strongroom
 from strongroom.hsm import Token
+from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 from strongroom.store.records import ApiKey, User
 

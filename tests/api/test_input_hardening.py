@@ -22,14 +22,14 @@ import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
 from strongroom.api.app import make_app
+from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
+from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.clock import SystemClock
-from strongroom.daemon.metering import month_of
-from strongroom.daemon.service import Strongroom
 from strongroom.hsm import Token
+from strongroom.service.facade import Strongroom
+from strongroom.service.metering import month_of
 from strongroom.softhsm import SoftHsmToken
 
 pytestmark = pytest.mark.softhsm

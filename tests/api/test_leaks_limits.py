@@ -18,13 +18,13 @@ from test_identity import Member, Org, Time, b64url, p256_key
 from test_identity_passkeys import SoftAuthenticator, new_key, passkey_member
 
 from strongroom.api.app import make_app
+from strongroom.api.dashboard import SESSIONS
+from strongroom.cli.bootstrap import create_organization
+from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.clock import SystemClock
-from strongroom.daemon.service import Strongroom
-from strongroom.dashboard import SESSIONS
 from strongroom.errors import ConfigError
 from strongroom.hsm import Token
+from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 from strongroom.store.records import Tag
 
@@ -306,7 +306,7 @@ async def test_login_options_answers_alike_for_unknown_emails(org: Org) -> None:
     }
     assert len(set(map(json.dumps, shapes.values()))) == 1, shapes  # one shape for every email
     assert [c["id"] for c in answers["pat@example.com"]["allowCredentials"]] == [b64url(device.credential_id)]
-    from strongroom.dashboard.server import decoy_credentials  # imported here: new in this change
+    from strongroom.api.dashboard import decoy_credentials  # imported here: new in this change
 
     key = (org.service.settings.data_dir / "login-decoy.key").read_bytes()
     for email in ("api@example.com", "nobody@example.com"):

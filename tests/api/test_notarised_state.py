@@ -24,13 +24,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from store.pg_cluster import PgCluster
 from strongroom.api.app import make_app
+from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
+from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.clock import SystemClock
-from strongroom.daemon.service import Strongroom
 from strongroom.hsm import Token
+from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 from strongroom.store.notary import TABLES
 from strongroom.store.records import ApiKey, Authenticator, PolicyRecord, PrivateKey, Tag, User

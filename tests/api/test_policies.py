@@ -18,15 +18,15 @@ from strongroom.api.app import make_app
 from strongroom.chains.ethereum import rlp
 from strongroom.chains.ethereum.address import address_from_public_key
 from strongroom.chains.ethereum.tx import parse_signed_transaction
+from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
+from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
-from strongroom.daemon.audit_verify import PINNED_KEY_NAME, read_pinned, verify_database
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.clock import SystemClock
-from strongroom.daemon.service import Strongroom
 from strongroom.hsm import Token
+from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
+from strongroom.store.audit_verify import PINNED_KEY_NAME, read_pinned, verify_database
 from strongroom.store.records import ApiKey, User
 
 pytestmark = pytest.mark.softhsm

@@ -21,10 +21,10 @@ from test_policies import Member, Org, eth_transfer, make_key, org_fixture  # no
 
 from strongroom.chains.ethereum import rlp
 from strongroom.chains.ethereum.address import address_from_public_key
+from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
 from strongroom.crypto import p256
 from strongroom.crypto.keccak import keccak256
-from strongroom.daemon.bootstrap import create_organization
 from strongroom.daemon.main import SWITCH_INTERVAL_S
 
 pytestmark = pytest.mark.softhsm

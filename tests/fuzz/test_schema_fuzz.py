@@ -30,13 +30,13 @@ from openapi_spec_validator import validate
 from schemathesis.generation import GenerationMode
 
 from strongroom.api.app import make_app
+from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
+from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
-from strongroom.daemon.bootstrap import create_organization
-from strongroom.daemon.clock import SystemClock
-from strongroom.daemon.service import Strongroom
 from strongroom.hsm import Token
+from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 
 pytestmark = [pytest.mark.softhsm, pytest.mark.fuzz]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from strongroom.crypto import encoding, p256
-from strongroom.daemon.audit_verify import PinnedKey
 from strongroom.store import audit
+from strongroom.store.audit_verify import PinnedKey
 
 
 def _log(n: int) -> sqlite3.Connection:

@@ -14,15 +14,15 @@ import orjson
 import structlog
 from aiohttp import web
 
+from strongroom.api.dashboard import setup_dashboard
 from strongroom.api.errors import http_error, render_error
 from strongroom.api.guard import request_id_of, unexpected
 from strongroom.api.local import peer_of
 from strongroom.api.openapi import document
 from strongroom.api.ratelimit import RATE_LIMIT_MESSAGE, RateLimiter
-from strongroom.daemon.service import Strongroom
-from strongroom.dashboard import setup_dashboard
 from strongroom.errors import PermissionDenied, ResourceExhausted, StrongroomError
 from strongroom.logs import get_logger
+from strongroom.service import Strongroom
 
 SERVICE: Final = web.AppKey("strongroom", Strongroom)
 log = get_logger("strongroom.api")

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from strongroom.api.errors import http_error, internal_error
-from strongroom.daemon.metrics import Metrics
 from strongroom.logs import get_logger
+from strongroom.service import Metrics
 
 log = get_logger("strongroom.api")
 

@@ -38,7 +38,7 @@ class LocalError(Exception):
 
 # -- operator commands (local, no daemon call) ------------------------------------------------------
 def cmd_init(args: argparse.Namespace) -> Output:
-    from strongroom.daemon.bootstrap import init
+    from strongroom.cli.bootstrap import init
 
     result = init(Path(args.data_dir), tuple(args.softhsm_mask or ()))
     profile = Path(args.data_dir) / "client.json"
@@ -81,21 +81,21 @@ def cmd_serve(args: argparse.Namespace) -> Output:
 
 
 def cmd_org_create(args: argparse.Namespace) -> Output:
-    from strongroom.daemon.bootstrap import create_top_level_organization
+    from strongroom.cli.bootstrap import create_top_level_organization
 
     data = create_top_level_organization(Path(args.data_dir), args.name).as_json()
     return Output(json.dumps(data), data)
 
 
 def cmd_org_list(args: argparse.Namespace) -> Output:
-    from strongroom.daemon.bootstrap import list_top_level_organizations
+    from strongroom.cli.bootstrap import list_top_level_organizations
 
     orgs = list_top_level_organizations(Path(args.data_dir))
     return Output("\n".join(f"{o['organizationId']}  {o['name']}" for o in orgs), orgs)
 
 
 def cmd_api_key_generate(args: argparse.Namespace) -> Output:
-    from strongroom.daemon.bootstrap import ensure_key_files
+    from strongroom.cli.bootstrap import ensure_key_files
 
     public_hex, pub, priv = ensure_key_files(Path(args.dir), args.name)
     data = {"publicKey": public_hex, "publicKeyFile": str(pub), "privateKeyFile": str(priv)}
@@ -104,7 +104,7 @@ def cmd_api_key_generate(args: argparse.Namespace) -> Output:
 
 def cmd_audit_verify(args: argparse.Namespace) -> Output:
     from strongroom.config import load_settings
-    from strongroom.daemon.audit_verify import PINNED_KEY_NAME, read_pinned, verified_marker, verify_database
+    from strongroom.store.audit_verify import PINNED_KEY_NAME, read_pinned, verified_marker, verify_database
 
     data_dir = Path(args.data_dir)
     source: Path | str
@@ -145,8 +145,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> Output:
 
 def cmd_audit_export_key(args: argparse.Namespace) -> Output:
     from strongroom.config import load_settings
-    from strongroom.daemon.audit_verify import PinnedKey
     from strongroom.hsm import KeyStore, Token
+    from strongroom.store.audit_verify import PinnedKey
 
     settings = load_settings(Path(args.data_dir))
     if settings.token.softhsm2_conf is not None:
@@ -163,7 +163,7 @@ def cmd_audit_export_key(args: argparse.Namespace) -> Output:
 def cmd_clock_acknowledge(args: argparse.Namespace) -> Output:
     import time
 
-    from strongroom.daemon.audit_verify import CLOCK_ACK_NAME, verified_marker, write_json
+    from strongroom.store.audit_verify import CLOCK_ACK_NAME, verified_marker, write_json
 
     data_dir = Path(args.data_dir)
     marker = verified_marker(data_dir)
@@ -179,8 +179,8 @@ def cmd_clock_acknowledge(args: argparse.Namespace) -> Output:
 
 
 def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
+    from strongroom.cli.bootstrap import operator_store
     from strongroom.config import load_settings
-    from strongroom.daemon.bootstrap import operator_store
 
     settings = load_settings(Path(args.data_dir))
     if args.signatures == "none":
@@ -198,7 +198,7 @@ def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
 
 
 def cmd_migrate(args: argparse.Namespace) -> Output:
-    from strongroom.daemon.bootstrap import notarise_existing
+    from strongroom.cli.bootstrap import notarise_existing
 
     if not args.notarise:
         raise LocalError(

@@ -12,9 +12,9 @@ from aiohttp import web
 from strongroom.api.app import make_app, make_metrics_app
 from strongroom.api.local import start_unix_site
 from strongroom.config import Settings
-from strongroom.daemon.service import Strongroom
 from strongroom.errors import StrongroomError
 from strongroom.logs import configure_logging, flush_logs, get_logger
+from strongroom.service.facade import Strongroom
 
 log = get_logger("strongroom.daemon")
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from strongroom.clock import SystemClock
 from strongroom.config import CONFIG_NAME, Settings, load_settings
 from strongroom.crypto import p256
-from strongroom.daemon.clock import SystemClock
 from strongroom.errors import ConfigError
 from strongroom.softhsm import create_token
 from strongroom.store import Organization, Repository, open_database
@@ -125,10 +125,10 @@ def prepare_token(settings: Settings) -> tuple[str, Path]:
     first: replicas starting together on a fresh token would otherwise each create one.
 
     Pins the audit key's public half outside the database (`audit-key.pub`) and returns it."""
-    from strongroom.daemon.audit_trust import pin_audit_key
-    from strongroom.daemon.audit_verify import PINNED_KEY_NAME
     from strongroom.hsm import KeyStore, Token
     from strongroom.hsm.keystore import Notary
+    from strongroom.service.audit_trust import pin_audit_key
+    from strongroom.store.audit_verify import PINNED_KEY_NAME
 
     if settings.token.softhsm2_conf is not None:
         os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)

@@ -20,9 +20,9 @@ from typing import Final
 
 from strongroom import strictjson
 from strongroom.crypto import ed25519, encoding, p256, secp256k1
-from strongroom.daemon import webauthn_stamp
-from strongroom.daemon.webauthn_stamp import Assertion, WebAuthnSettings
 from strongroom.errors import ErrorCode, InvalidSignature, PermissionDenied, Unauthenticated
+from strongroom.service import webauthn as webauthn_stamp
+from strongroom.service.webauthn import Assertion, WebAuthnSettings
 from strongroom.store.group_commit import Op
 from strongroom.store.records import ApiKey, Authenticator, Organization, Repository, User
 

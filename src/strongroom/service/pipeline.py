@@ -26,14 +26,7 @@ from typing import Any, Final
 import orjson
 import structlog
 
-from strongroom.daemon import auth, render
-from strongroom.daemon.auth import Principal
-from strongroom.daemon.clock import Clock
-from strongroom.daemon.decide import Decider, Subject, Voter
-from strongroom.daemon.metering import Meter
-from strongroom.daemon.metrics import Metrics
-from strongroom.daemon.params import JsonObj, obj, req_str
-from strongroom.daemon.webauthn_stamp import SCHEME_WEBAUTHN, WebAuthnSettings, verify_assertion
+from strongroom.clock import Clock
 from strongroom.errors import (
     Conflict,
     ErrorCode,
@@ -48,6 +41,13 @@ from strongroom.errors import (
 )
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
+from strongroom.service import auth, render
+from strongroom.service.auth import Principal
+from strongroom.service.decide import Decider, Subject, Voter
+from strongroom.service.metering import Meter
+from strongroom.service.metrics import Metrics
+from strongroom.service.params import JsonObj, obj, req_str
+from strongroom.service.webauthn import SCHEME_WEBAUTHN, WebAuthnSettings, verify_assertion
 from strongroom.store.notary import TamperedState
 from strongroom.store.records import Activity, Organization, Repository
 from strongroom.strictjson import StrictJsonError, is_ascii_digits, loads

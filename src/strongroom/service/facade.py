@@ -8,20 +8,20 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+from strongroom.clock import Clock, SystemClock
 from strongroom.config import Settings
-from strongroom.daemon import audit_trust
-from strongroom.daemon.activities import Pipeline
-from strongroom.daemon.clock import Clock, SystemClock
-from strongroom.daemon.governance import GovernanceHandlers
-from strongroom.daemon.handlers import KeyHandlers
-from strongroom.daemon.identity import IdentityHandlers
-from strongroom.daemon.metrics import Metrics
-from strongroom.daemon.queries import Queries
-from strongroom.daemon.webauthn_stamp import WebAuthnSettings
 from strongroom.errors import StrongroomError
 from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
 from strongroom.hsm.keystore import Notary
 from strongroom.logs import get_logger
+from strongroom.service import audit_trust
+from strongroom.service.activities.governance import GovernanceHandlers
+from strongroom.service.activities.identity import IdentityHandlers
+from strongroom.service.activities.keys import KeyHandlers
+from strongroom.service.metrics import Metrics
+from strongroom.service.pipeline import Pipeline
+from strongroom.service.queries import Queries
+from strongroom.service.webauthn import WebAuthnSettings
 from strongroom.store import Repository, audit, open_database
 from strongroom.store.notary import TamperedState
 
@@ -147,7 +147,7 @@ class Strongroom:
                 (
                     "INSERT INTO audit_checkpoints (seq, hash, at_ms, scheme, public_key, signature)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (seq, head, int(time.time() * 1000) if at_ms is None else at_ms, scheme, public_key, signature),
+                    (seq, head, self.clock.now_ms() if at_ms is None else at_ms, scheme, public_key, signature),
                 )
             ]
         )

@@ -20,13 +20,13 @@ from typing import Any, Final
 from strongroom.chains.address_formats import SUPPORTED_FORMATS, derive_address
 from strongroom.chains.ethereum import messages, preimage
 from strongroom.chains.ethereum import tx as ethtx
-from strongroom.daemon import signing
-from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline, Prepared
-from strongroom.daemon.decide import Subject, private_key_probe
-from strongroom.daemon.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.errors import ErrorCode, InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.hsm import AsyncKeyStore, Curve, KeyRef
 from strongroom.logs import get_logger
+from strongroom.service import signing
+from strongroom.service.decide import Subject, private_key_probe
+from strongroom.service.params import JsonObj, obj, req_list, req_str, str_list
+from strongroom.service.pipeline import ActivitySpec, Context, Execution, Pipeline, Prepared
 from strongroom.store.records import PrivateKey, Repository
 
 log = get_logger("strongroom.keys")

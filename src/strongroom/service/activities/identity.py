@@ -27,13 +27,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from strongroom.crypto import encoding, p256, secp256k1
-from strongroom.daemon import webauthn_stamp
-from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline, Prepared
-from strongroom.daemon.auth import ACCESS_ALL, ACCESS_API, ACCESS_WEB, CURVE_ED25519, CURVE_P256, CURVE_SECP256K1
-from strongroom.daemon.handlers import KeyHandlers
-from strongroom.daemon.params import JsonObj, obj, opt_str, req_list, req_str, str_list
-from strongroom.daemon.webauthn_stamp import WebAuthnSettings
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
+from strongroom.service import webauthn as webauthn_stamp
+from strongroom.service.activities.keys import KeyHandlers
+from strongroom.service.auth import ACCESS_ALL, ACCESS_API, ACCESS_WEB, CURVE_ED25519, CURVE_P256, CURVE_SECP256K1
+from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
+from strongroom.service.pipeline import ActivitySpec, Context, Execution, Pipeline, Prepared
+from strongroom.service.webauthn import WebAuthnSettings
 from strongroom.store.records import ApiKey, Authenticator, Organization, Repository, User
 from strongroom.strictjson import is_ascii_digits
 

@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from strongroom.daemon import render
-from strongroom.daemon.activities import Pipeline
-from strongroom.daemon.auth import Principal
-from strongroom.daemon.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.errors import InvalidRequest, NotFound
+from strongroom.service import render
+from strongroom.service.auth import Principal
+from strongroom.service.params import JsonObj, obj, opt_str, opt_str_list, req_str
+from strongroom.service.pipeline import Pipeline
 from strongroom.store.records import Organization, Repository, User, read_only
 from strongroom.strictjson import is_ascii_digits
 

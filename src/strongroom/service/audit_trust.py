@@ -16,7 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from strongroom.daemon.audit_verify import (
+from strongroom.clock import Clock
+from strongroom.errors import ConfigError, ErrorCode, Unavailable
+from strongroom.hsm import KeyStore
+from strongroom.logs import get_logger
+from strongroom.store import audit
+from strongroom.store.audit_verify import (
     CLOCK_ACK_NAME,
     PINNED_KEY_NAME,
     PinnedKey,
@@ -26,11 +31,6 @@ from strongroom.daemon.audit_verify import (
     write_pinned,
     write_verified_marker,
 )
-from strongroom.daemon.clock import Clock
-from strongroom.errors import ConfigError, ErrorCode, Unavailable
-from strongroom.hsm import KeyStore
-from strongroom.logs import get_logger
-from strongroom.store import audit
 
 log = get_logger("strongroom.audit")
 

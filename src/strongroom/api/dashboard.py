@@ -52,12 +52,13 @@ from strongroom.api.guard import unexpected
 from strongroom.api.ratelimit import RateLimiter
 from strongroom.config import Settings
 from strongroom.crypto import encoding
-from strongroom.daemon import render, webauthn_stamp
-from strongroom.daemon.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
-from strongroom.daemon.service import Strongroom
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted, StrongroomError, Unauthenticated
 from strongroom.logs import get_logger
 from strongroom.policy import check_policy
+from strongroom.service import render
+from strongroom.service import webauthn as webauthn_stamp
+from strongroom.service.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
+from strongroom.service.facade import Strongroom
 from strongroom.store.records import Authenticator, Organization, User
 
 log = get_logger("strongroom.dashboard")

@@ -10,11 +10,11 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
-from strongroom.daemon.activities import ActivitySpec, Context, Execution, Pipeline, Prepared
-from strongroom.daemon.decide import Decider
-from strongroom.daemon.params import JsonObj, obj, opt_str, req_list, req_str, str_list
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
 from strongroom.policy import check_policy
+from strongroom.service.decide import Decider
+from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
+from strongroom.service.pipeline import ActivitySpec, Context, Execution, Pipeline, Prepared
 from strongroom.store.records import PolicyRecord, Repository, Tag
 
 MAX_POLICIES_PER_ORG: Final = 100

@@ -1,0 +1,1 @@
+"""Activity families: one module per family of Turnkey activity types."""
