@@ -212,14 +212,25 @@ def authorize_steps(
     return Decision(outcome, tuple(reasons), evaluations)
 
 
+def step(steps: Generator[None, None, Decision]) -> Decision | None:
+    """Advance an `authorize_steps` generator by one policy: its decision once it has one, else None.
+
+    The one way to drive a decision: `run_steps` calls it in a loop, a caller that interleaves
+    other work (the event loop's slicing) calls it between its own checks.
+    """
+    try:
+        next(steps)
+    except StopIteration as done:
+        decision: Decision = done.value
+        return decision
+    return None
+
+
 def run_steps(steps: Generator[None, None, Decision]) -> Decision:
     """Drive an `authorize_steps` generator to its decision."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            decision: Decision = done.value
-            return decision
+    while (decision := step(steps)) is None:
+        pass
+    return decision
 
 
 def authorize(
@@ -336,4 +347,5 @@ __all__ = [
     "consensus_can_change",
     "evaluate_policy",
     "run_steps",
+    "step",
 ]
