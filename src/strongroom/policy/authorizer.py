@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Generator, Mapping, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Final, NotRequired, TypedDict, Unpack
 
 from strongroom.policy import ast
 from strongroom.policy.errors import PolicyEvalError
@@ -165,20 +165,32 @@ def _policy_decision(evaluations: Sequence[tuple[Policy, PolicyEvaluation]]) -> 
     return Outcome.DENY_IMPLICIT, ["no policy allows the activity", *failed]
 
 
+class DecisionArgs(TypedDict):
+    """The keyword arguments of `authorize` and `authorize_steps`: who has approved, and when.
+
+    `approvers` and `credentials` (default none) are the users and credentials that have approved
+    so far (the requester included); `approved_user_ids` defaults to the `id` of each approver.
+    `root_only` marks a root-quorum-only activity (rule 2). `budget` is the decision's step budget
+    (default: a fresh `DECISION_STEPS`), shared when several subjects are decided; `subject`
+    labels the evaluations (default: none).
+    """
+
+    approvers: Sequence[Mapping[str, object]]
+    root_quorum: RootQuorum
+    now_ms: int
+    credentials: NotRequired[Sequence[Mapping[str, object]]]
+    approved_user_ids: NotRequired[Collection[str] | None]
+    root_only: NotRequired[bool]
+    budget: NotRequired[Budget | None]
+    subject: NotRequired[str]
+
+
 def authorize_steps(
-    policies: Sequence[Policy],
-    env: Mapping[str, object],
-    *,
-    approvers: Sequence[Mapping[str, object]],
-    root_quorum: RootQuorum,
-    now_ms: int,
-    credentials: Sequence[Mapping[str, object]] = (),
-    approved_user_ids: Collection[str] | None = None,
-    root_only: bool = False,
-    budget: Budget | None = None,
-    subject: str = "",
+    policies: Sequence[Policy], env: Mapping[str, object], **args: Unpack[DecisionArgs]
 ) -> Generator[None, None, Decision]:
     """`authorize` as a generator that yields after each policy; its return value is the decision."""
+    approvers, root_quorum, now_ms = args["approvers"], args["root_quorum"], args["now_ms"]
+    approved_user_ids = args.get("approved_user_ids")
     if approved_user_ids is None:
         approved_user_ids = [str(a["id"]) for a in approvers if isinstance(a.get("id"), str)]
     root_votes = len(root_quorum.user_ids & frozenset(approved_user_ids))
@@ -187,17 +199,19 @@ def authorize_steps(
         return Decision(Outcome.ALLOW, (f"root quorum approved ({root_votes} of {threshold} root votes)",))
     missing = f"root quorum needs {threshold - root_votes} more root vote(s)" if threshold >= 1 else ""
 
-    if root_only:
+    if args.get("root_only", False):
         if root_votes > 0 and threshold >= 1:
             return Decision(Outcome.REQUIRES_CONSENSUS, (f"root-quorum-only activity: {missing}",))
         return Decision(Outcome.DENY_IMPLICIT, ("root-quorum-only activity: only the root quorum may approve it",))
 
+    budget = args.get("budget")
     if budget is None:
         budget = Budget(DECISION_STEPS)
     consensus_env: dict[str, object] = {
         "approvers": [dict(a) for a in approvers],
-        "credentials": [dict(c) for c in credentials],
+        "credentials": [dict(c) for c in args.get("credentials", ())],
     }
+    subject = args.get("subject", "")
     results: list[tuple[Policy, PolicyEvaluation]] = []
     for p in policies:
         evaluation = evaluate_policy(p, env, consensus_env, now_ms, budget)
@@ -212,49 +226,35 @@ def authorize_steps(
     return Decision(outcome, tuple(reasons), evaluations)
 
 
+def step(steps: Generator[None, None, Decision]) -> Decision | None:
+    """Advance an `authorize_steps` generator by one policy: its decision once it has one, else None.
+
+    The one way to drive a decision: `run_steps` calls it in a loop, a caller that interleaves
+    other work (the event loop's slicing) calls it between its own checks.
+    """
+    try:
+        next(steps)
+    except StopIteration as done:
+        decision: Decision = done.value
+        return decision
+    return None
+
+
 def run_steps(steps: Generator[None, None, Decision]) -> Decision:
     """Drive an `authorize_steps` generator to its decision."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            decision: Decision = done.value
-            return decision
+    while (decision := step(steps)) is None:
+        pass
+    return decision
 
 
-def authorize(
-    policies: Sequence[Policy],
-    env: Mapping[str, object],
-    *,
-    approvers: Sequence[Mapping[str, object]],
-    root_quorum: RootQuorum,
-    now_ms: int,
-    credentials: Sequence[Mapping[str, object]] = (),
-    approved_user_ids: Collection[str] | None = None,
-    root_only: bool = False,
-    budget: Budget | None = None,
-) -> Decision:
-    """Decide a request; see the module docstring for the rules.
+def authorize(policies: Sequence[Policy], env: Mapping[str, object], **args: Unpack[DecisionArgs]) -> Decision:
+    """Decide a request; see the module docstring for the rules and `DecisionArgs` for `args`.
 
-    `env` holds the condition keywords (`activity`, `private_key`, `eth`, ...); `approvers` and
-    `credentials` are the users and credentials that have approved so far (the requester
-    included); `approved_user_ids` defaults to the `id` of each approver. Values must be plain
+    `env` holds the condition keywords (`activity`, `private_key`, `eth`, ...). Values must be plain
     JSON-like data (`None`, `bool`, `int`, `str`, `list`, `dict`); anything else (tuples, floats)
     is an evaluation error wherever a policy reads it.
     """
-    return run_steps(
-        authorize_steps(
-            policies,
-            env,
-            approvers=approvers,
-            root_quorum=root_quorum,
-            now_ms=now_ms,
-            credentials=credentials,
-            approved_user_ids=approved_user_ids,
-            root_only=root_only,
-            budget=budget,
-        )
-    )
+    return run_steps(authorize_steps(policies, env, **args))
 
 
 _SEVERITY: Final = {
@@ -330,10 +330,12 @@ def consensus_can_change(
 __all__ = [
     "DECISION_STEPS",
     "POLICY_STEPS",
+    "DecisionArgs",
     "authorize",
     "authorize_steps",
     "combine",
     "consensus_can_change",
     "evaluate_policy",
     "run_steps",
+    "step",
 ]

@@ -20,6 +20,7 @@ Integer literals must fit u256 (positive) or i128 (negative).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, cast
 
 from strongroom.policy import ast
@@ -99,19 +100,18 @@ class _Parser:
         return expr
 
     def expr(self) -> ast.Expr:
-        left = self.conjunction()
-        while self.at_op("||"):
-            op = self.advance()
-            right = self.conjunction()
-            left = ast.BoolOp("||", left, right, self.pos(op))
-        return left
+        return self.bool_chain("||", self.conjunction)
 
     def conjunction(self) -> ast.Expr:
-        left = self.unary()
-        while self.at_op("&&"):
-            op = self.advance()
-            right = self.unary()
-            left = ast.BoolOp("&&", left, right, self.pos(op))
+        return self.bool_chain("&&", self.unary)
+
+    def bool_chain(self, op: ast.BoolOperator, operand: Callable[[], ast.Expr]) -> ast.Expr:
+        """`operand (op operand)*`, left-associative: the `expr` and `and` rules."""
+        left = operand()
+        while self.at_op(op):
+            token = self.advance()
+            right = operand()
+            left = ast.BoolOp(op, left, right, self.pos(token))
         return left
 
     def unary(self) -> ast.Expr:

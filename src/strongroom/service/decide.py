@@ -50,7 +50,7 @@ from strongroom.policy import (
     RootQuorum,
     compile_policy,
 )
-from strongroom.policy.authorizer import DECISION_STEPS, authorize_steps, combine, consensus_can_change
+from strongroom.policy.authorizer import DECISION_STEPS, authorize_steps, combine, consensus_can_change, step
 from strongroom.policy.errors import PolicyEvalError, PolicySyntaxError
 from strongroom.policy.evaluator import Budget, evaluate_bool
 from strongroom.policy.namespaces import first_missing, referenced_paths
@@ -168,18 +168,14 @@ class _Slicer:
             await self.lock.acquire()
             self.held = True
             self.deadline = time.perf_counter() + SLICE_SECONDS
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                decision: Decision = done.value
-                return decision
+        while (decision := step(steps)) is None:
             if time.perf_counter() > self.deadline:
                 if not self.held:
                     await self.lock.acquire()
                     self.held = True
                 await asyncio.sleep(PAUSE_SECONDS)
                 self.deadline = time.perf_counter() + SLICE_SECONDS
+        return decision
 
     def release(self) -> None:
         if self.held:

@@ -20,19 +20,19 @@ from strongroom.policy import (
     compile_policy,
     parse_expression,
 )
+from strongroom.policy.authorizer import DecisionArgs, authorize_steps, step
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "policy"
 _DOC: dict[str, Any] = json.loads((VECTORS / "cases.json").read_text(encoding="utf-8"))
 CASES: list[dict[str, Any]] = _DOC["cases"]
 
 
-def _run(case: dict[str, Any]) -> Decision:
-    policies = [
-        compile_policy(p["id"], p["effect"], p["condition"], p["consensus"], p["time"]) for p in case["policies"]
-    ]
-    return authorize(
-        policies,
-        case["env"],
+def _policies(case: dict[str, Any]) -> list[Policy]:
+    return [compile_policy(p["id"], p["effect"], p["condition"], p["consensus"], p["time"]) for p in case["policies"]]
+
+
+def _args(case: dict[str, Any]) -> DecisionArgs:
+    return DecisionArgs(
         approvers=case["approvers"],
         credentials=case["credentials"],
         root_quorum=RootQuorum.of(case["root_quorum"]["threshold"], case["root_quorum"]["user_ids"]),
@@ -40,6 +40,10 @@ def _run(case: dict[str, Any]) -> Decision:
         root_only=case["root_only"],
         now_ms=case["now_ms"],
     )
+
+
+def _run(case: dict[str, Any]) -> Decision:
+    return authorize(_policies(case), case["env"], **_args(case))
 
 
 def test_corpus_has_provenance() -> None:
@@ -65,6 +69,17 @@ def test_corpus_policies_that_should_check_clean_do(case: dict[str, Any]) -> Non
     for p in case["policies"]:
         issues = check_policy(p["condition"], p["consensus"], p["time"])
         assert bool(issues) == (p["id"] in deliberate), issues
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_stepping_yields_once_per_policy_then_the_same_decision(case: dict[str, Any]) -> None:
+    policies = _policies(case)
+    steps = authorize_steps(policies, case["env"], **_args(case))
+    pauses = 0
+    while (decision := step(steps)) is None:
+        pauses += 1
+    assert decision == _run(case)
+    assert pauses == (len(policies) if decision.evaluations else 0)
 
 
 def test_error_reason_names_the_policy_field_and_position() -> None:
