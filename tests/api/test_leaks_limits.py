@@ -288,6 +288,15 @@ async def test_login_challenges_are_bounded_per_email_per_address_and_in_all(mak
         assert (await login_options(org, "victim@example.com", f"203.0.113.{7 + _}"))[0] == 200
 
 
+async def test_asking_again_at_the_address_limit_replaces_its_own_challenge(make_org: MakeOrg) -> None:
+    org = await make_org(trusted_proxies=("127.0.0.1",), login_challenges_per_client=2, login_challenges_max=2)
+    for _ in range(5):  # the address is at its limit, and at the server's, but frees its own oldest first
+        status, data = await login_options(org, "again@example.com", "203.0.113.1")
+        assert status == 200, data
+    assert org.service.dashboard.pending_challenges() == 2
+    assert (await login_options(org, "other@example.com", "203.0.113.1"))[0] == 429
+
+
 async def test_login_options_answers_alike_for_unknown_emails(org: Org) -> None:
     device = SoftAuthenticator()
     await org.create_user("pat", email="pat@example.com", authenticators=[device.register()])

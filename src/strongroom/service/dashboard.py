@@ -187,19 +187,20 @@ class Dashboard:
         }
 
     def _over_limit(self, email: str, client: str, now: int, *, replacing: bool) -> ResourceExhausted | None:
-        """The limit a new challenge would break, as the error to raise (None: within every limit)."""
-        limits = self.limits
+        """The limit a new challenge would break, as the error to raise (None: within every limit).
+        `replacing`: one of this address's challenges for this email goes first, making room."""
+        limits, freed = self.limits, int(replacing)
         if not replacing and len(self.sessions.challenges_of_email(email, now)) >= limits.per_email:
             return ResourceExhausted(
                 f"too many pending passkey logins for this email: the limit is {limits.per_email} at a time;"
                 f" use a challenge already issued or try again within {CHALLENGE_TTL_S} s"
             )
-        if self.sessions.challenges_of_client(client, now) >= limits.per_client:
+        if self.sessions.challenges_of_client(client, now) - freed >= limits.per_client:
             return ResourceExhausted(
                 f"too many pending passkey logins from this address: the limit is {limits.per_client} at a time;"
                 f" try again within {CHALLENGE_TTL_S} s"
             )
-        if self.sessions.pending_challenges(now) >= limits.total:
+        if self.sessions.pending_challenges(now) - freed >= limits.total:
             return ResourceExhausted(
                 f"too many pending passkey logins on this server: the limit is {limits.total} at a time;"
                 f" try again within {CHALLENGE_TTL_S} s"
