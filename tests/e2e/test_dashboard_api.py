@@ -280,6 +280,29 @@ def test_logout_ends_the_session_server_side(setup: dict[str, Any]) -> None:
         assert http("GET", f"{base}/dashboard/api/{path}", cookie=session)[0] == 401
 
 
+def test_removing_the_passkey_or_the_user_ends_their_sessions(setup: dict[str, Any]) -> None:
+    base, root = setup["base"], setup["root"]
+    users = {}
+    for name in ("gone-passkey", "gone-user"):
+        passkey, email = SoftPasskey(base), f"{name}-{uuid.uuid4().hex[:6]}@example.com"
+        users[name] = (create_web_user(root, passkey, email, name=name), login(base, email, passkey)[0])
+        assert http("GET", f"{base}/dashboard/api/session", cookie=users[name][1])[0] == 200
+    user_id, session = users["gone-passkey"]
+    found = root.query("get_authenticators", userId=user_id)["authenticators"]
+    root.submit(
+        "delete_authenticators",
+        "ACTIVITY_TYPE_DELETE_AUTHENTICATORS",
+        {"userId": user_id, "authenticatorIds": [a["authenticatorId"] for a in found]},
+    )
+    user_id, other = users["gone-user"]
+    root.submit("delete_users", "ACTIVITY_TYPE_DELETE_USERS", {"userIds": [user_id]})
+    for cookie in (session, other):
+        status, _, data = http("GET", f"{base}/dashboard/api/overview", cookie=cookie)
+        assert (status, data["message"]) == (401, "dashboard session ended: log in again"), data
+        status, _, data = http("GET", f"{base}/dashboard/api/overview", cookie=cookie)
+        assert (status, data["message"]) == (401, "no dashboard session: log in with a passkey"), data  # gone
+
+
 def test_a_session_cookie_alone_never_writes(setup: dict[str, Any]) -> None:
     base, daemon, root = setup["base"], setup["daemon"], setup["root"]
     session, _ = login(base, setup["email"], setup["passkey"])
