@@ -18,12 +18,12 @@ from test_identity import Member, Org, Time, b64url, p256_key
 from test_identity_passkeys import SoftAuthenticator, new_key, passkey_member
 
 from strongroom.api.app import make_app
-from strongroom.api.dashboard import SESSIONS
 from strongroom.cli.bootstrap import create_organization
 from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.errors import ConfigError
 from strongroom.hsm import Token
+from strongroom.service.dashboard import decoy_credentials
 from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 from strongroom.store.records import Tag
@@ -254,10 +254,7 @@ async def test_login_challenges_are_bounded_per_email_per_address_and_in_all(mak
         login_challenges_per_email=3,
         login_challenges_per_client=4,
     )
-    sessions = org.client.app[SESSIONS]
-    offset = [0.0]
-    real_clock = sessions.clock
-    sessions.clock = lambda: real_clock() + offset[0]
+    sessions = org.service.dashboard  # the challenges are in the store; the clock is the daemon's
 
     async def refused(email: str, client: str, limit: str) -> None:
         before = sessions.pending_challenges()
@@ -283,12 +280,21 @@ async def test_login_challenges_are_bounded_per_email_per_address_and_in_all(mak
     assert sessions.pending_challenges() == 8
     await refused("y@example.com", "203.0.113.6", "on this server: the limit is 8")
     # Challenges expire after two minutes; then expired ones make room first.
-    offset[0] += 121
+    org.time.offset_ms += 121_000
     status, data = await login_options(org, "y@example.com", "203.0.113.6")
     assert status == 200, data
     assert sessions.pending_challenges() == 1
     for _ in range(3):
         assert (await login_options(org, "victim@example.com", f"203.0.113.{7 + _}"))[0] == 200
+
+
+async def test_asking_again_at_the_address_limit_replaces_its_own_challenge(make_org: MakeOrg) -> None:
+    org = await make_org(trusted_proxies=("127.0.0.1",), login_challenges_per_client=2, login_challenges_max=2)
+    for _ in range(5):  # the address is at its limit, and at the server's, but frees its own oldest first
+        status, data = await login_options(org, "again@example.com", "203.0.113.1")
+        assert status == 200, data
+    assert org.service.dashboard.pending_challenges() == 2
+    assert (await login_options(org, "other@example.com", "203.0.113.1"))[0] == 429
 
 
 async def test_login_options_answers_alike_for_unknown_emails(org: Org) -> None:
@@ -306,8 +312,6 @@ async def test_login_options_answers_alike_for_unknown_emails(org: Org) -> None:
     }
     assert len(set(map(json.dumps, shapes.values()))) == 1, shapes  # one shape for every email
     assert [c["id"] for c in answers["pat@example.com"]["allowCredentials"]] == [b64url(device.credential_id)]
-    from strongroom.api.dashboard import decoy_credentials  # imported here: new in this change
-
     key = (org.service.settings.data_dir / "login-decoy.key").read_bytes()
     for email in ("api@example.com", "nobody@example.com"):
         decoys = answers[email]["allowCredentials"]

@@ -4,6 +4,8 @@ register a passkey, log in, create a key, write a policy (a syntax error shown a
 a valid one) and edit its condition, approve a CONSENSUS_NEEDED activity another user created
 through the API, add then remove an API key on a user's page, and add then remove a user.
 
+It runs on SQLite and on PostgreSQL (sessions and challenges in the store; the activity pages).
+
 Screenshots of the main pages go to $STRONGROOM_ARTIFACTS/dashboard (default var/artifacts/dashboard).
 Without /usr/bin/chromium the test fails, unless STRONGROOM_SKIP_BROWSER=1.
 """
@@ -22,7 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from test_dashboard_api import start_dashboard_daemon
 
-from conftest import REPO
+from conftest import REPO, Daemon
+from store.pg_cluster import PgCluster
 from strongroom.client import ApiKeyStamper, Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
@@ -84,10 +87,21 @@ def api_user(root: Client, name: str) -> Client:
     return Client(root.base_url, stamper, root.organization_id)
 
 
-def test_dashboard_in_chromium(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_dashboard_in_chromium(tmp_path: Path, backend: str) -> None:
     sync_playwright = browser_or_fail()
-    shots = artifacts_dir()
-    daemon, origin = start_dashboard_daemon(tmp_path / "daemon")
+    shots = artifacts_dir() if backend == "sqlite" else artifacts_dir() / backend
+    shots.mkdir(exist_ok=True)
+    cluster = PgCluster() if backend == "postgres" else None
+    try:
+        daemon, origin = start_dashboard_daemon(tmp_path / "daemon", cluster.create_database() if cluster else None)
+        drive_browser(sync_playwright, tmp_path, daemon, origin, shots)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def drive_browser(sync_playwright: Any, tmp_path: Path, daemon: Daemon, origin: str, shots: Path) -> None:
     root = daemon.client()
     try:
         with sync_playwright() as p:

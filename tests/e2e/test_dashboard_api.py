@@ -1,5 +1,6 @@
 """Dashboard sessions over HTTP against a real daemon (no browser): cookie attributes, logout,
-cookie-only writes refused everywhere, organizations isolated, security headers.
+cookie-only writes refused everywhere, organizations isolated, security headers, the activity
+pages. Every test runs on SQLite and on PostgreSQL (sessions and challenges live in the store).
 
 `SoftPasskey` is a software WebAuthn authenticator (P-256, `none` attestation) written for these
 tests; the browser test (test_dashboard.py) uses Chromium's virtual authenticator instead.
@@ -26,7 +27,9 @@ from test_daemon import run_cli
 
 import conftest
 from conftest import Daemon, start_daemon
+from store.pg_cluster import PgCluster
 from strongroom.client import ApiKeyStamper, Client
+from strongroom.store.postgres import copy_from_sqlite
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
@@ -39,8 +42,16 @@ def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def start_dashboard_daemon(data_dir: Path) -> tuple[Daemon, str]:
-    """A daemon whose passkey origin is http://localhost:<its port>; returns it and that origin."""
+def init_on_postgres(data_dir: Path, url: str) -> None:
+    """`strongroom init` (it writes SQLite), then the organization moves to PostgreSQL at `url`,
+    as an operator moves a deployment (docs/operations.md); the daemon is then given `database_url`."""
+    run_cli("init", data_dir=data_dir)
+    copy_from_sqlite(data_dir / "strongroom.sqlite3", url)
+
+
+def start_dashboard_daemon(data_dir: Path, database_url: str | None = None) -> tuple[Daemon, str]:
+    """A daemon whose passkey origin is http://localhost:<its port>; returns it and that origin.
+    With `database_url`, on that (empty) PostgreSQL database."""
     port = conftest.free_port()
     origin = f"http://localhost:{port}"
     config = (
@@ -49,6 +60,9 @@ def start_dashboard_daemon(data_dir: Path) -> tuple[Daemon, str]:
         "rate_limit_per_second = 10000\n"
         "rate_limit_burst = 10000\n"
     )
+    if database_url:
+        init_on_postgres(data_dir, database_url)
+        config += f'database_url = "{database_url}"\n'
     original = conftest.free_port
     conftest.free_port = lambda: port  # start_daemon picks its port with this helper
     try:
@@ -159,8 +173,16 @@ def login(base: str, email: str, passkey: SoftPasskey) -> tuple[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    daemon, origin = start_dashboard_daemon(tmp_path_factory.mktemp("dash-api"))
+def cluster() -> Iterator[PgCluster]:
+    c = PgCluster()
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    url = request.getfixturevalue("cluster").create_database() if request.param == "postgres" else None
+    daemon, origin = start_dashboard_daemon(tmp_path_factory.mktemp("dash-api"), url)
     try:
         base = origin
         root = daemon.client()
@@ -224,6 +246,28 @@ def test_a_login_challenge_is_single_use_and_bound_to_the_user(setup: dict[str, 
     assert http("POST", f"{base}/dashboard/api/login", {"assertion": forged})[0] == 401
 
 
+def test_the_activity_pages_list_filter_and_show_the_audit_trail(setup: dict[str, Any]) -> None:
+    base, activity_id = setup["base"], setup["activity_id"]
+    session, _ = login(base, setup["email"], setup["passkey"])
+    status, _, listed = http("GET", f"{base}/dashboard/api/activities?limit=5", cookie=session)
+    assert status == 200, listed
+    assert activity_id in [a["id"] for a in listed["activities"]]
+    assert all(a["needsMyVote"] is False for a in listed["activities"])
+    status, _, filtered = http(
+        "GET", f"{base}/dashboard/api/activities?type=ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2", cookie=session
+    )
+    assert status == 200 and [a["id"] for a in filtered["activities"]] == [activity_id], filtered
+    status, _, detail = http("GET", f"{base}/dashboard/api/activities/{activity_id}", cookie=session)
+    assert status == 200, detail
+    assert detail["activity"]["id"] == activity_id
+    # The audit trail of the activity (portable SQL: the page used SQLite's json_extract once).
+    assert detail["audit"] and all(e["entry"]["activity_id"] == activity_id for e in detail["audit"])
+    assert [e["seq"] for e in detail["audit"]] == sorted(e["seq"] for e in detail["audit"])
+    assert "policyEvaluations" in detail
+    status, _, overview = http("GET", f"{base}/dashboard/api/overview", cookie=session)
+    assert status == 200 and overview["counts"]["privateKeys"] >= 1, overview
+
+
 def test_logout_ends_the_session_server_side(setup: dict[str, Any]) -> None:
     base = setup["base"]
     session, _ = login(base, setup["email"], setup["passkey"])
@@ -234,6 +278,29 @@ def test_logout_ends_the_session_server_side(setup: dict[str, Any]) -> None:
     # The old cookie value, replayed, is dead: the server forgot the session.
     for path in ("session", "users", "private-keys", "activities"):
         assert http("GET", f"{base}/dashboard/api/{path}", cookie=session)[0] == 401
+
+
+def test_removing_the_passkey_or_the_user_ends_their_sessions(setup: dict[str, Any]) -> None:
+    base, root = setup["base"], setup["root"]
+    users = {}
+    for name in ("gone-passkey", "gone-user"):
+        passkey, email = SoftPasskey(base), f"{name}-{uuid.uuid4().hex[:6]}@example.com"
+        users[name] = (create_web_user(root, passkey, email, name=name), login(base, email, passkey)[0])
+        assert http("GET", f"{base}/dashboard/api/session", cookie=users[name][1])[0] == 200
+    user_id, session = users["gone-passkey"]
+    found = root.query("get_authenticators", userId=user_id)["authenticators"]
+    root.submit(
+        "delete_authenticators",
+        "ACTIVITY_TYPE_DELETE_AUTHENTICATORS",
+        {"userId": user_id, "authenticatorIds": [a["authenticatorId"] for a in found]},
+    )
+    user_id, other = users["gone-user"]
+    root.submit("delete_users", "ACTIVITY_TYPE_DELETE_USERS", {"userIds": [user_id]})
+    for cookie in (session, other):
+        status, _, data = http("GET", f"{base}/dashboard/api/overview", cookie=cookie)
+        assert (status, data["message"]) == (401, "dashboard session ended: log in again"), data
+        status, _, data = http("GET", f"{base}/dashboard/api/overview", cookie=cookie)
+        assert (status, data["message"]) == (401, "no dashboard session: log in with a passkey"), data  # gone
 
 
 def test_a_session_cookie_alone_never_writes(setup: dict[str, Any]) -> None:

@@ -18,12 +18,14 @@ from strongroom.service import audit_trust
 from strongroom.service.activities.governance import GovernanceHandlers
 from strongroom.service.activities.identity import IdentityHandlers
 from strongroom.service.activities.keys import KeyHandlers
+from strongroom.service.dashboard import Dashboard
 from strongroom.service.metrics import Metrics
 from strongroom.service.pipeline import Pipeline
 from strongroom.service.queries import Queries
 from strongroom.service.webauthn import WebAuthnSettings
 from strongroom.store import Repository, audit, open_database
 from strongroom.store.notary import TamperedState
+from strongroom.store.sessions import SessionRepository
 
 log = get_logger("strongroom.service")
 
@@ -60,6 +62,10 @@ class Strongroom:
         passkeys = WebAuthnSettings(settings.webauthn_rp_id, tuple(settings.webauthn_origins))
         IdentityHandlers(self.repo, passkeys, key_handlers).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)
+        # The dashboard's login, sessions (in the store: shared by replicas) and reads.
+        self.dashboard: Final = Dashboard(
+            settings, self.repo, SessionRepository(self.db), self.queries, clock, passkeys
+        )
         self.metrics: Final = Metrics(per_organization=settings.metrics_per_organization)
         self.token_problem: str | None = None
         self.keys.observe = self.metrics.observe_signing

@@ -10,7 +10,8 @@ only maps Turnkey's wire shapes onto it:
   set, and the attestation statement must verify (`none`, `packed` self or full attestation, and
   the other formats the library knows).
 - Assertion (`X-Stamp-WebAuthn`, plain JSON `{credentialId, clientDataJson, authenticatorData,
-  signature}`): the challenge is the ASCII of the lowercase hex SHA-256 of the request body;
+  signature}`): the challenge is the ASCII of the lowercase hex SHA-256 of the request body (a
+  dashboard login: the challenge the server issued; both go through `check_assertion`);
   type `webauthn.get`; origin allowed; rpIdHash; user present; the signature over
   `authenticatorData || SHA-256(clientDataJSON)` with the registered key; and the signature
   counter must grow whenever the authenticator reports one (non-zero).
@@ -197,6 +198,29 @@ def credential_json(assertion: Assertion) -> dict[str, object]:
     }
 
 
+def check_assertion(
+    settings: WebAuthnSettings, authenticator: Authenticator, assertion: Assertion, challenge: bytes, *, sign_count: int
+) -> int:
+    """The one passkey assertion check, for stamps and dashboard logins alike: `challenge` is what
+    the passkey must have signed (a stamp: the body's digest, `expected_challenge`; a login: the
+    challenge the server issued). Type `webauthn.get`, an allowed origin, the relying party's id
+    hash, user presence, the signature with the registered key, and a counter above `sign_count`
+    whenever the authenticator reports one. Returns the new counter; `Unauthenticated` otherwise."""
+    try:
+        verified = verify_authentication_response(
+            credential=credential_json(assertion),
+            expected_challenge=challenge,
+            expected_rp_id=settings.rp_id,
+            expected_origin=list(settings.origins),
+            credential_public_key=authenticator.cose_key,
+            credential_current_sign_count=sign_count,
+            require_user_verification=False,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError) as err:
+        raise Unauthenticated(f"{_NOT_VERIFIED}: {err}", code=ErrorCode.SIGNATURE_INVALID) from err
+    return int(verified.new_sign_count)
+
+
 def verify_assertion(
     settings: WebAuthnSettings,
     authenticator: Authenticator,
@@ -210,17 +234,5 @@ def verify_assertion(
     `check_counter=False` re-verifies a stamp that was accepted before (a recorded vote): its
     counter is by now behind the credential's, and only its signature matters.
     """
-    credential = credential_json(assertion)
-    try:
-        verified = verify_authentication_response(
-            credential=credential,
-            expected_challenge=expected_challenge(body),
-            expected_rp_id=settings.rp_id,
-            expected_origin=list(settings.origins),
-            credential_public_key=authenticator.cose_key,
-            credential_current_sign_count=authenticator.sign_count if check_counter else 0,
-            require_user_verification=False,
-        )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as err:
-        raise Unauthenticated(f"{_NOT_VERIFIED}: {err}", code=ErrorCode.SIGNATURE_INVALID) from err
-    return int(verified.new_sign_count)
+    count = authenticator.sign_count if check_counter else 0
+    return check_assertion(settings, authenticator, assertion, expected_challenge(body), sign_count=count)

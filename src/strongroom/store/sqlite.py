@@ -198,6 +198,29 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         mac BLOB NOT NULL
     );
     """,
+    # 7: dashboard sessions and passkey-login challenges (store/sessions.py), shared by replicas
+    """
+    CREATE TABLE dashboard_sessions (
+        session_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        organization_id TEXT NOT NULL,
+        authenticator_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX dashboard_sessions_expires ON dashboard_sessions(expires_at);
+    CREATE TABLE login_challenges (
+        challenge_hash TEXT PRIMARY KEY,
+        user_id TEXT,
+        email TEXT NOT NULL,
+        client TEXT NOT NULL,
+        issued INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX login_challenges_email ON login_challenges(email, expires_at);
+    CREATE INDEX login_challenges_client ON login_challenges(client, expires_at);
+    CREATE INDEX login_challenges_expires ON login_challenges(expires_at);
+    """,
 )
 
 
