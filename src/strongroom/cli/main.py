@@ -144,14 +144,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> Output:
 
 
 def cmd_audit_export_key(args: argparse.Namespace) -> Output:
+    from strongroom.cli.bootstrap import open_token
     from strongroom.config import load_settings
-    from strongroom.hsm import KeyStore, Token
+    from strongroom.hsm import KeyStore
     from strongroom.store.audit_verify import PinnedKey
 
-    settings = load_settings(Path(args.data_dir))
-    if settings.token.softhsm2_conf is not None:
-        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
-    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+    token = open_token(load_settings(Path(args.data_dir)))
     try:
         public = KeyStore(token, token.probe()).audit_public_key()
     finally:
