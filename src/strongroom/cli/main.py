@@ -159,14 +159,13 @@ def cmd_audit_export_key(args: argparse.Namespace) -> Output:
 
 
 def cmd_clock_acknowledge(args: argparse.Namespace) -> Output:
-    import time
-
+    from strongroom.clock import SystemClock
     from strongroom.store.audit_verify import CLOCK_ACK_NAME, verified_marker, write_json
 
     data_dir = Path(args.data_dir)
     marker = verified_marker(data_dir)
     at = None if marker is None else marker[2]
-    now = time.time_ns() // 1_000_000
+    now = SystemClock().now_ms()
     data = {"acknowledgedAtMs": now, "checkpointAtMs": at}
     write_json(data_dir / CLOCK_ACK_NAME, data)
     human = (
