@@ -296,3 +296,46 @@ def test_sigkill_one_replica_under_load(replicas: Replicas) -> None:
     for row in r.repo.db.all("SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq"):
         assert (row[0], row[1]) == (expected, prev)
         prev, expected = row[2], expected + 1
+
+
+def test_one_quota_holds_across_replicas(replicas: Replicas) -> None:
+    """Quota N, concurrent signing through both replicas: exactly N signatures, the rest refused."""
+    r, quota, requests = replicas, 6, 20
+    org = r.a.organization_id
+    key = key_id_of(
+        r.client(r.a).create_private_key(f"k-{uuid.uuid4()}", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
+    set_quota = ["usage", "set-quota", "--organization", org, "--signatures", str(quota)]
+    cmd = [sys.executable, "-m", "strongroom", "--data-dir", str(r.a.data_dir), *set_quota]
+    subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=REPO)
+    for d in (r.a, r.b):  # each replica re-reads a quota within 5 s
+        deadline = time.monotonic() + 15
+        while r.client(d).get_usage()["usage"].get("monthlySignatureQuota") != str(quota):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    signed_before = token_signatures(r.a) + token_signatures(r.b)
+    barrier = threading.Barrier(requests)
+
+    def send(i: int) -> tuple[int, Any]:
+        d = (r.a, r.b)[i % 2]
+        body = sign_body(org, key, f"quota {i}")
+        barrier.wait()
+        return r.client(d).post_raw("/public/v1/submit/sign_raw_payload", body)
+
+    with ThreadPoolExecutor(requests) as pool:
+        results = list(pool.map(send, range(requests)))
+    completed = [d for s, d in results if s == 200 and d["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"]
+    refused = [d for s, d in results if s == 429]
+    assert len(completed) == quota, results
+    assert len(refused) == requests - quota, results
+    for data in refused:
+        assert data["code"] == 8
+        assert f"monthly signature quota of {quota} is exhausted" in data["message"]
+    assert token_signatures(r.a) + token_signatures(r.b) - signed_before == quota
+    for d in (r.a, r.b):
+        assert r.client(d).get_usage()["usage"]["signatures"] == str(quota)
+    rows = r.repo.db.all("SELECT signatures FROM usage WHERE organization_id = ?", (org,))
+    assert [row[0] for row in rows] == [quota]
+    left = r.repo.db.one("SELECT count(*) FROM usage_reservations WHERE organization_id = ?", (org,))
+    assert left[0] == 0  # every reservation became usage or was released

@@ -17,8 +17,9 @@ from pkcs11.mechanisms import GCMParams
 from strongroom.crypto import ed25519, secp256k1
 from strongroom.errors import HsmError
 from strongroom.hsm import Backend, Capabilities, Curve, KeyStore
+from strongroom.hsm.cryptoki import function_list
 from strongroom.hsm.keystore import KEK_LABEL
-from strongroom.hsm.unseal import aes_gcm_decrypt_into_buffer, function_list
+from strongroom.hsm.unseal import aes_gcm_decrypt_into_buffer
 
 pytestmark = pytest.mark.softhsm
 

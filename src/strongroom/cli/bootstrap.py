@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from strongroom.clock import SystemClock
 from strongroom.config import CONFIG_NAME, Settings, load_settings
@@ -23,6 +23,9 @@ from strongroom.softhsm import create_token
 from strongroom.store import Organization, Repository, open_database
 from strongroom.store.notary import adopt_op
 from strongroom.store.records import ApiKey, User
+
+if TYPE_CHECKING:
+    from strongroom.hsm import Token
 
 DEFAULT_ORG_NAME: Final = "Strongroom"
 ROOT_USER_NAME: Final = "root"
@@ -120,19 +123,27 @@ def create_organization(repo: Repository, name: str, user_name: str, public_key:
     return org_id, user_id
 
 
+def open_token(settings: Settings) -> Token:
+    """The configured token, logged in with the configured PIN (the operator commands' view)."""
+    from strongroom.hsm import Token
+
+    if settings.token.softhsm2_conf is not None:
+        # SoftHSM2 reads its configuration from the environment when the module initialises.
+        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
+    return Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+
+
 def prepare_token(settings: Settings) -> tuple[str, Path]:
     """Create the token's own keys once, here, rather than lazily in whichever daemon needs them
     first: replicas starting together on a fresh token would otherwise each create one.
 
     Pins the audit key's public half outside the database (`audit-key.pub`) and returns it."""
-    from strongroom.hsm import KeyStore, Token
+    from strongroom.hsm import KeyStore
     from strongroom.hsm.keystore import Notary
     from strongroom.service.audit_trust import pin_audit_key
     from strongroom.store.audit_verify import PINNED_KEY_NAME
 
-    if settings.token.softhsm2_conf is not None:
-        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
-    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+    token = open_token(settings)
     try:
         keystore = KeyStore(token, token.probe())
         if keystore.capabilities.aes_gcm:
@@ -152,12 +163,9 @@ def prepare_token(settings: Settings) -> tuple[str, Path]:
 def operator_store(settings: Settings) -> Iterator[Repository]:
     """The store as the operator's commands see it (SQLite or PostgreSQL, as configured), with
     the token's notary: what they read is verified, what they write is notarised."""
-    from strongroom.hsm import Token
     from strongroom.hsm.keystore import Notary
 
-    if settings.token.softhsm2_conf is not None:
-        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
-    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+    token = open_token(settings)
     try:
         db = open_database(settings.database_url, settings.database_path)
         try:

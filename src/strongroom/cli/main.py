@@ -144,14 +144,12 @@ def cmd_audit_verify(args: argparse.Namespace) -> Output:
 
 
 def cmd_audit_export_key(args: argparse.Namespace) -> Output:
+    from strongroom.cli.bootstrap import open_token
     from strongroom.config import load_settings
-    from strongroom.hsm import KeyStore, Token
+    from strongroom.hsm import KeyStore
     from strongroom.store.audit_verify import PinnedKey
 
-    settings = load_settings(Path(args.data_dir))
-    if settings.token.softhsm2_conf is not None:
-        os.environ["SOFTHSM2_CONF"] = str(settings.token.softhsm2_conf)
-    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+    token = open_token(load_settings(Path(args.data_dir)))
     try:
         public = KeyStore(token, token.probe()).audit_public_key()
     finally:
@@ -161,14 +159,13 @@ def cmd_audit_export_key(args: argparse.Namespace) -> Output:
 
 
 def cmd_clock_acknowledge(args: argparse.Namespace) -> Output:
-    import time
-
+    from strongroom.clock import SystemClock
     from strongroom.store.audit_verify import CLOCK_ACK_NAME, verified_marker, write_json
 
     data_dir = Path(args.data_dir)
     marker = verified_marker(data_dir)
     at = None if marker is None else marker[2]
-    now = time.time_ns() // 1_000_000
+    now = SystemClock().now_ms()
     data = {"acknowledgedAtMs": now, "checkpointAtMs": at}
     write_json(data_dir / CLOCK_ACK_NAME, data)
     human = (

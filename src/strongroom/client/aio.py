@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.parse
 from typing import Any
 
 import aiohttp
 
 from strongroom.client import calls
 from strongroom.client.base import Methods
-from strongroom.client.errors import ActivityError, ClientError, Unreachable, raise_for
+from strongroom.client.errors import ActivityError, Unreachable, raise_for
 from strongroom.client.stamp import ApiKeyStamper
 
 
@@ -20,18 +19,8 @@ class AsyncClient(Methods):
     """Use as `async with AsyncClient(...) as c:`, or call `close()`."""
 
     def __init__(self, base_url: str, stamper: ApiKeyStamper, organization_id: str, timeout: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.stamper = stamper
-        self.organization_id = organization_id
-        parsed = urllib.parse.urlsplit(self.base_url)
-        if parsed.scheme == "unix":
-            self._unix: str | None = parsed.path
-            self._root = "http://localhost"
-        elif parsed.scheme in ("http", "https"):
-            self._unix = None
-            self._root = self.base_url
-        else:
-            raise ClientError(0, None, f"unsupported daemon URL `{base_url}`: use http://, https:// or unix://")
+        self._target(base_url, stamper, organization_id)
+        self._root = "http://localhost" if self._unix else self.base_url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -59,8 +48,7 @@ class AsyncClient(Methods):
                 raw = await resp.read()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientConnectionError) as err:
-            where = f"unix://{self._unix}" if self._unix else self.base_url
-            raise Unreachable(0, None, f"daemon not reachable at {where}: {err}") from err
+            raise Unreachable(0, None, f"daemon not reachable at {self._where()}: {err}") from err
         try:
             return status, json.loads(raw)
         except ValueError:

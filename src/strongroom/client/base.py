@@ -7,15 +7,34 @@ decoded answer, in `AsyncClient` an awaitable of it. So `client.whoami()` and
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from strongroom.client import calls
+from strongroom.client.errors import ClientError
 from strongroom.client.stamp import ApiKeyStamper
 
 
 class Methods:
+    base_url: str
     organization_id: str
     stamper: ApiKeyStamper
+    _unix: str | None
+
+    def _target(self, base_url: str, stamper: ApiKeyStamper, organization_id: str) -> urllib.parse.SplitResult:
+        """Who to talk to, as whom: a daemon URL (http://, https:// or unix:///path) and the key."""
+        self.base_url = base_url.rstrip("/")
+        self.stamper = stamper
+        self.organization_id = organization_id
+        parsed = urllib.parse.urlsplit(self.base_url)
+        if parsed.scheme not in ("unix", "http", "https"):
+            raise ClientError(0, None, f"unsupported daemon URL `{base_url}`: use http://, https:// or unix://")
+        self._unix = parsed.path if parsed.scheme == "unix" else None
+        return parsed
+
+    def _where(self) -> str:
+        """The daemon's address, for messages."""
+        return f"unix://{self._unix}" if self._unix else self.base_url
 
     def _call(self, path: str, body: dict[str, Any]) -> Any:  # pragma: no cover - overridden
         raise NotImplementedError

@@ -6,12 +6,11 @@ import http.client
 import json
 import socket
 import time
-import urllib.parse
 from typing import Any
 
 from strongroom.client import calls
 from strongroom.client.base import Methods
-from strongroom.client.errors import ActivityError, ClientError, Unreachable, raise_for
+from strongroom.client.errors import ActivityError, Unreachable, raise_for
 from strongroom.client.stamp import ApiKeyStamper
 
 
@@ -33,20 +32,9 @@ class _UnixConnection(http.client.HTTPConnection):
 
 class Client(Methods):
     def __init__(self, base_url: str, stamper: ApiKeyStamper, organization_id: str, timeout: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.stamper = stamper
-        self.organization_id = organization_id
         self.timeout = timeout
-        parsed = urllib.parse.urlsplit(self.base_url)
-        if parsed.scheme == "unix":
-            self._unix: str | None = parsed.path
-            self._prefix = ""
-        elif parsed.scheme in ("http", "https"):
-            self._unix = None
-            self._prefix = parsed.path
-        else:
-            raise ClientError(0, None, f"unsupported daemon URL `{base_url}`: use http://, https:// or unix://")
-        self._parsed = parsed
+        self._parsed = self._target(base_url, stamper, organization_id)
+        self._prefix = "" if self._unix else self._parsed.path
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._unix is not None:
@@ -67,8 +55,7 @@ class Client(Methods):
             resp = conn.getresponse()
             raw = resp.read()
         except OSError as err:
-            where = f"unix://{self._unix}" if self._unix else self.base_url
-            raise Unreachable(0, None, f"daemon not reachable at {where}: {err}") from err
+            raise Unreachable(0, None, f"daemon not reachable at {self._where()}: {err}") from err
         finally:
             conn.close()
         try:

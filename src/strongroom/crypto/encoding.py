@@ -105,11 +105,12 @@ def _read_integer(data: bytes, pos: int, end: int) -> tuple[int, int]:
     return value, pos + length
 
 
-def der_to_rs(der: bytes) -> tuple[int, int]:
+def der_to_rs(der: bytes, below: int | None = None) -> tuple[int, int]:
     """Parse an ECDSA signature ``SEQUENCE { INTEGER r, INTEGER s }``.
 
     Accepts INTEGERs with redundant leading zero bytes; rejects anything else that is not DER:
-    wrong tags, bad or overrunning lengths, trailing bytes, negative or zero values.
+    wrong tags, bad or overrunning lengths, trailing bytes, negative or zero values, and with
+    `below` (the curve's group order) values that are not below it.
     """
     if not isinstance(der, bytes | bytearray | memoryview):
         raise ValueError("der signature must be bytes")  # noqa: TRY004
@@ -126,6 +127,8 @@ def der_to_rs(der: bytes) -> tuple[int, int]:
     s, pos = _read_integer(data, pos, end)
     if pos != end:
         raise ValueError("der signature sequence has extra content")
+    if below is not None and not (r < below and s < below):
+        raise ValueError("der signature value is not below the group order")
     return r, s
 
 

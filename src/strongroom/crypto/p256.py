@@ -43,11 +43,9 @@ def verify_sha256_der(public_key: bytes, message: bytes, der_signature: bytes) -
     """
     key = load_public_key(public_key)
     try:
-        r, s = der_to_rs(der_signature)
+        r, s = der_to_rs(der_signature, below=N)
     except ValueError:
         raise InvalidSignature(_NOT_VERIFIED) from None
-    if not (r < N and s < N):
-        raise InvalidSignature(_NOT_VERIFIED)
     try:
         key.verify(encode_dss_signature(r, s), bytes(message), ec.ECDSA(hashes.SHA256()))
     except _CryptographyInvalidSignature:

@@ -177,11 +177,9 @@ def sign_digest(secret: bytes | bytearray, digest: bytes) -> RecoverableSignatur
 def _verify_der_digest(public_key: bytes, digest: bytes, der_signature: bytes) -> None:
     key = _load_public_key(public_key)
     try:
-        r, s = der_to_rs(der_signature)
+        r, s = der_to_rs(der_signature, below=N)
     except ValueError:
         raise InvalidSignature(_NOT_VERIFIED) from None
-    if not (r < N and s < N):
-        raise InvalidSignature(_NOT_VERIFIED)
     if s > HALF_N:
         s = N - s
     if not _verify_low_s(key, digest, r, s):

@@ -14,7 +14,6 @@ Everything here is blocking; async callers go through `hsm.worker`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pkcs11.mechanisms import GCMParams
 from strongroom.crypto import ed25519, secp256k1
 from strongroom.crypto.memory import wipe
 from strongroom.errors import ConfigError, HsmError
+from strongroom.hsm.errors import token_error
 from strongroom.hsm.token import ED25519_OID, SECP256K1_OID, Token, decode_ec_point, ec_params
 from strongroom.hsm.types import Backend, Capabilities, Curve, KeyRef
 from strongroom.hsm.unseal import aes_gcm_decrypt_into_buffer
@@ -37,21 +37,12 @@ P256_OID: Final = "1.2.840.10045.3.1.7"
 _NONCE_LEN: Final = 12
 
 
-def _duplicate(label: str) -> str:
-    return (
-        f"the token holds more than one `{label}`: two daemons created it at once on a fresh token; "
-        "keep the one in use and delete the other (see docs/replicas.md). `strongroom init` creates it once."
-    )
-
-
 def ensure_secret_key(token: Token, label: str, key_type: KeyType, uses: dict[Attribute, bool]) -> None:
     """Create the token's 256-bit secret key `label` once: sensitive, non-extractable, persistent,
     allowed only `uses`. A duplicate (two daemons created it at once) is refused, not guessed."""
     s = token.session()
     try:
         s.get_key(object_class=ObjectClass.SECRET_KEY, label=label)
-    except pkcs11.MultipleObjectsReturned as err:
-        raise HsmError(_duplicate(label)) from err
     except pkcs11.NoSuchKey:
         try:
             s.generate_key(
@@ -62,7 +53,9 @@ def ensure_secret_key(token: Token, label: str, key_type: KeyType, uses: dict[At
                 template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, **uses},
             )
         except pkcs11.PKCS11Error as err:
-            raise HsmError(f"cannot create `{label}` in the token: {type(err).__name__}") from err
+            raise token_error(err, f"cannot create `{label}` in the token") from err
+    except pkcs11.PKCS11Error as err:
+        raise token_error(err, f"cannot find `{label}` in the token", label, once_only=True) from err
 
 
 def _aad(key_id: str, curve: Curve) -> bytes:
@@ -119,7 +112,7 @@ class KeyStore:
         try:
             return self.token.use_key(KEK_LABEL, ObjectClass.SECRET_KEY, unseal)
         except pkcs11.PKCS11Error as err:
-            raise HsmError(f"cannot unseal key `{ref.key_id}`: {type(err).__name__}") from err
+            raise token_error(err, f"cannot unseal key `{ref.key_id}`", ref.key_id) from err
 
     # -- generation -----------------------------------------------------------------------
     def generate(self, key_id: str, curve: Curve) -> KeyRef:
@@ -157,7 +150,7 @@ class KeyStore:
                     private_template=common_private,
                 )
         except pkcs11.PKCS11Error as err:
-            raise HsmError(f"key generation failed in the token: {type(err).__name__}") from err
+            raise token_error(err, "key generation failed in the token") from err
         point = decode_ec_point(bytes(pub[Attribute.EC_POINT]))
         if curve is Curve.SECP256K1:
             point = secp256k1.decompress(point) if len(point) == 33 else point
@@ -186,8 +179,12 @@ class KeyStore:
             return
         s = self.token.session()
         for cls in (ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
-            with contextlib.suppress(pkcs11.NoSuchKey):
+            try:
                 s.get_key(object_class=cls, label=ref.key_id).destroy()
+            except pkcs11.NoSuchKey:
+                continue
+            except pkcs11.PKCS11Error as err:
+                raise token_error(err, f"cannot destroy key `{ref.key_id}` in the token", ref.key_id) from err
         self.token.thread_cache().pop(ref.key_id, None)
 
     # -- health ---------------------------------------------------------------------------------
@@ -206,8 +203,7 @@ class KeyStore:
         except (pkcs11.PKCS11Error, HsmError) as err:
             self.token.thread_cache().clear()
             self._kek_ready = False
-            cause = err.message if isinstance(err, HsmError) else type(err).__name__
-            raise HsmError(f"the token does not answer as logged in: {cause}") from err
+            raise token_error(err, "the token does not answer as logged in") from err
 
     # -- audit checkpoints --------------------------------------------------------------------
     def _audit_scheme(self) -> tuple[str, Any, Any, str, Any] | None:
@@ -230,18 +226,21 @@ class KeyStore:
                 s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=AUDIT_LABEL),
                 s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=AUDIT_LABEL),
             )
-        except pkcs11.MultipleObjectsReturned as err:
-            raise HsmError(_duplicate(AUDIT_LABEL)) from err
         except pkcs11.NoSuchKey:
-            pub, priv = s.generate_keypair(
-                key_type,
-                store=True,
-                label=AUDIT_LABEL,
-                mechanism=gen,
-                public_template={Attribute.EC_PARAMS: ec_params(params)},
-                private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
-            )
+            try:
+                pub, priv = s.generate_keypair(
+                    key_type,
+                    store=True,
+                    label=AUDIT_LABEL,
+                    mechanism=gen,
+                    public_template={Attribute.EC_PARAMS: ec_params(params)},
+                    private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
+                )
+            except pkcs11.PKCS11Error as err:
+                raise token_error(err, f"cannot create `{AUDIT_LABEL}` in the token") from err
             return pub, priv
+        except pkcs11.PKCS11Error as err:
+            raise token_error(err, f"cannot find `{AUDIT_LABEL}` in the token", AUDIT_LABEL, once_only=True) from err
 
     def audit_public_key(self) -> tuple[str, bytes] | None:
         """(scheme, public key) of the token's audit key, to pin outside the database; None if
@@ -268,20 +267,23 @@ class KeyStore:
         try:
             signature = bytes(priv.sign(data, mechanism=mech))
         except pkcs11.PKCS11Error as err:
-            raise HsmError(f"audit checkpoint signing failed: {type(err).__name__}") from err
+            raise token_error(err, "audit checkpoint signing failed") from err
         return name, decode_ec_point(bytes(pub[Attribute.EC_POINT])), signature
 
     # -- signing ----------------------------------------------------------------------------
+    def _sign_in_token(self, ref: KeyRef, data: bytes, mechanism: Mechanism) -> bytes:
+        try:
+            return self.token.use_key(
+                ref.key_id, ObjectClass.PRIVATE_KEY, lambda k: bytes(k.sign(data, mechanism=mechanism))
+            )
+        except pkcs11.PKCS11Error as err:
+            raise token_error(err, "token signing failed") from err
+
     def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> secp256k1.RecoverableSignature:
         if ref.curve is not Curve.SECP256K1:
             raise HsmError(f"key `{ref.key_id}` is not a secp256k1 key")
         if ref.backend is Backend.TOKEN:
-            try:
-                raw = self.token.use_key(
-                    ref.key_id, ObjectClass.PRIVATE_KEY, lambda k: bytes(k.sign(digest, mechanism=Mechanism.ECDSA))
-                )
-            except pkcs11.PKCS11Error as err:
-                raise HsmError(f"token signing failed: {type(err).__name__}") from err
+            raw = self._sign_in_token(ref, digest, Mechanism.ECDSA)
             if len(raw) != 64:
                 raise HsmError("token returned a malformed ecdsa signature")
             return secp256k1.normalize(digest, int.from_bytes(raw[:32]), int.from_bytes(raw[32:]), ref.public_key)
@@ -295,12 +297,7 @@ class KeyStore:
         if ref.curve is not Curve.ED25519:
             raise HsmError(f"key `{ref.key_id}` is not an ed25519 key")
         if ref.backend is Backend.TOKEN:
-            try:
-                sig = self.token.use_key(
-                    ref.key_id, ObjectClass.PRIVATE_KEY, lambda k: bytes(k.sign(message, mechanism=Mechanism.EDDSA))
-                )
-            except pkcs11.PKCS11Error as err:
-                raise HsmError(f"token signing failed: {type(err).__name__}") from err
+            sig = self._sign_in_token(ref, message, Mechanism.EDDSA)
         else:
             secret = self._open(ref)
             try:
@@ -356,7 +353,7 @@ class Notary:
                 lambda k: bytes(k.sign(message, mechanism=Mechanism.SHA256_HMAC)),
             )
         except pkcs11.PKCS11Error as err:
-            raise HsmError(f"token notarisation failed: {type(err).__name__}") from err
+            raise token_error(err, "token notarisation failed") from err
 
     def check(self, message: bytes, mac: bytes) -> bool:
         """Whether `mac` is the token's HMAC of `message` (compared in constant time)."""

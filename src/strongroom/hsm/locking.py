@@ -16,10 +16,10 @@ import ctypes
 import threading
 from typing import Final
 
-from strongroom.errors import HsmError
+from strongroom.hsm.cryptoki import CKR_OK, function_list
+from strongroom.hsm.errors import exception_for, token_error
 
 CKF_OS_LOCKING_OK: Final = 0x00000002
-_CKR_OK: Final = 0
 _CKR_CRYPTOKI_NOT_INITIALIZED: Final = 0x190
 
 _done: set[str] = set()
@@ -27,26 +27,11 @@ _lock = threading.Lock()
 
 
 class _InitArgs(ctypes.Structure):
+    # CK_C_INITIALIZE_ARGS: no mutex callbacks (the module's own OS locks), the flags, pReserved.
     _fields_ = (
-        ("CreateMutex", ctypes.c_void_p),
-        ("DestroyMutex", ctypes.c_void_p),
-        ("LockMutex", ctypes.c_void_p),
-        ("UnlockMutex", ctypes.c_void_p),
+        *((name, ctypes.c_void_p) for name in ("CreateMutex", "DestroyMutex", "LockMutex", "UnlockMutex")),
         ("flags", ctypes.c_ulong),
         ("pReserved", ctypes.c_void_p),
-    )
-
-
-_InitFn = ctypes.CFUNCTYPE(ctypes.c_ulong, ctypes.c_void_p)
-
-
-class _FunctionListHead(ctypes.Structure):
-    # CK_FUNCTION_LIST starts with a CK_VERSION, then C_Initialize, C_Finalize, ...
-    _fields_ = (
-        ("major", ctypes.c_ubyte),
-        ("minor", ctypes.c_ubyte),
-        ("C_Initialize", _InitFn),
-        ("C_Finalize", _InitFn),
     )
 
 
@@ -58,19 +43,12 @@ def enable_os_locking(module_path: str) -> None:
     with _lock:
         if module_path in _done:
             return
-        so = ctypes.CDLL(module_path)  # same handle as python-pkcs11's dlopen
-        get_list = so.C_GetFunctionList
-        get_list.restype = ctypes.c_ulong
-        get_list.argtypes = (ctypes.POINTER(ctypes.POINTER(_FunctionListHead)),)
-        funcs = ctypes.POINTER(_FunctionListHead)()
-        rv = get_list(ctypes.byref(funcs))
-        if rv != _CKR_OK:
-            raise HsmError(f"C_GetFunctionList failed: 0x{rv:x}")
-        rv = funcs.contents.C_Finalize(None)
-        if rv not in (_CKR_OK, _CKR_CRYPTOKI_NOT_INITIALIZED):
-            raise HsmError(f"C_Finalize failed: 0x{rv:x}")
+        funcs = function_list(module_path)
+        rv = funcs.C_Finalize(None)
+        if rv not in (CKR_OK, _CKR_CRYPTOKI_NOT_INITIALIZED):
+            raise token_error(exception_for(rv), f"C_Finalize failed (0x{rv:x})")
         args = _InitArgs(None, None, None, None, CKF_OS_LOCKING_OK, None)
-        rv = funcs.contents.C_Initialize(ctypes.cast(ctypes.byref(args), ctypes.c_void_p))
-        if rv != _CKR_OK:
-            raise HsmError(f"C_Initialize with CKF_OS_LOCKING_OK failed: 0x{rv:x}")
+        rv = funcs.C_Initialize(ctypes.cast(ctypes.byref(args), ctypes.c_void_p))
+        if rv != CKR_OK:
+            raise token_error(exception_for(rv), f"C_Initialize with CKF_OS_LOCKING_OK failed (0x{rv:x})")
         _done.add(module_path)

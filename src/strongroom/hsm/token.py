@@ -19,7 +19,8 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from strongroom.crypto import ed25519, secp256k1
-from strongroom.errors import ConfigError, HsmError, InvalidSignature
+from strongroom.errors import ConfigError, InvalidSignature
+from strongroom.hsm.errors import token_error
 from strongroom.hsm.locking import enable_os_locking
 from strongroom.hsm.types import Capabilities
 
@@ -61,19 +62,9 @@ class Token:
             lib = pkcs11.lib(module)
             enable_os_locking(module)
             self._token = lib.get_token(token_label=label)
-        except pkcs11.NoSuchToken as err:
-            raise ConfigError(f"no pkcs11 token labelled `{label}`") from err
         except pkcs11.PKCS11Error as err:
-            raise HsmError(f"cannot open pkcs11 module: {type(err).__name__}") from err
-        try:
-            self._login = self._token.open(user_pin=pin, rw=True)
-        except pkcs11.PinIncorrect as err:
-            raise ConfigError("the token rejected the configured pin") from err
-        except pkcs11.UserAlreadyLoggedIn:
-            # Another Token object in this process already logged in (login is per application).
-            self._login = self._token.open(rw=True)
-        except pkcs11.PKCS11Error as err:
-            raise HsmError(f"cannot log in to the token: {type(err).__name__}") from err
+            raise token_error(err, "cannot open pkcs11 module", label) from err
+        self._login = self._log_in(pin)
         self.label: Final = label
         self.module: Final = module
         self._local = threading.local()
@@ -162,14 +153,17 @@ class Token:
         """
         with contextlib.suppress(pkcs11.PKCS11Error):
             self._login.close()
+        self._login = self._log_in(pin)
+
+    def _log_in(self, pin: str) -> Any:
+        """The session that holds this application's login."""
         try:
-            self._login = self._token.open(user_pin=pin, rw=True)
+            return self._token.open(user_pin=pin, rw=True)
         except pkcs11.UserAlreadyLoggedIn:
-            self._login = self._token.open(rw=True)
-        except pkcs11.PinIncorrect as err:
-            raise ConfigError("the token rejected the configured pin") from err
+            # Another Token object in this process already logged in (login is per application).
+            return self._token.open(rw=True)
         except pkcs11.PKCS11Error as err:
-            raise HsmError(f"cannot log in to the token: {type(err).__name__}") from err
+            raise token_error(err, "cannot log in to the token") from err
 
     def use_key(self, label: str, object_class: ObjectClass, operation: Callable[[Any], _T]) -> _T:
         """Run `operation` on the key labelled `label`, through this thread's handle cache.
@@ -183,10 +177,8 @@ class Token:
             if key is None:
                 try:
                     key = self.session().get_key(object_class=object_class, label=label)
-                except pkcs11.NoSuchKey as err:
-                    raise HsmError(f"key `{label}` is not in the token") from err
-                except pkcs11.MultipleObjectsReturned as err:
-                    raise HsmError(f"the token holds more than one `{label}`") from err
+                except (pkcs11.NoSuchKey, pkcs11.MultipleObjectsReturned) as err:
+                    raise token_error(err, "cannot find a key in the token", label) from err
                 cache[label] = key
             try:
                 return operation(key)

@@ -107,19 +107,18 @@ class AsyncKeyStore:
     async def destroy(self, ref: KeyRef) -> None:
         await self._run(self._ks.destroy, ref)
 
-    async def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> RecoverableSignature:
+    async def _sign(self, fn: Callable[[KeyRef, bytes], _T], ref: KeyRef, data: bytes) -> _T:
         started = time.perf_counter()
-        sig = await self._run(self._ks.sign_secp256k1, ref, digest)
+        sig = await self._run(fn, ref, data)
         if self.observe is not None:
             self.observe(ref.curve.value, ref.backend.value, time.perf_counter() - started)
         return sig
 
+    async def sign_secp256k1(self, ref: KeyRef, digest: bytes) -> RecoverableSignature:
+        return await self._sign(self._ks.sign_secp256k1, ref, digest)
+
     async def sign_ed25519(self, ref: KeyRef, message: bytes) -> bytes:
-        started = time.perf_counter()
-        sig = await self._run(self._ks.sign_ed25519, ref, message)
-        if self.observe is not None:
-            self.observe(ref.curve.value, ref.backend.value, time.perf_counter() - started)
-        return sig
+        return await self._sign(self._ks.sign_ed25519, ref, message)
 
     async def ping(self) -> None:
         await self._run(self._ks.ping)

@@ -225,6 +225,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX login_challenges_client ON login_challenges(client, expires_at);
     CREATE INDEX login_challenges_expires ON login_challenges(expires_at);
     """,
+    # 8: signatures reserved by requests in flight (store/usage.py); each row expires on its own
+    """
+    CREATE TABLE usage_reservations (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        signatures BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL
+    );
+    CREATE INDEX usage_reservations_organization ON usage_reservations(organization_id, month);
+    """,
 )
 
 # Advisory-lock keys (64-bit): one for migrations, one for the audit chain head.
@@ -504,6 +515,44 @@ class PostgresDatabase:
     async def probe(self) -> bool:
         return await self._writer.probe()
 
+    # -- connections of their own (not the writer's) -----------------------------------------------
+    async def _spare(self) -> psycopg.AsyncConnection[Any]:
+        conn = self._lock_conns.pop() if self._lock_conns else None
+        if conn is None or conn.closed or conn.broken:
+            conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        return conn
+
+    async def _put_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if len(self._lock_conns) < 8:
+            self._lock_conns.append(conn)
+        else:
+            await conn.close()
+
+    async def write_alone(self, ops: Sequence[Op]) -> None:
+        """Run `ops` in a short transaction of their own, outside the group commit.
+
+        The row locks they take are then the only locks that transaction holds, so it cannot join a
+        lock-order cycle with the writers' batches (of this replica or another). Plain statements
+        only: no audit append, no notarisation. A conditional statement (`EXPECT_ROW`) that matches
+        no row undoes them all and raises `Conflict`.
+        """
+        conn = await self._spare()
+        try:
+            async with conn.transaction():
+                for sql, params in ops:
+                    if sql in (audit.AUDIT_OP, notarisation.NOTARISE_OP, notarisation.ADOPT_OP):
+                        raise ValueError("write_alone runs plain statements only")
+                    cur = await conn.execute(translate(sql), params)
+                    if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
+                        raise StaleWrite(sql)
+        except (StaleWrite, psycopg.errors.UniqueViolation) as err:
+            await self._put_back(conn)  # rolled back; the connection is fine
+            raise _translate(err) from None
+        except BaseException:
+            await conn.close()
+            raise
+        await self._put_back(conn)
+
     # -- cross-replica mutual exclusion -----------------------------------------------------
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
@@ -511,9 +560,7 @@ class PostgresDatabase:
 
         If this process dies while holding it, PostgreSQL ends the session and releases it.
         """
-        conn = self._lock_conns.pop() if self._lock_conns else None
-        if conn is None or conn.closed or conn.broken:
-            conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        conn = await self._spare()
         key = lock_key(name)
         try:
             await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
@@ -528,10 +575,7 @@ class PostgresDatabase:
             except BaseException:
                 await conn.close()  # the session's end releases the lock
                 raise
-            if len(self._lock_conns) < 8:
-                self._lock_conns.append(conn)
-            else:
-                await conn.close()
+            await self._put_back(conn)
 
     def audit_head(self) -> tuple[int, str]:
         row = self.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")

@@ -221,6 +221,17 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE INDEX login_challenges_client ON login_challenges(client, expires_at);
     CREATE INDEX login_challenges_expires ON login_challenges(expires_at);
     """,
+    # 8: signatures reserved by requests in flight (store/usage.py); each row expires on its own
+    """
+    CREATE TABLE usage_reservations (
+        id TEXT PRIMARY KEY,
+        organization_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        signatures INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX usage_reservations_organization ON usage_reservations(organization_id, month);
+    """,
 )
 
 
@@ -377,6 +388,10 @@ class SqliteDatabase:
     def write_sync(self, ops: Sequence[Op]) -> None:
         """Blocking variant for command-line tools (no event loop)."""
         self._writer.write_sync(ops)
+
+    async def write_alone(self, ops: Sequence[Op]) -> None:
+        """`write`: with one writer there is no other transaction whose locks `ops` could meet."""
+        await self._writer.write(ops)
 
     def set_notary(self, mac: notarisation.Mac | None) -> None:
         """From now on, the writer notarises the organizations that writes mark (see store/notary.py)."""
