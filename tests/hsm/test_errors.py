@@ -9,17 +9,19 @@ import subprocess
 import sys
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pkcs11.exceptions as p11
 import pytest
 from pkcs11 import ObjectClass
 
-from conftest import REPO
 from strongroom.errors import ConfigError, ErrorCode, Grpc, HsmError, StrongroomError, Unavailable
 from strongroom.hsm import Capabilities, Curve, KeyStore
 from strongroom.hsm.errors import ONCE_ONLY_HINT, RULES, RV_EXCEPTIONS, exception_for, token_error
 from strongroom.softhsm import SoftHsmToken
+
+REPO = Path(__file__).resolve().parents[2]
 
 # -- the table -------------------------------------------------------------------------------------------
 

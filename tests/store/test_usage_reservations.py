@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from store.pg_cluster import PgCluster
 from strongroom.store import Database, Repository, open_database
 from strongroom.store import postgres as pg
 from strongroom.store.usage import RESERVATION_TTL_MS, Reservations
+
+REPO = Path(__file__).resolve().parents[2]
 
 NOW = 1_700_000_000_000
 MONTH = "2023-11"
