@@ -379,6 +379,27 @@ class Repository:
                 self.invalidate()
 
     # -- organizations ------------------------------------------------------------------------
+    def organization_ids(self) -> list[str]:
+        """Every organization's id (top-level and sub-organizations), unverified: what start-up and
+        `migrate --notarise` walk."""
+        return [str(r[0]) for r in self.db.all("SELECT id FROM organizations ORDER BY id")]
+
+    def notarised_organization_ids(self) -> list[str]:
+        """The organizations that have a notarised state (a row in `org_state`), unverified."""
+        return [str(r[0]) for r in self.db.all("SELECT organization_id FROM org_state ORDER BY organization_id")]
+
+    def first_organization_id(self) -> str | None:
+        """The oldest top-level organization, found without verifying it (`strongroom init`)."""
+        row = self.db.one("SELECT id FROM organizations WHERE parent_id IS NULL ORDER BY created_at, id LIMIT 1")
+        return None if row is None else str(row[0])
+
+    def user_id_of_api_key(self, org_id: str, public_key: str) -> str | None:
+        """The user holding the API key `public_key` in `org_id`, unverified (`strongroom init`)."""
+        row = self.db.one(
+            "SELECT user_id FROM api_keys WHERE organization_id = ? AND public_key = ?", (org_id, public_key)
+        )
+        return None if row is None else str(row[0])
+
     def organization(self, org_id: str) -> Organization | None:
         return self._cached(("org", org_id), lambda: self._load_organization(org_id))
 
@@ -1118,6 +1139,24 @@ class Repository:
                     "decision": code,
                     "reason": error,
                 }
+            )
+        ]
+
+    # -- signed checkpoints of the audit chain ------------------------------------------------------
+    def last_checkpoint_seq(self) -> int:
+        """The chain entry the last signed checkpoint covers (0: none yet)."""
+        row = self.db.one("SELECT max(seq) FROM audit_checkpoints")
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    @staticmethod
+    def insert_checkpoint(
+        seq: int, head: str, at_ms: int, scheme: str, public_key: bytes | None, signature: bytes | None
+    ) -> list[Op]:
+        return [
+            (
+                "INSERT INTO audit_checkpoints (seq, hash, at_ms, scheme, public_key, signature)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, head, at_ms, scheme, public_key, signature),
             )
         ]
 
