@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -10,12 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from store.pg_cluster import PgCluster
 from strongroom.errors import Conflict
 from strongroom.hsm.keystore import Notary
-from strongroom.store import Database, Repository, SqliteDatabase, audit, open_database
+from strongroom.store import Database, Repository, SqliteDatabase, audit, open_database, schema
 from strongroom.store import postgres as pg
 from strongroom.store import sqlite as sq
 from strongroom.store.records import (
@@ -136,6 +138,64 @@ def test_migrations_are_versioned_and_idempotent(backend: tuple[str, str | None,
         assert len(Repository(again).organizations()) == 1
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("version", [1, 3, 5])
+def test_a_database_at_an_older_version_opens_and_migrates(backend: tuple[str, str | None, Path], version: int) -> None:
+    """A database written by an older release (its schema as the steps up to `version` built it,
+    with rows in it) opens, migrates to the latest version and keeps its rows."""
+    name, url, path = backend
+    scripts = (sq.MIGRATIONS if name == "sqlite" else pg.MIGRATIONS)[:version]
+    statements = [schema.VERSION_TABLE, *(s for script in scripts for s in script)]
+    statements += [f"INSERT INTO schema_version (version) VALUES ({v})" for v in range(1, version + 1)]
+    statements.append(
+        "INSERT INTO organizations (id, name, parent_id, root_quorum_threshold, created_at, updated_at)"
+        f" VALUES ('o1', 'old', NULL, 1, {NOW}, {NOW})"
+    )
+    if url is None:
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            for statement in statements:
+                conn.execute(statement)
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    db = open_database(url, path)
+    try:
+        assert [r[0] for r in db.all("SELECT version FROM schema_version ORDER BY version")] == list(
+            range(1, len(schema.STEPS) + 1)
+        )
+        assert [r["name"] for r in db.all("SELECT name FROM organizations")] == ["old"]
+        assert {t: columns(db, name, t) for t in schema.table_names()} == {
+            t.name: [c.name for c in t.columns] + added(t.name) for t in tables()
+        }
+    finally:
+        db.close()
+
+
+def columns(db: Database, dialect: str, table: str) -> list[str]:
+    if dialect == "sqlite":
+        return [r["name"] for r in db.all(f"PRAGMA table_info({table})")]
+    return [
+        r[0]
+        for r in db.all(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+    ]
+
+
+def tables() -> list[schema.Table]:
+    return [c for step in schema.STEPS for c in step.changes if isinstance(c, schema.Table)]
+
+
+def added(table: str) -> list[str]:
+    return [
+        c.column.name
+        for step in schema.STEPS
+        for c in step.changes
+        if isinstance(c, schema.AddColumn) and c.table == table
+    ]
 
 
 def test_the_schemas_have_the_same_tables_and_columns(tmp_path: Path, cluster: PgCluster) -> None:

@@ -30,179 +30,13 @@ import psycopg
 import psycopg.errors
 
 from strongroom.errors import Conflict, StrongroomError
-from strongroom.store import audit
+from strongroom.store import audit, schema
 from strongroom.store import notary as notarisation
 from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
 from strongroom.store.sqlite import EXPECT_ROW, StaleWrite
 
-# Same versions as `sqlite.MIGRATIONS`; a change to one list is made to both.
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: organizations, users, credentials, private keys, activities
-    """
-    CREATE TABLE organizations (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        parent_id TEXT REFERENCES organizations(id),
-        root_quorum_threshold BIGINT NOT NULL,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
-    );
-    CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        email TEXT UNIQUE,
-        access_type TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '[]',
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
-    );
-    CREATE TABLE root_quorum (
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        user_id TEXT NOT NULL REFERENCES users(id),
-        PRIMARY KEY (organization_id, user_id)
-    );
-    CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id),
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        public_key TEXT NOT NULL,
-        curve TEXT NOT NULL,
-        expires_at BIGINT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, public_key)
-    );
-    CREATE INDEX api_keys_public_key ON api_keys(public_key);
-    CREATE TABLE private_keys (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        curve TEXT NOT NULL,
-        public_key BYTEA NOT NULL,
-        backend TEXT NOT NULL,
-        wrapped BYTEA,
-        addresses TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '[]',
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, name)
-    );
-    CREATE TABLE key_addresses (
-        organization_id TEXT NOT NULL,
-        address TEXT NOT NULL,
-        private_key_id TEXT NOT NULL REFERENCES private_keys(id),
-        PRIMARY KEY (organization_id, address, private_key_id)
-    );
-    CREATE TABLE activities (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        organization_id TEXT NOT NULL,
-        type TEXT NOT NULL,
-        status TEXT NOT NULL,
-        fingerprint TEXT NOT NULL UNIQUE,
-        user_id TEXT,
-        intent TEXT NOT NULL,
-        result TEXT NOT NULL,
-        failure TEXT,
-        votes TEXT NOT NULL,
-        request BYTEA NOT NULL,
-        stamp TEXT NOT NULL,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
-    );
-    CREATE INDEX activities_org_seq ON activities(organization_id, seq);
-    """,
-    # 2: the idempotency window is reloaded at start-up by creation time
-    """
-    CREATE INDEX activities_created_at ON activities(created_at);
-    """,
-    # 3: tamper-evident audit log, signed checkpoints, usage metering and quotas
-    """
-    CREATE TABLE audit_log (
-        seq BIGINT PRIMARY KEY,
-        body TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE TABLE audit_checkpoints (
-        seq BIGINT PRIMARY KEY,
-        hash TEXT NOT NULL,
-        at_ms BIGINT NOT NULL,
-        scheme TEXT NOT NULL,
-        public_key BYTEA,
-        signature BYTEA
-    );
-    CREATE TABLE usage (
-        organization_id TEXT NOT NULL,
-        month TEXT NOT NULL,
-        signatures BIGINT NOT NULL,
-        PRIMARY KEY (organization_id, month)
-    );
-    ALTER TABLE organizations ADD COLUMN monthly_signature_quota BIGINT;
-    """,
-    # 4: policies, tags, and how policies evaluated for each activity
-    """
-    CREATE TABLE policies (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        effect TEXT NOT NULL,
-        condition TEXT NOT NULL DEFAULT '',
-        consensus TEXT NOT NULL DEFAULT '',
-        time TEXT NOT NULL DEFAULT '',
-        notes TEXT NOT NULL DEFAULT '',
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, name)
-    );
-    CREATE TABLE tags (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        type TEXT NOT NULL,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, type, name)
-    );
-    ALTER TABLE activities ADD COLUMN policy_evaluations TEXT NOT NULL DEFAULT '[]';
-    """,
-    # 5: passkeys (WebAuthn authenticators), phone numbers, lookups by user and by parent org
-    """
-    CREATE TABLE authenticators (
-        id TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id),
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        credential_id TEXT NOT NULL,
-        cose_key BYTEA NOT NULL,
-        public_key TEXT NOT NULL,
-        aaguid TEXT NOT NULL,
-        attestation_type TEXT NOT NULL,
-        transports TEXT NOT NULL DEFAULT '[]',
-        sign_count BIGINT NOT NULL DEFAULT 0,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, credential_id)
-    );
-    CREATE INDEX authenticators_user ON authenticators(user_id);
-    CREATE INDEX authenticators_credential ON authenticators(credential_id);
-    CREATE INDEX api_keys_user ON api_keys(user_id);
-    CREATE INDEX users_organization ON users(organization_id);
-    CREATE INDEX organizations_parent ON organizations(parent_id);
-    ALTER TABLE users ADD COLUMN phone_number TEXT;
-    """,
-    # 6: each organization's notarised state (store/notary.py)
-    """
-    CREATE TABLE org_state (
-        organization_id TEXT PRIMARY KEY,
-        version BIGINT NOT NULL,
-        digests TEXT NOT NULL,
-        mac BYTEA NOT NULL
-    );
-    """,
-)
+MIGRATIONS: Final = schema.migrations("postgres")
+"""The statements of each schema version (`store/schema.py` describes the schema once)."""
 
 # Advisory-lock keys (64-bit): one for migrations, one for the audit chain head.
 _MIGRATION_LOCK: Final = 0x5354524F4E470001
@@ -257,15 +91,12 @@ def migrate(conn: psycopg.Connection[Row]) -> int:
     """Apply pending migrations under an advisory lock (replicas may start together)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        conn.execute(schema.VERSION_TABLE)
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         current = int(row[0] or 0) if row is not None else 0
-        for version, script in enumerate(MIGRATIONS, start=1):
-            if version <= current:
-                continue
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        for version, statements in schema.pending(MIGRATIONS, current):
+            for statement in statements:
+                conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
             current = version
     return current
@@ -528,22 +359,7 @@ class PostgresDatabase:
 
 
 # -- moving an embedded store to PostgreSQL ------------------------------------------------------
-_COPY_ORDER: Final = (
-    "organizations",
-    "users",
-    "root_quorum",
-    "api_keys",
-    "private_keys",
-    "key_addresses",
-    "activities",
-    "audit_log",
-    "audit_checkpoints",
-    "usage",
-    "policies",
-    "tags",
-    "authenticators",
-    "org_state",
-)
+_COPY_ORDER: Final = schema.table_names()
 
 
 def copy_from_sqlite(path: Path, url: str) -> dict[str, int]:

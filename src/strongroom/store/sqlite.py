@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from strongroom.errors import Conflict, StrongroomError
-from strongroom.store import audit
+from strongroom.store import audit, schema
 from strongroom.store import notary as notarisation
 from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
 
@@ -32,173 +32,8 @@ class StaleWrite(Exception):
     """A conditional write (`EXPECT_ROW`) matched no row."""
 
 
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: organizations, users, credentials, private keys, activities
-    """
-    CREATE TABLE organizations (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        parent_id TEXT REFERENCES organizations(id),
-        root_quorum_threshold INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-    );
-    CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        email TEXT UNIQUE,
-        access_type TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '[]',
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-    );
-    CREATE TABLE root_quorum (
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        user_id TEXT NOT NULL REFERENCES users(id),
-        PRIMARY KEY (organization_id, user_id)
-    );
-    CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id),
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        public_key TEXT NOT NULL,
-        curve TEXT NOT NULL,
-        expires_at INTEGER,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        UNIQUE (organization_id, public_key)
-    );
-    CREATE INDEX api_keys_public_key ON api_keys(public_key);
-    CREATE TABLE private_keys (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        curve TEXT NOT NULL,
-        public_key BLOB NOT NULL,
-        backend TEXT NOT NULL,
-        wrapped BLOB,
-        addresses TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '[]',
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        UNIQUE (organization_id, name)
-    );
-    CREATE TABLE key_addresses (
-        organization_id TEXT NOT NULL,
-        address TEXT NOT NULL,
-        private_key_id TEXT NOT NULL REFERENCES private_keys(id),
-        PRIMARY KEY (organization_id, address, private_key_id)
-    );
-    CREATE TABLE activities (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        organization_id TEXT NOT NULL,
-        type TEXT NOT NULL,
-        status TEXT NOT NULL,
-        fingerprint TEXT NOT NULL UNIQUE,
-        user_id TEXT,
-        intent TEXT NOT NULL,
-        result TEXT NOT NULL,
-        failure TEXT,
-        votes TEXT NOT NULL,
-        request BLOB NOT NULL,
-        stamp TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-    );
-    CREATE INDEX activities_org_seq ON activities(organization_id, seq);
-    """,
-    # 2: the idempotency window is reloaded at start-up by creation time
-    """
-    CREATE INDEX activities_created_at ON activities(created_at);
-    """,
-    # 3: tamper-evident audit log, signed checkpoints, usage metering and quotas
-    """
-    CREATE TABLE audit_log (
-        seq INTEGER PRIMARY KEY,
-        body TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE TABLE audit_checkpoints (
-        seq INTEGER PRIMARY KEY,
-        hash TEXT NOT NULL,
-        at_ms INTEGER NOT NULL,
-        scheme TEXT NOT NULL,
-        public_key BLOB,
-        signature BLOB
-    );
-    CREATE TABLE usage (
-        organization_id TEXT NOT NULL,
-        month TEXT NOT NULL,
-        signatures INTEGER NOT NULL,
-        PRIMARY KEY (organization_id, month)
-    );
-    ALTER TABLE organizations ADD COLUMN monthly_signature_quota INTEGER;
-    """,
-    # 4: policies, tags, and how policies evaluated for each activity
-    """
-    CREATE TABLE policies (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        effect TEXT NOT NULL,
-        condition TEXT NOT NULL DEFAULT '',
-        consensus TEXT NOT NULL DEFAULT '',
-        time TEXT NOT NULL DEFAULT '',
-        notes TEXT NOT NULL DEFAULT '',
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        UNIQUE (organization_id, name)
-    );
-    CREATE TABLE tags (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        type TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        UNIQUE (organization_id, type, name)
-    );
-    ALTER TABLE activities ADD COLUMN policy_evaluations TEXT NOT NULL DEFAULT '[]';
-    """,
-    # 5: passkeys (WebAuthn authenticators), phone numbers, lookups by user and by parent org
-    """
-    CREATE TABLE authenticators (
-        id TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id),
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        credential_id TEXT NOT NULL,
-        cose_key BLOB NOT NULL,
-        public_key TEXT NOT NULL,
-        aaguid TEXT NOT NULL,
-        attestation_type TEXT NOT NULL,
-        transports TEXT NOT NULL DEFAULT '[]',
-        sign_count INTEGER NOT NULL DEFAULT 0,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL,
-        UNIQUE (organization_id, credential_id)
-    );
-    CREATE INDEX authenticators_user ON authenticators(user_id);
-    CREATE INDEX authenticators_credential ON authenticators(credential_id);
-    CREATE INDEX api_keys_user ON api_keys(user_id);
-    CREATE INDEX users_organization ON users(organization_id);
-    CREATE INDEX organizations_parent ON organizations(parent_id);
-    ALTER TABLE users ADD COLUMN phone_number TEXT;
-    """,
-    # 6: each organization's notarised state (store/notary.py)
-    """
-    CREATE TABLE org_state (
-        organization_id TEXT PRIMARY KEY,
-        version INTEGER NOT NULL,
-        digests TEXT NOT NULL,
-        mac BLOB NOT NULL
-    );
-    """,
-)
+MIGRATIONS: Final = schema.migrations("sqlite")
+"""The statements of each schema version (`store/schema.py` describes the schema once)."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -212,17 +47,14 @@ def _connect(path: Path) -> sqlite3.Connection:
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply pending migrations; returns the schema version."""
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    conn.execute(schema.VERSION_TABLE)
     row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
     current = row[0] or 0
-    for version, script in enumerate(MIGRATIONS, start=1):
-        if version <= current:
-            continue
+    for version, statements in schema.pending(MIGRATIONS, current):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements:
+                conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
             conn.execute("COMMIT")
         except BaseException:
