@@ -329,9 +329,9 @@ def _viewer(request: web.Request) -> Viewer:
     session = sessions.get(session_id) if session_id else None
     if session is None:
         raise Unauthenticated("no dashboard session: log in with a passkey")
-    user = service.repo.user(session.user_id)
-    org = service.repo.organization(session.organization_id)
-    authenticator = service.repo.authenticator(session.organization_id, session.authenticator_id)
+    user = service.repo.users.user(session.user_id)
+    org = service.repo.organizations.organization(session.organization_id)
+    authenticator = service.repo.users.authenticator(session.organization_id, session.authenticator_id)
     if (
         user is None
         or org is None
@@ -358,11 +358,11 @@ async def login_options(request: web.Request) -> web.Response:
     email = data.get("email")
     if not isinstance(email, str) or not 3 <= len(email) <= 320 or "@" not in email:
         raise InvalidRequest("`email` must be an email address")
-    user = service.repo.user_by_email(email)
+    user = service.repo.users.user_by_email(email)
     credentials: list[dict[str, Any]] = []
     if user is not None and user.access_type in WEB_ACCESS:
         credentials = [
-            {"type": "public-key", "id": a.credential_id} for a in service.repo.authenticators_of_user(user.id)
+            {"type": "public-key", "id": a.credential_id} for a in service.repo.users.authenticators_of_user(user.id)
         ]
     user_id = user.id if credentials and user is not None else None
     if not credentials:
@@ -410,10 +410,10 @@ async def login(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError) as err:
         raise refused from err
     user_id = sessions.take_challenge(challenge.rstrip("="))
-    user = service.repo.user(user_id) if user_id else None
+    user = service.repo.users.user(user_id) if user_id else None
     if user is None or user.access_type not in WEB_ACCESS:
         raise refused
-    authenticator = service.repo.authenticator_by_credential_id(user.organization_id, assertion.credential_id)
+    authenticator = service.repo.users.authenticator_by_credential_id(user.organization_id, assertion.credential_id)
     if authenticator is None or authenticator.user_id != user.id:
         raise refused
     credential = webauthn_stamp.credential_json(assertion)
@@ -431,7 +431,7 @@ async def login(request: web.Request) -> web.Response:
         log.info("dashboard_login_refused", user_id=user.id, reason=str(err)[:200])
         raise refused from err
     if verified.new_sign_count:
-        await service.repo.write(service.repo.advance_sign_count(authenticator.id, int(verified.new_sign_count)))
+        await service.repo.write(service.repo.users.advance_sign_count(authenticator.id, int(verified.new_sign_count)))
     session_id, _session = sessions.open(user, authenticator)
     log.info("dashboard_login", user_id=user.id, organization_id=user.organization_id)
     response = _json(200, {"userId": user.id, "organizationId": user.organization_id, "expiresInS": sessions.ttl_s})
@@ -476,7 +476,7 @@ async def session_info(request: web.Request) -> web.Response:
             "organizationId": viewer.organization.id,
             "organizationName": viewer.organization.name,
             "rpId": service.settings.webauthn_rp_id,
-            "credentialIds": [a.credential_id for a in service.repo.authenticators_of_user(viewer.user.id)],
+            "credentialIds": [a.credential_id for a in service.repo.users.authenticators_of_user(viewer.user.id)],
         },
     )
 
@@ -485,9 +485,9 @@ async def overview(request: web.Request) -> web.Response:
     viewer = _viewer(request)
     repo = request.app[_SERVICE].repo
     org = viewer.organization
-    users = repo.users(org.id)
+    users = repo.users.users(org.id)
     names = {u.id: u.name for u in users}
-    pending = repo.activities(org.id, statuses=["ACTIVITY_STATUS_CONSENSUS_NEEDED"], limit=100)
+    pending = repo.activities.activities(org.id, statuses=["ACTIVITY_STATUS_CONSENSUS_NEEDED"], limit=100)
     usage = await _query(request, viewer, "get_usage", {})
     return _json(
         200,
@@ -501,9 +501,9 @@ async def overview(request: web.Request) -> web.Response:
             },
             "counts": {
                 "users": len(users),
-                "privateKeys": len(repo.private_keys(org.id)),
-                "policies": len(repo.policies(org.id)),
-                "subOrganizations": len(repo.sub_organization_ids(org.id)),
+                "privateKeys": len(repo.private_keys.private_keys(org.id)),
+                "policies": len(repo.policies.policies(org.id)),
+                "subOrganizations": len(repo.organizations.sub_organization_ids(org.id)),
                 "pendingActivities": len(pending),
             },
             "usage": usage["usage"],
@@ -522,7 +522,7 @@ async def private_keys(request: web.Request) -> web.Response:
     viewer = _viewer(request)
     repo = request.app[_SERVICE].repo
     out = []
-    for k in repo.private_keys(viewer.organization.id):
+    for k in repo.private_keys.private_keys(viewer.organization.id):
         item = render.private_key(k)
         item["backend"] = k.backend
         out.append(item)
@@ -558,7 +558,7 @@ async def activities(request: web.Request) -> web.Response:
 def _audit_entries(service: Strongroom, org_id: str, activity_id: str) -> list[dict[str, Any]]:
     return [
         {"seq": seq, "hash": h, "entry": entry}
-        for seq, h, entry in service.repo.audit_entries_of_activity(org_id, activity_id)
+        for seq, h, entry in service.repo.activities.audit_entries_of_activity(org_id, activity_id)
     ]
 
 
@@ -577,14 +577,14 @@ async def suborgs(request: web.Request) -> web.Response:
     viewer = _viewer(request)
     repo = request.app[_SERVICE].repo
     out = []
-    for sub_id in repo.sub_organization_ids(viewer.organization.id):
-        sub = repo.organization(sub_id)
+    for sub_id in repo.organizations.sub_organization_ids(viewer.organization.id):
+        sub = repo.organizations.organization(sub_id)
         if sub is not None:
             out.append(
                 {
                     "organizationId": sub.id,
                     "name": sub.name,
-                    "users": repo.user_count(sub.id),
+                    "users": repo.users.user_count(sub.id),
                     "rootQuorumThreshold": sub.root_quorum_threshold,
                     "createdAt": render.timestamp(sub.created_at),
                 }

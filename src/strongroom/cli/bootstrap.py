@@ -111,10 +111,10 @@ def create_organization(repo: Repository, name: str, user_name: str, public_key:
     )
     repo.write_sync(
         [
-            *repo.insert_organization(org),
-            *repo.insert_user(user),
-            *repo.insert_root_users(org_id, [user_id]),
-            *repo.insert_api_key(key),
+            *repo.organizations.insert_organization(org),
+            *repo.users.insert_user(user),
+            *repo.organizations.insert_root_users(org_id, [user_id]),
+            *repo.users.insert_api_key(key),
         ]
     )
     return org_id, user_id
@@ -176,8 +176,8 @@ def notarise_existing(data_dir: Path) -> list[str]:
     taken as they are, so this must only be run on a database known to be intact."""
     settings = load_settings(data_dir.resolve())
     with operator_store(settings) as repo:
-        have = set(repo.notarised_organization_ids())
-        todo = [i for i in repo.organization_ids() if i not in have]
+        have = set(repo.organizations.notarised_organization_ids())
+        todo = [i for i in repo.organizations.organization_ids() if i not in have]
         for org_id in todo:
             repo.write_sync([adopt_op(org_id)])
         return todo
@@ -189,13 +189,13 @@ def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
     audit_key, audit_key_file = prepare_token(settings)
     public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", ROOT_USER_NAME)
     with operator_store(settings) as repo:
-        first = repo.first_organization_id()
+        first = repo.organizations.first_organization_id()
         if first is not None:
             # Found without verifying it: init only reports which organization the root key belongs
             # to; the daemon verifies everything at start and says what is wrong (e.g. a database
             # that predates notarisation: `strongroom migrate --notarise`).
             org_id = first
-            found = repo.user_id_of_api_key(org_id, public_hex)
+            found = repo.users.user_id_of_api_key(org_id, public_hex)
             if found is None:
                 raise ConfigError(f"`{pub_path}` does not belong to a user of organization `{org_id}`")
             user_id = found
@@ -232,4 +232,4 @@ def create_top_level_organization(data_dir: Path, name: str) -> InitResult:
 def list_top_level_organizations(data_dir: Path) -> list[dict[str, str]]:
     settings = load_settings(data_dir.resolve())
     with operator_store(settings) as repo:
-        return [{"organizationId": o.id, "name": o.name} for o in repo.organizations()]
+        return [{"organizationId": o.id, "name": o.name} for o in repo.organizations.organizations()]

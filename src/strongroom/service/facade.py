@@ -86,8 +86,8 @@ class Strongroom:
         vouched for: nothing it says about any organization can be trusted until an operator
         has looked), and /readyz says why.
         """
-        ids = self.repo.organization_ids()
-        ids += [i for i in self.repo.notarised_organization_ids() if i not in ids]
+        ids = self.repo.organizations.organization_ids()
+        ids += [i for i in self.repo.organizations.notarised_organization_ids() if i not in ids]
         for org_id in ids:
             try:
                 self.repo.verified(org_id, fresh=True)
@@ -131,7 +131,7 @@ class Strongroom:
             return False  # never sign a head that failed verification, or that the writer refused
         if seq == 0 or seq <= self._checkpointed:
             return False
-        last = self.repo.last_checkpoint_seq()
+        last = self.repo.activities.last_checkpoint_seq()
         if last >= seq:
             self._checkpointed = last
             return False
@@ -139,7 +139,9 @@ class Strongroom:
         message = audit.checkpoint_message(seq, head, at_ms)
         scheme, public_key, signature = await self.keys.sign_audit(message)
         signed_at = self.clock.now_ms() if at_ms is None else at_ms
-        await self.repo.write(self.repo.insert_checkpoint(seq, head, signed_at, scheme, public_key, signature))
+        await self.repo.write(
+            self.repo.activities.insert_checkpoint(seq, head, signed_at, scheme, public_key, signature)
+        )
         self._checkpointed = seq
         await asyncio.to_thread(audit_trust.checkpointed, self.settings.data_dir, seq, head, at_ms)  # fsyncs
         return True

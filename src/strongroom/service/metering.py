@@ -22,7 +22,7 @@ from typing import Final
 from strongroom.errors import ErrorCode, ResourceExhausted
 from strongroom.logs import get_logger
 from strongroom.store.group_commit import Op
-from strongroom.store.records import Repository
+from strongroom.store.repository import Repository
 
 QUOTA_TTL_MS: Final = 5_000
 log = get_logger("strongroom.metering")
@@ -76,14 +76,14 @@ class Meter:
     def _count(self, org_id: str, month: str) -> _Count:
         c = self._counts.get((org_id, month))
         if c is None:
-            c = _Count(self._repo.signatures_used(org_id, month))
+            c = _Count(self._repo.usage.signatures_used(org_id, month))
             self._counts[(org_id, month)] = c
         return c
 
     def quota(self, org_id: str, now_ms: int) -> int | None:
         cached = self._quotas.get(org_id)
         if cached is None or now_ms - cached[1] > QUOTA_TTL_MS:
-            cached = (self._repo.signature_quota(org_id), now_ms)
+            cached = (self._repo.usage.signature_quota(org_id), now_ms)
             self._quotas[org_id] = cached
         return cached[0]
 
@@ -100,7 +100,7 @@ class Meter:
         return Reservation(org_id, month, signatures)
 
     def ops(self, r: Reservation) -> list[Op]:
-        return self._repo.add_usage(r.organization_id, r.month, r.signatures)
+        return self._repo.usage.add_usage(r.organization_id, r.month, r.signatures)
 
     def committed(self, r: Reservation) -> None:
         c = self._count(r.organization_id, r.month)
