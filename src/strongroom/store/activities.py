@@ -13,7 +13,7 @@ from strongroom.store.audit import append_op, digest
 from strongroom.store.core import Aggregate
 from strongroom.store.group_commit import Op
 from strongroom.store.records import Activity, Row
-from strongroom.store.sqlite import EXPECT_ROW
+from strongroom.store.writer import EXPECT_ROW
 
 
 class Activities(Aggregate):

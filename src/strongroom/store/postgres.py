@@ -29,11 +29,10 @@ from typing import Any, Final
 import psycopg
 import psycopg.errors
 
-from strongroom.errors import Conflict, StrongroomError
+from strongroom.errors import Conflict
 from strongroom.store import audit, schema
-from strongroom.store import notary as notarisation
-from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
-from strongroom.store.sqlite import EXPECT_ROW, StaleWrite
+from strongroom.store.group_commit import Param
+from strongroom.store.writer import StoreWriter, WriterDatabase
 
 MIGRATIONS: Final = schema.migrations("postgres")
 """The statements of each schema version (`store/schema.py` describes the schema once)."""
@@ -102,170 +101,66 @@ def migrate(conn: psycopg.Connection[Row]) -> int:
     return current
 
 
-class _Chain:
-    """The audit chain head, read from the database once the transaction holds the chain lock."""
+class _Translated:
+    """A psycopg connection that takes SQLite's `?` placeholders, as the store's SQL is written."""
 
-    def __init__(self) -> None:
-        self.seq = 0
-        self.hash = audit.GENESIS
-        self.locked = False
-        self.known: tuple[int, str] | None = None  # the head as of this writer's last commit
+    __slots__ = ("conn",)
 
-    def begin(self) -> None:
-        self.locked = False
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self.conn = conn
 
-    def lock(self, conn: psycopg.Connection[Row]) -> None:
-        """Take the chain lock and catch up with what other replicas appended (`audit.catch_up`);
-        the first time, the stored head is taken as it is (start-up verified the chain)."""
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
-        if self.known is None:
-            row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            self.seq, self.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
-        else:
-            self.seq, self.hash = audit.catch_up(
-                lambda sql, params: conn.execute(translate(sql), params).fetchall(), self.known
-            )
-        self.locked = True
-
-    def append(self, conn: psycopg.Connection[Row], body: bytes) -> None:
-        if not self.locked:
-            self.lock(conn)
-        seq = self.seq + 1
-        h = audit.entry_hash(self.hash, seq, body)
-        conn.execute(
-            "INSERT INTO audit_log (seq, body, prev_hash, hash) VALUES (%s, %s, %s, %s)",
-            (seq, body.decode(), self.hash, h),
-        )
-        self.seq, self.hash = seq, h
-
-    def state(self) -> tuple[int, str, bool]:
-        return self.seq, self.hash, self.locked
-
-    def restore(self, state: tuple[int, str, bool]) -> None:
-        self.seq, self.hash, self.locked = state
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Row]:
+        return self.conn.execute(translate(sql), parameters)
 
 
-JobError = (psycopg.Error, StaleWrite, StrongroomError)
+def _lock_chain(conn: audit.Executor) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(?)", (_AUDIT_LOCK,))
 
 
-class _Writer(GroupCommitWriter):
+class _Writer(StoreWriter):
+    EAGER_CHAIN = False  # the chain lock is taken only by batches that append
+    DB_ERROR = psycopg.Error
+    JOB_ERROR = psycopg.errors.DatabaseError
+
     def __init__(self, url: str) -> None:
-        super().__init__("postgres-writer")
-        self.notary: notarisation.WriterNotary | None = None
+        super().__init__("postgres-writer", audit.Chain(lock=_lock_chain))
         self._url = url
         self._conn: psycopg.Connection[Row] | None = _connect(url, autocommit=False)
-        self.chain = _Chain()
 
-    def _connection(self) -> psycopg.Connection[Row]:
+    def _connection(self) -> _Translated:
         if self._conn is None or self._conn.broken or self._conn.closed:
             if self._conn is not None:
                 with contextlib.suppress(psycopg.Error):
                     self._conn.close()
                 self._conn = None
             self._conn = _connect(self._url, autocommit=False)
-        return self._conn
+        return _Translated(self._conn)
 
-    def _apply(self, conn: psycopg.Connection[Row], job: Job) -> None:
-        # The chain lock, if needed, is taken before any row lock (no lock-order deadlocks).
-        # It also serialises notarisations across replicas: each reads and writes `org_state`
-        # while holding it.
-        def execute(sql: str, params: Sequence[Param]) -> None:
-            if sql == audit.AUDIT_OP:
-                body = params[0]
-                assert isinstance(body, bytes)
-                self.chain.append(conn, body)
-            else:
-                cur = conn.execute(translate(sql), params)
-                if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
-                    raise StaleWrite(sql)
+    def _commit_transaction(self, conn: audit.Executor) -> None:
+        assert isinstance(conn, _Translated)
+        conn.conn.commit()
 
-        def query(sql: str, params: Sequence[Param]) -> list[Row]:
-            return conn.execute(translate(sql), params).fetchall()
+    def _rollback_transaction(self, conn: audit.Executor) -> None:
+        assert isinstance(conn, _Translated)
+        with contextlib.suppress(psycopg.Error):
+            conn.conn.rollback()
 
-        notarisation.apply(job.ops, query, execute, self.notary)
+    def _connection_lost(self, conn: audit.Executor, err: BaseException) -> bool:
+        assert isinstance(conn, _Translated)
+        return isinstance(err, psycopg.errors.OperationalError) and conn.conn.broken
 
-    def _begin(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
-        self.chain.begin()
-        if any(
-            sql in (audit.AUDIT_OP, notarisation.NOTARISE_OP, notarisation.ADOPT_OP)
-            for job in batch
-            for sql, _ in job.ops
-        ):
-            self.chain.lock(conn)
-
-    def _commit(self, batch: list[Job]) -> None:
-        try:
-            conn = self._connection()
-        except psycopg.Error as err:
-            self.failure = f"the store cannot be written: {err}"
-            for job in batch:
-                job.error = err
-        else:
-            if not self._commit_fast(conn, batch):
-                self._commit_isolated(conn, batch)
+    def _unique_violation(self, err: BaseException) -> Conflict | None:
+        if isinstance(err, psycopg.errors.UniqueViolation):
+            return Conflict(f"already exists ({err.diag.constraint_name or 'unique constraint'})")
+        return None
 
     def _close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()
 
-    def translate(self, err: BaseException) -> BaseException:
-        return _translate(err)
 
-    def _commit_fast(self, conn: psycopg.Connection[Row], batch: list[Job]) -> bool:
-        try:
-            self._begin(conn, batch)
-            for job in batch:
-                self._apply(conn, job)
-            conn.commit()
-        except JobError:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            return False
-        self._committed()
-        return True
-
-    def _committed(self) -> None:
-        self.failure = None
-        if self.chain.locked:
-            self.chain.known = (self.chain.seq, self.chain.hash)
-
-    def _commit_isolated(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
-        try:
-            self._begin(conn, batch)
-            for i, job in enumerate(batch):
-                conn.execute(f"SAVEPOINT j{i}")
-                job_head = self.chain.state()
-                try:
-                    self._apply(conn, job)
-                    conn.execute(f"RELEASE SAVEPOINT j{i}")
-                except (psycopg.errors.DatabaseError, StaleWrite, StrongroomError) as err:
-                    if isinstance(err, psycopg.errors.OperationalError) and conn.broken:
-                        raise
-                    self.chain.restore(job_head)
-                    conn.execute(f"ROLLBACK TO SAVEPOINT j{i}")
-                    conn.execute(f"RELEASE SAVEPOINT j{i}")
-                    job.error = err
-            conn.commit()
-            self._committed()
-        except (psycopg.Error, audit.ChainRewritten) as err:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            self.failure = f"the store cannot be written: {err}"
-            for job in batch:
-                job.error = job.error or err
-
-
-def _translate(err: BaseException) -> BaseException:
-    if isinstance(err, StaleWrite):
-        return Conflict("the activity was changed concurrently; read it again")
-    if isinstance(err, psycopg.errors.UniqueViolation):
-        diag = err.diag.constraint_name or "unique constraint"
-        return Conflict(f"already exists ({diag})")
-    return err
-
-
-class PostgresDatabase:
+class PostgresDatabase(WriterDatabase):
     """Connections and the group-commit writer for one PostgreSQL database (libpq URL)."""
 
     shared: Final = True  # other replicas write too: the repository does not cache reads
@@ -293,24 +188,6 @@ class PostgresDatabase:
 
     def all(self, sql: str, params: Sequence[Param] = ()) -> list[Row]:
         return self._execute(sql, params).fetchall()
-
-    # -- writes (group commit) --------------------------------------------------------------
-    async def write(self, ops: Sequence[Op]) -> None:
-        await self._writer.write(ops)
-
-    def write_sync(self, ops: Sequence[Op]) -> None:
-        self._writer.write_sync(ops)
-
-    def set_notary(self, mac: notarisation.Mac | None) -> None:
-        """From now on, the writer notarises the organizations that writes mark (see store/notary.py)."""
-        self._writer.notary = None if mac is None else notarisation.WriterNotary(mac)
-
-    @property
-    def failure(self) -> str | None:
-        return self._writer.failure
-
-    async def probe(self) -> bool:
-        return await self._writer.probe()
 
     # -- cross-replica mutual exclusion -----------------------------------------------------
     @contextlib.asynccontextmanager
@@ -340,13 +217,6 @@ class PostgresDatabase:
                 self._lock_conns.append(conn)
             else:
                 await conn.close()
-
-    def audit_head(self) -> tuple[int, str]:
-        row = self.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        return (0, audit.GENESIS) if row is None else (int(row["seq"]), str(row["hash"]))
-
-    def stats(self) -> dict[str, Any]:
-        return {"batches": self._writer.batches, "jobs": self._writer.jobs}
 
     def close(self) -> None:
         if self._writer.closed:

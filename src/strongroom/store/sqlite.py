@@ -16,21 +16,12 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from strongroom.errors import Conflict, StrongroomError
+from strongroom.errors import Conflict
 from strongroom.store import audit, schema
-from strongroom.store import notary as notarisation
-from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
-
-EXPECT_ROW: Final = " -- strongroom: expect a row"
-"""Suffix of a conditional UPDATE that must change a row: if it changes none (another writer,
-perhaps another replica, got there first), the job is undone and answered with `Conflict`."""
-
-
-class StaleWrite(Exception):
-    """A conditional write (`EXPECT_ROW`) matched no row."""
-
+from strongroom.store.group_commit import Param
+from strongroom.store.writer import StoreWriter, WriterDatabase
 
 MIGRATIONS: Final = schema.migrations("sqlite")
 """The statements of each schema version (`store/schema.py` describes the schema once)."""
@@ -64,96 +55,40 @@ def migrate(conn: sqlite3.Connection) -> int:
     return int(current)
 
 
-class _Writer(GroupCommitWriter):
+class _Writer(StoreWriter):
+    EAGER_CHAIN = True  # the write transaction is exclusive: the chain is read at each one
+    DB_ERROR = sqlite3.Error
+    JOB_ERROR = sqlite3.Error
+
     def __init__(self, path: Path) -> None:
-        super().__init__("sqlite-writer")
-        self.notary: notarisation.WriterNotary | None = None
-        self._conn = _connect(path)
-        self._conn.execute("PRAGMA synchronous = FULL")
-        self.chain = audit.Chain(self._conn)
+        conn = _connect(path)
+        conn.execute("PRAGMA synchronous = FULL")
+        super().__init__("sqlite-writer", audit.Chain(conn))
+        self._conn = conn
 
-    def _execute(self, sql: str, params: Sequence[Param]) -> None:
-        if sql == audit.AUDIT_OP:
-            body = params[0]
-            assert isinstance(body, bytes)
-            self.chain.append(self._conn, body)
-        else:
-            cur = self._conn.execute(sql, params)
-            if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
-                raise StaleWrite(sql)
+    def _connection(self) -> sqlite3.Connection:
+        return self._conn
 
-    def _query(self, sql: str, params: Sequence[Param]) -> list[sqlite3.Row]:
-        return self._conn.execute(sql, params).fetchall()
+    def _begin_transaction(self, conn: audit.Executor) -> None:
+        conn.execute("BEGIN IMMEDIATE")
 
-    def _apply(self, job: Job) -> None:
-        notarisation.apply(job.ops, self._query, self._execute, self.notary)
+    def _commit_transaction(self, conn: audit.Executor) -> None:
+        conn.execute("COMMIT")
 
-    def _commit(self, batch: list[Job]) -> None:
-        if not self._commit_fast(batch):
-            self._commit_isolated(batch)
+    def _rollback_transaction(self, conn: audit.Executor) -> None:
+        if self._conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+    def _unique_violation(self, err: BaseException) -> Conflict | None:
+        if isinstance(err, sqlite3.IntegrityError) and "UNIQUE" in str(err):
+            return Conflict(f"already exists ({str(err).removeprefix('UNIQUE constraint failed: ')})")
+        return None
 
     def _close(self) -> None:
         self._conn.close()
 
-    def translate(self, err: BaseException) -> BaseException:
-        return _translate(err)
 
-    def _commit_fast(self, batch: list[Job]) -> bool:
-        """The whole batch in one transaction; False (and nothing written) if any write fails."""
-        conn = self._conn
-        head = self.chain.state()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            self.chain.reload(conn)
-            for job in batch:
-                self._apply(job)
-            conn.execute("COMMIT")
-        except (sqlite3.Error, StaleWrite, StrongroomError):
-            self.chain.restore(head)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return False
-        self.failure = None
-        return True
-
-    def _commit_isolated(self, batch: list[Job]) -> None:
-        """Each job in its own savepoint, so one failing job does not undo the others."""
-        conn = self._conn
-        head = self.chain.state()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            self.chain.reload(conn)
-            for i, job in enumerate(batch):
-                conn.execute(f"SAVEPOINT j{i}")
-                job_head = self.chain.state()
-                try:
-                    self._apply(job)
-                    conn.execute(f"RELEASE j{i}")
-                except (sqlite3.Error, StaleWrite, StrongroomError) as err:
-                    self.chain.restore(job_head)
-                    conn.execute(f"ROLLBACK TO j{i}")
-                    conn.execute(f"RELEASE j{i}")
-                    job.error = err
-            conn.execute("COMMIT")
-            self.failure = None
-        except (sqlite3.Error, audit.ChainRewritten) as err:
-            self.chain.restore(head)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self.failure = f"the store cannot be written: {err}"
-            for job in batch:
-                job.error = job.error or err
-
-
-def _translate(err: BaseException) -> BaseException:
-    if isinstance(err, StaleWrite):
-        return Conflict("the activity was changed concurrently; read it again")
-    if isinstance(err, sqlite3.IntegrityError) and "UNIQUE" in str(err):
-        return Conflict(f"already exists ({str(err).removeprefix('UNIQUE constraint failed: ')})")
-    return err
-
-
-class SqliteDatabase:
+class SqliteDatabase(WriterDatabase):
     """Connections and the group-commit writer for one SQLite file."""
 
     shared: Final = False  # only this process writes: cached reads stay valid until it writes
@@ -178,39 +113,10 @@ class SqliteDatabase:
     def all(self, sql: str, params: Sequence[Param] = ()) -> list[sqlite3.Row]:
         return list(self._read.execute(sql, params).fetchall())
 
-    # -- writes (group commit) --------------------------------------------------------------
-    async def write(self, ops: Sequence[Op]) -> None:
-        """Run `ops` atomically; returns once they are durable on disk."""
-        await self._writer.write(ops)
-
-    def write_sync(self, ops: Sequence[Op]) -> None:
-        """Blocking variant for command-line tools (no event loop)."""
-        self._writer.write_sync(ops)
-
-    def set_notary(self, mac: notarisation.Mac | None) -> None:
-        """From now on, the writer notarises the organizations that writes mark (see store/notary.py)."""
-        self._writer.notary = None if mac is None else notarisation.WriterNotary(mac)
-
-    @property
-    def failure(self) -> str | None:
-        """Why the store cannot be written right now (None when it can)."""
-        return self._writer.failure
-
-    async def probe(self) -> bool:
-        """An empty transaction through the writer: clears `failure` when writes work again."""
-        return await self._writer.probe()
-
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
         """Held by one process at a time: SQLite has one daemon, whose own locks already serialise."""
         yield
-
-    def audit_head(self) -> tuple[int, str]:
-        row = self.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        return (0, audit.GENESIS) if row is None else (int(row["seq"]), str(row["hash"]))
-
-    def stats(self) -> dict[str, Any]:
-        return {"batches": self._writer.batches, "jobs": self._writer.jobs}
 
     def close(self) -> None:
         if self._writer.closed:
