@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 
 from strongroom.store.audit import append_op, digest
-from strongroom.store.core import Aggregate
-from strongroom.store.group_commit import Op
+from strongroom.store.core import Aggregate, columns, from_row, insert, update
+from strongroom.store.group_commit import Op, Param
 from strongroom.store.records import Activity, Row
 from strongroom.store.writer import EXPECT_ROW
 
@@ -21,21 +21,25 @@ class Activities(Aggregate):
 
     @staticmethod
     def _activity(row: Row) -> Activity:
-        return Activity(
-            row["id"],
-            row["organization_id"],
-            row["type"],
-            row["status"],
-            row["fingerprint"],
-            row["user_id"],
-            json.loads(row["intent"]),
-            json.loads(row["result"]),
-            None if row["failure"] is None else json.loads(row["failure"]),
-            json.loads(row["votes"]),
-            row["created_at"],
-            row["updated_at"],
-            json.loads(row["policy_evaluations"]),
+        return from_row(
+            Activity,
+            row,
+            intent=json.loads(row["intent"]),
+            result=json.loads(row["result"]),
+            failure=None if row["failure"] is None else json.loads(row["failure"]),
+            votes=json.loads(row["votes"]),
+            policy_evaluations=json.loads(row["policy_evaluations"]),
         )
+
+    @staticmethod
+    def _stored(activity: Activity) -> dict[str, Param]:
+        """The fields kept as JSON, as stored (the audit entry digests the stored `result`)."""
+        return {
+            "result": orjson.dumps(activity.result).decode(),
+            "failure": None if activity.failure is None else orjson.dumps(activity.failure).decode(),
+            "votes": orjson.dumps(activity.votes).decode(),
+            "policy_evaluations": orjson.dumps(activity.policy_evaluations).decode(),
+        }
 
     def activity(self, org_id: str, activity_id: str) -> Activity | None:
         row = self.db.one("SELECT * FROM activities WHERE id = ? AND organization_id = ?", (activity_id, org_id))
@@ -123,57 +127,20 @@ class Activities(Aggregate):
     @staticmethod
     def insert_activity(activity: Activity, request: bytes, stamp: str, actor_key: str) -> list[Op]:
         """The activity row and its audit entry, to be committed together."""
-        result = orjson.dumps(activity.result).decode()
-        entry = Activities._activity_entry(activity, digest(request), result, actor_key)
-        return [
-            (
-                "INSERT INTO activities (id, organization_id, type, status, fingerprint, user_id, intent, result,"
-                " failure, votes, request, stamp, created_at, updated_at, policy_evaluations)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    activity.id,
-                    activity.organization_id,
-                    activity.type,
-                    activity.status,
-                    activity.fingerprint,
-                    activity.user_id,
-                    orjson.dumps(activity.intent).decode(),
-                    result,
-                    None if activity.failure is None else orjson.dumps(activity.failure).decode(),
-                    orjson.dumps(activity.votes).decode(),
-                    request,
-                    stamp,
-                    activity.created_at,
-                    activity.updated_at,
-                    orjson.dumps(activity.policy_evaluations).decode(),
-                ),
-            ),
-            append_op(entry),
-        ]
+        stored = Activities._stored(activity)
+        row = columns(activity, intent=orjson.dumps(activity.intent).decode(), **stored)
+        entry = Activities._activity_entry(activity, digest(request), str(stored["result"]), actor_key)
+        return [insert("activities", {**row, "request": request, "stamp": stamp}), append_op(entry)]
 
     def update_activity(self, activity: Activity, *, expected_status: str) -> list[Op]:
         """A state change (votes, completion), only from `expected_status`, with its audit entry."""
-        result = orjson.dumps(activity.result).decode()
+        stored = self._stored(activity)
         row = self.db.one("SELECT request FROM activities WHERE id = ?", (activity.id,))
         request_digest = digest(bytes(row["request"])) if row is not None else ""
-        entry = self._activity_entry(activity, request_digest, result, None)
-        return [
-            (
-                "UPDATE activities SET status = ?, result = ?, failure = ?, votes = ?, policy_evaluations = ?,"
-                " updated_at = ? WHERE id = ? AND status = ?" + EXPECT_ROW,
-                (
-                    activity.status,
-                    result,
-                    None if activity.failure is None else orjson.dumps(activity.failure).decode(),
-                    orjson.dumps(activity.votes).decode(),
-                    orjson.dumps(activity.policy_evaluations).decode(),
-                    activity.updated_at,
-                    activity.id,
-                    expected_status,
-                ),
-            ),
-            append_op(entry),
-        ]
+        entry = self._activity_entry(activity, request_digest, str(stored["result"]), None)
+        changed = {"status": activity.status, **stored, "updated_at": activity.updated_at}
+        sql, params = update("activities", changed, {"id": activity.id, "status": expected_status})
+        return [(sql + EXPECT_ROW, params), append_op(entry)]
 
     @staticmethod
     def audit_refusal(
@@ -222,10 +189,12 @@ class Activities(Aggregate):
     def insert_checkpoint(
         seq: int, head: str, at_ms: int, scheme: str, public_key: bytes | None, signature: bytes | None
     ) -> list[Op]:
-        return [
-            (
-                "INSERT INTO audit_checkpoints (seq, hash, at_ms, scheme, public_key, signature)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (seq, head, at_ms, scheme, public_key, signature),
-            )
-        ]
+        row: dict[str, Param] = {
+            "seq": seq,
+            "hash": head,
+            "at_ms": at_ms,
+            "scheme": scheme,
+            "public_key": public_key,
+            "signature": signature,
+        }
+        return [insert("audit_checkpoints", row)]

@@ -4,17 +4,23 @@ the read cache, and writes (which drop the cache when they touch cached tables).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from strongroom.store.group_commit import Op
+from strongroom.store.group_commit import Op, Param
 from strongroom.store.notary import BY_NAME, Mac, Snapshot, TamperedState, describe, notarise_op, read_stored, row_hash
 from strongroom.store.notary import check as check_state
 from strongroom.store.notary import load as load_state
 from strongroom.store.records import Database, Row
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 _T = TypeVar("_T")
+_R = TypeVar("_R")
+_D = TypeVar("_D", bound="DataclassInstance")
 
 
 def _touches_cached(sql: str) -> bool:
@@ -33,6 +39,41 @@ _CACHED_TABLES: Final = (
     "tags",
     "authenticators",
 )
+
+
+def columns(record: Any, **stored: Any) -> dict[str, Any]:
+    """A record's fields as column values; `stored` replaces the fields kept in another form (JSON)."""
+    return {**{f.name: getattr(record, f.name) for f in dataclasses.fields(record)}, **stored}
+
+
+def from_row(cls: type[_D], row: Row, **loaded: Any) -> _D:
+    """A record from a row of its table; `loaded` replaces the columns kept in another form."""
+    return cls(**{f.name: loaded[f.name] if f.name in loaded else row[f.name] for f in dataclasses.fields(cls)})
+
+
+def _where(where: Mapping[str, Param]) -> str:
+    return " AND ".join(f"{c} = ?" for c in where)
+
+
+def insert(table: str, values: Mapping[str, Param]) -> Op:
+    return (
+        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+        tuple(values.values()),
+    )
+
+
+def update(table: str, values: Mapping[str, Param], where: Mapping[str, Param]) -> Op:
+    sets = ", ".join(f"{c} = ?" for c in values)
+    return f"UPDATE {table} SET {sets} WHERE {_where(where)}", (*values.values(), *where.values())
+
+
+def delete(table: str, where: Mapping[str, Param]) -> Op:
+    return f"DELETE FROM {table} WHERE {_where(where)}", tuple(where.values())
+
+
+def in_org(org_id: str, row_id: str) -> dict[str, Param]:
+    """The key of an organization's row: `WHERE id = ? AND organization_id = ?`."""
+    return {"id": row_id, "organization_id": org_id}
 
 
 def mark(org_id: str, ops: list[Op]) -> list[Op]:
@@ -219,3 +260,8 @@ class Aggregate:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.db = core.db
+
+    def _one(self, table: str, load: Callable[[Row], _R], sql: str, params: Sequence[Param]) -> _R | None:
+        """One row of `table`, checked against the notarisation, as a record (None: no such row)."""
+        row = self.db.one(sql, params)
+        return None if row is None else load(self.core.checked(table, row))

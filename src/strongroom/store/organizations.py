@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strongroom.store.core import Aggregate, mark
+from strongroom.store.core import Aggregate, columns, delete, insert, mark, update
 from strongroom.store.group_commit import Op
 from strongroom.store.notary import TamperedState, read_stored
 from strongroom.store.records import Organization
@@ -64,21 +64,16 @@ class Organizations(Aggregate):
 
     @staticmethod
     def insert_organization(org: Organization) -> list[Op]:
-        ops: list[Op] = [
-            (
-                "INSERT INTO organizations (id, name, parent_id, root_quorum_threshold, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (org.id, org.name, org.parent_id, org.root_quorum_threshold, org.created_at, org.updated_at),
-            )
-        ]
-        return mark(org.id, ops)
+        row = {k: v for k, v in columns(org).items() if k != "root_user_ids"}  # those are `root_quorum` rows
+        return mark(org.id, [insert("organizations", row)])
+
+    @staticmethod
+    def _root_users(org_id: str, user_ids: Sequence[str]) -> list[Op]:
+        return [insert("root_quorum", {"organization_id": org_id, "user_id": u}) for u in user_ids]
 
     @staticmethod
     def insert_root_users(org_id: str, user_ids: Sequence[str]) -> list[Op]:
-        return mark(
-            org_id,
-            [("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids],
-        )
+        return mark(org_id, Organizations._root_users(org_id, user_ids))
 
     def sub_organization_ids(self, parent_id: str) -> list[str]:
         rows = self.db.all("SELECT id FROM organizations WHERE parent_id = ? ORDER BY created_at, id", (parent_id,))
@@ -89,11 +84,8 @@ class Organizations(Aggregate):
         return mark(
             org_id,
             [
-                ("DELETE FROM root_quorum WHERE organization_id = ?", (org_id,)),
-                *(("INSERT INTO root_quorum (organization_id, user_id) VALUES (?, ?)", (org_id, u)) for u in user_ids),
-                (
-                    "UPDATE organizations SET root_quorum_threshold = ?, updated_at = ? WHERE id = ?",
-                    (threshold, now_ms, org_id),
-                ),
+                delete("root_quorum", {"organization_id": org_id}),
+                *Organizations._root_users(org_id, user_ids),
+                update("organizations", {"root_quorum_threshold": threshold, "updated_at": now_ms}, {"id": org_id}),
             ],
         )

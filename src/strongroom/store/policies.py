@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strongroom.store.core import Aggregate, mark
+from strongroom.store.core import Aggregate, columns, delete, from_row, in_org, insert, mark, update
 from strongroom.store.group_commit import Op
 from strongroom.store.records import PolicyRecord, Row
 
@@ -12,18 +12,7 @@ class Policies(Aggregate):
 
     @staticmethod
     def _policy(row: Row) -> PolicyRecord:
-        return PolicyRecord(
-            row["id"],
-            row["organization_id"],
-            row["name"],
-            row["effect"],
-            row["condition"],
-            row["consensus"],
-            row["time"],
-            row["notes"],
-            row["created_at"],
-            row["updated_at"],
-        )
+        return from_row(PolicyRecord, row)
 
     def policies(self, org_id: str) -> list[PolicyRecord]:
         return list(self.core.cached(("policies", org_id), lambda: self._load_policies(org_id)))
@@ -37,51 +26,13 @@ class Policies(Aggregate):
 
     @staticmethod
     def insert_policy(p: PolicyRecord) -> list[Op]:
-        return mark(
-            p.organization_id,
-            [
-                (
-                    "INSERT INTO policies (id, organization_id, name, effect, condition, consensus, time, notes,"
-                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        p.id,
-                        p.organization_id,
-                        p.name,
-                        p.effect,
-                        p.condition,
-                        p.consensus,
-                        p.time,
-                        p.notes,
-                        p.created_at,
-                        p.updated_at,
-                    ),
-                )
-            ],
-        )
+        return mark(p.organization_id, [insert("policies", columns(p))])
 
     @staticmethod
     def update_policy(p: PolicyRecord) -> list[Op]:
-        return mark(
-            p.organization_id,
-            [
-                (
-                    "UPDATE policies SET name = ?, effect = ?, condition = ?, consensus = ?, time = ?, notes = ?,"
-                    " updated_at = ? WHERE id = ? AND organization_id = ?",
-                    (
-                        p.name,
-                        p.effect,
-                        p.condition,
-                        p.consensus,
-                        p.time,
-                        p.notes,
-                        p.updated_at,
-                        p.id,
-                        p.organization_id,
-                    ),
-                )
-            ],
-        )
+        changed = {k: v for k, v in columns(p).items() if k not in ("id", "organization_id", "created_at")}
+        return mark(p.organization_id, [update("policies", changed, in_org(p.organization_id, p.id))])
 
     @staticmethod
     def delete_policy(org_id: str, policy_id: str) -> list[Op]:
-        return mark(org_id, [("DELETE FROM policies WHERE id = ? AND organization_id = ?", (policy_id, org_id))])
+        return mark(org_id, [delete("policies", in_org(org_id, policy_id))])

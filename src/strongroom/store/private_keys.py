@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from strongroom.store.core import Aggregate, mark
+from strongroom.store.core import Aggregate, columns, from_row, insert, mark
 from strongroom.store.group_commit import Op
 from strongroom.store.records import PrivateKey, Row
 
@@ -19,26 +19,25 @@ class PrivateKeys(Aggregate):
 
     @staticmethod
     def _private_key(row: Row) -> PrivateKey:
-        return PrivateKey(
-            row["id"],
-            row["organization_id"],
-            row["name"],
-            row["curve"],
-            bytes(row["public_key"]),
-            row["backend"],
-            None if row["wrapped"] is None else bytes(row["wrapped"]),
-            tuple((a["format"], a["address"]) for a in json.loads(row["addresses"])),
-            tuple(json.loads(row["tags"])),
-            row["created_at"],
-            row["updated_at"],
+        return from_row(
+            PrivateKey,
+            row,
+            public_key=bytes(row["public_key"]),
+            wrapped=None if row["wrapped"] is None else bytes(row["wrapped"]),
+            addresses=tuple((a["format"], a["address"]) for a in json.loads(row["addresses"])),
+            tags=tuple(json.loads(row["tags"])),
         )
 
     def private_key(self, org_id: str, key_id: str) -> PrivateKey | None:
         return self.core.cached(("pk", org_id, key_id), lambda: self._load_private_key(org_id, key_id))
 
     def _load_private_key(self, org_id: str, key_id: str) -> PrivateKey | None:
-        row = self.db.one("SELECT * FROM private_keys WHERE id = ? AND organization_id = ?", (key_id, org_id))
-        return None if row is None else self._private_key(self.core.checked("private_keys", row))
+        return self._one(
+            "private_keys",
+            self._private_key,
+            "SELECT * FROM private_keys WHERE id = ? AND organization_id = ?",
+            (key_id, org_id),
+        )
 
     def private_key_by_address(self, org_id: str, address: str) -> PrivateKey | None:
         key = address_key(address)
@@ -67,25 +66,8 @@ class PrivateKeys(Aggregate):
 
     @staticmethod
     def insert_private_key(key: PrivateKey) -> list[Op]:
-        ops: list[Op] = [
-            (
-                "INSERT INTO private_keys (id, organization_id, name, curve, public_key, backend, wrapped,"
-                " addresses, tags, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key.id,
-                    key.organization_id,
-                    key.name,
-                    key.curve,
-                    key.public_key,
-                    key.backend,
-                    key.wrapped,
-                    json.dumps([{"format": f, "address": a} for f, a in key.addresses]),
-                    json.dumps(list(key.tags)),
-                    key.created_at,
-                    key.updated_at,
-                ),
-            )
-        ]
+        addresses = json.dumps([{"format": f, "address": a} for f, a in key.addresses])
+        ops = [insert("private_keys", columns(key, addresses=addresses, tags=json.dumps(list(key.tags))))]
         seen = set()
         for _fmt, address in key.addresses:
             k = address_key(address)
@@ -93,9 +75,8 @@ class PrivateKeys(Aggregate):
                 continue
             seen.add(k)
             ops.append(
-                (
-                    "INSERT INTO key_addresses (organization_id, address, private_key_id) VALUES (?, ?, ?)",
-                    (key.organization_id, k, key.id),
+                insert(
+                    "key_addresses", {"organization_id": key.organization_id, "address": k, "private_key_id": key.id}
                 )
             )
         return mark(key.organization_id, ops)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from strongroom.store.core import Aggregate, mark
-from strongroom.store.group_commit import Op
+from strongroom.store.core import Aggregate, columns, delete, from_row, in_org, insert, mark, update
+from strongroom.store.group_commit import Op, Param
 from strongroom.store.records import Tag
 
 
@@ -25,59 +25,29 @@ class Tags(Aggregate):
             ),
             lambda r: r["type"] == tag_type,
         )
-        return tuple(
-            Tag(r["id"], r["organization_id"], r["name"], r["type"], r["created_at"], r["updated_at"]) for r in rows
-        )
+        return tuple(from_row(Tag, r) for r in rows)
 
     @staticmethod
     def insert_tag(tag: Tag) -> list[Op]:
-        return mark(
-            tag.organization_id,
-            [
-                (
-                    "INSERT INTO tags (id, organization_id, name, type, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (tag.id, tag.organization_id, tag.name, tag.type, tag.created_at, tag.updated_at),
-                )
-            ],
-        )
+        return mark(tag.organization_id, [insert("tags", columns(tag))])
 
     @staticmethod
     def rename_tag(org_id: str, tag_id: str, name: str, now_ms: int) -> list[Op]:
-        return mark(
-            org_id,
-            [
-                (
-                    "UPDATE tags SET name = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
-                    (name, now_ms, tag_id, org_id),
-                )
-            ],
-        )
+        return mark(org_id, [update("tags", {"name": name, "updated_at": now_ms}, in_org(org_id, tag_id))])
 
     @staticmethod
     def delete_tag(org_id: str, tag_id: str) -> list[Op]:
-        return mark(org_id, [("DELETE FROM tags WHERE id = ? AND organization_id = ?", (tag_id, org_id))])
+        return mark(org_id, [delete("tags", in_org(org_id, tag_id))])
+
+    @staticmethod
+    def _set_tags(table: str, org_id: str, row_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
+        changed: dict[str, Param] = {"tags": json.dumps(list(tags)), "updated_at": now_ms}
+        return mark(org_id, [update(table, changed, in_org(org_id, row_id))])
 
     @staticmethod
     def set_user_tags(org_id: str, user_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
-        return mark(
-            org_id,
-            [
-                (
-                    "UPDATE users SET tags = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
-                    (json.dumps(list(tags)), now_ms, user_id, org_id),
-                )
-            ],
-        )
+        return Tags._set_tags("users", org_id, user_id, tags, now_ms)
 
     @staticmethod
     def set_private_key_tags(org_id: str, key_id: str, tags: Sequence[str], now_ms: int) -> list[Op]:
-        return mark(
-            org_id,
-            [
-                (
-                    "UPDATE private_keys SET tags = ?, updated_at = ? WHERE id = ? AND organization_id = ?",
-                    (json.dumps(list(tags)), now_ms, key_id, org_id),
-                )
-            ],
-        )
+        return Tags._set_tags("private_keys", org_id, key_id, tags, now_ms)
