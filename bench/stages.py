@@ -139,12 +139,12 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         import hashlib
 
         timed("sha256 fingerprint", lambda i: hashlib.sha256(bodies[i]).hexdigest(), n, r)
-        timed("activity_by_fingerprint (miss)", lambda i: repo.activity_by_fingerprint(str(i)), n, r)
+        timed("activity_by_fingerprint (miss)", lambda i: repo.activities.activity_by_fingerprint(str(i)), n, r)
         timed("uuid4 x1", lambda i: uuid.uuid4(), n, r)
         principal = auth.resolve(repo, stamps[0], org_id, now)
         timed(
             "vote: render.user + api_keys_of_user",
-            lambda i: render.user(principal.user, repo.api_keys_of_user(principal.user.id)),
+            lambda i: render.user(principal.user, repo.users.api_keys_of_user(principal.user.id)),
             n,
             r,
         )
@@ -176,13 +176,18 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             {"signRawPayloadIntentV2": dict(envs[0]["parameters"])},
             {"signRawPayloadResult": {"r": "00" * 32, "s": "00" * 32, "v": "00"}},
             None,
-            [{"user": render.user(principal.user, repo.api_keys_of_user(principal.user.id)), "message": "x" * 300}],
+            [
+                {
+                    "user": render.user(principal.user, repo.users.api_keys_of_user(principal.user.id)),
+                    "message": "x" * 300,
+                }
+            ],
             now,
             now,
         )
         timed(
             "insert_activity ops (orjson + audit entry)",
-            lambda i: repo.insert_activity(act, bodies[i], "stamp", "pk"),
+            lambda i: repo.activities.insert_activity(act, bodies[i], "stamp", "pk"),
             n,
             r,
         )
@@ -190,10 +195,10 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         from strongroom.service.pipeline import Context
 
         prepared = await spec.prepare(
-            Context(svc.repo.organization(org_id), now, "", principal.user.id), envs[0]["parameters"]
+            Context(svc.repo.organizations.organization(org_id), now, "", principal.user.id), envs[0]["parameters"]
         )
         voters = [Voter(principal.user, principal.credential, True)]
-        org = svc.repo.organization(org_id)
+        org = svc.repo.organizations.organization(org_id)
         params = envs[0]["parameters"]
         t0 = time.perf_counter()
         for _ in range(n):
@@ -216,7 +221,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         from dataclasses import replace
 
         ins = [
-            repo.insert_activity(replace(act, id=str(uuid.uuid4()), fingerprint=uuid.uuid4().hex), bodies[i], "s", "pk")
+            repo.activities.insert_activity(
+                replace(act, id=str(uuid.uuid4()), fingerprint=uuid.uuid4().hex), bodies[i], "s", "pk"
+            )
             for i in range(20)
         ]
         t0 = time.perf_counter()

@@ -151,9 +151,9 @@ def add_user(env: Env, *, root: bool) -> ApiKeyStamper:
     user = User(str(uuid.uuid4()), env.org_id, "member", None, "ACCESS_TYPE_API", (), now, now)
     key = ApiKey(str(uuid.uuid4()), user.id, env.org_id, "member key", pub, "API_KEY_CURVE_P256", None, now, now)
     repo = env.service.repo
-    ops = [*repo.insert_user(user), *repo.insert_api_key(key)]
+    ops = [*repo.users.insert_user(user), *repo.users.insert_api_key(key)]
     if root:
-        ops += repo.insert_root_users(env.org_id, [user.id])
+        ops += repo.organizations.insert_root_users(env.org_id, [user.id])
     repo.write_sync(ops)
     return ApiKeyStamper(pub, priv)
 
@@ -273,7 +273,7 @@ async def test_many_identical_submissions_execute_once(env: Env) -> None:
 
 
 async def test_quota_and_usage(env: Env) -> None:
-    env.service.repo.write_sync(env.service.repo.set_signature_quota(env.org_id, 4))
+    env.service.repo.write_sync(env.service.repo.usage.set_signature_quota(env.org_id, 4))
     env.service.pipeline.meter._quotas.clear()  # as if 5 s had passed since the operator set it
     status, usage = await env.query("get_usage")
     assert usage["usage"]["signatures"] == "0"

@@ -391,7 +391,7 @@ async def test_users_create_update_delete(org: Org) -> None:
         [tag],
     )
     assert user["authenticators"] == []
-    assert org.service.repo.user(bob_id).access_type == "ACCESS_TYPE_API"  # type: ignore[union-attr]
+    assert org.service.repo.users.user(bob_id).access_type == "ACCESS_TYPE_API"  # type: ignore[union-attr]
     # Duplicate email (any case) is refused, on creation and on update.
     for email in ("bob@example.com", "BOB@Example.com"):
         status, data = await org.submit(
@@ -774,7 +774,7 @@ async def test_access_type_is_enforced_for_api_keys(org: Org) -> None:
     user = User(str(uuid.uuid4()), org.id, "web", None, "ACCESS_TYPE_WEB", (), now, now)
     record = ApiKey(str(uuid.uuid4()), user.id, org.id, "k", key.public_key, key.curve, None, now, now)
     repo = org.service.repo
-    repo.write_sync([*repo.insert_user(user), *repo.insert_api_key(record)])
+    repo.write_sync([*repo.users.insert_user(user), *repo.users.insert_api_key(record)])
     status, data = await org.query(Member(user.id, key), "whoami")
     assert status == 401
     assert "ACCESS_TYPE_WEB: it cannot authenticate with an api key" in data["message"]

@@ -150,7 +150,7 @@ async def test_passkey_registration_verifies_the_attestation(org: Org) -> None:
     assert data["authenticator"] == a
     status, data = await org.query(org.root, "get_user", userId=user_id)
     assert len(data["user"]["authenticators"]) == 2
-    assert org.service.repo.user(user_id).access_type == "ACCESS_TYPE_WEB"  # type: ignore[union-attr]
+    assert org.service.repo.users.user(user_id).access_type == "ACCESS_TYPE_WEB"  # type: ignore[union-attr]
 
     # Attestations that do not hold are refused, and nothing is stored.
     device = SoftAuthenticator()
@@ -204,7 +204,7 @@ async def test_passkey_stamped_activity_and_passkey_only_signing_policy(org: Org
     activity = data["activity"]
     assert activity["status"] == "ACTIVITY_STATUS_COMPLETED"
     vote = activity["votes"][0]
-    assert vote["publicKey"] == org.service.repo.authenticators_of_user(pat_id)[0].public_key
+    assert vote["publicKey"] == org.service.repo.users.authenticators_of_user(pat_id)[0].public_key
     assert vote["scheme"] == "SIGNATURE_SCHEME_WEBAUTHN"
     # An API-key stamp alone does not satisfy it: the request waits for a passkey approval.
     before = org.service.keys.operations

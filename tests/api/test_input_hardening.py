@@ -90,8 +90,8 @@ class Org:
             "token_objects": self.token_objects(),
             "token_operations": self.service.keys.operations,
             "activities": sorted(a["id"] for a in data["activities"]),
-            "private_keys": len(self.service.repo.private_keys(self.id)),
-            "signatures_used": self.service.repo.signatures_used(self.id, month_of(now)),
+            "private_keys": len(self.service.repo.private_keys.private_keys(self.id)),
+            "signatures_used": self.service.repo.usage.signatures_used(self.id, month_of(now)),
             "quota": meter.usage(self.id, now),
             "reserved": meter.reserved(self.id, now),
         }
@@ -163,7 +163,7 @@ async def test_integer_above_64_bits_in_create_private_keys_leaves_no_key_in_the
 
 async def test_integer_above_64_bits_does_not_leak_the_signature_quota(org: Org) -> None:
     key_id = await make_key(org, "signer")
-    org.service.repo.write_sync(org.service.repo.set_signature_quota(org.id, 1))
+    org.service.repo.write_sync(org.service.repo.usage.set_signature_quota(org.id, 1))
     before = await org.snapshot()
     for _ in range(3):
         status, data = await org.submit("sign_raw_payload", SIGN, {**sign_params(key_id), "nonce": 2**64 + 1})
@@ -351,10 +351,10 @@ async def test_a_commit_that_fails_leaves_no_key_and_no_reservation(
 ) -> None:
     """Whatever fails after the work (building the commit, or the commit itself) undoes it."""
     key_id = await make_key(org, "signer")
-    org.service.repo.write_sync(org.service.repo.set_signature_quota(org.id, 1))
+    org.service.repo.write_sync(org.service.repo.usage.set_signature_quota(org.id, 1))
     before = await org.snapshot()
     repo = org.service.repo
-    real_insert, real_write = repo.insert_activity, repo.write
+    real_insert, real_write = repo.activities.insert_activity, repo.write
 
     def broken_insert(*_args: Any, **_kw: Any) -> Any:
         raise TypeError("Integer exceeds 64-bit range")
@@ -364,7 +364,7 @@ async def test_a_commit_that_fails_leaves_no_key_and_no_reservation(
 
     for attempt in range(3):
         if where == "build":
-            monkeypatch.setattr(repo, "insert_activity", broken_insert)
+            monkeypatch.setattr(repo.activities, "insert_activity", broken_insert)
         else:
             monkeypatch.setattr(repo, "write", broken_write)
         if attempt == 0:
@@ -377,7 +377,7 @@ async def test_a_commit_that_fails_leaves_no_key_and_no_reservation(
             status, data = await org.submit("create_private_keys", CREATE_KEYS, params)
         else:
             status, data = await org.submit("sign_raw_payload", SIGN, sign_params(key_id))
-        monkeypatch.setattr(repo, "insert_activity", real_insert)
+        monkeypatch.setattr(repo.activities, "insert_activity", real_insert)
         monkeypatch.setattr(repo, "write", real_write)
         assert_refused(status, data, http=500, grpc=13)
     after = await org.snapshot()
@@ -445,7 +445,7 @@ async def test_a_failure_inside_create_private_keys_after_the_token_destroys_the
     def broken(*_args: Any, **_kw: Any) -> Any:
         raise TypeError("cannot encode")
 
-    monkeypatch.setattr(org.service.repo, "insert_private_key", broken)
+    monkeypatch.setattr(org.service.repo.private_keys, "insert_private_key", broken)
     params = {
         "privateKeys": [
             {"privateKeyName": f"orphan-{c}", "curve": c, "addressFormats": []}

@@ -347,7 +347,7 @@ def new_user(name: str, email: str) -> dict[str, Any]:
 async def test_email_in_use_elsewhere_says_no_more_and_is_budgeted(org: Org) -> None:
     victims = [await org.create_user(f"victim{n}", p256_key(), email=f"victim{n}@corp.example") for n in range(6)]
     tenant = another_org(org, "tenant")
-    users_before = tenant.service.repo.user_count(tenant.id)
+    users_before = tenant.service.repo.users.user_count(tenant.id)
     activities_before = activity_count(org)
 
     async def create(email: str) -> tuple[int, Any]:
@@ -371,7 +371,7 @@ async def test_email_in_use_elsewhere_says_no_more_and_is_budgeted(org: Org) -> 
         tenant.root, "update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": tenant.root.user_id, "userEmail": "a@b.c"}
     )
     assert status == 429, data
-    assert tenant.service.repo.user_count(tenant.id) == users_before
+    assert tenant.service.repo.users.user_count(tenant.id) == users_before
     assert activity_count(org) == activities_before
     assert (await get_user(tenant, tenant.root.user_id)).get("userEmail", "") == ""
     # Users without an email are not affected; neither is the other organization.
@@ -522,7 +522,9 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
     repo = org.service.repo
 
     async def sneaky(o: Any, _principal: Any, _p: Any) -> dict[str, Any]:
-        await repo.write(repo.insert_tag(Tag("6f0e8d0c-0000-4000-8000-000000000001", o.id, "x", "TAG_TYPE_USER", 1, 1)))
+        await repo.write(
+            repo.tags.insert_tag(Tag("6f0e8d0c-0000-4000-8000-000000000001", o.id, "x", "TAG_TYPE_USER", 1, 1))
+        )
         return {}
 
     org.service.queries.table["sneaky"] = sneaky

@@ -89,7 +89,7 @@ async def test_secrets_stay_out_of_logs_and_database(
                 },
             )
             key_id = out["activity"]["result"]["createPrivateKeysResultV2"]["privateKeys"][0]["privateKeyId"]
-            record = service.repo.private_key(org_id, key_id)
+            record = service.repo.private_keys.private_key(org_id, key_id)
             assert record is not None and record.backend == "software"
             plaintext = service.keys._ks._open(key_ref(record))  # the test peeks; nothing else may
             secrets_hex.append(plaintext.hex())

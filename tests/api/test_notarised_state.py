@@ -169,11 +169,11 @@ async def world(request: pytest.FixtureRequest, softhsm_token: SoftHsmToken, tmp
     # What authorised activities write (the pipeline writes these same ops, notarised).
     repo.write_sync(
         [
-            *repo.insert_user(alice),
-            *repo.insert_api_key(alice_key),
-            *repo.insert_authenticator(passkey),
-            *repo.insert_policy(policy),
-            *repo.insert_tag(tag),
+            *repo.users.insert_user(alice),
+            *repo.users.insert_api_key(alice_key),
+            *repo.users.insert_authenticator(passkey),
+            *repo.policies.insert_policy(policy),
+            *repo.tags.insert_tag(tag),
         ]
     )
     w = World(settings, token, org_id, ApiKeyStamper(pub, priv), alice, alice_key, passkey, "", policy, tag, sql)
@@ -214,7 +214,7 @@ async def world(request: pytest.FixtureRequest, softhsm_token: SoftHsmToken, tmp
 
 def _roots(w: World) -> tuple[str, ...]:
     assert w.service is not None
-    org = w.service.repo.organization(w.org_id)
+    org = w.service.repo.organizations.organization(w.org_id)
     assert org is not None
     return org.root_user_ids
 
@@ -224,18 +224,18 @@ def _legit_change(w: World, table: str) -> None:
     assert w.service is not None
     repo, now = w.service.repo, int(time.time() * 1000) + 10
     ops = {
-        "organizations": lambda: repo.set_signature_quota(w.org_id, 5),
-        "root_quorum": lambda: repo.set_root_quorum(w.org_id, 1, [*_roots(w), w.alice.id], now),
-        "users": lambda: repo.update_user(replace(w.alice, name="alice renamed", updated_at=now)),
-        "api_keys": lambda: repo.delete_api_key(w.org_id, w.alice_key.id),
-        "authenticators": lambda: repo.delete_authenticator(w.org_id, w.passkey.id),
-        "private_keys": lambda: repo.set_private_key_tags(w.org_id, w.key_id, [w.tag.id], now),
-        "key_addresses": lambda: repo.insert_private_key(
+        "organizations": lambda: repo.usage.set_signature_quota(w.org_id, 5),
+        "root_quorum": lambda: repo.organizations.set_root_quorum(w.org_id, 1, [*_roots(w), w.alice.id], now),
+        "users": lambda: repo.users.update_user(replace(w.alice, name="alice renamed", updated_at=now)),
+        "api_keys": lambda: repo.users.delete_api_key(w.org_id, w.alice_key.id),
+        "authenticators": lambda: repo.users.delete_authenticator(w.org_id, w.passkey.id),
+        "private_keys": lambda: repo.tags.set_private_key_tags(w.org_id, w.key_id, [w.tag.id], now),
+        "key_addresses": lambda: repo.private_keys.insert_private_key(
             PrivateKey(str(uuid.uuid4()), w.org_id, "cold", "CURVE_SECP256K1", b"\x02" * 33, "token", None,
                        (("ADDRESS_FORMAT_ETHEREUM", "0x" + "ab" * 20),), (), now, now)
         ),
-        "policies": lambda: repo.update_policy(replace(w.policy, condition="false", updated_at=now)),
-        "tags": lambda: repo.rename_tag(w.org_id, w.tag.id, "renamed", now),
+        "policies": lambda: repo.policies.update_policy(replace(w.policy, condition="false", updated_at=now)),
+        "tags": lambda: repo.tags.rename_tag(w.org_id, w.tag.id, "renamed", now),
     }[table]()  # fmt: skip
     repo.write_sync(ops)
 
@@ -378,11 +378,11 @@ async def test_a_deny_flipped_to_allow_in_the_database_is_not_obeyed(world: Worl
     bob = User(str(uuid.uuid4()), w.org_id, "bob", None, "ACCESS_TYPE_API", (), now, now)
     repo.write_sync(
         [
-            *repo.insert_user(bob),
-            *repo.insert_api_key(
+            *repo.users.insert_user(bob),
+            *repo.users.insert_api_key(
                 ApiKey(str(uuid.uuid4()), bob.id, w.org_id, "b", pub, "API_KEY_CURVE_P256", None, now, now)
             ),
-            *repo.insert_policy(
+            *repo.policies.insert_policy(
                 PolicyRecord(
                     str(uuid.uuid4()),
                     w.org_id,
@@ -396,7 +396,7 @@ async def test_a_deny_flipped_to_allow_in_the_database_is_not_obeyed(world: Worl
                     now,
                 )
             ),
-            *repo.insert_policy(
+            *repo.policies.insert_policy(
                 PolicyRecord(
                     str(uuid.uuid4()),
                     w.org_id,
@@ -498,14 +498,14 @@ async def test_a_pending_activity_and_its_votes_are_taken_from_their_stamps_not_
         priv, pub = p256.generate_private_key()
         user = User(str(uuid.uuid4()), w.org_id, name, None, "ACCESS_TYPE_API", (), now, now)
         key = ApiKey(str(uuid.uuid4()), user.id, w.org_id, name, pub, "API_KEY_CURVE_P256", None, now, now)
-        repo.write_sync([*repo.insert_user(user), *repo.insert_api_key(key)])
+        repo.write_sync([*repo.users.insert_user(user), *repo.users.insert_api_key(key)])
         stampers.append(ApiKeyStamper(pub, priv))
     bob, carol = stampers
     policy = PolicyRecord(
         str(uuid.uuid4()), w.org_id, "two sign", "EFFECT_ALLOW", "activity.action == 'SIGN'", "approvers.count() >= 2",
         "", "", now, now,
     )  # fmt: skip
-    repo.write_sync(repo.insert_policy(policy))
+    repo.write_sync(repo.policies.insert_policy(policy))
 
     async def pending(payload: str) -> dict[str, Any]:
         params = {"signWith": w.key_id, "payload": payload, "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
@@ -529,7 +529,7 @@ async def test_a_pending_activity_and_its_votes_are_taken_from_their_stamps_not_
 
     from strongroom.crypto.keccak import keccak256
 
-    key = repo.private_key(w.org_id, w.key_id)
+    key = repo.private_keys.private_key(w.org_id, w.key_id)
     assert key is not None
     recovered = PublicKey.from_signature_and_message(
         bytes.fromhex(sig["r"] + sig["s"] + sig["v"]), keccak256(b"pay alice"), hasher=None

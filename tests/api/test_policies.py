@@ -68,7 +68,7 @@ class Org:
         user = User(str(uuid.uuid4()), self.id, name, f"{name}@example.com", "ACCESS_TYPE_API", tags, now, now)
         key = ApiKey(str(uuid.uuid4()), user.id, self.id, f"{name} key", pub, "API_KEY_CURVE_P256", None, now, now)
         repo = self.service.repo
-        repo.write_sync([*repo.insert_user(user), *repo.insert_api_key(key)])
+        repo.write_sync([*repo.users.insert_user(user), *repo.users.insert_api_key(key)])
         return Member(user.id, ApiKeyStamper(pub, priv))
 
     async def submit(

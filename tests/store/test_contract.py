@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -10,12 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from store.pg_cluster import PgCluster
 from strongroom.errors import Conflict
 from strongroom.hsm.keystore import Notary
-from strongroom.store import Database, Repository, SqliteDatabase, audit, open_database
+from strongroom.store import Database, Repository, SqliteDatabase, audit, open_database, schema
 from strongroom.store import postgres as pg
 from strongroom.store import sqlite as sq
 from strongroom.store.records import (
@@ -76,10 +78,10 @@ def seed(repo: Repository) -> tuple[Organization, User]:
     key = ApiKey(key_id, user_id, org_id, "k", "02AB" * 16 + "cd", "API_KEY_CURVE_P256", None, NOW, NOW)
     repo.write_sync(
         [
-            *repo.insert_organization(org),
-            *repo.insert_user(user),
-            *repo.insert_root_users(org_id, [user_id]),
-            *repo.insert_api_key(key),
+            *repo.organizations.insert_organization(org),
+            *repo.users.insert_user(user),
+            *repo.organizations.insert_root_users(org_id, [user_id]),
+            *repo.users.insert_api_key(key),
         ]
     )
     return org, user
@@ -133,9 +135,67 @@ def test_migrations_are_versioned_and_idempotent(backend: tuple[str, str | None,
     try:
         rows = again.all("SELECT version FROM schema_version ORDER BY version")
         assert [r["version"] for r in rows] == list(range(1, len(sq.MIGRATIONS) + 1))
-        assert len(Repository(again).organizations()) == 1
+        assert len(Repository(again).organizations.organizations()) == 1
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("version", [1, 3, 5])
+def test_a_database_at_an_older_version_opens_and_migrates(backend: tuple[str, str | None, Path], version: int) -> None:
+    """A database written by an older release (its schema as the steps up to `version` built it,
+    with rows in it) opens, migrates to the latest version and keeps its rows."""
+    name, url, path = backend
+    scripts = (sq.MIGRATIONS if name == "sqlite" else pg.MIGRATIONS)[:version]
+    statements = [schema.VERSION_TABLE, *(s for script in scripts for s in script)]
+    statements += [f"INSERT INTO schema_version (version) VALUES ({v})" for v in range(1, version + 1)]
+    statements.append(
+        "INSERT INTO organizations (id, name, parent_id, root_quorum_threshold, created_at, updated_at)"
+        f" VALUES ('o1', 'old', NULL, 1, {NOW}, {NOW})"
+    )
+    if url is None:
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            for statement in statements:
+                conn.execute(statement)
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    db = open_database(url, path)
+    try:
+        assert [r[0] for r in db.all("SELECT version FROM schema_version ORDER BY version")] == list(
+            range(1, len(schema.STEPS) + 1)
+        )
+        assert [r["name"] for r in db.all("SELECT name FROM organizations")] == ["old"]
+        assert {t: columns(db, name, t) for t in schema.table_names()} == {
+            t.name: [c.name for c in t.columns] + added(t.name) for t in tables()
+        }
+    finally:
+        db.close()
+
+
+def columns(db: Database, dialect: str, table: str) -> list[str]:
+    if dialect == "sqlite":
+        return [r["name"] for r in db.all(f"PRAGMA table_info({table})")]
+    return [
+        r[0]
+        for r in db.all(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+    ]
+
+
+def tables() -> list[schema.Table]:
+    return [c for step in schema.STEPS for c in step.changes if isinstance(c, schema.Table)]
+
+
+def added(table: str) -> list[str]:
+    return [
+        c.column.name
+        for step in schema.STEPS
+        for c in step.changes
+        if isinstance(c, schema.AddColumn) and c.table == table
+    ]
 
 
 def test_the_schemas_have_the_same_tables_and_columns(tmp_path: Path, cluster: PgCluster) -> None:
@@ -173,43 +233,45 @@ def test_rows_are_read_by_name_and_by_position(repo: Repository) -> None:
 
 def test_organizations_users_and_credentials(repo: Repository) -> None:
     org, user = seed(repo)
-    assert repo.organization(org.id) == org
-    assert repo.organizations() == [org]
-    assert repo.user(user.id) == user
-    assert repo.users(org.id) == [user]
-    assert repo.user_count(org.id) == 1
-    assert repo.user_by_email("root@EXAMPLE.com") == user
-    key = repo.api_key_in_org(org.id, "02ab" * 16 + "CD")
+    assert repo.organizations.organization(org.id) == org
+    assert repo.organizations.organizations() == [org]
+    assert repo.users.user(user.id) == user
+    assert repo.users.users(org.id) == [user]
+    assert repo.users.user_count(org.id) == 1
+    assert repo.users.user_by_email("root@EXAMPLE.com") == user
+    key = repo.users.api_key_in_org(org.id, "02ab" * 16 + "CD")
     assert key is not None and key.user_id == user.id
-    assert repo.api_keys_of_user(user.id) == [key]
-    assert repo.api_key(org.id, key.id) == key
+    assert repo.users.api_keys_of_user(user.id) == [key]
+    assert repo.users.api_key(org.id, key.id) == key
 
     updated = replace(user, name="renamed", email=None, tags=("a", "b"), updated_at=NOW + 1)
-    repo.write_sync(repo.update_user(updated))
-    assert repo.user(user.id) == updated
-    repo.write_sync(repo.set_user_tags(org.id, user.id, ["x"], NOW + 2))
-    got = repo.user(user.id)
+    repo.write_sync(repo.users.update_user(updated))
+    assert repo.users.user(user.id) == updated
+    repo.write_sync(repo.tags.set_user_tags(org.id, user.id, ["x"], NOW + 2))
+    got = repo.users.user(user.id)
     assert got is not None and got.tags == ("x",)
 
     (sub_id,) = ids()
-    repo.write_sync(repo.insert_organization(Organization(sub_id, "sub", org.id, 1, (), NOW + 5, NOW + 5)))
-    assert repo.sub_organization_ids(org.id) == [sub_id]
-    assert [o.id for o in repo.organizations()] == [org.id]
+    repo.write_sync(
+        repo.organizations.insert_organization(Organization(sub_id, "sub", org.id, 1, (), NOW + 5, NOW + 5))
+    )
+    assert repo.organizations.sub_organization_ids(org.id) == [sub_id]
+    assert [o.id for o in repo.organizations.organizations()] == [org.id]
 
-    repo.write_sync(repo.set_root_quorum(org.id, 1, [], NOW + 3))
-    o = repo.organization(org.id)
+    repo.write_sync(repo.organizations.set_root_quorum(org.id, 1, [], NOW + 3))
+    o = repo.organizations.organization(org.id)
     assert o is not None and o.root_user_ids == ()
-    repo.write_sync(repo.delete_api_key(org.id, key.id))
-    assert repo.api_key(org.id, key.id) is None
-    repo.write_sync(repo.delete_user(org.id, user.id))
-    assert repo.user(user.id) is None
+    repo.write_sync(repo.users.delete_api_key(org.id, key.id))
+    assert repo.users.api_key(org.id, key.id) is None
+    repo.write_sync(repo.users.delete_user(org.id, user.id))
+    assert repo.users.user(user.id) is None
 
 
 def test_email_is_unique(repo: Repository) -> None:
     org, user = seed(repo)
     (other,) = ids()
     with pytest.raises(Conflict):
-        repo.write_sync(repo.insert_user(replace(user, id=other)))
+        repo.write_sync(repo.users.insert_user(replace(user, id=other)))
 
 
 def test_passkeys(repo: Repository) -> None:
@@ -218,17 +280,17 @@ def test_passkeys(repo: Repository) -> None:
     a = Authenticator(
         aid, user.id, org.id, "pk", "cred", b"\x00\xffcose", "02aa", "aaguid", "none", ("USB",), 0, NOW, NOW
     )
-    repo.write_sync(repo.insert_authenticator(a))
-    assert repo.authenticator(org.id, aid) == a
-    assert repo.authenticator_by_credential_id(org.id, "cred") == a
-    assert repo.authenticator_by_public_key(org.id, "02aa") == a
-    assert repo.authenticators_of_user(user.id) == [a]
-    repo.write_sync(repo.advance_sign_count(aid, 5))
-    repo.write_sync(repo.advance_sign_count(aid, 3))  # never backwards
-    got = repo.authenticator(org.id, aid)
+    repo.write_sync(repo.users.insert_authenticator(a))
+    assert repo.users.authenticator(org.id, aid) == a
+    assert repo.users.authenticator_by_credential_id(org.id, "cred") == a
+    assert repo.users.authenticator_by_public_key(org.id, "02aa") == a
+    assert repo.users.authenticators_of_user(user.id) == [a]
+    repo.write_sync(repo.users.advance_sign_count(aid, 5))
+    repo.write_sync(repo.users.advance_sign_count(aid, 3))  # never backwards
+    got = repo.users.authenticator(org.id, aid)
     assert got is not None and got.sign_count == 5
-    repo.write_sync(repo.delete_authenticator(org.id, aid))
-    assert repo.authenticator(org.id, aid) is None
+    repo.write_sync(repo.users.delete_authenticator(org.id, aid))
+    assert repo.users.authenticator(org.id, aid) is None
 
 
 def test_private_keys_and_addresses(repo: Repository) -> None:
@@ -247,53 +309,53 @@ def test_private_keys_and_addresses(repo: Repository) -> None:
         NOW,
         NOW,
     )
-    repo.write_sync(repo.insert_private_key(key))
-    assert repo.private_key(org.id, kid) == key
-    assert repo.private_key_by_address(org.id, "0xabc0000000000000000000000000000000000001") == key
-    assert repo.private_keys(org.id) == [key]
-    assert repo.private_key_name_taken(org.id, "wallet")
-    assert not repo.private_key_name_taken(org.id, "other")
+    repo.write_sync(repo.private_keys.insert_private_key(key))
+    assert repo.private_keys.private_key(org.id, kid) == key
+    assert repo.private_keys.private_key_by_address(org.id, "0xabc0000000000000000000000000000000000001") == key
+    assert repo.private_keys.private_keys(org.id) == [key]
+    assert repo.private_keys.private_key_name_taken(org.id, "wallet")
+    assert not repo.private_keys.private_key_name_taken(org.id, "other")
     with pytest.raises(Conflict):
-        repo.write_sync(repo.insert_private_key(replace(key, id=str(uuid.uuid4()))))  # same name
-    repo.write_sync(repo.set_private_key_tags(org.id, kid, ["u"], NOW + 1))
-    got = repo.private_key(org.id, kid)
+        repo.write_sync(repo.private_keys.insert_private_key(replace(key, id=str(uuid.uuid4()))))  # same name
+    repo.write_sync(repo.tags.set_private_key_tags(org.id, kid, ["u"], NOW + 1))
+    got = repo.private_keys.private_key(org.id, kid)
     assert got is not None and got.tags == ("u",)
     wrapped = replace(key, id=str(uuid.uuid4()), name="w2", wrapped=b"\x00sealed", addresses=())
-    repo.write_sync(repo.insert_private_key(wrapped))
-    assert repo.private_key(org.id, wrapped.id) == wrapped
+    repo.write_sync(repo.private_keys.insert_private_key(wrapped))
+    assert repo.private_keys.private_key(org.id, wrapped.id) == wrapped
 
 
 def test_policies_and_tags(repo: Repository) -> None:
     org, _ = seed(repo)
     (pid, tid) = ids(2)
     p = PolicyRecord(pid, org.id, "allow", "EFFECT_ALLOW", "activity.type == 'x'", "", "", "50% ?", NOW, NOW)
-    repo.write_sync(repo.insert_policy(p))
-    assert repo.policies(org.id) == [p]
-    assert repo.policy(org.id, pid) == p
+    repo.write_sync(repo.policies.insert_policy(p))
+    assert repo.policies.policies(org.id) == [p]
+    assert repo.policies.policy(org.id, pid) == p
     p2 = replace(p, notes="n", updated_at=NOW + 1)
-    repo.write_sync(repo.update_policy(p2))
-    assert repo.policy(org.id, pid) == p2
-    repo.write_sync(repo.delete_policy(org.id, pid))
-    assert repo.policies(org.id) == []
+    repo.write_sync(repo.policies.update_policy(p2))
+    assert repo.policies.policy(org.id, pid) == p2
+    repo.write_sync(repo.policies.delete_policy(org.id, pid))
+    assert repo.policies.policies(org.id) == []
 
     t = Tag(tid, org.id, "ops", "TAG_TYPE_USER", NOW, NOW)
-    repo.write_sync(repo.insert_tag(t))
-    assert repo.tags(org.id, "TAG_TYPE_USER") == [t]
-    repo.write_sync(repo.rename_tag(org.id, tid, "ops2", NOW + 1))
-    assert repo.tags(org.id, "TAG_TYPE_USER")[0].name == "ops2"
-    repo.write_sync(repo.delete_tag(org.id, tid))
-    assert repo.tags(org.id, "TAG_TYPE_USER") == []
+    repo.write_sync(repo.tags.insert_tag(t))
+    assert repo.tags.tags(org.id, "TAG_TYPE_USER") == [t]
+    repo.write_sync(repo.tags.rename_tag(org.id, tid, "ops2", NOW + 1))
+    assert repo.tags.tags(org.id, "TAG_TYPE_USER")[0].name == "ops2"
+    repo.write_sync(repo.tags.delete_tag(org.id, tid))
+    assert repo.tags.tags(org.id, "TAG_TYPE_USER") == []
 
 
 def test_usage_and_quota(repo: Repository) -> None:
     org, _ = seed(repo)
-    assert repo.signatures_used(org.id, "2026-11") == 0
-    repo.write_sync(repo.add_usage(org.id, "2026-11", 2))
-    repo.write_sync(repo.add_usage(org.id, "2026-11", 3))
-    assert repo.signatures_used(org.id, "2026-11") == 5
-    assert repo.signature_quota(org.id) is None
-    repo.write_sync(repo.set_signature_quota(org.id, 10))
-    assert repo.signature_quota(org.id) == 10
+    assert repo.usage.signatures_used(org.id, "2026-11") == 0
+    repo.write_sync(repo.usage.add_usage(org.id, "2026-11", 2))
+    repo.write_sync(repo.usage.add_usage(org.id, "2026-11", 3))
+    assert repo.usage.signatures_used(org.id, "2026-11") == 5
+    assert repo.usage.signature_quota(org.id) is None
+    repo.write_sync(repo.usage.set_signature_quota(org.id, 10))
+    assert repo.usage.signature_quota(org.id) == 10
 
 
 # -- activities, idempotency, conditional updates, the audit chain ----------------------------------
@@ -302,17 +364,17 @@ def test_activities_round_trip_and_list(repo: Repository) -> None:
     recorded = []
     for i in range(5):
         a = replace(activity(org, user), created_at=NOW + i, updated_at=NOW + i)
-        repo.write_sync(repo.insert_activity(a, b"request %d" % i, "stamp", "02ab"))
+        repo.write_sync(repo.activities.insert_activity(a, b"request %d" % i, "stamp", "02ab"))
         recorded.append(a)
-    assert repo.activity(org.id, recorded[0].id) == recorded[0]
-    assert repo.activity_by_fingerprint(recorded[1].fingerprint) == recorded[1]
+    assert repo.activities.activity(org.id, recorded[0].id) == recorded[0]
+    assert repo.activities.activity_by_fingerprint(recorded[1].fingerprint) == recorded[1]
     newest_first = [a.id for a in reversed(recorded)]
-    assert [a.id for a in repo.activities(org.id, limit=10)] == newest_first
-    assert [a.id for a in repo.activities(org.id, limit=2, before=newest_first[1])] == newest_first[2:4]
-    assert [a.id for a in repo.activities(org.id, limit=2, after=newest_first[3])] == newest_first[1:3]
-    assert repo.activities(org.id, statuses=["ACTIVITY_STATUS_FAILED"]) == []
-    assert len(repo.activities(org.id, types=["ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2"], limit=100)) == 5
-    assert [fp for fp, _ in repo.recent_fingerprints(NOW + 3)] == [a.fingerprint for a in recorded[3:]]
+    assert [a.id for a in repo.activities.activities(org.id, limit=10)] == newest_first
+    assert [a.id for a in repo.activities.activities(org.id, limit=2, before=newest_first[1])] == newest_first[2:4]
+    assert [a.id for a in repo.activities.activities(org.id, limit=2, after=newest_first[3])] == newest_first[1:3]
+    assert repo.activities.activities(org.id, statuses=["ACTIVITY_STATUS_FAILED"]) == []
+    assert len(repo.activities.activities(org.id, types=["ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2"], limit=100)) == 5
+    assert [fp for fp, _ in repo.activities.recent_fingerprints(NOW + 3)] == [a.fingerprint for a in recorded[3:]]
     assert chain_problems(repo.db) == []
     assert repo.db.audit_head()[0] == 1 + 5  # the seed's `state` entry, then the activities
 
@@ -323,15 +385,15 @@ async def test_identical_fingerprint_is_a_conflict_and_leaves_others_alone(repo:
     twin = replace(activity(org, user, fp="f" * 64), result={"other": "signature"})
     bystander = activity(org, user)
     results = await asyncio.gather(
-        repo.write(repo.insert_activity(first, b"r", "s", "k")),
-        repo.write(repo.insert_activity(twin, b"r", "s", "k")),
-        repo.write(repo.insert_activity(bystander, b"r2", "s", "k")),
+        repo.write(repo.activities.insert_activity(first, b"r", "s", "k")),
+        repo.write(repo.activities.insert_activity(twin, b"r", "s", "k")),
+        repo.write(repo.activities.insert_activity(bystander, b"r2", "s", "k")),
         return_exceptions=True,
     )
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], Conflict)
-    assert repo.activity_by_fingerprint("f" * 64) == first  # the loser's result was never recorded
-    assert repo.activity(org.id, bystander.id) == bystander
+    assert repo.activities.activity_by_fingerprint("f" * 64) == first  # the loser's result was never recorded
+    assert repo.activities.activity(org.id, bystander.id) == bystander
     assert chain_problems(repo.db) == []
     assert repo.db.audit_head()[0] == 1 + 2  # the seed's state entry; no entry for the loser
 
@@ -339,36 +401,36 @@ async def test_identical_fingerprint_is_a_conflict_and_leaves_others_alone(repo:
 async def test_conditional_update_only_from_the_expected_status(repo: Repository) -> None:
     org, user = seed(repo)
     waiting = activity(org, user, status="ACTIVITY_STATUS_CONSENSUS_NEEDED")
-    await repo.write(repo.insert_activity(waiting, b"r", "s", "k"))
+    await repo.write(repo.activities.insert_activity(waiting, b"r", "s", "k"))
     done = replace(waiting, status="ACTIVITY_STATUS_COMPLETED", updated_at=NOW + 1)
     twice = asyncio.gather(
-        repo.write(repo.update_activity(done, expected_status="ACTIVITY_STATUS_CONSENSUS_NEEDED")),
-        repo.write(repo.update_activity(done, expected_status="ACTIVITY_STATUS_CONSENSUS_NEEDED")),
+        repo.write(repo.activities.update_activity(done, expected_status="ACTIVITY_STATUS_CONSENSUS_NEEDED")),
+        repo.write(repo.activities.update_activity(done, expected_status="ACTIVITY_STATUS_CONSENSUS_NEEDED")),
         return_exceptions=True,
     )
     results = await twice
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "NoneType"]
-    assert repo.activity(org.id, waiting.id) == done
+    assert repo.activities.activity(org.id, waiting.id) == done
     assert repo.db.audit_head()[0] == 1 + 2  # the seed's state entry, the insert and one completion
     assert chain_problems(repo.db) == []
 
 
 def test_audit_chain_with_refusals_and_a_failed_job(repo: Repository) -> None:
     org, user = seed(repo)
-    repo.write_sync(repo.audit_refusal(NOW, org.id, user.id, "k", "T", "denied", "PERMISSION_DENIED"))
+    repo.write_sync(repo.activities.audit_refusal(NOW, org.id, user.id, "k", "T", "denied", "PERMISSION_DENIED"))
     a = activity(org, user)
-    repo.write_sync(repo.insert_activity(a, b"r", "s", "k"))
+    repo.write_sync(repo.activities.insert_activity(a, b"r", "s", "k"))
     with pytest.raises(Conflict):
-        repo.write_sync(repo.insert_activity(a, b"r", "s", "k"))
-    repo.write_sync(repo.audit_refusal(NOW, org.id, user.id, "k", "T", "denied", "PERMISSION_DENIED"))
+        repo.write_sync(repo.activities.insert_activity(a, b"r", "s", "k"))
+    repo.write_sync(repo.activities.audit_refusal(NOW, org.id, user.id, "k", "T", "denied", "PERMISSION_DENIED"))
     seq, head = repo.db.audit_head()
     assert seq == 1 + 3 and len(head) == 64  # the seed's state entry first
     assert chain_problems(repo.db) == []
     # The dashboard's per-activity audit trail, in portable SQL (it used SQLite's json_extract).
-    entries = repo.audit_entries_of_activity(org.id, a.id)
+    entries = repo.activities.audit_entries_of_activity(org.id, a.id)
     assert [e["activity_id"] for _, _, e in entries] == [a.id]
-    assert repo.audit_entries_of_activity("another-org", a.id) == []
-    assert repo.audit_entries_of_activity(org.id, "not-a-uuid%") == []
+    assert repo.activities.audit_entries_of_activity("another-org", a.id) == []
+    assert repo.activities.audit_entries_of_activity(org.id, "not-a-uuid%") == []
 
 
 async def test_failure_and_probe(db: Database) -> None:
@@ -404,18 +466,18 @@ async def test_two_replicas_keep_one_linear_audit_chain(cluster: PgCluster) -> N
         writes: list[Any] = []
         for i in range(100):
             r = ra if i % 2 else rb
-            writes.append(r.write(r.audit_refusal(NOW + i, org.id, user.id, "k", "T", f"e{i}", "X")))
-            writes.append(r.write(r.insert_activity(activity(org, user), b"r", "s", "k")))
+            writes.append(r.write(r.activities.audit_refusal(NOW + i, org.id, user.id, "k", "T", f"e{i}", "X")))
+            writes.append(r.write(r.activities.insert_activity(activity(org, user), b"r", "s", "k")))
         await asyncio.gather(*writes)
         assert a.audit_head() == b.audit_head()
         assert a.audit_head()[0] == 200
         assert chain_problems(a) == []
         # A write on one replica is seen by the other at once (no stale cache).
         (uid,) = ids()
-        ra.write_sync(ra.insert_user(User(uid, org.id, "n", None, "ACCESS_TYPE_API", (), NOW, NOW)))
-        assert rb.user(uid) is not None
-        ra.write_sync(ra.delete_user(org.id, uid))
-        assert rb.user(uid) is None
+        ra.write_sync(ra.users.insert_user(User(uid, org.id, "n", None, "ACCESS_TYPE_API", (), NOW, NOW)))
+        assert rb.users.user(uid) is not None
+        ra.write_sync(ra.users.delete_user(org.id, uid))
+        assert rb.users.user(uid) is None
     finally:
         a.close()
         b.close()
@@ -451,7 +513,7 @@ def test_copy_from_sqlite(tmp_path: Path, cluster: PgCluster) -> None:
     org, user = seed(repo)
     acts = [activity(org, user) for _ in range(3)]
     for a in acts:
-        repo.write_sync(repo.insert_activity(a, b"r", "s", "k"))
+        repo.write_sync(repo.activities.insert_activity(a, b"r", "s", "k"))
     lite.close()
     url = cluster.create_database()
     counts = pg.copy_from_sqlite(tmp_path / "s.sqlite3", url)
@@ -459,11 +521,11 @@ def test_copy_from_sqlite(tmp_path: Path, cluster: PgCluster) -> None:
     post = pg.PostgresDatabase(url)
     try:
         prepo = Repository(post)
-        assert prepo.organization(org.id) == org
-        assert [a.id for a in prepo.activities(org.id)] == [a.id for a in reversed(acts)]
+        assert prepo.organizations.organization(org.id) == org
+        assert [a.id for a in prepo.activities.activities(org.id)] == [a.id for a in reversed(acts)]
         later = activity(org, user)
-        prepo.write_sync(prepo.insert_activity(later, b"r", "s", "k"))  # identity continues after the copy
-        assert prepo.activities(org.id, limit=1)[0].id == later.id
+        prepo.write_sync(prepo.activities.insert_activity(later, b"r", "s", "k"))  # identity continues after the copy
+        assert prepo.activities.activities(org.id, limit=1)[0].id == later.id
         assert chain_problems(post) == []
     finally:
         post.close()

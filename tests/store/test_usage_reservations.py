@@ -20,7 +20,7 @@ import pytest
 from store.pg_cluster import PgCluster
 from strongroom.store import Database, Repository, open_database
 from strongroom.store import postgres as pg
-from strongroom.store.usage import RESERVATION_TTL_MS, Reservations
+from strongroom.store.usage import RESERVATION_TTL_MS, Reservations, Usage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 
 def used(db: Database, org: str) -> int:
-    return Repository(db).signatures_used(org, MONTH)
+    return Repository(db).usage.signatures_used(org, MONTH)
 
 
 async def test_reserve_within_the_quota_then_settle_or_release(db: Database) -> None:
@@ -56,7 +56,7 @@ async def test_reserve_within_the_quota_then_settle_or_release(db: Database) -> 
     assert await res.reserve(org, MONTH, 1, 5, NOW) is None  # 0 used + 5 reserved + 1 > 5
     assert res.reserved(org, MONTH, NOW) == 5  # a refusal writes nothing
     # a commits: its signatures become usage and its reservation goes, in one transaction
-    await db.write(Repository.add_usage(org, MONTH, a.signatures) + res.release_ops(a))
+    await db.write(Usage.add_usage(org, MONTH, a.signatures) + res.release_ops(a))
     assert (used(db, org), res.reserved(org, MONTH, NOW)) == (3, 2)
     assert await res.reserve(org, MONTH, 1, 5, NOW) is None  # 3 used + 2 reserved + 1 > 5
     await res.release(b)  # b failed
@@ -93,7 +93,7 @@ async def test_two_replicas_reserving_at_once_never_exceed_the_quota(cluster: Pg
                 return False
             if i % 3 == 0:  # some commit (usage row and reservation, as the pipeline does) ...
                 db = a if i % 2 else b
-                await db.write(Repository.add_usage(org, MONTH, 1) + res.release_ops(r))
+                await db.write(Usage.add_usage(org, MONTH, 1) + res.release_ops(r))
             return True
 
         results = await asyncio.gather(*(one(i) for i in range(80)))

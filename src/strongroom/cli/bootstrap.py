@@ -114,10 +114,10 @@ def create_organization(repo: Repository, name: str, user_name: str, public_key:
     )
     repo.write_sync(
         [
-            *repo.insert_organization(org),
-            *repo.insert_user(user),
-            *repo.insert_root_users(org_id, [user_id]),
-            *repo.insert_api_key(key),
+            *repo.organizations.insert_organization(org),
+            *repo.users.insert_user(user),
+            *repo.organizations.insert_root_users(org_id, [user_id]),
+            *repo.users.insert_api_key(key),
         ]
     )
     return org_id, user_id
@@ -184,9 +184,8 @@ def notarise_existing(data_dir: Path) -> list[str]:
     taken as they are, so this must only be run on a database known to be intact."""
     settings = load_settings(data_dir.resolve())
     with operator_store(settings) as repo:
-        ids = [str(r[0]) for r in repo.db.all("SELECT id FROM organizations ORDER BY id")]
-        have = {str(r[0]) for r in repo.db.all("SELECT organization_id FROM org_state")}
-        todo = [i for i in ids if i not in have]
+        have = set(repo.organizations.notarised_organization_ids())
+        todo = [i for i in repo.organizations.organization_ids() if i not in have]
         for org_id in todo:
             repo.write_sync([adopt_op(org_id)])
         return todo
@@ -198,18 +197,16 @@ def init(data_dir: Path, softhsm_mask: tuple[str, ...] = ()) -> InitResult:
     audit_key, audit_key_file = prepare_token(settings)
     public_hex, pub_path, priv_path = ensure_key_files(data_dir / "keys", ROOT_USER_NAME)
     with operator_store(settings) as repo:
-        first = repo.db.one("SELECT id FROM organizations WHERE parent_id IS NULL ORDER BY created_at, id LIMIT 1")
+        first = repo.organizations.first_organization_id()
         if first is not None:
             # Found without verifying it: init only reports which organization the root key belongs
             # to; the daemon verifies everything at start and says what is wrong (e.g. a database
             # that predates notarisation: `strongroom migrate --notarise`).
-            org_id = str(first[0])
-            row = repo.db.one(
-                "SELECT user_id FROM api_keys WHERE organization_id = ? AND public_key = ?", (org_id, public_hex)
-            )
-            if row is None:
+            org_id = first
+            found = repo.users.user_id_of_api_key(org_id, public_hex)
+            if found is None:
                 raise ConfigError(f"`{pub_path}` does not belong to a user of organization `{org_id}`")
-            user_id = str(row[0])
+            user_id = found
         else:
             org_id, user_id = create_organization(
                 repo, DEFAULT_ORG_NAME, ROOT_USER_NAME, public_hex, SystemClock().now_ms()
@@ -243,4 +240,4 @@ def create_top_level_organization(data_dir: Path, name: str) -> InitResult:
 def list_top_level_organizations(data_dir: Path) -> list[dict[str, str]]:
     settings = load_settings(data_dir.resolve())
     with operator_store(settings) as repo:
-        return [{"organizationId": o.id, "name": o.name} for o in repo.organizations()]
+        return [{"organizationId": o.id, "name": o.name} for o in repo.organizations.organizations()]

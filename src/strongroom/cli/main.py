@@ -187,9 +187,9 @@ def cmd_usage_set_quota(args: argparse.Namespace) -> Output:
     else:
         raise LocalError("--signatures must be a number >= 0 or `none`")
     with operator_store(settings) as repo:
-        if repo.organization(args.organization) is None:
+        if repo.organizations.organization(args.organization) is None:
             raise LocalError(f"no organization `{args.organization}` in the store")
-        repo.write_sync(repo.set_signature_quota(args.organization, quota))
+        repo.write_sync(repo.usage.set_signature_quota(args.organization, quota))
     data = {"organizationId": args.organization, "monthlySignatureQuota": None if quota is None else str(quota)}
     return Output(f"monthly signature quota: {'none' if quota is None else quota}", data)
 

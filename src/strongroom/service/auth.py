@@ -24,7 +24,8 @@ from strongroom.errors import ErrorCode, InvalidSignature, PermissionDenied, Una
 from strongroom.service import webauthn as webauthn_stamp
 from strongroom.service.webauthn import Assertion, WebAuthnSettings
 from strongroom.store.group_commit import Op
-from strongroom.store.records import ApiKey, Authenticator, Organization, Repository, User
+from strongroom.store.records import ApiKey, Authenticator, Organization, User
+from strongroom.store.repository import Repository
 
 SCHEME_P256: Final = "SIGNATURE_SCHEME_TK_API_P256"
 SCHEME_SECP256K1: Final = "SIGNATURE_SCHEME_TK_API_SECP256K1"
@@ -157,8 +158,8 @@ def verify_stamp(stamp: Stamp, body: bytes) -> None:
 
 def _find(repo: Repository, stamp: Stamp, org_id: str) -> Credential | None:
     if stamp.assertion is not None:
-        return repo.authenticator_by_credential_id(org_id, stamp.assertion.credential_id)
-    return repo.api_key_in_org(org_id, stamp.public_key)
+        return repo.users.authenticator_by_credential_id(org_id, stamp.assertion.credential_id)
+    return repo.users.api_key_in_org(org_id, stamp.public_key)
 
 
 def resolve(
@@ -173,7 +174,7 @@ def resolve(
 ) -> Principal:
     """Find the stamp's credential for a request to `org` and check it may be used (see the module docstring)."""
     if isinstance(org, str):
-        found_org = repo.organization(org)
+        found_org = repo.organizations.organization(org)
         if found_org is None:
             raise Unauthenticated("could not find public key in organization", code=ErrorCode.PUBLIC_KEY_NOT_FOUND)
         org = found_org
@@ -194,7 +195,7 @@ def resolve(
             raise Unauthenticated("passkey (X-Stamp-WebAuthn) stamps are not enabled on this daemon")
         count = webauthn_stamp.verify_assertion(webauthn, credential, stamp.assertion, body)
         if count:
-            ops = tuple(repo.advance_sign_count(credential.id, count))
+            ops = tuple(repo.users.advance_sign_count(credential.id, count))
     else:
         if SCHEME_CURVES[stamp.scheme] != credential.curve:
             raise Unauthenticated(
@@ -209,7 +210,7 @@ def resolve(
             " sub-organization but not submit activities in it",
             code=ErrorCode.REQUEST_NOT_AUTHORIZED,
         )
-    user = repo.user(credential.user_id)
+    user = repo.users.user(credential.user_id)
     if user is None:  # pragma: no cover - foreign keys make this impossible
         raise Unauthenticated(f"could not find public key in {where}", code=ErrorCode.PUBLIC_KEY_NOT_FOUND)
     if isinstance(credential, Authenticator) and user.access_type == ACCESS_API:

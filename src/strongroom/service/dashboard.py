@@ -51,7 +51,8 @@ from strongroom.service import render
 from strongroom.service import webauthn as passkeys
 from strongroom.service.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
 from strongroom.service.queries import Queries
-from strongroom.store.records import Authenticator, Organization, Repository, User
+from strongroom.store.records import Authenticator, Organization, User
+from strongroom.store.repository import Repository
 from strongroom.store.sessions import Challenge, ChallengeLimits, Session, SessionRepository, digest
 
 log = get_logger("strongroom.dashboard")
@@ -168,11 +169,11 @@ class Dashboard:
         """A challenge for `email`, with its user's credential ids (or decoys); 429 past a limit."""
         if not isinstance(email, str) or not 3 <= len(email) <= 320 or "@" not in email:
             raise InvalidRequest("`email` must be an email address")
-        user = self.repo.user_by_email(email)
+        user = self.repo.users.user_by_email(email)
         credentials: list[dict[str, Any]] = []
         if user is not None and user.access_type in WEB_ACCESS:
             credentials = [
-                {"type": "public-key", "id": a.credential_id} for a in self.repo.authenticators_of_user(user.id)
+                {"type": "public-key", "id": a.credential_id} for a in self.repo.users.authenticators_of_user(user.id)
             ]
         user_id = user.id if credentials and user is not None else None
         if not credentials:
@@ -247,10 +248,10 @@ class Dashboard:
         now = self.clock.now_ms()
         if taken is None or taken.expires_at <= now or taken.user_id is None:
             raise refused
-        user = self.repo.user(taken.user_id)
+        user = self.repo.users.user(taken.user_id)
         if user is None or user.access_type not in WEB_ACCESS:
             raise refused
-        authenticator = self.repo.authenticator_by_credential_id(user.organization_id, assertion.credential_id)
+        authenticator = self.repo.users.authenticator_by_credential_id(user.organization_id, assertion.credential_id)
         if authenticator is None or authenticator.user_id != user.id:
             raise refused
         try:
@@ -261,7 +262,7 @@ class Dashboard:
             log.info("dashboard_login_refused", user_id=user.id, reason=err.message[:200])
             raise refused from err
         if count:
-            await self.repo.write(self.repo.advance_sign_count(authenticator.id, count))
+            await self.repo.write(self.repo.users.advance_sign_count(authenticator.id, count))
         session_id = secrets.token_urlsafe(32)  # 256 bits
         session = Session(user.id, user.organization_id, authenticator.id, now, now + SESSION_TTL_S * 1000)
         await self.sessions.open_session(digest(session_id), session)
@@ -288,9 +289,9 @@ class Dashboard:
         session = self.sessions.session(key, self.clock.now_ms()) if key else None
         if session is None:
             raise Unauthenticated("no dashboard session: log in with a passkey")
-        user = self.repo.user(session.user_id)
-        org = self.repo.organization(session.organization_id)
-        authenticator = self.repo.authenticator(session.organization_id, session.authenticator_id)
+        user = self.repo.users.user(session.user_id)
+        org = self.repo.organizations.organization(session.organization_id)
+        authenticator = self.repo.users.authenticator(session.organization_id, session.authenticator_id)
         if (
             user is None
             or org is None
@@ -314,14 +315,14 @@ class Dashboard:
             "organizationId": viewer.organization.id,
             "organizationName": viewer.organization.name,
             "rpId": self.webauthn.rp_id,
-            "credentialIds": [a.credential_id for a in self.repo.authenticators_of_user(viewer.user.id)],
+            "credentialIds": [a.credential_id for a in self.repo.users.authenticators_of_user(viewer.user.id)],
         }
 
     async def overview(self, viewer: Viewer) -> dict[str, Any]:
         repo, org = self.repo, viewer.organization
-        users = repo.users(org.id)
+        users = repo.users.users(org.id)
         names = {u.id: u.name for u in users}
-        pending = repo.activities(org.id, statuses=["ACTIVITY_STATUS_CONSENSUS_NEEDED"], limit=100)
+        pending = repo.activities.activities(org.id, statuses=["ACTIVITY_STATUS_CONSENSUS_NEEDED"], limit=100)
         usage = await self._query(viewer, "get_usage", {})
         return {
             "organizationId": org.id,
@@ -333,9 +334,9 @@ class Dashboard:
             },
             "counts": {
                 "users": len(users),
-                "privateKeys": len(repo.private_keys(org.id)),
-                "policies": len(repo.policies(org.id)),
-                "subOrganizations": len(repo.sub_organization_ids(org.id)),
+                "privateKeys": len(repo.private_keys.private_keys(org.id)),
+                "policies": len(repo.policies.policies(org.id)),
+                "subOrganizations": len(repo.organizations.sub_organization_ids(org.id)),
                 "pendingActivities": len(pending),
             },
             "usage": usage["usage"],
@@ -346,7 +347,10 @@ class Dashboard:
         return {**data, **await self._query(viewer, "list_user_tags", {})}
 
     async def private_keys(self, viewer: Viewer) -> dict[str, Any]:
-        keys = [{**render.private_key(k), "backend": k.backend} for k in self.repo.private_keys(viewer.organization.id)]
+        keys = [
+            {**render.private_key(k), "backend": k.backend}
+            for k in self.repo.private_keys.private_keys(viewer.organization.id)
+        ]
         return {"privateKeys": keys, **await self._query(viewer, "list_private_key_tags", {})}
 
     async def policies(self, viewer: Viewer) -> dict[str, Any]:
@@ -372,18 +376,21 @@ class Dashboard:
         evaluations = await self._query(viewer, "get_policy_evaluations", {"activityId": activity_id})
         data["activity"]["needsMyVote"] = _needs_vote(data["activity"], viewer.user.id)
         data["policyEvaluations"] = evaluations["policyEvaluations"]
-        trail = self.repo.audit_entries_of_activity(viewer.organization.id, activity_id)
+        trail = self.repo.activities.audit_entries_of_activity(viewer.organization.id, activity_id)
         data["audit"] = [{"seq": seq, "hash": h, "entry": entry} for seq, h, entry in trail]
         return data
 
     def sub_organizations(self, viewer: Viewer) -> dict[str, Any]:
-        subs = (self.repo.organization(i) for i in self.repo.sub_organization_ids(viewer.organization.id))
+        subs = (
+            self.repo.organizations.organization(i)
+            for i in self.repo.organizations.sub_organization_ids(viewer.organization.id)
+        )
         return {
             "subOrganizations": [
                 {
                     "organizationId": sub.id,
                     "name": sub.name,
-                    "users": self.repo.user_count(sub.id),
+                    "users": self.repo.users.user_count(sub.id),
                     "rootQuorumThreshold": sub.root_quorum_threshold,
                     "createdAt": render.timestamp(sub.created_at),
                 }

@@ -54,7 +54,8 @@ from strongroom.policy.authorizer import DECISION_STEPS, authorize_steps, combin
 from strongroom.policy.errors import PolicyEvalError, PolicySyntaxError
 from strongroom.policy.evaluator import Budget, evaluate_bool
 from strongroom.policy.namespaces import first_missing, referenced_paths
-from strongroom.store.records import ApiKey, Authenticator, Organization, PolicyRecord, Repository, User
+from strongroom.store.records import ApiKey, Authenticator, Organization, PolicyRecord, User
+from strongroom.store.repository import Repository
 
 ROOT_ONLY: Final = frozenset(
     {
@@ -247,7 +248,7 @@ class Decider:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def policies(self, org_id: str) -> tuple[list[PolicyRecord], list[Policy]]:
-        records = self.repo.policies(org_id)
+        records = self.repo.policies.policies(org_id)
         signature = tuple((p.id, p.updated_at) for p in records)
         cached = self._compiled.get(org_id)
         if cached is None or cached[0] != signature:
@@ -368,7 +369,7 @@ class Decider:
         voted = {v.user.id for v in voters} | {voter.user.id}
         others = [
             (user_env(u), [credential_env(c) for c in self._credentials(u)])
-            for u in self.repo.users(org.id)
+            for u in self.repo.users.users(org.id)
             if u.id not in voted
         ]
         mine = (user_env(voter.user), [credential_env(voter.credential)] if voter.credential is not None else [])
@@ -390,10 +391,10 @@ class Decider:
         return False
 
     def _credentials(self, user: User) -> Sequence[ApiKey | Authenticator]:
-        keys = self.repo.api_keys_of_user(user.id)
+        keys = self.repo.users.api_keys_of_user(user.id)
         if keys:
             return keys[:1]
-        return self.repo.authenticators_of_user(user.id)[:1]
+        return self.repo.users.authenticators_of_user(user.id)[:1]
 
     def creation_warnings(self, org: Organization, records: Sequence[PolicyRecord]) -> tuple[str, ...]:
         """Warnings for policies being created or updated: unfilled keywords, blind digests left open."""
@@ -421,7 +422,7 @@ class Decider:
         )
         if not denies_fields:
             return ()
-        keys = [private_key_probe(k.id, k.tags, k.name) for k in self.repo.private_keys(org.id)[:20]]
+        keys = [private_key_probe(k.id, k.tags, k.name) for k in self.repo.private_keys.private_keys(org.id)[:20]]
         for key in keys or [private_key_probe("", (), "")]:
             for activity_type in ("ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2", "ACTIVITY_TYPE_SIGN_RAW_PAYLOADS"):
                 params = {

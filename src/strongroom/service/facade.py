@@ -92,12 +92,8 @@ class Strongroom:
         vouched for: nothing it says about any organization can be trusted until an operator
         has looked), and /readyz says why.
         """
-        ids = [str(r[0]) for r in self.db.all("SELECT id FROM organizations ORDER BY id")]
-        ids += [
-            str(r[0])
-            for r in self.db.all("SELECT organization_id FROM org_state ORDER BY organization_id")
-            if str(r[0]) not in ids
-        ]
+        ids = self.repo.organizations.organization_ids()
+        ids += [i for i in self.repo.organizations.notarised_organization_ids() if i not in ids]
         for org_id in ids:
             try:
                 self.repo.verified(org_id, fresh=True)
@@ -141,21 +137,16 @@ class Strongroom:
             return False  # never sign a head that failed verification, or that the writer refused
         if seq == 0 or seq <= self._checkpointed:
             return False
-        row = self.db.one("SELECT max(seq) FROM audit_checkpoints")
-        if row is not None and row[0] is not None and int(row[0]) >= seq:
-            self._checkpointed = int(row[0])
+        last = self.repo.activities.last_checkpoint_seq()
+        if last >= seq:
+            self._checkpointed = last
             return False
         at_ms = self.guard.signed_time()  # the trusted time is signed too (v2); None: v1, no time
         message = audit.checkpoint_message(seq, head, at_ms)
         scheme, public_key, signature = await self.keys.sign_audit(message)
+        signed_at = self.clock.now_ms() if at_ms is None else at_ms
         await self.repo.write(
-            [
-                (
-                    "INSERT INTO audit_checkpoints (seq, hash, at_ms, scheme, public_key, signature)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (seq, head, self.clock.now_ms() if at_ms is None else at_ms, scheme, public_key, signature),
-                )
-            ]
+            self.repo.activities.insert_checkpoint(seq, head, signed_at, scheme, public_key, signature)
         )
         self._checkpointed = seq
         await asyncio.to_thread(audit_trust.checkpointed, self.settings.data_dir, seq, head, at_ms)  # fsyncs

@@ -24,7 +24,7 @@ from typing import Final
 from strongroom.errors import ErrorCode, ResourceExhausted
 from strongroom.logs import get_logger
 from strongroom.store.group_commit import Op
-from strongroom.store.records import Repository
+from strongroom.store.repository import Repository
 from strongroom.store.usage import Reservation, Reservations
 
 QUOTA_TTL_MS: Final = 5_000
@@ -66,7 +66,7 @@ class Meter:
     def quota(self, org_id: str, now_ms: int) -> int | None:
         cached = self._quotas.get(org_id)
         if cached is None or now_ms - cached[1] > QUOTA_TTL_MS:
-            cached = (self._repo.signature_quota(org_id), now_ms)
+            cached = (self._repo.usage.signature_quota(org_id), now_ms)
             self._quotas[org_id] = cached
         return cached[0]
 
@@ -79,7 +79,7 @@ class Meter:
             return Reservation(org_id, month, signatures)
         reservation = await self._reservations.reserve(org_id, month, signatures, quota, now_ms)
         if reservation is None:
-            used = self._repo.signatures_used(org_id, month)
+            used = self._repo.usage.signatures_used(org_id, month)
             raise ResourceExhausted(
                 f"monthly signature quota of {quota} is exhausted for this organization ({month}: {used} used)",
                 code=ErrorCode.FORBIDDEN,
@@ -88,7 +88,7 @@ class Meter:
 
     def ops(self, r: Reservation) -> list[Op]:
         """In the commit: the signatures become usage, and the reservation goes."""
-        return self._repo.add_usage(r.organization_id, r.month, r.signatures) + self._reservations.release_ops(r)
+        return self._repo.usage.add_usage(r.organization_id, r.month, r.signatures) + self._reservations.release_ops(r)
 
     async def release(self, r: Reservation) -> None:
         """The work was not committed: the reservation goes (if this fails, it expires on its own)."""
@@ -131,7 +131,7 @@ class Meter:
         out: dict[str, object] = {
             "organizationId": org_id,
             "month": month,
-            "signatures": str(self._repo.signatures_used(org_id, month)),
+            "signatures": str(self._repo.usage.signatures_used(org_id, month)),
         }
         if quota is not None:
             out["monthlySignatureQuota"] = str(quota)

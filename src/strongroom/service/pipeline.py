@@ -49,7 +49,8 @@ from strongroom.service.metrics import Metrics
 from strongroom.service.params import JsonObj, obj, req_str
 from strongroom.service.webauthn import SCHEME_WEBAUTHN, WebAuthnSettings, verify_assertion
 from strongroom.store.notary import TamperedState
-from strongroom.store.records import Activity, Organization, Repository
+from strongroom.store.records import Activity, Organization
+from strongroom.store.repository import Repository
 from strongroom.strictjson import StrictJsonError, is_ascii_digits, loads
 
 log = get_logger("strongroom.activity")
@@ -198,7 +199,7 @@ class Pipeline:
         self.stopped: str | None = None
         self.webauthn: WebAuthnSettings | None = None  # passkey stamps are refused until configured
         now = clock.now_ms()
-        for fingerprint, at_ms in repo.recent_fingerprints(now - self.recent.window_ms):
+        for fingerprint, at_ms in repo.activities.recent_fingerprints(now - self.recent.window_ms):
             self.recent.add(fingerprint, at_ms)
 
     def register(self, spec: ActivitySpec) -> None:
@@ -240,7 +241,7 @@ class Pipeline:
             uuid.UUID(org_id)
         except ValueError as err:
             raise InvalidRequest("malformed organization ID provided", code=ErrorCode.INVALID_ORGANIZATION_ID) from err
-        org = self.repo.organization(org_id)
+        org = self.repo.organizations.organization(org_id)
         if org is None:
             raise NotFound("no organization found with the given ID", code=ErrorCode.ORGANIZATION_NOT_FOUND)
         return org
@@ -308,7 +309,7 @@ class Pipeline:
 
         fingerprint = hashlib.sha256(body).hexdigest()
         if fingerprint in self.recent:
-            existing = self.repo.activity_by_fingerprint(fingerprint)
+            existing = self.repo.activities.activity_by_fingerprint(fingerprint)
             if existing is not None:
                 return {"activity": render.activity(self._answer_for(existing))}
         pending = self._inflight.get(fingerprint)
@@ -332,7 +333,7 @@ class Pipeline:
             except Conflict:
                 # Another process recorded the same body first: its activity is the answer; any
                 # signature computed here was never released.
-                found = self.repo.activity_by_fingerprint(fingerprint)
+                found = self.repo.activities.activity_by_fingerprint(fingerprint)
                 if found is None:
                     raise
                 recorded, answer = found, self._answer_for(found)
@@ -354,7 +355,7 @@ class Pipeline:
         """A vote's answer is its target activity, as it is now (Turnkey's approve response)."""
         if activity.type in (APPROVE, REJECT):
             intent: dict[str, Any] = next(iter(activity.intent.values()), {})
-            target = self.repo.activity_by_fingerprint(str(intent.get("fingerprint", "")))
+            target = self.repo.activities.activity_by_fingerprint(str(intent.get("fingerprint", "")))
             if target is not None:
                 return target
         return activity
@@ -369,8 +370,8 @@ class Pipeline:
             "userId": principal.user.id,
             "user": render.user(
                 principal.user,
-                self.repo.api_keys_of_user(principal.user.id),
-                self.repo.authenticators_of_user(principal.user.id),
+                self.repo.users.api_keys_of_user(principal.user.id),
+                self.repo.users.authenticators_of_user(principal.user.id),
             ),
             "activityId": activity_id,
             "selection": "VOTE_SELECTION_APPROVED" if approved else "VOTE_SELECTION_REJECTED",
@@ -390,7 +391,7 @@ class Pipeline:
         credential of the user who sent it, in this organization. An intent edited after it was
         submitted, or a vote written into the database, is refused.
         """
-        stored = self.repo.stored_request(fingerprint)
+        stored = self.repo.activities.stored_request(fingerprint)
         what = f"the request recorded for fingerprint `{fingerprint[:64]}`"
         if stored is None:
             raise TamperedState(f"{what} is missing: the activity was changed outside an authorised activity")
@@ -403,12 +404,12 @@ class Pipeline:
             )
             auth.verify_stamp(stamp, body)
             if stamp.assertion is not None:
-                authenticator = self.repo.authenticator_by_credential_id(org.id, stamp.assertion.credential_id)
+                authenticator = self.repo.users.authenticator_by_credential_id(org.id, stamp.assertion.credential_id)
                 if authenticator is None or authenticator.user_id != user_id or self.webauthn is None:
                     raise Unauthenticated("the passkey that stamped it is not this user's")
                 verify_assertion(self.webauthn, authenticator, stamp.assertion, body, check_counter=False)
             else:
-                key = self.repo.api_key_in_org(org.id, stamp.public_key)
+                key = self.repo.users.api_key_in_org(org.id, stamp.public_key)
                 if key is None or key.user_id != user_id:
                     raise Unauthenticated("the API key that stamped it is not this user's")
         except StrongroomError as err:
@@ -437,14 +438,14 @@ class Pipeline:
                 ):
                     raise TamperedState(f"a vote recorded on activity `{target.id}` is not a vote on it")
                 approved = vote_type == APPROVE
-            user = self.repo.user(user_id)
+            user = self.repo.users.user(user_id)
             if user is None or user.organization_id != org.id:
                 continue  # a deleted voter no longer counts
             public_key = str(v.get("publicKey", ""))
             credential = (
-                self.repo.authenticator_by_public_key(org.id, public_key)
+                self.repo.users.authenticator_by_public_key(org.id, public_key)
                 if v.get("scheme") == SCHEME_WEBAUTHN
-                else self.repo.api_key_in_org(org.id, public_key)
+                else self.repo.users.api_key_in_org(org.id, public_key)
             )
             out.append(Voter(user, credential, approved))
         return out
@@ -521,7 +522,7 @@ class Pipeline:
             self._parking[org.id] = self._parking.get(org.id, 0) + 1
             try:
                 await self.repo.write(
-                    self.repo.insert_activity(activity, body, principal.stamp.header, principal.public_key)
+                    self.repo.activities.insert_activity(activity, body, principal.stamp.header, principal.public_key)
                 )
             finally:
                 left = self._parking.pop(org.id) - 1
@@ -538,7 +539,7 @@ class Pipeline:
         no longer complete), plus those being recorded right now in this process. A vote that
         completes, rejects or fails an activity frees its slot.
         """
-        pending = self.repo.pending_count(org_id, STATUS_CONSENSUS, now_ms - VOTE_WINDOW_MS)
+        pending = self.repo.activities.pending_count(org_id, STATUS_CONSENSUS, now_ms - VOTE_WINDOW_MS)
         if pending + self._parking.get(org_id, 0) >= self.max_pending:
             raise ResourceExhausted(
                 f"organization has reached its limit of {self.max_pending} activities awaiting consensus"
@@ -588,9 +589,9 @@ class Pipeline:
                 ops += attempt.usage_ops()  # signatures are charged only for work that was done
             if new is not None:
                 body, principal = new
-                ops += self.repo.insert_activity(done, body, principal.stamp.header, principal.public_key)
+                ops += self.repo.activities.insert_activity(done, body, principal.stamp.header, principal.public_key)
             else:
-                ops += self.repo.update_activity(done, expected_status=STATUS_CONSENSUS)
+                ops += self.repo.activities.update_activity(done, expected_status=STATUS_CONSENSUS)
             await self.repo.write(ops)
         # The request line (api middleware) carries these: one log line per request.
         structlog.contextvars.bind_contextvars(
@@ -632,14 +633,14 @@ class Pipeline:
     ) -> tuple[Activity, Activity]:
         """Record an approve/reject vote; returns (the vote's own activity, the target as it is now)."""
         target_fp = req_str(params, "fingerprint", "parameters.", max_len=128)
-        target = self.repo.activity_by_fingerprint(target_fp)
+        target = self.repo.activities.activity_by_fingerprint(target_fp)
         if target is None or target.organization_id != org.id:
             raise NotFound(NO_FINGERPRINT)
         lock = self._vote_locks.setdefault(target.id, asyncio.Lock())
         # The in-process lock, then the cross-replica one (a no-op on SQLite): the decision and
         # the execution happen once, on one replica, from the status read after both are held.
         async with lock, self.repo.db.exclusive(f"activity:{target.id}"):
-            target = self.repo.activity(org.id, target.id)
+            target = self.repo.activities.activity(org.id, target.id)
             assert target is not None
             if target.status != STATUS_CONSENSUS:
                 raise InvalidRequest(f"activity `{target.id}` is {target.status}: it is not waiting for votes")
@@ -685,12 +686,14 @@ class Pipeline:
                 created_at=now_ms,
                 updated_at=now_ms,
             )
-            vote_ops = self.repo.insert_activity(vote_activity, body, principal.stamp.header, principal.public_key)
+            vote_ops = self.repo.activities.insert_activity(
+                vote_activity, body, principal.stamp.header, principal.public_key
+            )
             voted = replace(target, votes=[*target.votes, vote], updated_at=now_ms)
             if not approved:
                 rejected = replace(voted, status=STATUS_REJECTED)
                 await self.repo.write(
-                    [*vote_ops, *self.repo.update_activity(rejected, expected_status=STATUS_CONSENSUS)]
+                    [*vote_ops, *self.repo.activities.update_activity(rejected, expected_status=STATUS_CONSENSUS)]
                 )
                 return vote_activity, rejected
             decision = with_me
@@ -700,20 +703,24 @@ class Pipeline:
                 self._vote_locks.pop(target.id, None)
                 return vote_activity, done
             if decision.outcome is Outcome.REQUIRES_CONSENSUS:
-                await self.repo.write([*vote_ops, *self.repo.update_activity(voted, expected_status=STATUS_CONSENSUS)])
+                await self.repo.write(
+                    [*vote_ops, *self.repo.activities.update_activity(voted, expected_status=STATUS_CONSENSUS)]
+                )
                 return vote_activity, voted
             denied = replace(
                 voted,
                 status=STATUS_FAILED,
                 failure={"code": 7, "message": "policy engine denied request explicitly", "details": []},
             )
-            await self.repo.write([*vote_ops, *self.repo.update_activity(denied, expected_status=STATUS_CONSENSUS)])
+            await self.repo.write(
+                [*vote_ops, *self.repo.activities.update_activity(denied, expected_status=STATUS_CONSENSUS)]
+            )
             return vote_activity, denied
 
     async def _audit_refusal(self, what: str, org: Organization, principal: Principal, err: StrongroomError) -> None:
         status = self.clock.status()
         at_ms = int(time.time() * 1000) if status is not None else self.clock.now_ms()
-        ops = self.repo.audit_refusal(
+        ops = self.repo.activities.audit_refusal(
             at_ms, org.id, principal.user.id, principal.public_key, what, err.code.value, err.message
         )
         try:

@@ -25,7 +25,8 @@ from strongroom.service import render
 from strongroom.service.auth import Principal
 from strongroom.service.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.service.pipeline import Pipeline
-from strongroom.store.records import Organization, Repository, User, read_only
+from strongroom.store.records import Organization, User
+from strongroom.store.repository import Repository, read_only
 from strongroom.strictjson import is_ascii_digits
 
 QueryFn = Callable[[Organization, Principal, JsonObj], Awaitable[dict[str, Any]]]
@@ -98,10 +99,10 @@ class Queries:
             return await fn(org, principal, params)
 
     def _user_json(self, u: User) -> dict[str, Any]:
-        return render.user(u, self.repo.api_keys_of_user(u.id), self.repo.authenticators_of_user(u.id))
+        return render.user(u, self.repo.users.api_keys_of_user(u.id), self.repo.users.authenticators_of_user(u.id))
 
     def _user_in(self, org: Organization, user_id: str) -> User:
-        user = self.repo.user(_uuid(user_id, "user ID"))
+        user = self.repo.users.user(_uuid(user_id, "user ID"))
         if user is None or user.organization_id != org.id:
             raise NotFound(f"no user `{user_id}` found in this organization")
         return user
@@ -115,15 +116,15 @@ class Queries:
         }
 
     async def get_organization(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        users = [self._user_json(u) for u in self.repo.users(org.id)]
-        tags = self.repo.tags(org.id, "TAG_TYPE_USER") + self.repo.tags(org.id, "TAG_TYPE_PRIVATE_KEY")
+        users = [self._user_json(u) for u in self.repo.users.users(org.id)]
+        tags = self.repo.tags.tags(org.id, "TAG_TYPE_USER") + self.repo.tags.tags(org.id, "TAG_TYPE_PRIVATE_KEY")
         return {
             "organizationData": {
                 "organizationId": org.id,
                 "name": org.name,
                 "users": users,
-                "policies": [render.policy(p) for p in self.repo.policies(org.id)],
-                "privateKeys": [render.private_key(k) for k in self.repo.private_keys(org.id)],
+                "policies": [render.policy(p) for p in self.repo.policies.policies(org.id)],
+                "privateKeys": [render.private_key(k) for k in self.repo.private_keys.private_keys(org.id)],
                 "invitations": [],
                 "tags": [render.tag(t) for t in tags],
                 "rootQuorum": render.root_quorum(org),
@@ -135,17 +136,17 @@ class Queries:
 
     async def get_private_key(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         key_id = _uuid(req_str(p, "privateKeyId", max_len=64), "private key ID")
-        key = self.repo.private_key(org.id, key_id)
+        key = self.repo.private_keys.private_key(org.id, key_id)
         if key is None:
             raise NotFound(f"no private key `{key_id}` found in this organization")
         return {"privateKey": render.private_key(key)}
 
     async def list_private_keys(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        return {"privateKeys": [render.private_key(k) for k in self.repo.private_keys(org.id)]}
+        return {"privateKeys": [render.private_key(k) for k in self.repo.private_keys.private_keys(org.id)]}
 
     async def get_activity(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         activity_id = _uuid(req_str(p, "activityId", max_len=64), "activity ID")
-        activity = self.repo.activity(org.id, activity_id)
+        activity = self.repo.activities.activity(org.id, activity_id)
         if activity is None:
             raise NotFound(f"no activity `{activity_id}` found in this organization")
         return {"activity": render.activity(activity)}
@@ -158,26 +159,26 @@ class Queries:
 
     async def get_policy(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         policy_id = _uuid(req_str(p, "policyId", max_len=64), "policy ID")
-        found = self.repo.policy(org.id, policy_id)
+        found = self.repo.policies.policy(org.id, policy_id)
         if found is None:
             raise NotFound(f"no policy `{policy_id}` found in this organization")
         return {"policy": render.policy(found)}
 
     async def list_policies(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        return {"policies": [render.policy(p) for p in self.repo.policies(org.id)]}
+        return {"policies": [render.policy(p) for p in self.repo.policies.policies(org.id)]}
 
     async def list_user_tags(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        return {"userTags": [render.tag(t) for t in self.repo.tags(org.id, "TAG_TYPE_USER")]}
+        return {"userTags": [render.tag(t) for t in self.repo.tags.tags(org.id, "TAG_TYPE_USER")]}
 
     async def list_private_key_tags(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        return {"privateKeyTags": [render.tag(t) for t in self.repo.tags(org.id, "TAG_TYPE_PRIVATE_KEY")]}
+        return {"privateKeyTags": [render.tag(t) for t in self.repo.tags.tags(org.id, "TAG_TYPE_PRIVATE_KEY")]}
 
     async def get_user(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         user = self._user_in(org, req_str(p, "userId", max_len=64))
         return {"user": self._user_json(user)}
 
     async def list_users(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
-        return {"users": [self._user_json(u) for u in self.repo.users(org.id)]}
+        return {"users": [self._user_json(u) for u in self.repo.users.users(org.id)]}
 
     async def get_api_keys(self, org: Organization, principal: Principal, p: JsonObj) -> dict[str, Any]:
         """`userId` given: that user's keys; absent: the caller's own keys in this organization."""
@@ -188,22 +189,22 @@ class Queries:
             user = principal.user
         else:
             return {"apiKeys": []}
-        return {"apiKeys": [render.api_key(k) for k in self.repo.api_keys_of_user(user.id)]}
+        return {"apiKeys": [render.api_key(k) for k in self.repo.users.api_keys_of_user(user.id)]}
 
     async def get_api_key(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         key_id = _uuid(req_str(p, "apiKeyId", max_len=64), "api key ID")
-        key = self.repo.api_key(org.id, key_id)
+        key = self.repo.users.api_key(org.id, key_id)
         if key is None:
             raise NotFound(f"no api key `{key_id}` found in this organization")
         return {"apiKey": render.api_key(key)}
 
     async def get_authenticators(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         user = self._user_in(org, req_str(p, "userId", max_len=64))
-        return {"authenticators": [render.authenticator(a) for a in self.repo.authenticators_of_user(user.id)]}
+        return {"authenticators": [render.authenticator(a) for a in self.repo.users.authenticators_of_user(user.id)]}
 
     async def get_authenticator(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         authenticator_id = _uuid(req_str(p, "authenticatorId", max_len=64), "authenticator ID")
-        found = self.repo.authenticator(org.id, authenticator_id)
+        found = self.repo.users.authenticator(org.id, authenticator_id)
         if found is None:
             raise NotFound(f"no authenticator `{authenticator_id}` found in this organization")
         return {"authenticator": render.authenticator(found)}
@@ -222,7 +223,7 @@ class Queries:
                 f"invalid `filterType` `{filter_type[:64]}`: use one of {', '.join(sorted(_SUBORG_FILTERS))}"
             )
         limit, before, after = _pagination(p)
-        ids = self.repo.sub_organization_ids(org.id)
+        ids = self.repo.organizations.sub_organization_ids(org.id)
         if filter_type:
             ids = [i for i in ids if self._suborg_matches(i, filter_type, filter_value)]
         if after is not None:
@@ -234,9 +235,9 @@ class Queries:
 
     def _suborg_matches(self, org_id: str, filter_type: str, value: str) -> bool:
         if filter_type == "NAME":
-            sub = self.repo.organization(org_id)
+            sub = self.repo.organizations.organization(org_id)
             return sub is not None and sub.name == value
-        for u in self.repo.users(org_id):
+        for u in self.repo.users.users(org_id):
             if (
                 (filter_type == "USERNAME" and u.name == value)
                 or (filter_type == "EMAIL" and (u.email or "").lower() == value.lower())
@@ -244,19 +245,19 @@ class Queries:
             ):
                 return True
             if filter_type == "PUBLIC_KEY" and (
-                any(k.public_key == value.lower() for k in self.repo.api_keys_of_user(u.id))
-                or any(a.public_key == value.lower() for a in self.repo.authenticators_of_user(u.id))
+                any(k.public_key == value.lower() for k in self.repo.users.api_keys_of_user(u.id))
+                or any(a.public_key == value.lower() for a in self.repo.users.authenticators_of_user(u.id))
             ):
                 return True
             if filter_type == "CREDENTIAL_ID" and any(
-                a.credential_id == value.rstrip("=") for a in self.repo.authenticators_of_user(u.id)
+                a.credential_id == value.rstrip("=") for a in self.repo.users.authenticators_of_user(u.id)
             ):
                 return True
         return False
 
     async def get_policy_evaluations(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         activity_id = _uuid(req_str(p, "activityId", max_len=64), "activity ID")
-        activity = self.repo.activity(org.id, activity_id)
+        activity = self.repo.activities.activity(org.id, activity_id)
         if activity is None:
             raise NotFound(f"no activity `{activity_id}` found in this organization")
         last_vote = activity.votes[-1]["id"] if activity.votes else ""
@@ -287,5 +288,7 @@ class Queries:
         statuses = opt_str_list(p, "filterByStatus")
         types = opt_str_list(p, "filterByType")
         limit, before, after = _pagination(p)
-        rows = self.repo.activities(org.id, statuses=statuses, types=types, limit=limit, before=before, after=after)
+        rows = self.repo.activities.activities(
+            org.id, statuses=statuses, types=types, limit=limit, before=before, after=after
+        )
         return {"activities": [render.activity(a) for a in rows]}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from strongroom.store import audit
-from strongroom.store.records import Activity, ApiKey, Database, Organization, PrivateKey, Repository, User
+from strongroom.store.records import Activity, ApiKey, Database, Organization, PrivateKey, User
+from strongroom.store.repository import Repository
 from strongroom.store.sqlite import SqliteDatabase
 
 

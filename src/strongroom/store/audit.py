@@ -15,10 +15,9 @@ names the first broken link. Entries after the last checkpoint are reported as n
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -87,20 +86,50 @@ def catch_up(query: Callable[[str, tuple[Any, ...]], Any], known: tuple[int, str
     return head
 
 
+class Executor(Protocol):
+    """A connection that runs SQL with `?` placeholders (sqlite3's; PostgreSQL's through an adapter)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+
+def stored_head(conn: Executor) -> tuple[int, str]:
+    row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row is not None else (0, GENESIS)
+
+
 class Chain:
-    """The chain head as the writer thread knows it."""
+    """The chain head as one writer knows it, for both backends.
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        self.seq: int = row[0] if row else 0
-        self.hash: str = row[1] if row else GENESIS
+    `known` is the head as of this writer's last commit. Before it appends in a transaction, the
+    writer syncs: it takes `lock` (PostgreSQL: an advisory lock, so the chain stays linear across
+    replicas; SQLite: none, its write transaction is already exclusive), then catches up with what
+    other writers appended (`catch_up`: only along the chain, else `ChainRewritten`). A writer
+    that knows no head yet (`Chain()`) takes the stored one as it is (start-up verified it);
+    `Chain(conn)` knows the stored head from the start.
+    """
 
-    def reload(self, conn: sqlite3.Connection) -> None:
-        """Catch up with entries another process appended (an operator's `org create`, `usage
-        set-quota`), inside the writer's transaction; see `catch_up`."""
-        self.seq, self.hash = catch_up(lambda sql, params: conn.execute(sql, params).fetchall(), (self.seq, self.hash))
+    def __init__(self, conn: Executor | None = None, *, lock: Callable[[Executor], None] | None = None) -> None:
+        self._lock = lock
+        self.known: tuple[int, str] | None = None if conn is None else stored_head(conn)
+        self.seq, self.hash = self.known if self.known is not None else (0, GENESIS)
+        self.synced = conn is not None
 
-    def append(self, conn: sqlite3.Connection, body: bytes) -> None:
+    def begin(self) -> None:
+        """A new transaction: the head is read again (under the lock) before the next append."""
+        self.synced = False
+
+    def sync(self, conn: Executor) -> None:
+        if self._lock is not None:
+            self._lock(conn)
+        if self.known is None:
+            self.seq, self.hash = stored_head(conn)
+        else:
+            self.seq, self.hash = catch_up(lambda sql, params: conn.execute(sql, params).fetchall(), self.known)
+        self.synced = True
+
+    def append(self, conn: Executor, body: bytes) -> None:
+        if not self.synced:
+            self.sync(conn)
         seq = self.seq + 1
         h = entry_hash(self.hash, seq, body)
         conn.execute(
@@ -109,11 +138,16 @@ class Chain:
         )
         self.seq, self.hash = seq, h
 
-    def state(self) -> tuple[int, str]:
-        return self.seq, self.hash
+    def committed(self) -> None:
+        """The transaction committed: its head is now the one this writer knows."""
+        if self.synced:
+            self.known = (self.seq, self.hash)
 
-    def restore(self, state: tuple[int, str]) -> None:
-        self.seq, self.hash = state
+    def state(self) -> tuple[int, str, bool]:
+        return self.seq, self.hash, self.synced
+
+    def restore(self, state: tuple[int, str, bool]) -> None:
+        self.seq, self.hash, self.synced = state
 
 
 @dataclass(slots=True)

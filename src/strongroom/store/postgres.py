@@ -29,214 +29,13 @@ from typing import Any, Final
 import psycopg
 import psycopg.errors
 
-from strongroom.errors import Conflict, StrongroomError
-from strongroom.store import audit
-from strongroom.store import notary as notarisation
-from strongroom.store.group_commit import GroupCommitWriter, Job, Op, Param
-from strongroom.store.sqlite import EXPECT_ROW, StaleWrite
+from strongroom.errors import Conflict
+from strongroom.store import audit, schema
+from strongroom.store.group_commit import Op, Param
+from strongroom.store.writer import CHAIN_OPS, EXPECT_ROW, StaleWrite, StoreWriter, WriterDatabase
 
-# Same versions as `sqlite.MIGRATIONS`; a change to one list is made to both.
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: organizations, users, credentials, private keys, activities
-    """
-    CREATE TABLE organizations (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        parent_id TEXT REFERENCES organizations(id),
-        root_quorum_threshold BIGINT NOT NULL,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
-    );
-    CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        email TEXT UNIQUE,
-        access_type TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '[]',
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
-    );
-    CREATE TABLE root_quorum (
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        user_id TEXT NOT NULL REFERENCES users(id),
-        PRIMARY KEY (organization_id, user_id)
-    );
-    CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id),
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        public_key TEXT NOT NULL,
-        curve TEXT NOT NULL,
-        expires_at BIGINT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, public_key)
-    );
-    CREATE INDEX api_keys_public_key ON api_keys(public_key);
-    CREATE TABLE private_keys (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        curve TEXT NOT NULL,
-        public_key BYTEA NOT NULL,
-        backend TEXT NOT NULL,
-        wrapped BYTEA,
-        addresses TEXT NOT NULL,
-        tags TEXT NOT NULL DEFAULT '[]',
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, name)
-    );
-    CREATE TABLE key_addresses (
-        organization_id TEXT NOT NULL,
-        address TEXT NOT NULL,
-        private_key_id TEXT NOT NULL REFERENCES private_keys(id),
-        PRIMARY KEY (organization_id, address, private_key_id)
-    );
-    CREATE TABLE activities (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        organization_id TEXT NOT NULL,
-        type TEXT NOT NULL,
-        status TEXT NOT NULL,
-        fingerprint TEXT NOT NULL UNIQUE,
-        user_id TEXT,
-        intent TEXT NOT NULL,
-        result TEXT NOT NULL,
-        failure TEXT,
-        votes TEXT NOT NULL,
-        request BYTEA NOT NULL,
-        stamp TEXT NOT NULL,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
-    );
-    CREATE INDEX activities_org_seq ON activities(organization_id, seq);
-    """,
-    # 2: the idempotency window is reloaded at start-up by creation time
-    """
-    CREATE INDEX activities_created_at ON activities(created_at);
-    """,
-    # 3: tamper-evident audit log, signed checkpoints, usage metering and quotas
-    """
-    CREATE TABLE audit_log (
-        seq BIGINT PRIMARY KEY,
-        body TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL
-    );
-    CREATE TABLE audit_checkpoints (
-        seq BIGINT PRIMARY KEY,
-        hash TEXT NOT NULL,
-        at_ms BIGINT NOT NULL,
-        scheme TEXT NOT NULL,
-        public_key BYTEA,
-        signature BYTEA
-    );
-    CREATE TABLE usage (
-        organization_id TEXT NOT NULL,
-        month TEXT NOT NULL,
-        signatures BIGINT NOT NULL,
-        PRIMARY KEY (organization_id, month)
-    );
-    ALTER TABLE organizations ADD COLUMN monthly_signature_quota BIGINT;
-    """,
-    # 4: policies, tags, and how policies evaluated for each activity
-    """
-    CREATE TABLE policies (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        effect TEXT NOT NULL,
-        condition TEXT NOT NULL DEFAULT '',
-        consensus TEXT NOT NULL DEFAULT '',
-        time TEXT NOT NULL DEFAULT '',
-        notes TEXT NOT NULL DEFAULT '',
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, name)
-    );
-    CREATE TABLE tags (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        type TEXT NOT NULL,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, type, name)
-    );
-    ALTER TABLE activities ADD COLUMN policy_evaluations TEXT NOT NULL DEFAULT '[]';
-    """,
-    # 5: passkeys (WebAuthn authenticators), phone numbers, lookups by user and by parent org
-    """
-    CREATE TABLE authenticators (
-        id TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL REFERENCES users(id),
-        organization_id TEXT NOT NULL REFERENCES organizations(id),
-        name TEXT NOT NULL,
-        credential_id TEXT NOT NULL,
-        cose_key BYTEA NOT NULL,
-        public_key TEXT NOT NULL,
-        aaguid TEXT NOT NULL,
-        attestation_type TEXT NOT NULL,
-        transports TEXT NOT NULL DEFAULT '[]',
-        sign_count BIGINT NOT NULL DEFAULT 0,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (organization_id, credential_id)
-    );
-    CREATE INDEX authenticators_user ON authenticators(user_id);
-    CREATE INDEX authenticators_credential ON authenticators(credential_id);
-    CREATE INDEX api_keys_user ON api_keys(user_id);
-    CREATE INDEX users_organization ON users(organization_id);
-    CREATE INDEX organizations_parent ON organizations(parent_id);
-    ALTER TABLE users ADD COLUMN phone_number TEXT;
-    """,
-    # 6: each organization's notarised state (store/notary.py)
-    """
-    CREATE TABLE org_state (
-        organization_id TEXT PRIMARY KEY,
-        version BIGINT NOT NULL,
-        digests TEXT NOT NULL,
-        mac BYTEA NOT NULL
-    );
-    """,
-    # 7: dashboard sessions and passkey-login challenges (store/sessions.py), shared by replicas
-    """
-    CREATE TABLE dashboard_sessions (
-        session_hash TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL,
-        organization_id TEXT NOT NULL,
-        authenticator_id TEXT NOT NULL,
-        created_at BIGINT NOT NULL,
-        expires_at BIGINT NOT NULL
-    );
-    CREATE INDEX dashboard_sessions_expires ON dashboard_sessions(expires_at);
-    CREATE TABLE login_challenges (
-        challenge_hash TEXT PRIMARY KEY,
-        user_id TEXT,
-        email TEXT NOT NULL,
-        client TEXT NOT NULL,
-        issued BIGINT NOT NULL,
-        expires_at BIGINT NOT NULL
-    );
-    CREATE INDEX login_challenges_email ON login_challenges(email, expires_at);
-    CREATE INDEX login_challenges_client ON login_challenges(client, expires_at);
-    CREATE INDEX login_challenges_expires ON login_challenges(expires_at);
-    """,
-    # 8: signatures reserved by requests in flight (store/usage.py); each row expires on its own
-    """
-    CREATE TABLE usage_reservations (
-        id TEXT PRIMARY KEY,
-        organization_id TEXT NOT NULL,
-        month TEXT NOT NULL,
-        signatures BIGINT NOT NULL,
-        expires_at BIGINT NOT NULL
-    );
-    CREATE INDEX usage_reservations_organization ON usage_reservations(organization_id, month);
-    """,
-)
+MIGRATIONS: Final = schema.migrations("postgres")
+"""The statements of each schema version (`store/schema.py` describes the schema once)."""
 
 # Advisory-lock keys (64-bit): one for migrations, one for the audit chain head.
 _MIGRATION_LOCK: Final = 0x5354524F4E470001
@@ -291,184 +90,77 @@ def migrate(conn: psycopg.Connection[Row]) -> int:
     """Apply pending migrations under an advisory lock (replicas may start together)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        conn.execute(schema.VERSION_TABLE)
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         current = int(row[0] or 0) if row is not None else 0
-        for version, script in enumerate(MIGRATIONS, start=1):
-            if version <= current:
-                continue
-            for statement in script.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+        for version, statements in schema.pending(MIGRATIONS, current):
+            for statement in statements:
+                conn.execute(statement)
             conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
             current = version
     return current
 
 
-class _Chain:
-    """The audit chain head, read from the database once the transaction holds the chain lock."""
+class _Translated:
+    """A psycopg connection that takes SQLite's `?` placeholders, as the store's SQL is written."""
 
-    def __init__(self) -> None:
-        self.seq = 0
-        self.hash = audit.GENESIS
-        self.locked = False
-        self.known: tuple[int, str] | None = None  # the head as of this writer's last commit
+    __slots__ = ("conn",)
 
-    def begin(self) -> None:
-        self.locked = False
+    def __init__(self, conn: psycopg.Connection[Row]) -> None:
+        self.conn = conn
 
-    def lock(self, conn: psycopg.Connection[Row]) -> None:
-        """Take the chain lock and catch up with what other replicas appended (`audit.catch_up`);
-        the first time, the stored head is taken as it is (start-up verified the chain)."""
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
-        if self.known is None:
-            row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            self.seq, self.hash = (int(row[0]), str(row[1])) if row is not None else (0, audit.GENESIS)
-        else:
-            self.seq, self.hash = audit.catch_up(
-                lambda sql, params: conn.execute(translate(sql), params).fetchall(), self.known
-            )
-        self.locked = True
-
-    def append(self, conn: psycopg.Connection[Row], body: bytes) -> None:
-        if not self.locked:
-            self.lock(conn)
-        seq = self.seq + 1
-        h = audit.entry_hash(self.hash, seq, body)
-        conn.execute(
-            "INSERT INTO audit_log (seq, body, prev_hash, hash) VALUES (%s, %s, %s, %s)",
-            (seq, body.decode(), self.hash, h),
-        )
-        self.seq, self.hash = seq, h
-
-    def state(self) -> tuple[int, str, bool]:
-        return self.seq, self.hash, self.locked
-
-    def restore(self, state: tuple[int, str, bool]) -> None:
-        self.seq, self.hash, self.locked = state
+    def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor[Row]:
+        return self.conn.execute(translate(sql), parameters)
 
 
-JobError = (psycopg.Error, StaleWrite, StrongroomError)
+def _lock_chain(conn: audit.Executor) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(?)", (_AUDIT_LOCK,))
 
 
-class _Writer(GroupCommitWriter):
+class _Writer(StoreWriter):
+    EAGER_CHAIN = False  # the chain lock is taken only by batches that append
+    DB_ERROR = psycopg.Error
+    JOB_ERROR = psycopg.errors.DatabaseError
+
     def __init__(self, url: str) -> None:
-        super().__init__("postgres-writer")
-        self.notary: notarisation.WriterNotary | None = None
+        super().__init__("postgres-writer", audit.Chain(lock=_lock_chain))
         self._url = url
         self._conn: psycopg.Connection[Row] | None = _connect(url, autocommit=False)
-        self.chain = _Chain()
 
-    def _connection(self) -> psycopg.Connection[Row]:
+    def _connection(self) -> _Translated:
         if self._conn is None or self._conn.broken or self._conn.closed:
             if self._conn is not None:
                 with contextlib.suppress(psycopg.Error):
                     self._conn.close()
                 self._conn = None
             self._conn = _connect(self._url, autocommit=False)
-        return self._conn
+        return _Translated(self._conn)
 
-    def _apply(self, conn: psycopg.Connection[Row], job: Job) -> None:
-        # The chain lock, if needed, is taken before any row lock (no lock-order deadlocks).
-        # It also serialises notarisations across replicas: each reads and writes `org_state`
-        # while holding it.
-        def execute(sql: str, params: Sequence[Param]) -> None:
-            if sql == audit.AUDIT_OP:
-                body = params[0]
-                assert isinstance(body, bytes)
-                self.chain.append(conn, body)
-            else:
-                cur = conn.execute(translate(sql), params)
-                if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
-                    raise StaleWrite(sql)
+    def _commit_transaction(self, conn: audit.Executor) -> None:
+        assert isinstance(conn, _Translated)
+        conn.conn.commit()
 
-        def query(sql: str, params: Sequence[Param]) -> list[Row]:
-            return conn.execute(translate(sql), params).fetchall()
+    def _rollback_transaction(self, conn: audit.Executor) -> None:
+        assert isinstance(conn, _Translated)
+        with contextlib.suppress(psycopg.Error):
+            conn.conn.rollback()
 
-        notarisation.apply(job.ops, query, execute, self.notary)
+    def _connection_lost(self, conn: audit.Executor, err: BaseException) -> bool:
+        assert isinstance(conn, _Translated)
+        return isinstance(err, psycopg.errors.OperationalError) and conn.conn.broken
 
-    def _begin(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
-        self.chain.begin()
-        if any(
-            sql in (audit.AUDIT_OP, notarisation.NOTARISE_OP, notarisation.ADOPT_OP)
-            for job in batch
-            for sql, _ in job.ops
-        ):
-            self.chain.lock(conn)
-
-    def _commit(self, batch: list[Job]) -> None:
-        try:
-            conn = self._connection()
-        except psycopg.Error as err:
-            self.failure = f"the store cannot be written: {err}"
-            for job in batch:
-                job.error = err
-        else:
-            if not self._commit_fast(conn, batch):
-                self._commit_isolated(conn, batch)
+    def _unique_violation(self, err: BaseException) -> Conflict | None:
+        if isinstance(err, psycopg.errors.UniqueViolation):
+            return Conflict(f"already exists ({err.diag.constraint_name or 'unique constraint'})")
+        return None
 
     def _close(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()
 
-    def translate(self, err: BaseException) -> BaseException:
-        return _translate(err)
 
-    def _commit_fast(self, conn: psycopg.Connection[Row], batch: list[Job]) -> bool:
-        try:
-            self._begin(conn, batch)
-            for job in batch:
-                self._apply(conn, job)
-            conn.commit()
-        except JobError:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            return False
-        self._committed()
-        return True
-
-    def _committed(self) -> None:
-        self.failure = None
-        if self.chain.locked:
-            self.chain.known = (self.chain.seq, self.chain.hash)
-
-    def _commit_isolated(self, conn: psycopg.Connection[Row], batch: list[Job]) -> None:
-        try:
-            self._begin(conn, batch)
-            for i, job in enumerate(batch):
-                conn.execute(f"SAVEPOINT j{i}")
-                job_head = self.chain.state()
-                try:
-                    self._apply(conn, job)
-                    conn.execute(f"RELEASE SAVEPOINT j{i}")
-                except (psycopg.errors.DatabaseError, StaleWrite, StrongroomError) as err:
-                    if isinstance(err, psycopg.errors.OperationalError) and conn.broken:
-                        raise
-                    self.chain.restore(job_head)
-                    conn.execute(f"ROLLBACK TO SAVEPOINT j{i}")
-                    conn.execute(f"RELEASE SAVEPOINT j{i}")
-                    job.error = err
-            conn.commit()
-            self._committed()
-        except (psycopg.Error, audit.ChainRewritten) as err:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            self.failure = f"the store cannot be written: {err}"
-            for job in batch:
-                job.error = job.error or err
-
-
-def _translate(err: BaseException) -> BaseException:
-    if isinstance(err, StaleWrite):
-        return Conflict("the activity was changed concurrently; read it again")
-    if isinstance(err, psycopg.errors.UniqueViolation):
-        diag = err.diag.constraint_name or "unique constraint"
-        return Conflict(f"already exists ({diag})")
-    return err
-
-
-class PostgresDatabase:
+class PostgresDatabase(WriterDatabase):
     """Connections and the group-commit writer for one PostgreSQL database (libpq URL)."""
 
     shared: Final = True  # other replicas write too: the repository does not cache reads
@@ -497,23 +189,29 @@ class PostgresDatabase:
     def all(self, sql: str, params: Sequence[Param] = ()) -> list[Row]:
         return self._execute(sql, params).fetchall()
 
-    # -- writes (group commit) --------------------------------------------------------------
-    async def write(self, ops: Sequence[Op]) -> None:
-        await self._writer.write(ops)
+    # -- cross-replica mutual exclusion -----------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[None]:
+        """Held by one process of all replicas at a time (a session advisory lock).
 
-    def write_sync(self, ops: Sequence[Op]) -> None:
-        self._writer.write_sync(ops)
-
-    def set_notary(self, mac: notarisation.Mac | None) -> None:
-        """From now on, the writer notarises the organizations that writes mark (see store/notary.py)."""
-        self._writer.notary = None if mac is None else notarisation.WriterNotary(mac)
-
-    @property
-    def failure(self) -> str | None:
-        return self._writer.failure
-
-    async def probe(self) -> bool:
-        return await self._writer.probe()
+        If this process dies while holding it, PostgreSQL ends the session and releases it.
+        """
+        conn = await self._spare()
+        key = lock_key(name)
+        try:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except BaseException:
+            await conn.close()
+            raise
+        try:
+            yield
+        finally:
+            try:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            except BaseException:
+                await conn.close()  # the session's end releases the lock
+                raise
+            await self._put_back(conn)
 
     # -- connections of their own (not the writer's) -----------------------------------------------
     async def _spare(self) -> psycopg.AsyncConnection[Any]:
@@ -540,49 +238,18 @@ class PostgresDatabase:
         try:
             async with conn.transaction():
                 for sql, params in ops:
-                    if sql in (audit.AUDIT_OP, notarisation.NOTARISE_OP, notarisation.ADOPT_OP):
+                    if sql in CHAIN_OPS:
                         raise ValueError("write_alone runs plain statements only")
                     cur = await conn.execute(translate(sql), params)
                     if cur.rowcount == 0 and sql.endswith(EXPECT_ROW):
                         raise StaleWrite(sql)
         except (StaleWrite, psycopg.errors.UniqueViolation) as err:
             await self._put_back(conn)  # rolled back; the connection is fine
-            raise _translate(err) from None
+            raise self._writer.translate(err) from None
         except BaseException:
             await conn.close()
             raise
         await self._put_back(conn)
-
-    # -- cross-replica mutual exclusion -----------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def exclusive(self, name: str) -> AsyncIterator[None]:
-        """Held by one process of all replicas at a time (a session advisory lock).
-
-        If this process dies while holding it, PostgreSQL ends the session and releases it.
-        """
-        conn = await self._spare()
-        key = lock_key(name)
-        try:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        except BaseException:
-            await conn.close()
-            raise
-        try:
-            yield
-        finally:
-            try:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            except BaseException:
-                await conn.close()  # the session's end releases the lock
-                raise
-            await self._put_back(conn)
-
-    def audit_head(self) -> tuple[int, str]:
-        row = self.one("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-        return (0, audit.GENESIS) if row is None else (int(row["seq"]), str(row["hash"]))
-
-    def stats(self) -> dict[str, Any]:
-        return {"batches": self._writer.batches, "jobs": self._writer.jobs}
 
     def close(self) -> None:
         if self._writer.closed:
@@ -595,22 +262,7 @@ class PostgresDatabase:
 
 
 # -- moving an embedded store to PostgreSQL ------------------------------------------------------
-_COPY_ORDER: Final = (
-    "organizations",
-    "users",
-    "root_quorum",
-    "api_keys",
-    "private_keys",
-    "key_addresses",
-    "activities",
-    "audit_log",
-    "audit_checkpoints",
-    "usage",
-    "policies",
-    "tags",
-    "authenticators",
-    "org_state",
-)
+_COPY_ORDER: Final = schema.table_names()
 
 
 def copy_from_sqlite(path: Path, url: str) -> dict[str, int]:

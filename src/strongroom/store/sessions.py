@@ -24,7 +24,7 @@ from typing import Final
 from strongroom.errors import Conflict
 from strongroom.store.group_commit import Op
 from strongroom.store.records import Database
-from strongroom.store.sqlite import EXPECT_ROW
+from strongroom.store.writer import EXPECT_ROW
 
 _CHALLENGE_COLUMNS: Final = "challenge_hash, user_id, email, client, issued, expires_at"
 _SESSION_COLUMNS: Final = "user_id, organization_id, authenticator_id, created_at, expires_at"

@@ -1,4 +1,5 @@
-"""Signatures reserved by requests in flight, in the store: one quota for all replicas.
+"""Metered signatures per organization and month, each organization's quota, and the signatures
+reserved by requests in flight: one quota for all replicas.
 
 A request that will make signatures for an organization with a monthly quota first reserves them:
 a row in `usage_reservations`, written only if `used + reserved + n <= quota` holds at that
@@ -20,9 +21,41 @@ from dataclasses import dataclass
 from typing import Final
 
 from strongroom.errors import Conflict
-from strongroom.store import Database
+from strongroom.store.core import Aggregate, mark
 from strongroom.store.group_commit import Op
-from strongroom.store.sqlite import EXPECT_ROW
+from strongroom.store.records import Database
+from strongroom.store.writer import EXPECT_ROW
+
+
+class Usage(Aggregate):
+    """Metered signatures per organization and month, and each organization's quota."""
+
+    def signatures_used(self, org_id: str, month: str) -> int:
+        row = self.db.one("SELECT signatures FROM usage WHERE organization_id = ? AND month = ?", (org_id, month))
+        return 0 if row is None else int(row["signatures"])
+
+    def signature_quota(self, org_id: str) -> int | None:
+        row = self.db.one("SELECT * FROM organizations WHERE id = ?", (org_id,))
+        if row is None:
+            return None
+        quota = self.core.checked("organizations", row)["monthly_signature_quota"]
+        return None if quota is None else int(quota)
+
+    @staticmethod
+    def add_usage(org_id: str, month: str, signatures: int) -> list[Op]:
+        return [
+            (
+                "INSERT INTO usage (organization_id, month, signatures) VALUES (?, ?, ?)"
+                " ON CONFLICT (organization_id, month)"
+                " DO UPDATE SET signatures = usage.signatures + excluded.signatures",
+                (org_id, month, signatures),
+            )
+        ]
+
+    @staticmethod
+    def set_signature_quota(org_id: str, quota: int | None) -> list[Op]:
+        return mark(org_id, [("UPDATE organizations SET monthly_signature_quota = ? WHERE id = ?", (quota, org_id))])
+
 
 RESERVATION_TTL_MS: Final = 60_000
 """How long a reservation outlives a process that died holding it. Far longer than signing and
@@ -96,4 +129,4 @@ class Reservations:
         return 0 if row is None else int(row[0])
 
 
-__all__ = ["RESERVATION_TTL_MS", "Reservation", "Reservations"]
+__all__ = ["RESERVATION_TTL_MS", "Reservation", "Reservations", "Usage"]

@@ -15,7 +15,8 @@ from strongroom.policy import check_policy
 from strongroom.service.decide import Decider
 from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
 from strongroom.service.pipeline import ActivitySpec, Context, Execution, Pipeline, Prepared
-from strongroom.store.records import PolicyRecord, Repository, Tag
+from strongroom.store.records import PolicyRecord, Tag
+from strongroom.store.repository import Repository
 
 MAX_POLICIES_PER_ORG: Final = 100
 MAX_TAGS_PER_ORG: Final = 100
@@ -171,7 +172,7 @@ class GovernanceHandlers:
         return PolicyRecord(policy_id, ctx.organization.id, name, effect, condition, consensus, time, notes, now, now)
 
     def _check_new_names(self, org_id: str, names: list[str], adding: int) -> None:
-        existing = self.repo.policies(org_id)
+        existing = self.repo.policies.policies(org_id)
         taken = {p.name for p in existing}
         seen: set[str] = set()
         for name in names:
@@ -187,7 +188,9 @@ class GovernanceHandlers:
         warnings = self.decider.creation_warnings(ctx.organization, [record])
 
         async def run() -> Execution:
-            return Execution(_with_warnings({"policyId": record.id}, warnings), self.repo.insert_policy(record))
+            return Execution(
+                _with_warnings({"policyId": record.id}, warnings), self.repo.policies.insert_policy(record)
+            )
 
         return Prepared(run)
 
@@ -205,13 +208,13 @@ class GovernanceHandlers:
         async def run() -> Execution:
             ops: list[Any] = []
             for r in records:
-                ops += self.repo.insert_policy(r)
+                ops += self.repo.policies.insert_policy(r)
             return Execution(_with_warnings({"policyIds": [r.id for r in records]}, warnings), ops)
 
         return Prepared(run)
 
     def _existing_policy(self, org_id: str, policy_id: str) -> PolicyRecord:
-        found = self.repo.policy(org_id, policy_id)
+        found = self.repo.policies.policy(org_id, policy_id)
         if found is None:
             raise NotFound(f"no policy `{policy_id[:64]}` found in this organization")
         return found
@@ -236,12 +239,12 @@ class GovernanceHandlers:
             ctx.now_ms,
         )
         check_policy_text(new.condition, new.consensus, new.time)
-        if new.name != old.name and any(q.name == new.name for q in self.repo.policies(ctx.organization.id)):
+        if new.name != old.name and any(q.name == new.name for q in self.repo.policies.policies(ctx.organization.id)):
             raise InvalidRequest(f"policy label must be unique: `{new.name}` is already used")
         warnings = self.decider.creation_warnings(ctx.organization, [new])
 
         async def run() -> Execution:
-            return Execution(_with_warnings({"policyId": new.id}, warnings), self.repo.update_policy(new))
+            return Execution(_with_warnings({"policyId": new.id}, warnings), self.repo.policies.update_policy(new))
 
         return Prepared(run)
 
@@ -249,7 +252,7 @@ class GovernanceHandlers:
         found = self._existing_policy(ctx.organization.id, req_str(params, "policyId", "parameters.", max_len=64))
 
         async def run() -> Execution:
-            return Execution({"policyId": found.id}, self.repo.delete_policy(ctx.organization.id, found.id))
+            return Execution({"policyId": found.id}, self.repo.policies.delete_policy(ctx.organization.id, found.id))
 
         return Prepared(run)
 
@@ -260,14 +263,14 @@ class GovernanceHandlers:
         async def run() -> Execution:
             ops: list[Any] = []
             for f in found:
-                ops += self.repo.delete_policy(ctx.organization.id, f.id)
+                ops += self.repo.policies.delete_policy(ctx.organization.id, f.id)
             return Execution({"policyIds": [f.id for f in found]}, ops)
 
         return Prepared(run)
 
     # -- tags -----------------------------------------------------------------------------------------
     def _new_tag(self, ctx: Context, tag_type: str, name: str) -> Tag:
-        tags = self.repo.tags(ctx.organization.id, tag_type)
+        tags = self.repo.tags.tags(ctx.organization.id, tag_type)
         if any(t.name == name for t in tags):
             raise InvalidRequest(f"tag name `{name}` is already used")
         limit = MAX_TAGS_PER_ORG if ctx.organization.parent_id is None else MAX_TAGS_PER_SUB_ORG
@@ -277,7 +280,7 @@ class GovernanceHandlers:
         return Tag(str(uuid.uuid4()), ctx.organization.id, name, tag_type, ctx.now_ms, ctx.now_ms)
 
     def _tag(self, ctx: Context, tag_type: str, tag_id: str) -> Tag:
-        found = next((t for t in self.repo.tags(ctx.organization.id, tag_type) if t.id == tag_id), None)
+        found = next((t for t in self.repo.tags.tags(ctx.organization.id, tag_type) if t.id == tag_id), None)
         if found is None:
             raise NotFound(f"no tag `{tag_id[:64]}` found in this organization")
         return found
@@ -285,7 +288,7 @@ class GovernanceHandlers:
     def _users(self, ctx: Context, ids: list[str]) -> list[Any]:
         out = []
         for user_id in dict.fromkeys(ids):
-            user = self.repo.user(user_id)
+            user = self.repo.users.user(user_id)
             if user is None or user.organization_id != ctx.organization.id:
                 raise NotFound(f"no user `{user_id[:64]}` found in this organization")
             out.append(user)
@@ -294,7 +297,7 @@ class GovernanceHandlers:
     def _keys(self, ctx: Context, ids: list[str]) -> list[Any]:
         out = []
         for key_id in dict.fromkeys(ids):
-            key = self.repo.private_key(ctx.organization.id, key_id)
+            key = self.repo.private_keys.private_key(ctx.organization.id, key_id)
             if key is None:
                 raise NotFound(f"no private key `{key_id[:64]}` found in this organization")
             out.append(key)
@@ -305,9 +308,9 @@ class GovernanceHandlers:
         users = self._users(ctx, str_list(params, "userIds", "parameters."))
 
         async def run() -> Execution:
-            ops = self.repo.insert_tag(tag)
+            ops = self.repo.tags.insert_tag(tag)
             for u in users:
-                ops += self.repo.set_user_tags(ctx.organization.id, u.id, [*u.tags, tag.id], ctx.now_ms)
+                ops += self.repo.tags.set_user_tags(ctx.organization.id, u.id, [*u.tags, tag.id], ctx.now_ms)
             return Execution({"userTagId": tag.id, "userIds": [u.id for u in users]}, ops)
 
         return Prepared(run)
@@ -319,9 +322,9 @@ class GovernanceHandlers:
         keys = self._keys(ctx, str_list(params, "privateKeyIds", "parameters."))
 
         async def run() -> Execution:
-            ops = self.repo.insert_tag(tag)
+            ops = self.repo.tags.insert_tag(tag)
             for k in keys:
-                ops += self.repo.set_private_key_tags(ctx.organization.id, k.id, [*k.tags, tag.id], ctx.now_ms)
+                ops += self.repo.tags.set_private_key_tags(ctx.organization.id, k.id, [*k.tags, tag.id], ctx.now_ms)
             return Execution({"privateKeyTagId": tag.id, "privateKeyIds": [k.id for k in keys]}, ops)
 
         return Prepared(run)
@@ -334,12 +337,12 @@ class GovernanceHandlers:
         removes = self._users(ctx, str_list(params, "removeUserIds", p))
 
         async def run() -> Execution:
-            ops = self.repo.rename_tag(ctx.organization.id, tag.id, new_name, ctx.now_ms) if new_name else []
+            ops = self.repo.tags.rename_tag(ctx.organization.id, tag.id, new_name, ctx.now_ms) if new_name else []
             for u in adds:
                 if tag.id not in u.tags:
-                    ops += self.repo.set_user_tags(ctx.organization.id, u.id, [*u.tags, tag.id], ctx.now_ms)
+                    ops += self.repo.tags.set_user_tags(ctx.organization.id, u.id, [*u.tags, tag.id], ctx.now_ms)
             for u in removes:
-                ops += self.repo.set_user_tags(
+                ops += self.repo.tags.set_user_tags(
                     ctx.organization.id, u.id, [t for t in u.tags if t != tag.id], ctx.now_ms
                 )
             return Execution({"userTagId": tag.id}, ops)
@@ -354,12 +357,12 @@ class GovernanceHandlers:
         removes = self._keys(ctx, str_list(params, "removePrivateKeyIds", p))
 
         async def run() -> Execution:
-            ops = self.repo.rename_tag(ctx.organization.id, tag.id, new_name, ctx.now_ms) if new_name else []
+            ops = self.repo.tags.rename_tag(ctx.organization.id, tag.id, new_name, ctx.now_ms) if new_name else []
             for k in adds:
                 if tag.id not in k.tags:
-                    ops += self.repo.set_private_key_tags(ctx.organization.id, k.id, [*k.tags, tag.id], ctx.now_ms)
+                    ops += self.repo.tags.set_private_key_tags(ctx.organization.id, k.id, [*k.tags, tag.id], ctx.now_ms)
             for k in removes:
-                ops += self.repo.set_private_key_tags(
+                ops += self.repo.tags.set_private_key_tags(
                     ctx.organization.id, k.id, [t for t in k.tags if t != tag.id], ctx.now_ms
                 )
             return Execution({"privateKeyTagId": tag.id}, ops)
@@ -371,14 +374,14 @@ class GovernanceHandlers:
             self._tag(ctx, "TAG_TYPE_USER", t) for t in str_list(params, "userTagIds", "parameters.", allow_empty=False)
         ]
         ids = {t.id for t in tags}
-        users = [u for u in self.repo.users(ctx.organization.id) if ids & set(u.tags)]
+        users = [u for u in self.repo.users.users(ctx.organization.id) if ids & set(u.tags)]
 
         async def run() -> Execution:
             ops: list[Any] = []
             for t in tags:
-                ops += self.repo.delete_tag(ctx.organization.id, t.id)
+                ops += self.repo.tags.delete_tag(ctx.organization.id, t.id)
             for u in users:
-                ops += self.repo.set_user_tags(
+                ops += self.repo.tags.set_user_tags(
                     ctx.organization.id, u.id, [x for x in u.tags if x not in ids], ctx.now_ms
                 )
             return Execution({"userTagIds": [t.id for t in tags], "userIds": [u.id for u in users]}, ops)
@@ -391,14 +394,14 @@ class GovernanceHandlers:
             for t in str_list(params, "privateKeyTagIds", "parameters.", allow_empty=False)
         ]
         ids = {t.id for t in tags}
-        keys = [k for k in self.repo.private_keys(ctx.organization.id) if ids & set(k.tags)]
+        keys = [k for k in self.repo.private_keys.private_keys(ctx.organization.id) if ids & set(k.tags)]
 
         async def run() -> Execution:
             ops: list[Any] = []
             for t in tags:
-                ops += self.repo.delete_tag(ctx.organization.id, t.id)
+                ops += self.repo.tags.delete_tag(ctx.organization.id, t.id)
             for k in keys:
-                ops += self.repo.set_private_key_tags(
+                ops += self.repo.tags.set_private_key_tags(
                     ctx.organization.id, k.id, [x for x in k.tags if x not in ids], ctx.now_ms
                 )
             return Execution({"privateKeyTagIds": [t.id for t in tags], "privateKeyIds": [k.id for k in keys]}, ops)
@@ -416,7 +419,9 @@ class GovernanceHandlers:
             raise InvalidRequest(f"quorum threshold {threshold} is larger than the {len(user_ids)} quorum users")
 
         async def run() -> Execution:
-            return Execution({}, self.repo.set_root_quorum(ctx.organization.id, threshold, user_ids, ctx.now_ms))
+            return Execution(
+                {}, self.repo.organizations.set_root_quorum(ctx.organization.id, threshold, user_ids, ctx.now_ms)
+            )
 
         return Prepared(run, params={"threshold": threshold, "user_ids": user_ids})
 

@@ -34,7 +34,8 @@ from strongroom.service.auth import ACCESS_ALL, ACCESS_API, ACCESS_WEB, CURVE_ED
 from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
 from strongroom.service.pipeline import ActivitySpec, Context, Execution, Pipeline, Prepared
 from strongroom.service.webauthn import WebAuthnSettings
-from strongroom.store.records import ApiKey, Authenticator, Organization, Repository, User
+from strongroom.store.records import ApiKey, Authenticator, Organization, User
+from strongroom.store.repository import Repository
 from strongroom.strictjson import is_ascii_digits
 
 MAX_USERS_PER_ORG: Final = 100
@@ -62,11 +63,11 @@ class UserPlan:
     authenticators: tuple[Authenticator, ...]
 
     def ops(self, repo: Repository) -> list[Any]:
-        ops = repo.insert_user(self.user)
+        ops = repo.users.insert_user(self.user)
         for k in self.api_keys:
-            ops += repo.insert_api_key(k)
+            ops += repo.users.insert_api_key(k)
         for a in self.authenticators:
-            ops += repo.insert_authenticator(a)
+            ops += repo.users.insert_authenticator(a)
         return ops
 
 
@@ -243,7 +244,7 @@ class IdentityHandlers:
 
     # -- validation helpers -----------------------------------------------------------------------
     def _user(self, org_id: str, user_id: str) -> User:
-        user = self.repo.user(user_id)
+        user = self.repo.users.user(user_id)
         if user is None or user.organization_id != org_id:
             raise NotFound(f"no user `{user_id[:64]}` found in this organization")
         return user
@@ -272,7 +273,7 @@ class IdentityHandlers:
         if key in seen.emails:
             raise InvalidRequest(f"email already in use (`{where}userEmail` repeats an email of this request)")
         self.email_refusals.check(ctx)
-        existing = self.repo.user_by_email(email)
+        existing = self.repo.users.user_by_email(email)
         if existing is not None and existing.id != owner:
             self.email_refusals.spend(ctx)
             raise InvalidRequest(f"email already in use (`{where}userEmail`)")
@@ -290,7 +291,7 @@ class IdentityHandlers:
     def _user_tags(self, org_id: str, tags: list[str], where: str) -> tuple[str, ...]:
         if len(tags) > MAX_TAGS_PER_USER:
             raise ResourceExhausted(f"a user may carry at most {MAX_TAGS_PER_USER} tags (`{where}` has {len(tags)})")
-        known = {t.id for t in self.repo.tags(org_id, "TAG_TYPE_USER")}
+        known = {t.id for t in self.repo.tags.tags(org_id, "TAG_TYPE_USER")}
         for tag in tags:
             if tag not in known:
                 raise InvalidRequest(f"user tag `{tag[:64]}` not found in this organization")
@@ -311,7 +312,7 @@ class IdentityHandlers:
                     " API_KEY_CURVE_SECP256K1 or API_KEY_CURVE_ED25519"
                 )
             public_key = _check_public_key(req_str(item, "publicKey", w, max_len=200), curve, w)
-            if public_key in seen.public_keys or self.repo.api_key_in_org(org_id, public_key) is not None:
+            if public_key in seen.public_keys or self.repo.users.api_key_in_org(org_id, public_key) is not None:
                 raise InvalidRequest(f"api key `{public_key}` already exists in this organization")
             seen.public_keys.add(public_key)
             expires = _expiration_ms(item, w)
@@ -354,7 +355,7 @@ class IdentityHandlers:
             )
             if (
                 reg.credential_id in seen.credential_ids
-                or self.repo.authenticator_by_credential_id(org_id, reg.credential_id) is not None
+                or self.repo.users.authenticator_by_credential_id(org_id, reg.credential_id) is not None
             ):
                 raise InvalidRequest(f"passkey `{reg.credential_id}` is already registered in this organization")
             seen.credential_ids.add(reg.credential_id)
@@ -431,7 +432,7 @@ class IdentityHandlers:
     async def create_users(self, ctx: Context, params: JsonObj) -> Prepared:
         org_id = ctx.organization.id
         items = req_list(params, "users", "parameters.", max_items=MAX_USERS_PER_ORG + 1, allow_empty=False)
-        if self.repo.user_count(org_id) + len(items) > MAX_USERS_PER_ORG:
+        if self.repo.users.user_count(org_id) + len(items) > MAX_USERS_PER_ORG:
             raise ResourceExhausted(USERS_LIMIT_MESSAGE)
         seen = _Seen(set(), set(), set())
         plans = [
@@ -461,7 +462,7 @@ class IdentityHandlers:
         async def run() -> Execution:
             ops: list[Any] = []
             for u in users:
-                ops += self.repo.delete_user(org.id, u.id)
+                ops += self.repo.users.delete_user(org.id, u.id)
             return Execution({"userIds": [u.id for u in users]}, ops)
 
         return Prepared(run, params={"user_ids": ids})
@@ -492,7 +493,7 @@ class IdentityHandlers:
         )
 
         async def run() -> Execution:
-            return Execution({"userId": new.id}, self.repo.update_user(new))
+            return Execution({"userId": new.id}, self.repo.users.update_user(new))
 
         # A root user's access type and email (its dashboard login) change only with the root quorum.
         guarded = new.access_type != old.access_type or (new.email or "").lower() != (old.email or "").lower()
@@ -517,7 +518,7 @@ class IdentityHandlers:
         if not items:
             raise InvalidRequest("`parameters.apiKeys` must not be empty")
         new = self._api_keys(ctx, org_id, user.id, items, f"{p}apiKeys", _Seen(set(), set(), set()))
-        existing = self.repo.api_keys_of_user(user.id)
+        existing = self.repo.users.api_keys_of_user(user.id)
         long_lived = [k for k in existing if k.expires_at is None]
         new_long = sum(1 for k in new if k.expires_at is None)
         if len(long_lived) + new_long > MAX_LONG_LIVED_API_KEYS:
@@ -544,9 +545,9 @@ class IdentityHandlers:
         async def run() -> Execution:
             ops: list[Any] = []
             for k in evict:
-                ops += self.repo.delete_api_key(org_id, k.id)
+                ops += self.repo.users.delete_api_key(org_id, k.id)
             for k in new:
-                ops += self.repo.insert_api_key(k)
+                ops += self.repo.users.insert_api_key(k)
             return Execution({"apiKeyIds": [k.id for k in new]}, ops)
 
         return Prepared(run, params={"user_id": user.id}, root_only=self._is_root(ctx, user))
@@ -557,14 +558,14 @@ class IdentityHandlers:
         user = self._user(org_id, req_str(params, "userId", p, max_len=64))
         ids = list(dict.fromkeys(str_list(params, "apiKeyIds", p, max_items=100, allow_empty=False)))
         for key_id in ids:
-            key = self.repo.api_key(org_id, key_id)
+            key = self.repo.users.api_key(org_id, key_id)
             if key is None or key.user_id != user.id:
                 raise NotFound(f"no api key `{key_id[:64]}` found for user `{user.id}`")
 
         async def run() -> Execution:
             ops: list[Any] = []
             for key_id in ids:
-                ops += self.repo.delete_api_key(org_id, key_id)
+                ops += self.repo.users.delete_api_key(org_id, key_id)
             return Execution({"apiKeyIds": ids}, ops)
 
         return Prepared(run, params={"user_id": user.id, "api_key_ids": ids}, root_only=self._is_root(ctx, user))
@@ -576,7 +577,7 @@ class IdentityHandlers:
         user = self._user(org_id, req_str(params, "userId", p, max_len=64))
         self._check_access(user, "passkeys")
         items = req_list(params, "authenticators", p, max_items=MAX_AUTHENTICATORS + 1, allow_empty=False)
-        existing = self.repo.authenticators_of_user(user.id)
+        existing = self.repo.users.authenticators_of_user(user.id)
         if len(existing) + len(items) > MAX_AUTHENTICATORS:
             raise ResourceExhausted(
                 f"user has exceeded maximum authenticators: the limit is {MAX_AUTHENTICATORS} per user"
@@ -587,7 +588,7 @@ class IdentityHandlers:
         async def run() -> Execution:
             ops: list[Any] = []
             for a in new:
-                ops += self.repo.insert_authenticator(a)
+                ops += self.repo.users.insert_authenticator(a)
             return Execution({"authenticatorIds": [a.id for a in new]}, ops)
 
         return Prepared(run, params={"user_id": user.id}, root_only=self._is_root(ctx, user))
@@ -598,14 +599,14 @@ class IdentityHandlers:
         user = self._user(org_id, req_str(params, "userId", p, max_len=64))
         ids = list(dict.fromkeys(str_list(params, "authenticatorIds", p, max_items=100, allow_empty=False)))
         for authenticator_id in ids:
-            found = self.repo.authenticator(org_id, authenticator_id)
+            found = self.repo.users.authenticator(org_id, authenticator_id)
             if found is None or found.user_id != user.id:
                 raise NotFound(f"no authenticator `{authenticator_id[:64]}` found for user `{user.id}`")
 
         async def run() -> Execution:
             ops: list[Any] = []
             for authenticator_id in ids:
-                ops += self.repo.delete_authenticator(org_id, authenticator_id)
+                ops += self.repo.users.delete_authenticator(org_id, authenticator_id)
             return Execution({"authenticatorIds": ids}, ops)
 
         return Prepared(run, params={"user_id": user.id, "authenticator_ids": ids}, root_only=self._is_root(ctx, user))
@@ -655,10 +656,10 @@ class IdentityHandlers:
             )
 
         async def run() -> Execution:
-            ops: list[Any] = self.repo.insert_organization(sub)
+            ops: list[Any] = self.repo.organizations.insert_organization(sub)
             for plan in plans:
                 ops += plan.ops(self.repo)
-            ops += self.repo.insert_root_users(sub_id, root_ids)
+            ops += self.repo.organizations.insert_root_users(sub_id, root_ids)
             result: dict[str, Any] = {"subOrganizationId": sub_id, "rootUserIds": list(root_ids)}
             rollback = None
             if keys_prepared is not None:

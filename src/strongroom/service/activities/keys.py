@@ -27,7 +27,8 @@ from strongroom.service import signing
 from strongroom.service.decide import Subject, private_key_probe
 from strongroom.service.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.service.pipeline import ActivitySpec, Context, Execution, Pipeline, Prepared
-from strongroom.store.records import PrivateKey, Repository
+from strongroom.store.records import PrivateKey
+from strongroom.store.repository import Repository
 
 log = get_logger("strongroom.keys")
 
@@ -88,7 +89,7 @@ class KeyHandlers:
 
     # -- create_private_keys -------------------------------------------------------------------
     def _tag_ids(self, org_id: str, tags: list[str]) -> tuple[str, ...]:
-        known = {t.id for t in self.repo.tags(org_id, "TAG_TYPE_PRIVATE_KEY")}
+        known = {t.id for t in self.repo.tags.tags(org_id, "TAG_TYPE_PRIVATE_KEY")}
         for tag in tags:
             if tag not in known:
                 raise InvalidRequest(f"private key tag `{tag[:64]}` not found")
@@ -115,11 +116,11 @@ class KeyHandlers:
             for fmt in formats:
                 if fmt not in SUPPORTED_FORMATS[curve.value]:
                     raise InvalidRequest(f"invalid address format `{fmt[:64]}` for curve `{curve.value}`")
-            if name in names or self.repo.private_key_name_taken(org_id, name):
+            if name in names or self.repo.private_keys.private_key_name_taken(org_id, name):
                 raise InvalidRequest(f"private key name `{name}` is already used in this organization")
             names.add(name)
             wanted.append((name, curve, list(dict.fromkeys(formats)), self._tag_ids(org_id, tags)))
-        if len(self.repo.private_keys(org_id)) + len(wanted) > MAX_PRIVATE_KEYS_PER_ORG:
+        if len(self.repo.private_keys.private_keys(org_id)) + len(wanted) > MAX_PRIVATE_KEYS_PER_ORG:
             raise ResourceExhausted(f"organization has reached its limit of {MAX_PRIVATE_KEYS_PER_ORG} private keys")
 
         async def run() -> Execution:
@@ -154,7 +155,7 @@ class KeyHandlers:
                     )
                 ops: list[Any] = []
                 for rec in records:
-                    ops += self.repo.insert_private_key(rec)
+                    ops += self.repo.private_keys.insert_private_key(rec)
                 result = {
                     "privateKeys": [
                         {"privateKeyId": r.id, "addresses": [{"format": f, "address": a} for f, a in r.addresses]}
@@ -173,9 +174,9 @@ class KeyHandlers:
 
     # -- signing ----------------------------------------------------------------------------------
     def resolve_key(self, org_id: str, sign_with: str) -> PrivateKey:
-        key = self.repo.private_key(org_id, sign_with)
+        key = self.repo.private_keys.private_key(org_id, sign_with)
         if key is None:
-            key = self.repo.private_key_by_address(org_id, sign_with)
+            key = self.repo.private_keys.private_key_by_address(org_id, sign_with)
         if key is None:
             raise NotFound(f"no private key or address `{sign_with[:128]}` found in this organization")
         return key
