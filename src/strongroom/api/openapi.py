@@ -1,8 +1,8 @@
-"""The OpenAPI document of what this daemon serves, built from the registered endpoints.
+"""The OpenAPI document of what this daemon serves, built from the catalog and the query table.
 
-Generated from the same tables the router dispatches on, so it cannot drift from the code:
-every activity endpoint with its one accepted `type`, every query, and the shared envelope,
-activity and error shapes (Turnkey's).
+Generated from the same tables the service dispatches on, so it cannot drift from the code:
+every activity endpoint of the catalog with its one accepted `type`, every query, and the shared
+envelope, activity and error shapes (Turnkey's).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom import __version__
+from strongroom.service import Catalog
 
 _ERROR = {
     "type": "object",
@@ -245,11 +246,11 @@ QUERY_PARAMETERS: dict[str, tuple[list[str], dict[str, Any]]] = {
 }
 
 
-def document(submit_types: dict[str, str], queries: list[str]) -> dict[str, Any]:
-    """`submit_types`: path name -> the activity type it accepts; `queries`: query names."""
+def document(catalog: Catalog, queries: list[str]) -> dict[str, Any]:
+    """`catalog`: the activity types (each submit path and the one type it accepts); `queries`: query names."""
     paths: dict[str, Any] = {}
     stamp: list[dict[str, list[str]]] = [{"stamp": []}]
-    for name, activity_type in sorted(submit_types.items()):
+    for name, activity_type in sorted(catalog.submit_types().items()):
         paths[f"/public/v1/submit/{name}"] = {
             "post": {
                 "operationId": f"submit_{name}",

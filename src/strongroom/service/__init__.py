@@ -4,7 +4,8 @@ This module is the service facade: the one door `api/` (all of HTTP) uses. It ex
 composed service and the few types a transport needs; everything else stays inside.
 """
 
+from strongroom.service.catalog import CATALOG, Action, ActivityType, Catalog, Resource, RootOnly
 from strongroom.service.facade import Strongroom
 from strongroom.service.metrics import Metrics
 
-__all__ = ["Metrics", "Strongroom"]
+__all__ = ["CATALOG", "Action", "ActivityType", "Catalog", "Metrics", "Resource", "RootOnly", "Strongroom"]

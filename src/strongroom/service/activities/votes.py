@@ -1,0 +1,16 @@
+"""Votes: approve or reject an activity that waits for consensus (APPROVE_ACTIVITY, REJECT_ACTIVITY).
+
+A vote names its target by fingerprint; it has no reader of its own: the pipeline's consensus
+(`Pipeline._vote`) records it, decides the target again with the new vote, and executes the
+target, exactly once, when its consensus is reached.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from strongroom.service.activities.base import activity
+
+APPROVE: Final = activity("ACTIVITY_TYPE_APPROVE_ACTIVITY", None, "ACTIVITY", "APPROVE")
+REJECT: Final = activity("ACTIVITY_TYPE_REJECT_ACTIVITY", None, "ACTIVITY", "REJECT")
+ACTIVITIES: Final = (APPROVE, REJECT)
