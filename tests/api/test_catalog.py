@@ -58,6 +58,7 @@ def test_every_catalog_path_is_served_in_the_openapi_document_and_nothing_else(d
         post = documented[path]["post"]
         schema = post["requestBody"]["content"]["application/json"]["schema"]
         assert schema["properties"]["type"]["enum"] == [entry.type], path
+        assert schema["properties"]["parameters"] == entry.parameters, path  # what the reader reads
         assert post["operationId"] == f"submit_{path}"
 
 

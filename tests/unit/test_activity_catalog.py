@@ -219,6 +219,12 @@ def test_votes_have_no_reader_and_every_other_type_has_one() -> None:
     assert all(e.prepare is not None for e in CATALOG if e.type not in votes)
 
 
+def test_every_entry_documents_its_parameters_as_a_json_object() -> None:
+    for entry in CATALOG:
+        assert entry.parameters["type"] == "object", entry.path
+        assert set(entry.parameters["required"]) <= set(entry.parameters["properties"]), entry.path
+
+
 def test_lookups_by_path_and_by_type_find_the_same_entry() -> None:
     for entry in CATALOG:
         assert CATALOG.by_path[entry.path] is CATALOG.by_type[entry.type] is entry
@@ -234,17 +240,19 @@ def test_a_type_or_a_path_twice_is_refused() -> None:
 
 
 def test_entries_are_named_as_turnkey_names_them() -> None:
-    entry = activity("ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V8", None, "ORGANIZATION", "CREATE", result_version=True)
+    entry = activity(
+        "ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V8", None, "ORGANIZATION", "CREATE", {}, result_version=True
+    )
     assert (entry.path, entry.intent, entry.result) == (
         "create_sub_organization",
         "createSubOrganizationIntentV8",
         "createSubOrganizationResultV8",
     )
-    entry = activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2", None, "PRIVATE_KEY", "SIGN")
+    entry = activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2", None, "PRIVATE_KEY", "SIGN", {})
     assert (entry.path, entry.intent, entry.result) == (
         "sign_raw_payload",
         "signRawPayloadIntentV2",
         "signRawPayloadResult",
     )
     with pytest.raises(ValueError, match="not named as Turnkey names activity types"):
-        activity("CREATE_USERS", None, "USER", "CREATE")
+        activity("CREATE_USERS", None, "USER", "CREATE", {})

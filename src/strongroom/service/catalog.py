@@ -2,14 +2,16 @@
 
 An entry says everything the daemon knows about its type: the type string and its submit path,
 the intent and result keys (with Turnkey's version suffixes), what policies see it act on
-(`resource`, `action`), whether only the root quorum may approve it, and its reader, which
-validates the parameters and returns the policy subjects and the executor (`Prepared`). The
-pipeline dispatches from here only, and the OpenAPI document lists these paths.
+(`resource`, `action`), whether only the root quorum may approve it, the JSON Schema of its
+parameters, and its reader, which validates the parameters and returns the policy subjects and
+the executor (`Prepared`). The pipeline dispatches from here only, and the OpenAPI document
+lists these paths with their parameters.
 
-Adding an activity type = one catalog entry + one module: write the reader in its family's module
-under `service/activities/` (or a new module for a new family), add an `ActivityType` to that
-module's `ACTIVITIES`, and (for a new module) add the module to `FAMILIES` below. A duplicated
-type or path is refused when the catalog is built.
+Adding an activity type = one catalog entry + one module: in its family's module under
+`service/activities/` (or a new module for a new family), write the reader and the JSON Schema of
+the parameters it reads, and add an `activity(...)` entry to the module's `ACTIVITIES`; a new
+module is added to `FAMILIES` below. The OpenAPI document and the dashboard's agreement test
+(tests/api/test_catalog.py) follow from the catalog. A type or a path twice is refused here.
 """
 
 from __future__ import annotations

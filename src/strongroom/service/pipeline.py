@@ -81,7 +81,7 @@ class Submission:
     fingerprint: str
     now_ms: int
 
-    def activity(self, entry: ActivityType, activity_id: str, status: str, votes: list[dict[str, Any]]) -> Activity:
+    def activity(self, entry: ActivityType, activity_id: str, status: str, ballots: list[dict[str, Any]]) -> Activity:
         """The activity this request records: of the entry's type, its parameters under the entry's intent."""
         return Activity(
             id=activity_id,
@@ -93,7 +93,7 @@ class Submission:
             intent={entry.intent: dict(self.params)},
             result={},
             failure=None,
-            votes=votes,
+            votes=ballots,
             created_at=self.now_ms,
             updated_at=self.now_ms,
         )

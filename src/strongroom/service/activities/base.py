@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -154,7 +154,8 @@ class ActivityType:
     """One activity type Strongroom accepts, and everything the pipeline needs to serve it.
 
     `path` is the submit endpoint (`/public/v1/submit/<path>`); `intent` and `result` are the keys
-    under which the activity's intent and result are recorded (their version suffix is Turnkey's).
+    under which the activity's intent and result are recorded (their version suffix is Turnkey's);
+    `parameters` is the JSON Schema of the request's `parameters` (the OpenAPI document shows it).
     `prepare` is the reader; it is None only for votes (approve/reject), which the pipeline's
     consensus handles.
     """
@@ -166,6 +167,7 @@ class ActivityType:
     resource: Resource
     action: Action
     prepare: Reader | None
+    parameters: Mapping[str, Any] = field(hash=False)  # the JSON Schema of what `prepare` reads
     root_only: RootOnly = "never"
 
     @property
@@ -181,6 +183,7 @@ def activity(
     prepare: Reader | None,
     resource: Resource,
     action: Action,
+    parameters: Mapping[str, Any],
     *,
     result_version: bool = False,
     root_only: RootOnly = "never",
@@ -205,5 +208,6 @@ def activity(
         resource=resource,
         action=action,
         prepare=prepare,
+        parameters=parameters,
         root_only=root_only,
     )

@@ -18,6 +18,15 @@ from strongroom.crypto import encoding, p256, secp256k1
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
 from strongroom.service.activities.lookups import is_root, user_in
+from strongroom.service.activities.schema import (
+    JSON_ID,
+    JSON_IDS,
+    Schema,
+    json_array,
+    json_enum,
+    json_object,
+    json_string,
+)
 from strongroom.service.auth import ACCESS_API, ACCESS_WEB, CURVE_ED25519, CURVE_P256, CURVE_SECP256K1
 from strongroom.service.decide import snake_case
 from strongroom.service.params import JsonObj, obj, req_list, req_str, str_list
@@ -29,6 +38,30 @@ MAX_LONG_LIVED_API_KEYS: Final = 10
 MAX_EXPIRING_API_KEYS: Final = 10
 MAX_AUTHENTICATORS: Final = 10
 MAX_EXPIRATION_SECONDS: Final = 100 * 365 * 24 * 3600
+
+API_KEY: Final = json_object(
+    ["apiKeyName", "publicKey", "curveType"],
+    apiKeyName=json_string(256),
+    publicKey=json_string(200),
+    curveType=json_enum(CURVE_P256, CURVE_SECP256K1, CURVE_ED25519),
+    expirationSeconds=json_string(32),
+)
+AUTHENTICATOR: Final = json_object(
+    ["authenticatorName", "challenge", "attestation"],
+    authenticatorName=json_string(256),
+    challenge=json_string(1024),
+    attestation=json_object(
+        ["credentialId", "clientDataJson", "attestationObject"],
+        credentialId=json_string(2048),
+        clientDataJson=json_string(16384),
+        attestationObject=json_string(65536),
+        transports=json_array(json_string(64), 8),
+    ),
+)
+
+
+def _deletes(field: str) -> Schema:
+    return json_object(["userId", field], userId=JSON_ID, **{field: JSON_IDS})
 
 
 @dataclass(slots=True)
@@ -263,13 +296,35 @@ async def delete_authenticators(deps: Deps, ctx: Context, params: JsonObj) -> Pr
     return await _delete(deps, ctx, params, "authenticatorIds", "authenticator")
 
 
+_ROOT: Final = "root target"  # a root user's credentials change only with the root quorum
 ACTIVITIES: Final = (
-    activity("ACTIVITY_TYPE_CREATE_API_KEYS_V2", create_api_keys, "CREDENTIAL", "CREATE", root_only="root target"),
-    activity("ACTIVITY_TYPE_DELETE_API_KEYS", delete_api_keys, "CREDENTIAL", "DELETE", root_only="root target"),
     activity(
-        "ACTIVITY_TYPE_CREATE_AUTHENTICATORS_V2", create_authenticators, "CREDENTIAL", "CREATE", root_only="root target"
+        "ACTIVITY_TYPE_CREATE_API_KEYS_V2",
+        create_api_keys,
+        "CREDENTIAL",
+        "CREATE",
+        json_object(["userId", "apiKeys"], userId=JSON_ID, apiKeys=json_array(API_KEY)),
+        root_only=_ROOT,
     ),
     activity(
-        "ACTIVITY_TYPE_DELETE_AUTHENTICATORS", delete_authenticators, "CREDENTIAL", "DELETE", root_only="root target"
+        "ACTIVITY_TYPE_DELETE_API_KEYS", delete_api_keys, "CREDENTIAL", "DELETE", _deletes("apiKeyIds"), root_only=_ROOT
+    ),
+    activity(
+        "ACTIVITY_TYPE_CREATE_AUTHENTICATORS_V2",
+        create_authenticators,
+        "CREDENTIAL",
+        "CREATE",
+        json_object(
+            ["userId", "authenticators"], userId=JSON_ID, authenticators=json_array(AUTHENTICATOR, min_items=1)
+        ),
+        root_only=_ROOT,
+    ),
+    activity(
+        "ACTIVITY_TYPE_DELETE_AUTHENTICATORS",
+        delete_authenticators,
+        "CREDENTIAL",
+        "DELETE",
+        _deletes("authenticatorIds"),
+        root_only=_ROOT,
     ),
 )

@@ -14,6 +14,7 @@ from strongroom.errors import InvalidRequest, ResourceExhausted, UnsupportedAlgo
 from strongroom.hsm import Curve, KeyRef
 from strongroom.logs import get_logger
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.schema import JSON_ID, json_array, json_enum, json_object, json_string
 from strongroom.service.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.store.records import PrivateKey
 
@@ -21,6 +22,18 @@ log = get_logger("strongroom.keys")
 
 MAX_PRIVATE_KEYS_PER_ORG: Final = 1000
 MAX_KEYS_PER_REQUEST: Final = 100
+
+PRIVATE_KEYS_SCHEMA: Final = json_array(
+    json_object(
+        ["privateKeyName", "curve"],
+        privateKeyName=json_string(256),
+        curve=json_enum("CURVE_SECP256K1", "CURVE_ED25519"),
+        privateKeyTags=json_array(JSON_ID),
+        addressFormats=json_array(json_string(64), 16),
+    ),
+    MAX_KEYS_PER_REQUEST,
+    1,
+)
 
 
 def _tag_ids(deps: Deps, org_id: str, tags: list[str]) -> tuple[str, ...]:
@@ -110,5 +123,12 @@ async def create_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prep
 
 
 ACTIVITIES: Final = (
-    activity("ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2", create_private_keys, "PRIVATE_KEY", "CREATE", result_version=True),
+    activity(
+        "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2",
+        create_private_keys,
+        "PRIVATE_KEY",
+        "CREATE",
+        json_object(["privateKeys"], privateKeys=PRIVATE_KEYS_SCHEMA),
+        result_version=True,
+    ),
 )

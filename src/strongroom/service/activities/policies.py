@@ -14,11 +14,30 @@ from typing import Any, Final
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
 from strongroom.policy import check_policy
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.schema import JSON_ID, JSON_IDS, json_array, json_enum, json_object, json_string
 from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
 from strongroom.store.records import PolicyRecord
 
 MAX_POLICIES_PER_ORG: Final = 100
 EFFECTS: Final = ("EFFECT_ALLOW", "EFFECT_DENY")
+
+_TEXT: Final = json_string(65536)
+POLICY: Final = json_object(
+    ["policyName", "effect"],
+    policyName=json_string(256),
+    effect=json_enum(*EFFECTS),
+    condition=_TEXT,
+    consensus=_TEXT,
+    time=_TEXT,
+    notes=json_string(4096),
+)
+# UPDATE_POLICY_V2 takes each field of a policy, all optional, under its `policy...` name (`time` stays).
+_UPDATE_NAMES: Final = {"effect": "policyEffect", "condition": "policyCondition", "consensus": "policyConsensus"}
+_UPDATE_POLICY: Final = json_object(
+    ["policyId"],
+    policyId=JSON_ID,
+    **{_UPDATE_NAMES.get(k, "policyNotes" if k == "notes" else k): v for k, v in POLICY["properties"].items()},
+)
 
 
 def check_policy_text(condition: str, consensus: str, time: str) -> None:
@@ -155,9 +174,23 @@ async def delete_policies(deps: Deps, ctx: Context, params: JsonObj) -> Prepared
 
 
 ACTIVITIES: Final = (
-    activity("ACTIVITY_TYPE_CREATE_POLICY_V3", create_policy, "POLICY", "CREATE"),
-    activity("ACTIVITY_TYPE_CREATE_POLICIES", create_policies, "POLICY", "CREATE"),
-    activity("ACTIVITY_TYPE_UPDATE_POLICY_V2", update_policy, "POLICY", "UPDATE", result_version=True),
-    activity("ACTIVITY_TYPE_DELETE_POLICY", delete_policy, "POLICY", "DELETE"),
-    activity("ACTIVITY_TYPE_DELETE_POLICIES", delete_policies, "POLICY", "DELETE"),
+    activity("ACTIVITY_TYPE_CREATE_POLICY_V3", create_policy, "POLICY", "CREATE", POLICY),
+    activity(
+        "ACTIVITY_TYPE_CREATE_POLICIES",
+        create_policies,
+        "POLICY",
+        "CREATE",
+        json_object(["policies"], policies=json_array(POLICY, MAX_POLICIES_PER_ORG, 1)),
+    ),
+    activity("ACTIVITY_TYPE_UPDATE_POLICY_V2", update_policy, "POLICY", "UPDATE", _UPDATE_POLICY, result_version=True),
+    activity(
+        "ACTIVITY_TYPE_DELETE_POLICY", delete_policy, "POLICY", "DELETE", json_object(["policyId"], policyId=JSON_ID)
+    ),
+    activity(
+        "ACTIVITY_TYPE_DELETE_POLICIES",
+        delete_policies,
+        "POLICY",
+        "DELETE",
+        json_object(["policyIds"], policyIds=JSON_IDS),
+    ),
 )

@@ -10,6 +10,7 @@ from typing import Final
 from strongroom.errors import InvalidRequest
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
 from strongroom.service.activities.lookups import users_in
+from strongroom.service.activities.schema import JSON_IDS, POSITIVE, json_object
 from strongroom.service.params import JsonObj, str_list
 
 
@@ -29,5 +30,12 @@ async def update_root_quorum(deps: Deps, ctx: Context, params: JsonObj) -> Prepa
 
 
 ACTIVITIES: Final = (
-    activity("ACTIVITY_TYPE_UPDATE_ROOT_QUORUM", update_root_quorum, "ORGANIZATION", "UPDATE", root_only="always"),
+    activity(
+        "ACTIVITY_TYPE_UPDATE_ROOT_QUORUM",
+        update_root_quorum,
+        "ORGANIZATION",
+        "UPDATE",
+        json_object(["threshold", "userIds"], threshold=POSITIVE, userIds=JSON_IDS),
+        root_only="always",
+    ),
 )

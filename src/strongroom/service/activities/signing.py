@@ -23,11 +23,31 @@ from strongroom.errors import ErrorCode, InvalidRequest, NotFound, UnsupportedAl
 from strongroom.hsm import Curve
 from strongroom.service import signing
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.schema import json_array, json_enum, json_object, json_string
 from strongroom.service.decide import Subject, private_key_probe
 from strongroom.service.params import JsonObj, req_str, str_list
 from strongroom.store.records import PrivateKey
 
 MAX_PAYLOADS: Final = 100
+
+_SIGN: Final = {
+    "signWith": json_string(256),
+    "encoding": json_enum("PAYLOAD_ENCODING_HEXADECIMAL", "PAYLOAD_ENCODING_TEXT_UTF8"),
+    "hashFunction": json_enum(
+        "HASH_FUNCTION_KECCAK256", "HASH_FUNCTION_SHA256", "HASH_FUNCTION_NO_OP", "HASH_FUNCTION_NOT_APPLICABLE"
+    ),
+}
+_PAYLOAD: Final = json_string(1 << 20)
+SIGN_RAW_PAYLOAD: Final = json_object(["signWith", "payload", "encoding", "hashFunction"], payload=_PAYLOAD, **_SIGN)
+SIGN_RAW_PAYLOADS: Final = json_object(
+    ["signWith", "payloads", "encoding", "hashFunction"], payloads=json_array(_PAYLOAD, MAX_PAYLOADS, 1), **_SIGN
+)
+SIGN_TRANSACTION: Final = json_object(
+    ["signWith", "type", "unsignedTransaction"],
+    signWith=json_string(256),
+    type=json_enum("TRANSACTION_TYPE_ETHEREUM"),
+    unsignedTransaction=json_string(1 << 18),
+)
 
 
 def private_key_env(key: PrivateKey) -> dict[str, Any]:
@@ -132,7 +152,7 @@ async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepare
 
 
 ACTIVITIES: Final = (
-    activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2", sign_raw_payload, "PRIVATE_KEY", "SIGN"),
-    activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOADS", sign_raw_payloads, "PRIVATE_KEY", "SIGN"),
-    activity("ACTIVITY_TYPE_SIGN_TRANSACTION_V2", sign_transaction, "PRIVATE_KEY", "SIGN"),
+    activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2", sign_raw_payload, "PRIVATE_KEY", "SIGN", SIGN_RAW_PAYLOAD),
+    activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOADS", sign_raw_payloads, "PRIVATE_KEY", "SIGN", SIGN_RAW_PAYLOADS),
+    activity("ACTIVITY_TYPE_SIGN_TRANSACTION_V2", sign_transaction, "PRIVATE_KEY", "SIGN", SIGN_TRANSACTION),
 )

@@ -12,8 +12,9 @@ from typing import Any, Final
 from strongroom.errors import InvalidRequest, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
 from strongroom.service.activities.credentials import Seen
-from strongroom.service.activities.keys import create_private_keys
-from strongroom.service.activities.users import MAX_USERS_PER_ORG, USERS_LIMIT_MESSAGE, plan_user
+from strongroom.service.activities.keys import PRIVATE_KEYS_SCHEMA, create_private_keys
+from strongroom.service.activities.schema import POSITIVE, json_array, json_object, json_string
+from strongroom.service.activities.users import MAX_USERS_PER_ORG, USER, USERS_LIMIT_MESSAGE, plan_user
 from strongroom.service.params import JsonObj, obj, req_list, req_str
 from strongroom.store.records import Organization
 
@@ -87,6 +88,13 @@ ACTIVITIES: Final = (
         create_sub_organization,
         "ORGANIZATION",
         "CREATE",
+        json_object(
+            ["subOrganizationName", "rootUsers", "rootQuorumThreshold"],
+            subOrganizationName=json_string(256),
+            rootUsers=json_array(USER, MAX_USERS_PER_ORG, 1),
+            rootQuorumThreshold=POSITIVE,
+            privateKeys=PRIVATE_KEYS_SCHEMA,
+        ),
         result_version=True,
     ),
 )

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
-from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.base import ActivityType, Context, Deps, Execution, Prepared, Resource, activity
 from strongroom.service.activities.lookups import private_keys_in, users_in
+from strongroom.service.activities.schema import JSON_ID, JSON_IDS, Schema, json_array, json_object, json_string
 from strongroom.service.params import JsonObj, opt_str, req_str, str_list
 from strongroom.store.records import PrivateKey, Tag, User
 
@@ -45,6 +46,32 @@ class TagKind:
     @property
     def _title(self) -> str:
         return self.prefix[0].upper() + self.prefix[1:]
+
+    def schemas(self) -> tuple[Schema, Schema, Schema]:
+        """The parameters of create, update and delete (Turnkey's names, made from the prefix)."""
+        p, title = self.prefix, self._title
+        create = json_object(
+            [f"{p}TagName", f"{p}Ids"], **{f"{p}TagName": json_string(256), f"{p}Ids": json_array(JSON_ID)}
+        )
+        update = json_object(
+            [f"{p}TagId", f"add{title}Ids", f"remove{title}Ids"],
+            **{
+                f"{p}TagId": JSON_ID,
+                f"new{title}TagName": json_string(256),
+                f"add{title}Ids": json_array(JSON_ID),
+                f"remove{title}Ids": json_array(JSON_ID),
+            },
+        )
+        return create, update, json_object([f"{p}TagIds"], **{f"{p}TagIds": JSON_IDS})
+
+    def activities(self, name: str, resource: Resource) -> tuple[ActivityType, ...]:
+        """Its three catalog entries: CREATE_<NAME>_TAG, UPDATE_<NAME>_TAG, DELETE_<NAME>_TAGS."""
+        create, update, delete = self.schemas()
+        return (
+            activity(f"ACTIVITY_TYPE_CREATE_{name}_TAG", self.create, resource, "CREATE", create),
+            activity(f"ACTIVITY_TYPE_UPDATE_{name}_TAG", self.update, resource, "UPDATE", update),
+            activity(f"ACTIVITY_TYPE_DELETE_{name}_TAGS", self.delete, resource, "DELETE", delete),
+        )
 
     def _new_tag(self, deps: Deps, ctx: Context, name: str) -> Tag:
         tags = deps.repo.tags(ctx.organization.id, self.tag_type)
@@ -129,11 +156,4 @@ def _tag_key(deps: Deps, ctx: Context, key_id: str, tags: list[str]) -> list[Any
 USER_TAGS: Final = TagKind("TAG_TYPE_USER", "user", users_in, _users, _tag_user)
 PRIVATE_KEY_TAGS: Final = TagKind("TAG_TYPE_PRIVATE_KEY", "privateKey", private_keys_in, _keys, _tag_key)
 
-ACTIVITIES: Final = (
-    activity("ACTIVITY_TYPE_CREATE_USER_TAG", USER_TAGS.create, "USER", "CREATE"),
-    activity("ACTIVITY_TYPE_UPDATE_USER_TAG", USER_TAGS.update, "USER", "UPDATE"),
-    activity("ACTIVITY_TYPE_DELETE_USER_TAGS", USER_TAGS.delete, "USER", "DELETE"),
-    activity("ACTIVITY_TYPE_CREATE_PRIVATE_KEY_TAG", PRIVATE_KEY_TAGS.create, "PRIVATE_KEY", "CREATE"),
-    activity("ACTIVITY_TYPE_UPDATE_PRIVATE_KEY_TAG", PRIVATE_KEY_TAGS.update, "PRIVATE_KEY", "UPDATE"),
-    activity("ACTIVITY_TYPE_DELETE_PRIVATE_KEY_TAGS", PRIVATE_KEY_TAGS.delete, "PRIVATE_KEY", "DELETE"),
-)
+ACTIVITIES: Final = (*USER_TAGS.activities("USER", "USER"), *PRIVATE_KEY_TAGS.activities("PRIVATE_KEY", "PRIVATE_KEY"))

@@ -26,6 +26,8 @@ from typing import Any, Final
 from strongroom.errors import InvalidRequest, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
 from strongroom.service.activities.credentials import (
+    API_KEY,
+    AUTHENTICATOR,
     MAX_AUTHENTICATORS,
     MAX_EXPIRING_API_KEYS,
     MAX_LONG_LIVED_API_KEYS,
@@ -34,6 +36,7 @@ from strongroom.service.activities.credentials import (
     read_authenticators,
 )
 from strongroom.service.activities.lookups import is_root, user_in
+from strongroom.service.activities.schema import JSON_ID, JSON_IDS, json_array, json_enum, json_object, json_string
 from strongroom.service.auth import ACCESS_ALL, ACCESS_API, ACCESS_WEB
 from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
 from strongroom.store.records import ApiKey, Authenticator, Repository, User
@@ -42,6 +45,25 @@ MAX_USERS_PER_ORG: Final = 100
 MAX_TAGS_PER_USER: Final = 100
 USERS_LIMIT_MESSAGE: Final = (
     f"organization has reached its limit of {MAX_USERS_PER_ORG} users: use sub-organizations for more users"
+)
+USER: Final = json_object(
+    ["userName"],
+    userName=json_string(256),
+    userEmail=json_string(320),
+    userPhoneNumber=json_string(32),
+    apiKeys=json_array(API_KEY),
+    authenticators=json_array(AUTHENTICATOR),
+    userTags=json_array(JSON_ID),
+    oauthProviders=json_array({"type": "object"}),
+)
+_UPDATE_USER: Final = json_object(
+    ["userId"],
+    userId=JSON_ID,
+    userName=json_string(256),
+    userEmail=json_string(320),
+    userPhoneNumber=json_string(32),
+    accessType=json_enum(ACCESS_WEB, ACCESS_API, ACCESS_ALL),
+    userTagIds=json_array(JSON_ID),
 )
 _E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+")
@@ -237,7 +259,13 @@ async def update_user(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
 
 
 ACTIVITIES: Final = (
-    activity("ACTIVITY_TYPE_CREATE_USERS_V4", create_users, "USER", "CREATE"),
-    activity("ACTIVITY_TYPE_DELETE_USERS", delete_users, "USER", "DELETE"),
-    activity("ACTIVITY_TYPE_UPDATE_USER", update_user, "USER", "UPDATE", root_only="root target"),
+    activity(
+        "ACTIVITY_TYPE_CREATE_USERS_V4",
+        create_users,
+        "USER",
+        "CREATE",
+        json_object(["users"], users=json_array(USER, MAX_USERS_PER_ORG, 1)),
+    ),
+    activity("ACTIVITY_TYPE_DELETE_USERS", delete_users, "USER", "DELETE", json_object(["userIds"], userIds=JSON_IDS)),
+    activity("ACTIVITY_TYPE_UPDATE_USER", update_user, "USER", "UPDATE", _UPDATE_USER, root_only="root target"),
 )

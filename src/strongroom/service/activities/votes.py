@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Final
 
 from strongroom.service.activities.base import activity
+from strongroom.service.activities.schema import json_object, json_string
 
-APPROVE: Final = activity("ACTIVITY_TYPE_APPROVE_ACTIVITY", None, "ACTIVITY", "APPROVE")
-REJECT: Final = activity("ACTIVITY_TYPE_REJECT_ACTIVITY", None, "ACTIVITY", "REJECT")
+_VOTE: Final = json_object(["fingerprint"], fingerprint=json_string(128))
+APPROVE: Final = activity("ACTIVITY_TYPE_APPROVE_ACTIVITY", None, "ACTIVITY", "APPROVE", _VOTE)
+REJECT: Final = activity("ACTIVITY_TYPE_REJECT_ACTIVITY", None, "ACTIVITY", "REJECT", _VOTE)
 ACTIVITIES: Final = (APPROVE, REJECT)
