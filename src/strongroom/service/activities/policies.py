@@ -2,8 +2,9 @@
 
 Policies are parsed and checked when they are created or updated, never at signing time: a
 syntax error, an unknown keyword or a type error is answered with its position and nothing is
-stored. A policy that can never match, or that a blind digest walks around, is accepted with
-`warnings` in the result (a Strongroom extension; see `Decider.creation_warnings`).
+stored. A policy that reads a keyword no request fills, or a DENY that an ALLOW for blind digests
+walks around, is stored with `warnings` in the result (a Strongroom extension; see
+`Decider.creation_warnings`).
 """
 
 from __future__ import annotations
