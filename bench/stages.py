@@ -148,10 +148,11 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             n,
             r,
         )
-        spec = pl._specs["sign_raw_payload"]
-        handlers = spec.prepare.__self__  # type: ignore[attr-defined]
-        timed("resolve_key (private_keys SELECT)", lambda i: handlers.resolve_key(org_id, key_id), n, r)
-        key = handlers.resolve_key(org_id, key_id)
+        from strongroom.service.activities.signing import resolve_key
+
+        spec = pl.catalog.by_path["sign_raw_payload"]
+        timed("resolve_key (private_keys SELECT)", lambda i: resolve_key(pl.deps, org_id, key_id), n, r)
+        key = resolve_key(pl.deps, org_id, key_id)
         ref = signing.key_ref(key)
         ks = svc.keys._ks
         msgs = [
@@ -194,8 +195,11 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         from strongroom.service.decide import Voter
         from strongroom.service.pipeline import Context
 
+        assert spec.prepare is not None
         prepared = await spec.prepare(
-            Context(svc.repo.organizations.organization(org_id), now, "", principal.user.id), envs[0]["parameters"]
+            pl.deps,
+            Context(svc.repo.organizations.organization(org_id), now, "", principal.user.id),
+            envs[0]["parameters"],
         )
         voters = [Voter(principal.user, principal.credential, True)]
         org = svc.repo.organizations.organization(org_id)

@@ -139,7 +139,7 @@ def _route(request: web.Request) -> str:
 
 async def openapi(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    return json_response(200, document(service.pipeline.submit_types(), sorted(service.queries.table)))
+    return json_response(200, document(service.catalog, sorted(service.queries.table)))
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -181,7 +181,7 @@ def make_app(service: Strongroom) -> web.Application:
         middlewares=[guard_middleware, local_peer_middleware, rate_limit_middleware, context_middleware],
     )
     app[SERVICE] = service
-    app[ENDPOINTS] = (frozenset(service.queries.table), frozenset(service.pipeline.submit_types()))
+    app[ENDPOINTS] = (frozenset(service.queries.table), frozenset(service.catalog.by_path))
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.trusted_proxies)
     app.router.add_post("/public/v1/submit/{name}", submit)
     app.router.add_post("/public/v1/query/{name}", query)

@@ -15,9 +15,7 @@ from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
 from strongroom.hsm.keystore import Notary
 from strongroom.logs import get_logger
 from strongroom.service import audit_trust
-from strongroom.service.activities.governance import GovernanceHandlers
-from strongroom.service.activities.identity import IdentityHandlers
-from strongroom.service.activities.keys import KeyHandlers
+from strongroom.service.catalog import CATALOG, Catalog
 from strongroom.service.dashboard import Dashboard
 from strongroom.service.metrics import Metrics
 from strongroom.service.pipeline import Pipeline
@@ -49,18 +47,17 @@ class Strongroom:
         self.notary: Final = Notary(token)
         self.notary.ensure_key()
         self.repo.set_notary(self.notary)
+        passkeys = WebAuthnSettings(settings.webauthn_rp_id, tuple(settings.webauthn_origins))
         self.pipeline: Final = Pipeline(
             self.repo,
             self.guard,
+            CATALOG,  # the activity types served: the pipeline dispatches from the catalog only
+            keys=self.keys,
+            webauthn=passkeys,
             max_age_ms=settings.timestamp_max_age_ms,
             max_future_ms=settings.timestamp_max_future_ms,
             max_pending=settings.max_pending_activities,
         )
-        key_handlers = KeyHandlers(self.repo, self.keys)
-        key_handlers.register(self.pipeline)
-        GovernanceHandlers(self.repo, self.pipeline.decider).register(self.pipeline)
-        passkeys = WebAuthnSettings(settings.webauthn_rp_id, tuple(settings.webauthn_origins))
-        IdentityHandlers(self.repo, passkeys, key_handlers).register(self.pipeline)
         self.queries: Final = Queries(self.repo, self.pipeline)
         # The dashboard's login, sessions (in the store: shared by replicas) and reads.
         self.dashboard: Final = Dashboard(
@@ -123,6 +120,11 @@ class Strongroom:
             notes=list(capabilities.notes),
         )
         return cls(settings, token, capabilities, clock or SystemClock())
+
+    @property
+    def catalog(self) -> Catalog:
+        """The activity types this daemon serves (the OpenAPI document and the dashboard list them)."""
+        return self.pipeline.catalog
 
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         return await self.pipeline.submit(path, body, headers)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from strongroom.errors import InvalidRequest
 
 JsonObj = Mapping[str, Any]
+T = TypeVar("T")
 
 
 def obj(value: object, where: str) -> JsonObj:
@@ -16,17 +17,23 @@ def obj(value: object, where: str) -> JsonObj:
     return value
 
 
-def req_str(o: JsonObj, key: str, where: str = "", *, max_len: int = 4096, allow_empty: bool = False) -> str:
+def _required(o: JsonObj, key: str, where: str, kind: type[T], noun: str, allow_empty: bool) -> T:
+    """`o[key]`, present, of `kind` (`noun` in the error), and not empty unless `allow_empty`."""
     name = f"{where}{key}"
     if key not in o:
         raise InvalidRequest(f"missing field `{name}`")
     v = o[key]
-    if not isinstance(v, str):
-        raise InvalidRequest(f"`{name}` must be a string")
+    if not isinstance(v, kind):
+        raise InvalidRequest(f"`{name}` must be {noun}")
     if not allow_empty and not v:
         raise InvalidRequest(f"`{name}` must not be empty")
+    return v
+
+
+def req_str(o: JsonObj, key: str, where: str = "", *, max_len: int = 4096, allow_empty: bool = False) -> str:
+    v = _required(o, key, where, str, "a string", allow_empty)
     if len(v) > max_len:
-        raise InvalidRequest(f"`{name}` is longer than {max_len} characters")
+        raise InvalidRequest(f"`{where}{key}` is longer than {max_len} characters")
     return v
 
 
@@ -37,16 +44,9 @@ def opt_str(o: JsonObj, key: str, where: str = "", *, max_len: int = 4096) -> st
 
 
 def req_list(o: JsonObj, key: str, where: str = "", *, max_items: int = 1000, allow_empty: bool = True) -> list[Any]:
-    name = f"{where}{key}"
-    if key not in o:
-        raise InvalidRequest(f"missing field `{name}`")
-    v = o[key]
-    if not isinstance(v, list):
-        raise InvalidRequest(f"`{name}` must be a list")
-    if not allow_empty and not v:
-        raise InvalidRequest(f"`{name}` must not be empty")
+    v: list[Any] = _required(o, key, where, list, "a list", allow_empty)
     if len(v) > max_items:
-        raise InvalidRequest(f"`{name}` has more than {max_items} items")
+        raise InvalidRequest(f"`{where}{key}` has more than {max_items} items")
     return v
 
 

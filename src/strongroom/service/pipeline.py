@@ -19,8 +19,8 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import orjson
@@ -39,11 +39,15 @@ from strongroom.errors import (
     Unauthenticated,
     Unavailable,
 )
+from strongroom.hsm import AsyncKeyStore
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
 from strongroom.service import auth, render
+from strongroom.service.activities import votes
+from strongroom.service.activities.base import ActivityType, Context, Deps, Execution, Prepared
 from strongroom.service.auth import Principal
-from strongroom.service.decide import Decider, Subject, Voter
+from strongroom.service.catalog import Catalog
+from strongroom.service.decide import Decider, Voter
 from strongroom.service.metering import Meter
 from strongroom.service.metrics import Metrics
 from strongroom.service.params import JsonObj, obj, req_str
@@ -60,70 +64,40 @@ STATUS_FAILED: Final = "ACTIVITY_STATUS_FAILED"
 STATUS_CONSENSUS: Final = "ACTIVITY_STATUS_CONSENSUS_NEEDED"
 STATUS_REJECTED: Final = "ACTIVITY_STATUS_REJECTED"
 VOTE_WINDOW_MS: Final = 24 * 60 * 60 * 1000
-APPROVE: Final = "ACTIVITY_TYPE_APPROVE_ACTIVITY"
-REJECT: Final = "ACTIVITY_TYPE_REJECT_ACTIVITY"
+APPROVE: Final = votes.APPROVE.type
+REJECT: Final = votes.REJECT.type
 NO_FINGERPRINT: Final = (
     "No activity found with fingerprint. Consensus activities must target an existing activity by fingerprint"
 )
 
 
 @dataclass(frozen=True, slots=True)
-class Context:
-    """What a handler gets: in which organization, at what trusted time, for which activity."""
+class Submission:
+    """One stamped request to record: who sent it, where, its parameters and its exact bytes."""
 
-    organization: Organization
+    principal: Principal
+    org: Organization
+    params: JsonObj
+    body: bytes
+    fingerprint: str
     now_ms: int
-    activity_id: str
-    user_id: str
 
-
-@dataclass(frozen=True, slots=True)
-class Execution:
-    """A handler's outcome: the result object and the extra writes to commit with the activity.
-
-    `rollback` undoes side effects outside the database (token objects) if the commit fails.
-    """
-
-    result: dict[str, Any]
-    ops: list[Any]
-    rollback: Callable[[], Awaitable[None]] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A validated request: what policies may read about it, and how to carry it out.
-
-    Every request parameter is exposed to policies as `activity.params` (snake_case, as Turnkey
-    names them); `params` adds or overrides what the handler resolved. A request that signs
-    several things has one `Subject` per signature, each decided on its own: the request executes
-    only if every subject is allowed.
-    """
-
-    run: Callable[[], Awaitable[Execution]]
-    params: dict[str, Any] = field(default_factory=dict)  # `activity.params` additions for policies
-    env: dict[str, Any] = field(default_factory=dict)  # other keywords: private_key, eth, ...
-    signatures: int = 0  # metered
-    subjects: tuple[Subject, ...] = ()  # when empty: one subject made of `params` and `env`
-
-    def policy_subjects(self) -> tuple[Subject, ...]:
-        return self.subjects or (Subject("", self.params, self.env),)
-
-    # Only the root quorum may approve it (e.g. it changes a root user's credentials or access type).
-    root_only: bool = False
-
-
-Prepare = Callable[[Context, JsonObj], Awaitable[Prepared]]
-
-
-@dataclass(frozen=True, slots=True)
-class ActivitySpec:
-    path: str
-    type: str
-    intent_key: str
-    result_key: str
-    prepare: Prepare
-    resource: str
-    action: str
+    def activity(self, entry: ActivityType, activity_id: str, status: str, ballots: list[dict[str, Any]]) -> Activity:
+        """The activity this request records: of the entry's type, its parameters under the entry's intent."""
+        return Activity(
+            id=activity_id,
+            organization_id=self.org.id,
+            type=entry.type,
+            status=status,
+            fingerprint=self.fingerprint,
+            user_id=self.principal.user.id,
+            intent={entry.intent: dict(self.params)},
+            result={},
+            failure=None,
+            votes=ballots,
+            created_at=self.now_ms,
+            updated_at=self.now_ms,
+        )
 
 
 def _check_storable(activity: Activity) -> None:
@@ -179,7 +153,16 @@ class RecentFingerprints:
 
 class Pipeline:
     def __init__(
-        self, repo: Repository, clock: Clock, *, max_age_ms: int, max_future_ms: int, max_pending: int = 100
+        self,
+        repo: Repository,
+        clock: Clock,
+        catalog: Catalog,
+        *,
+        keys: AsyncKeyStore,
+        webauthn: WebAuthnSettings,
+        max_age_ms: int,
+        max_future_ms: int,
+        max_pending: int = 100,
     ) -> None:
         self.repo: Final = repo
         self.max_pending: Final = max_pending
@@ -187,8 +170,7 @@ class Pipeline:
         self.clock: Final = clock
         self.max_age_ms: Final = max_age_ms
         self.max_future_ms: Final = max_future_ms
-        self._specs: dict[str, ActivitySpec] = {}
-        self._by_type: dict[str, ActivitySpec] = {}
+        self.catalog: Final = catalog  # what is served: the pipeline dispatches from it only
         self._inflight: dict[str, asyncio.Future[Activity]] = {}
         self._vote_locks: dict[str, asyncio.Lock] = {}
         self.recent: Final = RecentFingerprints(max_age_ms + max_future_ms + 60_000)
@@ -197,21 +179,15 @@ class Pipeline:
         self.metrics: Metrics | None = None
         # Why activities are refused for the whole daemon (start-up verification failed), or None.
         self.stopped: str | None = None
-        self.webauthn: WebAuthnSettings | None = None  # passkey stamps are refused until configured
+        self.webauthn: WebAuthnSettings | None = webauthn  # None: passkey stamps are refused
+        self.deps: Final = Deps(repo, keys, self.decider, webauthn)  # what readers and executors use
         now = clock.now_ms()
         for fingerprint, at_ms in repo.activities.recent_fingerprints(now - self.recent.window_ms):
             self.recent.add(fingerprint, at_ms)
 
-    def register(self, spec: ActivitySpec) -> None:
-        self._specs[spec.path] = spec
-        self._by_type[spec.type] = spec
-
     def submit_types(self) -> dict[str, str]:
         """Each activity endpoint and the one `type` it accepts (for the OpenAPI document)."""
-        return {**{p: s.type for p, s in self._specs.items()}, "approve_activity": APPROVE, "reject_activity": REJECT}
-
-    def paths(self) -> list[str]:
-        return sorted([*self._specs, "approve_activity", "reject_activity"])
+        return self.catalog.submit_types()
 
     # -- envelope --------------------------------------------------------------------------------
     def check_timestamp(self, envelope: JsonObj, now_ms: int) -> int:
@@ -276,25 +252,22 @@ class Pipeline:
 
     # -- submit ---------------------------------------------------------------------------------------
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        spec = self._specs.get(path)
-        vote_type = {"approve_activity": APPROVE, "reject_activity": REJECT}.get(path)
-        if spec is None and vote_type is None:
+        entry = self.catalog.by_path.get(path)
+        if entry is None:
             raise NotFound(f"unknown activity endpoint `{path[:64]}`")
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
         envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
-        expected = spec.type if spec is not None else str(vote_type)
         try:
-            return await self._submit(spec, expected, envelope, body, org, principal, now_ms)
+            return await self._submit(entry, envelope, body, org, principal, now_ms)
         except StrongroomError as err:
             if not isinstance(err, Conflict):
-                await self._audit_refusal(expected, org, principal, err)
+                await self._audit_refusal(entry.type, org, principal, err)
             raise
 
     async def _submit(
         self,
-        spec: ActivitySpec | None,
-        expected_type: str,
+        entry: ActivityType,
         envelope: JsonObj,
         body: bytes,
         org: Organization,
@@ -302,8 +275,8 @@ class Pipeline:
         now_ms: int,
     ) -> dict[str, Any]:
         activity_type = req_str(envelope, "type", max_len=128)
-        if activity_type != expected_type:
-            raise InvalidRequest(f"unsupported activity type `{activity_type}` here; expected `{expected_type}`")
+        if activity_type != entry.type:
+            raise InvalidRequest(f"unsupported activity type `{activity_type}` here; expected `{entry.type}`")
         self.check_timestamp(envelope, now_ms)
         params = obj(envelope.get("parameters"), "parameters")
 
@@ -324,12 +297,11 @@ class Pipeline:
             if self.stopped is not None:
                 raise Unavailable(f"signing is stopped: {self.stopped}")
             try:
-                if spec is None:
-                    recorded, answer = await self._vote(
-                        expected_type, principal, org, params, body, fingerprint, now_ms
-                    )
+                request = Submission(principal, org, params, body, fingerprint, now_ms)
+                if entry.is_vote:
+                    recorded, answer = await self._vote(entry, request)
                 else:
-                    recorded = answer = await self._new(spec, principal, org, params, body, fingerprint, now_ms)
+                    recorded = answer = await self._new(entry, request)
             except Conflict:
                 # Another process recorded the same body first: its activity is the answer; any
                 # signature computed here was never released.
@@ -452,7 +424,7 @@ class Pipeline:
 
     async def _decide(
         self,
-        spec: ActivitySpec,
+        entry: ActivityType,
         org: Organization,
         request_params: JsonObj,
         prepared: Prepared,
@@ -462,37 +434,38 @@ class Pipeline:
     ) -> Decision:
         decision = await self.decider.decide(
             org,
-            spec.type,
-            spec.resource,
-            spec.action,
+            entry.type,
+            entry.resource,
+            entry.action,
             request_params,
             prepared.policy_subjects(),
             voters,
             now_ms,
             activity_id,
-            root_only=prepared.root_only,
+            root_only=prepared.root_only or entry.root_only == "always",
         )
         if self.metrics is not None:
             self.metrics.decisions.labels(decision.outcome.value).inc()
         return decision
 
-    async def _new(
-        self,
-        spec: ActivitySpec,
-        principal: Principal,
-        org: Organization,
-        params: JsonObj,
-        body: bytes,
-        fingerprint: str,
-        now_ms: int,
-    ) -> Activity:
+    async def _prepare(self, entry: ActivityType, ctx: Context, params: JsonObj) -> Prepared:
+        """The entry's reader on these parameters (votes have none: they are refused here)."""
+        if entry.prepare is None:
+            raise InvalidRequest(f"unsupported activity type `{entry.type}`")
+        prepared = await entry.prepare(self.deps, ctx, params)
+        if prepared.root_only and entry.root_only == "never":  # pragma: no cover - a catalog mistake
+            raise AssertionError(f"`{entry.type}` is marked root-only by its reader, never by the catalog")
+        return prepared
+
+    async def _new(self, entry: ActivityType, request: Submission) -> Activity:
+        principal, org, params, now_ms = request.principal, request.org, request.params, request.now_ms
         (activity_id,) = new_ids(1)
-        structlog.contextvars.bind_contextvars(activity_id=activity_id, activity_type=spec.type)
+        structlog.contextvars.bind_contextvars(activity_id=activity_id, activity_type=entry.type)
         ctx = Context(org, now_ms, activity_id, principal.user.id)
-        prepared = await spec.prepare(ctx, params)
-        vote = self._vote_record(principal, activity_id, body, True, now_ms)
+        prepared = await self._prepare(entry, ctx, params)
+        vote = self._vote_record(principal, activity_id, request.body, True, now_ms)
         voters = [Voter(principal.user, principal.credential, True)]
-        decision = await self._decide(spec, org, params, prepared, voters, now_ms, activity_id)
+        decision = await self._decide(entry, org, params, prepared, voters, now_ms, activity_id)
         evaluations = self.decider.evaluations_json(org.id, decision)
         if decision.outcome is Outcome.DENY_EXPLICIT:
             raise PermissionDenied("policy engine denied request explicitly", code=ErrorCode.FORBIDDEN)
@@ -501,20 +474,8 @@ class Pipeline:
             if prepared.root_only:
                 why = "only the root quorum may change a root user's credentials, access type or email"
             raise PermissionDenied(f"policy engine denied request implicitly: {why}", code=ErrorCode.FORBIDDEN)
-        activity = Activity(
-            id=activity_id,
-            organization_id=org.id,
-            type=spec.type,
-            status=STATUS_CONSENSUS,
-            fingerprint=fingerprint,
-            user_id=principal.user.id,
-            intent={spec.intent_key: dict(params)},
-            result={},
-            failure=None,
-            votes=[vote],
-            created_at=now_ms,
-            updated_at=now_ms,
-            policy_evaluations=evaluations,
+        activity = replace(
+            request.activity(entry, activity_id, STATUS_CONSENSUS, [vote]), policy_evaluations=evaluations
         )
         _check_storable(activity)
         if decision.outcome is Outcome.REQUIRES_CONSENSUS:
@@ -522,7 +483,9 @@ class Pipeline:
             self._parking[org.id] = self._parking.get(org.id, 0) + 1
             try:
                 await self.repo.write(
-                    self.repo.activities.insert_activity(activity, body, principal.stamp.header, principal.public_key)
+                    self.repo.activities.insert_activity(
+                        activity, request.body, principal.stamp.header, principal.public_key
+                    )
                 )
             finally:
                 left = self._parking.pop(org.id) - 1
@@ -530,7 +493,7 @@ class Pipeline:
                     self._parking[org.id] = left
             structlog.contextvars.bind_contextvars(activity_status=STATUS_CONSENSUS, organization_id=org.id)
             return activity
-        return await self._execute(spec, org, prepared, activity, now_ms, new=(body, principal))
+        return await self._execute(entry, org, prepared, activity, now_ms, new=(request.body, principal))
 
     def _check_pending_cap(self, org_id: str, now_ms: int) -> None:
         """At most `max_pending` activities of an organization wait for votes at once.
@@ -548,7 +511,7 @@ class Pipeline:
 
     async def _execute(
         self,
-        spec: ActivitySpec,
+        entry: ActivityType,
         org: Organization,
         prepared: Prepared,
         activity: Activity,
@@ -571,7 +534,7 @@ class Pipeline:
                 execution = await prepared.run()
             except HsmError as err:
                 # Accepted but could not be carried out: recorded as FAILED (the detail goes to the log).
-                log.error("activity_failed", activity_id=activity.id, type=spec.type, error=type(err).__name__)
+                log.error("activity_failed", activity_id=activity.id, type=entry.type, error=type(err).__name__)
                 failure = {"code": int(err.grpc), "message": err.message, "details": []}
             else:
                 attempt.rollback = execution.rollback
@@ -579,7 +542,7 @@ class Pipeline:
             done = replace(
                 activity,
                 status=STATUS_COMPLETED if failure is None else STATUS_FAILED,
-                result={} if execution is None else {spec.result_key: execution.result},
+                result={} if execution is None else {entry.result: execution.result},
                 failure=failure,
                 updated_at=self.clock.now_ms(),
             )
@@ -604,14 +567,14 @@ class Pipeline:
 
     async def explain(self, org: Organization, principal: Principal, request: JsonObj) -> dict[str, Any]:
         activity_type = req_str(request, "type", max_len=128)
-        spec = self._by_type.get(activity_type)
-        if spec is None:
+        entry = self.catalog.by_type.get(activity_type)
+        if entry is None or entry.is_vote:
             raise InvalidRequest(f"unsupported activity type `{activity_type}`")
         params = obj(request.get("parameters"), "parameters")
         now_ms = self.clock.now_ms()
-        prepared = await spec.prepare(Context(org, now_ms, "", principal.user.id), params)
+        prepared = await self._prepare(entry, Context(org, now_ms, "", principal.user.id), params)
         decision = await self._decide(
-            spec, org, params, prepared, [Voter(principal.user, principal.credential, True)], now_ms, ""
+            entry, org, params, prepared, [Voter(principal.user, principal.credential, True)], now_ms, ""
         )
         return {
             "decision": decision.outcome.value,
@@ -621,17 +584,15 @@ class Pipeline:
         }
 
     # -- votes ----------------------------------------------------------------------------------------
-    async def _vote(
-        self,
-        vote_type: str,
-        principal: Principal,
-        org: Organization,
-        params: JsonObj,
-        body: bytes,
-        fingerprint: str,
-        now_ms: int,
-    ) -> tuple[Activity, Activity]:
+    async def _vote(self, vote: ActivityType, request: Submission) -> tuple[Activity, Activity]:
         """Record an approve/reject vote; returns (the vote's own activity, the target as it is now)."""
+        principal, org, params, body, now_ms = (
+            request.principal,
+            request.org,
+            request.params,
+            request.body,
+            request.now_ms,
+        )
         target_fp = req_str(params, "fingerprint", "parameters.", max_len=128)
         target = self.repo.activities.activity_by_fingerprint(target_fp)
         if target is None or target.organization_id != org.id:
@@ -650,46 +611,33 @@ class Pipeline:
                 )
             if any(v.get("userId") == principal.user.id for v in target.votes):
                 raise InvalidRequest("this user has already voted on this activity")
-            spec = self._by_type.get(target.type)
-            if spec is None:  # pragma: no cover - only registered types are ever recorded
+            entry = self.catalog.by_type.get(target.type)
+            if entry is None or entry.is_vote:  # pragma: no cover - only catalogued types are ever recorded
                 raise InvalidRequest(f"activity type `{target.type}` cannot be voted on")
             ctx = Context(org, target.created_at, target.id, str(target.user_id))
             # What is executed is what was stamped, not what the database says it was.
             intent_params = obj(
                 self._authentic(target.fingerprint, org, target.user_id).get("parameters"), "parameters"
             )
-            prepared = await spec.prepare(ctx, intent_params)
+            prepared = await self._prepare(entry, ctx, intent_params)
             voters = self._voters(org, target)
-            before = await self._decide(spec, org, intent_params, prepared, voters, now_ms, target.id)
-            approved = vote_type == APPROVE
+            before = await self._decide(entry, org, intent_params, prepared, voters, now_ms, target.id)
+            approved = vote.action == "APPROVE"
             me = Voter(principal.user, principal.credential, True)
-            with_me = await self._decide(spec, org, intent_params, prepared, [*voters, me], now_ms, target.id)
+            with_me = await self._decide(entry, org, intent_params, prepared, [*voters, me], now_ms, target.id)
             if (
                 principal.user.id not in org.root_user_ids
                 and (with_me.outcome, with_me.evaluations) == (before.outcome, before.evaluations)
                 and not await self.decider.vote_can_matter(org, before, voters, me, now_ms)
             ):
                 raise PermissionDenied("this user's vote cannot change the outcome: not an approver of this activity")
-            vote = self._vote_record(principal, target.id, body, approved, now_ms)
+            record = self._vote_record(principal, target.id, body, approved, now_ms)
             (vote_activity_id,) = new_ids(1)
-            vote_activity = Activity(
-                id=vote_activity_id,
-                organization_id=org.id,
-                type=vote_type,
-                status=STATUS_COMPLETED,
-                fingerprint=fingerprint,
-                user_id=principal.user.id,
-                intent={("approveActivityIntent" if approved else "rejectActivityIntent"): dict(params)},
-                result={},
-                failure=None,
-                votes=[],
-                created_at=now_ms,
-                updated_at=now_ms,
-            )
+            vote_activity = request.activity(vote, vote_activity_id, STATUS_COMPLETED, [])
             vote_ops = self.repo.activities.insert_activity(
                 vote_activity, body, principal.stamp.header, principal.public_key
             )
-            voted = replace(target, votes=[*target.votes, vote], updated_at=now_ms)
+            voted = replace(target, votes=[*target.votes, record], updated_at=now_ms)
             if not approved:
                 rejected = replace(voted, status=STATUS_REJECTED)
                 await self.repo.write(
@@ -699,7 +647,7 @@ class Pipeline:
             decision = with_me
             voted = replace(voted, policy_evaluations=self.decider.evaluations_json(org.id, decision))
             if decision.outcome is Outcome.ALLOW:
-                done = await self._execute(spec, org, prepared, voted, now_ms, extra_ops=vote_ops)
+                done = await self._execute(entry, org, prepared, voted, now_ms, extra_ops=vote_ops)
                 self._vote_locks.pop(target.id, None)
                 return vote_activity, done
             if decision.outcome is Outcome.REQUIRES_CONSENSUS:

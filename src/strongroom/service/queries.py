@@ -16,9 +16,10 @@ no data a query returns. API-key stamps cause no write at all.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.service import render
@@ -29,6 +30,7 @@ from strongroom.store.records import Organization, User
 from strongroom.store.repository import Repository, read_only
 from strongroom.strictjson import is_ascii_digits
 
+T = TypeVar("T")
 QueryFn = Callable[[Organization, Principal, JsonObj], Awaitable[dict[str, Any]]]
 
 
@@ -38,6 +40,15 @@ def _uuid(value: str, what: str) -> str:
     except ValueError as err:
         raise InvalidRequest(f"malformed {what} provided") from err
     return value
+
+
+def _found(p: JsonObj, field: str, what: str, lookup: Callable[[str], T | None]) -> T:
+    """The object of this organization that `p[field]` names (a UUID), or NotFound."""
+    found_id = _uuid(req_str(p, field, max_len=64), f"{what} ID")
+    found = lookup(found_id)
+    if found is None:
+        raise NotFound(f"no {what} `{found_id}` found in this organization")
+    return found
 
 
 _SUBORG_FILTERS: Final = frozenset({"NAME", "USERNAME", "EMAIL", "PHONE_NUMBER", "CREDENTIAL_ID", "PUBLIC_KEY"})
@@ -66,15 +77,16 @@ class Queries:
     def __init__(self, repo: Repository, pipeline: Pipeline) -> None:
         self.repo: Final = repo
         self.pipeline: Final = pipeline
+        by_id = self._by_id
         self.table: Final[dict[str, QueryFn]] = {
             "whoami": self.whoami,
             "get_organization": self.get_organization,
-            "get_private_key": self.get_private_key,
+            "get_private_key": by_id("privateKey", repo.private_keys.private_key, render.private_key),
             "list_private_keys": self.list_private_keys,
-            "get_activity": self.get_activity,
+            "get_activity": by_id("activity", repo.activities.activity, render.activity),
             "list_activities": self.list_activities,
             "get_usage": self.get_usage,  # Strongroom extension: signatures this month and the quota
-            "get_policy": self.get_policy,
+            "get_policy": by_id("policy", repo.policies.policy, render.policy),
             "list_policies": self.list_policies,
             "list_user_tags": self.list_user_tags,
             "list_private_key_tags": self.list_private_key_tags,
@@ -82,12 +94,22 @@ class Queries:
             "list_users": self.list_users,
             "get_policy_evaluations": self.get_policy_evaluations,
             "get_api_keys": self.get_api_keys,
-            "get_api_key": self.get_api_key,
+            "get_api_key": by_id("apiKey", repo.users.api_key, render.api_key),
             "get_authenticators": self.get_authenticators,
-            "get_authenticator": self.get_authenticator,
+            "get_authenticator": by_id("authenticator", repo.users.authenticator, render.authenticator),
             "list_suborgs": self.list_suborgs,
             "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
         }
+
+    @staticmethod
+    def _by_id(wire: str, find: Callable[[str, str], T | None], show: Callable[[T], dict[str, Any]]) -> QueryFn:
+        """`get_<wire>`: `{wire: show(it)}` for the object of the organization that `<wire>Id` names."""
+        what = re.sub(r"([A-Z])", r" \1", wire).lower()  # privateKey -> private key
+
+        async def query(org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+            return {wire: show(_found(p, f"{wire}Id", what, lambda i: find(org.id, i)))}
+
+        return query
 
     async def run(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         fn = self.table.get(name)
@@ -134,35 +156,14 @@ class Queries:
             }
         }
 
-    async def get_private_key(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        key_id = _uuid(req_str(p, "privateKeyId", max_len=64), "private key ID")
-        key = self.repo.private_keys.private_key(org.id, key_id)
-        if key is None:
-            raise NotFound(f"no private key `{key_id}` found in this organization")
-        return {"privateKey": render.private_key(key)}
-
     async def list_private_keys(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         return {"privateKeys": [render.private_key(k) for k in self.repo.private_keys.private_keys(org.id)]}
-
-    async def get_activity(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        activity_id = _uuid(req_str(p, "activityId", max_len=64), "activity ID")
-        activity = self.repo.activities.activity(org.id, activity_id)
-        if activity is None:
-            raise NotFound(f"no activity `{activity_id}` found in this organization")
-        return {"activity": render.activity(activity)}
 
     async def get_usage(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         month = opt_str(p, "month", max_len=7)
         if month is not None and not (len(month) == 7 and month[4] == "-" and is_ascii_digits(month[:4] + month[5:])):
             raise InvalidRequest("`month` must look like `2026-11`")
         return {"usage": self.pipeline.meter.usage(org.id, self.pipeline.clock.now_ms(), month)}
-
-    async def get_policy(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        policy_id = _uuid(req_str(p, "policyId", max_len=64), "policy ID")
-        found = self.repo.policies.policy(org.id, policy_id)
-        if found is None:
-            raise NotFound(f"no policy `{policy_id}` found in this organization")
-        return {"policy": render.policy(found)}
 
     async def list_policies(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         return {"policies": [render.policy(p) for p in self.repo.policies.policies(org.id)]}
@@ -191,23 +192,9 @@ class Queries:
             return {"apiKeys": []}
         return {"apiKeys": [render.api_key(k) for k in self.repo.users.api_keys_of_user(user.id)]}
 
-    async def get_api_key(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        key_id = _uuid(req_str(p, "apiKeyId", max_len=64), "api key ID")
-        key = self.repo.users.api_key(org.id, key_id)
-        if key is None:
-            raise NotFound(f"no api key `{key_id}` found in this organization")
-        return {"apiKey": render.api_key(key)}
-
     async def get_authenticators(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         user = self._user_in(org, req_str(p, "userId", max_len=64))
         return {"authenticators": [render.authenticator(a) for a in self.repo.users.authenticators_of_user(user.id)]}
-
-    async def get_authenticator(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        authenticator_id = _uuid(req_str(p, "authenticatorId", max_len=64), "authenticator ID")
-        found = self.repo.users.authenticator(org.id, authenticator_id)
-        if found is None:
-            raise NotFound(f"no authenticator `{authenticator_id}` found in this organization")
-        return {"authenticator": render.authenticator(found)}
 
     async def list_suborgs(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
         """`{organizationIds}` of this organization's sub-organizations, oldest first.
@@ -256,10 +243,7 @@ class Queries:
         return False
 
     async def get_policy_evaluations(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
-        activity_id = _uuid(req_str(p, "activityId", max_len=64), "activity ID")
-        activity = self.repo.activities.activity(org.id, activity_id)
-        if activity is None:
-            raise NotFound(f"no activity `{activity_id}` found in this organization")
+        activity = _found(p, "activityId", "activity", lambda i: self.repo.activities.activity(org.id, i))
         last_vote = activity.votes[-1]["id"] if activity.votes else ""
         return {
             "policyEvaluations": [

@@ -1,0 +1,158 @@
+"""Signing: raw payloads (one or a batch) and Ethereum transactions.
+
+Each reader resolves the key, parses the payload or transaction and says what policies may read
+about it (`private_key`, `eth.tx`, `eth.eip_712`, `activity.params`); the token is touched only
+by the executor, after the policy decision.
+
+Every signature has a policy subject. A batch (`SIGN_RAW_PAYLOADS`) has one subject per payload,
+each with its own `activity.params.payload` and `eth` namespace. A raw payload whose preimage the
+daemon sees (KECCAK256, SHA256, or an Ed25519 message) is recognised: unsigned transaction bytes
+fill `eth.tx`, an EIP-712 digest input opens `eth.eip_712`, an EIP-7702 authorization
+`eth.eip_7702_authorization` (see `strongroom.chains.ethereum.preimage`). A blind digest
+(`HASH_FUNCTION_NO_OP` on a hexadecimal or text payload) exposes nothing but its parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from strongroom.chains.address_formats import derive_address
+from strongroom.chains.ethereum import messages, preimage
+from strongroom.chains.ethereum import tx as ethtx
+from strongroom.errors import ErrorCode, InvalidRequest, NotFound, UnsupportedAlgorithm
+from strongroom.hsm import Curve
+from strongroom.service import signing
+from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.schema import json_array, json_enum, json_object, json_string
+from strongroom.service.decide import Subject, private_key_probe
+from strongroom.service.params import JsonObj, req_str, str_list
+from strongroom.store.records import PrivateKey
+
+MAX_PAYLOADS: Final = 100
+
+_SIGN: Final = {
+    "signWith": json_string(256),
+    "encoding": json_enum("PAYLOAD_ENCODING_HEXADECIMAL", "PAYLOAD_ENCODING_TEXT_UTF8"),
+    "hashFunction": json_enum(
+        "HASH_FUNCTION_KECCAK256", "HASH_FUNCTION_SHA256", "HASH_FUNCTION_NO_OP", "HASH_FUNCTION_NOT_APPLICABLE"
+    ),
+}
+_PAYLOAD: Final = json_string(1 << 20)
+SIGN_RAW_PAYLOAD: Final = json_object(["signWith", "payload", "encoding", "hashFunction"], payload=_PAYLOAD, **_SIGN)
+SIGN_RAW_PAYLOADS: Final = json_object(
+    ["signWith", "payloads", "encoding", "hashFunction"], payloads=json_array(_PAYLOAD, MAX_PAYLOADS, 1), **_SIGN
+)
+SIGN_TRANSACTION: Final = json_object(
+    ["signWith", "type", "unsignedTransaction"],
+    signWith=json_string(256),
+    type=json_enum("TRANSACTION_TYPE_ETHEREUM"),
+    unsignedTransaction=json_string(1 << 18),
+)
+
+
+def private_key_env(key: PrivateKey) -> dict[str, Any]:
+    return private_key_probe(key.id, key.tags, key.name)
+
+
+def ethereum_address(key: PrivateKey) -> str:
+    return derive_address("ADDRESS_FORMAT_ETHEREUM", key.curve, key.public_key)
+
+
+def resolve_key(deps: Deps, org_id: str, sign_with: str) -> PrivateKey:
+    key = deps.repo.private_keys.private_key(org_id, sign_with)
+    if key is None:
+        key = deps.repo.private_keys.private_key_by_address(org_id, sign_with)
+    if key is None:
+        raise NotFound(f"no private key or address `{sign_with[:128]}` found in this organization")
+    return key
+
+
+def _common(deps: Deps, ctx: Context, params: JsonObj) -> tuple[PrivateKey, str, str]:
+    sign_with = req_str(params, "signWith", "parameters.", max_len=256)
+    encoding = req_str(params, "encoding", "parameters.", max_len=64)
+    hash_function = req_str(params, "hashFunction", "parameters.", max_len=64)
+    if encoding not in signing.ENCODINGS:
+        raise InvalidRequest(f"invalid payload encoding `{encoding}`")
+    key = resolve_key(deps, ctx.organization.id, sign_with)
+    signing.check_hash_function(key.curve, hash_function)
+    return key, encoding, hash_function
+
+
+def _payload_eth(key: PrivateKey, encoding: str, hash_function: str, payload: str) -> dict[str, Any]:
+    """The `eth` namespace one payload opens (empty: none)."""
+    if encoding == signing.ENC_EIP712:
+        return {"eip_712": messages.typed_data_policy_fields(payload)}
+    if encoding == signing.ENC_EIP7702:
+        return {"eip_7702_authorization": messages.parse_eip7702_authorization(payload).policy_fields()}
+    if key.curve != Curve.SECP256K1 or hash_function == signing.HASH_NO_OP:
+        return {}  # an Ed25519 message is not Ethereum; a blind digest has no preimage to read
+    data = signing.decode_payload(payload, encoding)
+    return preimage.recognise(data, lambda: ethereum_address(key).lower())  # derived only for a transaction
+
+
+def _sign_prepared(
+    deps: Deps, key: PrivateKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
+) -> Prepared:
+    msgs = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
+    key_env = private_key_env(key)
+    subjects = []
+    for i, payload in enumerate(payloads):
+        env: dict[str, Any] = {"private_key": key_env}
+        eth = _payload_eth(key, encoding, hash_function, payload)
+        if eth:
+            env["eth"] = eth
+        subjects.append(Subject(f"payloads[{i}]" if batch else "", {"payload": payload}, env))
+
+    async def run() -> Execution:
+        sigs = [await signing.sign(deps.keys, key, m) for m in msgs]
+        return Execution({"signatures": sigs} if batch else sigs[0], [])
+
+    return Prepared(run, signatures=len(msgs), subjects=tuple(subjects))
+
+
+async def sign_raw_payload(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
+    key, encoding, hash_function = _common(deps, ctx, params)
+    payload = req_str(params, "payload", "parameters.", max_len=1 << 20, allow_empty=True)
+    return _sign_prepared(deps, key, encoding, hash_function, [payload], batch=False)
+
+
+async def sign_raw_payloads(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
+    key, encoding, hash_function = _common(deps, ctx, params)
+    payloads = str_list(params, "payloads", "parameters.", max_items=MAX_PAYLOADS, allow_empty=False)
+    return _sign_prepared(deps, key, encoding, hash_function, payloads, batch=True)
+
+
+async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
+    sign_with = req_str(params, "signWith", "parameters.", max_len=256)
+    tx_type = req_str(params, "type", "parameters.", max_len=64)
+    unsigned = req_str(params, "unsignedTransaction", "parameters.", max_len=1 << 18)
+    if tx_type != "TRANSACTION_TYPE_ETHEREUM":
+        if tx_type.startswith("TRANSACTION_TYPE_"):
+            raise UnsupportedAlgorithm(
+                f"transaction type `{tx_type}` is not supported yet", code=ErrorCode.UNSUPPORTED_TRANSACTION_TYPE
+            )
+        raise InvalidRequest(f"invalid transaction type `{tx_type[:64]}`")
+    key = resolve_key(deps, ctx.organization.id, sign_with)
+    if key.curve != Curve.SECP256K1:
+        raise InvalidRequest("Ethereum transactions are signed with secp256k1 keys")
+    tx = ethtx.parse_unsigned_transaction(unsigned)
+
+    async def run() -> Execution:
+        sig = await deps.keys.sign_secp256k1(signing.key_ref(key), tx.signing_hash())
+        return Execution({"signedTransaction": tx.serialize_signed(sig).hex()}, [])
+
+    return Prepared(
+        run,
+        env={
+            "private_key": private_key_env(key),
+            "eth": {"tx": preimage.transaction_fields(tx, ethereum_address(key).lower())},
+        },
+        signatures=1,
+    )
+
+
+ACTIVITIES: Final = (
+    activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2", sign_raw_payload, "PRIVATE_KEY", "SIGN", SIGN_RAW_PAYLOAD),
+    activity("ACTIVITY_TYPE_SIGN_RAW_PAYLOADS", sign_raw_payloads, "PRIVATE_KEY", "SIGN", SIGN_RAW_PAYLOADS),
+    activity("ACTIVITY_TYPE_SIGN_TRANSACTION_V2", sign_transaction, "PRIVATE_KEY", "SIGN", SIGN_TRANSACTION),
+)
