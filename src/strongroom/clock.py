@@ -35,6 +35,11 @@ class Clock(Protocol):
         """None when trusted, else why not (does not raise)."""
         ...
 
+    def reading_ms(self) -> int:
+        """What the clock reads, trusted or not: only for records that must be written either way
+        (the audit entry of a request refused because the time could not be trusted)."""
+        ...
+
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -84,6 +89,9 @@ class SystemClock:
     def status(self) -> str | None:
         return self._read()[1]
 
+    def reading_ms(self) -> int:
+        return self._read()[0]
+
     def reanchor(self) -> None:
         """Accept the current wall time as correct (an operator decision)."""
         with self._lock:
@@ -105,3 +113,6 @@ class FixedClock:
 
     def status(self) -> str | None:
         return self.untrusted
+
+    def reading_ms(self) -> int:
+        return self.value

@@ -110,18 +110,7 @@ def _is(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
-PENDING: dict[str, frozenset[str]] = {
-    # Moves of the restructuring still under way (issue 16); each entry must go, not grow.
-}
-
-
-def ids(items: object, rule: str = "") -> list[object]:
-    names = list(items)  # type: ignore[call-overload]
-    pending = PENDING.get(rule, frozenset())
-    return [pytest.param(m, marks=pytest.mark.xfail(strict=True)) if m in pending else m for m in names]
-
-
-@pytest.mark.parametrize("module", ids(modules(), "rooms"))
+@pytest.mark.parametrize("module", list(modules()))
 def test_rooms_import_only_the_rooms_below(module: str) -> None:
     mine = room(module)
     assert mine in MAY_IMPORT or mine == "__init__", f"{mine}: a room the rules do not know (add it to MAY_IMPORT)"
@@ -134,7 +123,7 @@ def test_rooms_import_only_the_rooms_below(module: str) -> None:
     assert not bad, f"{module} ({mine}) imports {bad}"
 
 
-@pytest.mark.parametrize("module", ids([m for m in modules() if room(m) == "api"], "facade"))
+@pytest.mark.parametrize("module", [m for m in modules() if room(m) == "api"])
 def test_api_reaches_the_domain_through_the_facade_only(module: str) -> None:
     bad = sorted(imp for imp in imports(module) if _is(imp, "strongroom.service") and imp != FACADE)
     assert not bad, f"{module} imports {bad}; use what `{FACADE}` exports"
@@ -149,7 +138,7 @@ def test_only_the_cli_creates_softhsm_tokens() -> None:
     assert not users
 
 
-@pytest.mark.parametrize("module", ids(modules()))
+@pytest.mark.parametrize("module", list(modules()))
 def test_third_party_boundaries(module: str) -> None:
     mine = room(module)
     bad = [imp for imp in imports(module) for lib in THIRD_PARTY.get(mine, ()) if _is(imp, lib)]
@@ -167,7 +156,7 @@ def _strings(tree: ast.AST) -> Iterator[tuple[int, str]]:
             yield node.lineno, str(text)
 
 
-@pytest.mark.parametrize("module", ids([m for m in modules() if room(m) != "store"], "sql"))
+@pytest.mark.parametrize("module", [m for m in modules() if room(m) != "store"])
 def test_sql_is_written_only_in_the_store(module: str) -> None:
     tree = ast.parse(modules()[module].read_text())
     found = [f"line {line}: {text[:50]!r}" for line, text in _strings(tree) if SQL.search(text)]

@@ -62,6 +62,9 @@ class AuditGuard:
     def status(self) -> str | None:
         return self.audit_problem or self.clock_status()
 
+    def reading_ms(self) -> int:
+        return self.inner.reading_ms()
+
     def signed_time(self) -> int | None:
         """The time to sign into a checkpoint, or None when it is not trusted."""
         if self.clock_status() is not None:

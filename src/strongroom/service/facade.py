@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -172,26 +171,15 @@ class Strongroom:
         self.token_problem = None
         return True
 
-    async def maintain(self, checkpoint_every_s: float = 1.0, token_every_s: float = 2.0) -> None:
-        """Background duties: watch the token (and log in again), retry a failed store (so
-        signing resumes), and sign audit checkpoints."""
-        last = 0.0
-        last_token = time.monotonic()
-        while True:
-            await asyncio.sleep(0.5)
-            if time.monotonic() - last_token >= token_every_s:
-                last_token = time.monotonic()
-                await self.check_token()
-            if self.db.failure is not None:
-                if await self.db.probe():
-                    log.info("store_writable_again")
-                continue
-            if time.monotonic() - last >= checkpoint_every_s:
-                last = time.monotonic()
-                try:
-                    await self.checkpoint()
-                except StrongroomError as err:
-                    log.error("audit_checkpoint_failed", error=err.message)
+    async def retry_store(self) -> bool:
+        """True when the store is writable; if a write failed, try an empty transaction (which
+        clears the failure, so signing resumes)."""
+        if self.db.failure is None:
+            return True
+        if await self.db.probe():
+            log.info("store_writable_again")
+            return True
+        return False
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {

@@ -666,8 +666,7 @@ class Pipeline:
             return vote_activity, denied
 
     async def _audit_refusal(self, what: str, org: Organization, principal: Principal, err: StrongroomError) -> None:
-        status = self.clock.status()
-        at_ms = int(time.time() * 1000) if status is not None else self.clock.now_ms()
+        at_ms = self.clock.reading_ms()  # written even when the refusal is for an untrusted clock
         ops = self.repo.activities.audit_refusal(
             at_ms, org.id, principal.user.id, principal.public_key, what, err.code.value, err.message
         )

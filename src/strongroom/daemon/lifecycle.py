@@ -1,0 +1,95 @@
+"""The process's life: sites up, background duties, a signal, an orderly stop.
+
+What runs in the background is scheduled here; what each duty does belongs to the service
+(`check_token`, `retry_store`, `checkpoint`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any
+
+from aiohttp import web
+
+from strongroom.api.app import make_app, make_metrics_app
+from strongroom.api.local import start_unix_site
+from strongroom.config import Settings
+from strongroom.errors import StrongroomError
+from strongroom.logs import flush_logs, get_logger
+from strongroom.service import Strongroom
+
+log = get_logger("strongroom.daemon")
+
+
+async def maintain(service: Strongroom, checkpoint_every_s: float = 1.0, token_every_s: float = 2.0) -> None:
+    """Background duties: watch the token (and log in again), retry a failed store (so signing
+    resumes), and sign audit checkpoints."""
+    last = 0.0
+    last_token = time.monotonic()
+    while True:
+        await asyncio.sleep(0.5)
+        if time.monotonic() - last_token >= token_every_s:
+            last_token = time.monotonic()
+            await service.check_token()
+        if not await service.retry_store():
+            continue
+        if time.monotonic() - last >= checkpoint_every_s:
+            last = time.monotonic()
+            try:
+                await service.checkpoint()
+            except StrongroomError as err:
+                log.error("audit_checkpoint_failed", error=err.message)
+
+
+async def run(settings: Settings, service: Strongroom) -> None:
+    """Serve until SIGINT or SIGTERM, then stop in order: sites, background duties, a last checkpoint."""
+    app = make_app(service)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    await site.start()
+    server: Any = site._server  # the only way to learn the port when 0 was asked for
+    port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else settings.port
+    log.info("listening", url=f"http://{settings.host}:{port}", data_dir=str(settings.data_dir))
+    if settings.unix_socket is not None:
+        await start_unix_site(runner, settings.unix_socket)
+        log.info(
+            "listening_local", socket=str(settings.unix_socket), allowed_uids=list(settings.unix_socket_allowed_uids)
+        )
+    metrics_runner: web.AppRunner | None = None
+    if settings.metrics_address is not None:
+        metrics_runner = web.AppRunner(make_metrics_app(service), access_log=None, handle_signals=False)
+        await metrics_runner.setup()
+        metrics_host, metrics_port = settings.metrics_address
+        await web.TCPSite(metrics_runner, metrics_host, metrics_port).start()
+        log.info("listening_metrics", address=settings.metrics_listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(0.2)
+            flush_logs()
+
+    flushing = asyncio.create_task(flusher())
+    maintaining = asyncio.create_task(maintain(service))
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting_down")
+        flushing.cancel()
+        maintaining.cancel()
+        await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
+        if settings.unix_socket is not None:
+            settings.unix_socket.unlink(missing_ok=True)
+        try:
+            await service.checkpoint()  # leave the log with a signed head
+        except StrongroomError as err:
+            log.error("audit_checkpoint_failed", error=err.message)
+        flush_logs()
