@@ -66,10 +66,12 @@ class Daemon:
         return Client(self.url, ApiKeyStamper.from_files(self.key_prefix), self.organization_id)
 
     def logs(self, wait_for: str = "", timeout: float = 5.0) -> str:
-        """The daemon's log so far; it flushes every 0.2 s, so optionally wait for `wait_for`."""
+        """The daemon's log so far, complete lines only (it is being appended to: a line may be half
+        written); it flushes every 0.2 s, so optionally wait for `wait_for`."""
         deadline = time.monotonic() + timeout
         while True:
             text = self.log_path.read_text()
+            text = text[: text.rfind("\n") + 1]
             if wait_for in text or time.monotonic() > deadline:
                 return text
             time.sleep(0.05)
