@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,6 +121,11 @@ def test_client_commands(d: Daemon, tmp_path: Path) -> None:
     assert cli(d, "activities", "get", waiting["id"])["fingerprint"] == waiting["fingerprint"]
     listed = cli(d, "activities", "list", "--status", "consensus_needed")
     assert waiting["id"] in {a["id"] for a in listed}
+    # `pending` is what a person types for "waiting for votes"; it used to match nothing, silently.
+    assert waiting["id"] in {a["id"] for a in cli(d, "activities", "list", "--status", "pending")}
+    common = ("--url", d.url, "--org", d.organization_id, "--key", str(d.key_prefix))
+    none = run_cli(*common, "activities", "list", "--status", "created", data_dir=d.data_dir)
+    assert none.stdout.strip() == "no activities with status created"
     approved = cli(d, "activities", "approve", waiting["id"])
     assert approved["status"] == "ACTIVITY_STATUS_COMPLETED"
     second = json.loads(
@@ -211,3 +217,47 @@ def test_exit_codes_and_errors(d: Daemon, tmp_path: Path) -> None:
     out = cli(d, "sign", "raw", "--sign-with", "nope", "--payload", "x", check=False)
     assert out.returncode == 1
     assert "the daemon answered 404" in out.stderr
+
+
+def test_bad_arguments_are_one_line_errors_with_exit_code_2(d: Daemon, tmp_path: Path) -> None:
+    """A typo is a usage error (exit 2, one line naming the argument), never a traceback."""
+    for args in (
+        (
+            "tx",
+            "eth-transfer",
+            "--to",
+            "0x" + "11" * 20,
+            "--value",
+            "1",
+            "--nonce",
+            "-1",
+            "--chain-id",
+            "1",
+            "--max-fee",
+            "1gwei",
+            "--priority-fee",
+            "1gwei",
+        ),
+        ("activities", "list", "--limit", "ten"),
+        ("activities", "list", "--status", "stuck"),
+        ("serve", "--port", "-5"),
+    ):
+        out = run_cli(*args, data_dir=tmp_path, check=False)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+        assert out.stderr.strip().splitlines()[-1].startswith("strongroom"), out.stderr
+    version = run_cli("--version", data_dir=tmp_path)
+    assert version.stdout.startswith("strongroom ") and version.stdout.split()[1][0].isdigit()
+
+
+def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    run_cli("init", data_dir=data_dir)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("serve", "--host", "127.0.0.1", "--port", str(port), data_dir=data_dir, check=False)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in out.stderr

@@ -13,9 +13,11 @@ import hashlib
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +230,21 @@ def test_login_sets_a_strict_session_cookie_and_security_headers(setup: dict[str
     status, headers, _ = http("GET", f"{base}/dashboard/api/overview")
     assert status == 401
     assert "Content-Security-Policy" in headers
+
+
+def test_the_daemon_root_and_bare_dashboard_path_redirect_to_the_dashboard(setup: dict[str, Any]) -> None:
+    """A browser pointed at the daemon lands on the dashboard (it used to get a JSON 404)."""
+    split = urllib.parse.urlsplit(setup["base"])
+    for path in ("/", "/dashboard"):
+        conn = HTTPConnection(split.hostname or "", split.port, timeout=10)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            assert (resp.status, resp.headers["Location"]) == (302, "/dashboard/"), path
+        finally:
+            conn.close()
+    status, _, _ = http("GET", setup["base"] + "/nothing-here")
+    assert status == 404
 
 
 def test_a_login_challenge_is_single_use_and_bound_to_the_user(setup: dict[str, Any]) -> None:

@@ -188,6 +188,7 @@ def setup_dashboard(app: web.Application, service: Strongroom) -> None:
         return _json(status, body)
 
     r = app.router
+    r.add_get("/", redirect)  # where a browser lands: the API itself lives under /public/v1/
     r.add_get("/dashboard", redirect)
     r.add_get("/dashboard/", index)
     r.add_get("/dashboard/static/{file}", static)

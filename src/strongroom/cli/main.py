@@ -13,8 +13,9 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+from strongroom import __version__
 from strongroom.errors import StrongroomError
 from strongroom.strictjson import is_ascii_digits
 
@@ -34,6 +35,24 @@ class Output:
 
 class LocalError(Exception):
     pass
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (argparse turns the ValueError into exit code 2)."""
+    if not is_ascii_digits(text):
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number (0 or more)")
+    return int(text)
+
+
+ACTIVITY_STATUSES: Final = {
+    "created": ("ACTIVITY_STATUS_CREATED",),
+    # Waiting for something: Turnkey's PENDING, and (what Strongroom's activities wait for) votes.
+    "pending": ("ACTIVITY_STATUS_PENDING", "ACTIVITY_STATUS_CONSENSUS_NEEDED"),
+    "consensus_needed": ("ACTIVITY_STATUS_CONSENSUS_NEEDED",),
+    "completed": ("ACTIVITY_STATUS_COMPLETED",),
+    "failed": ("ACTIVITY_STATUS_FAILED",),
+    "rejected": ("ACTIVITY_STATUS_REJECTED",),
+}
 
 
 # -- operator commands (local, no daemon call) ------------------------------------------------------
@@ -76,7 +95,10 @@ def cmd_serve(args: argparse.Namespace) -> Output:
         data = json.loads(profile.read_text())
         data["baseUrl"] = f"http://{settings.host}:{settings.port}"
         profile.write_text(json.dumps(data, indent=2) + "\n")
-    serve(settings)
+    try:
+        serve(settings)
+    except OSError as err:  # e.g. the port is taken: one line, not a traceback
+        raise LocalError(f"cannot serve on {settings.host}:{settings.port}: {err.strerror or err}") from None
     return Output("", None)
 
 
@@ -352,9 +374,10 @@ def _activity_line(a: dict[str, Any]) -> str:
 def cmd_activities_list(args: argparse.Namespace) -> Output:
     filters: dict[str, Any] = {}
     if args.status:
-        filters["filterByStatus"] = [f"ACTIVITY_STATUS_{s.upper()}" for s in args.status]
+        filters["filterByStatus"] = sorted({full for name in args.status for full in ACTIVITY_STATUSES[name]})
     activities = _client(args).list_activities(args.limit, **filters)["activities"]
-    return Output("\n".join(_activity_line(a) for a in activities) or "no activities", activities)
+    none = "no activities" + (f" with status {' or '.join(args.status)}" if args.status else "")
+    return Output("\n".join(_activity_line(a) for a in activities) or none, activities)
 
 
 def cmd_activities_get(args: argparse.Namespace) -> Output:
@@ -407,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--key-curve", choices=["p256", "secp256k1", "ed25519"], help="curve of the API key (default: guessed)"
     )
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--version", action="version", version=f"strongroom {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(parent: Any, name: str, fn: Any, help_text: str) -> argparse.ArgumentParser:
@@ -422,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s = add(sub, "serve", cmd_serve, "serve the API (TCP and the local socket)")
     s.add_argument("--host")
-    s.add_argument("--port", type=int)
+    s.add_argument("--port", type=_count)
 
     org = sub.add_parser("org", help="top-level organizations (local)").add_subparsers(dest="sub", required=True)
     s = add(org, "create", cmd_org_create, "create another top-level organization with its own root user and API key")
@@ -460,11 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(tx, "eth-transfer", cmd_tx_eth_transfer, "an unsigned EIP-1559 ETH transfer")
     s.add_argument("--to", required=True)
     s.add_argument("--value", required=True, help="amount: 1000 (wei), 30gwei, 0.01eth")
-    s.add_argument("--nonce", type=int, required=True)
-    s.add_argument("--chain-id", type=int, required=True)
+    s.add_argument("--nonce", type=_count, required=True)
+    s.add_argument("--chain-id", type=_count, required=True)
     s.add_argument("--max-fee", required=True, help="max fee per gas, e.g. 30gwei")
     s.add_argument("--priority-fee", required=True, help="max priority fee per gas, e.g. 1gwei")
-    s.add_argument("--gas", type=int, default=21000)
+    s.add_argument("--gas", type=_count, default=21000)
     s.add_argument("--data", help="calldata hex")
 
     pol = sub.add_parser("policies", help="policies").add_subparsers(dest="sub", required=True)
@@ -480,8 +504,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     act = sub.add_parser("activities", help="activities").add_subparsers(dest="sub", required=True)
     s = add(act, "list", cmd_activities_list, "list activities, newest first")
-    s.add_argument("--limit", type=int, default=10)
-    s.add_argument("--status", action="append", help="e.g. completed, consensus_needed (repeatable)")
+    s.add_argument("--limit", type=_count, default=10)
+    s.add_argument(
+        "--status",
+        action="append",
+        choices=sorted(ACTIVITY_STATUSES),
+        help="only these (repeatable); pending = waiting, for votes included",
+    )
     s = add(act, "get", cmd_activities_get, "show one activity")
     s.add_argument("activity_id")
     for name, fn in (("approve", cmd_activities_approve), ("reject", cmd_activities_reject)):
