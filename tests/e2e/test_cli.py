@@ -70,10 +70,16 @@ def test_client_commands(d: Daemon, tmp_path: Path) -> None:
     )
     assert f"organization Strongroom ({d.organization_id})" in human.stdout
 
-    key = cli(d, "keys", "create", "--name", f"cli-{uuid.uuid4()}", "--curve", "secp256k1")
+    name = f"cli-{uuid.uuid4()}"
+    key = cli(d, "keys", "create", "--name", name, "--curve", "secp256k1")
     address = key["addresses"][0]["address"]
     assert [k["privateKeyId"] for k in cli(d, "keys", "list")].count(key["privateKeyId"]) == 1
     assert cli(d, "keys", "get", key["privateKeyId"])["addresses"][0]["address"] == address
+    # ... and by name or by address (in any case), as a person remembers it
+    assert cli(d, "keys", "get", name)["privateKeyId"] == key["privateKeyId"]
+    assert cli(d, "keys", "get", address.upper().replace("0X", "0x"))["privateKeyId"] == key["privateKeyId"]
+    missing = cli(d, "keys", "get", "no-such-key", check=False)
+    assert (missing.returncode, "no private key with the name or address" in missing.stderr) == (2, True)
     ed = cli(d, "keys", "create", "--name", f"cli-ed-{uuid.uuid4()}", "--curve", "ed25519")
     assert ed["addresses"][0]["format"] == "ADDRESS_FORMAT_SOLANA"
 

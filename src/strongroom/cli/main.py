@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -320,7 +321,18 @@ def cmd_keys_list(args: argparse.Namespace) -> Output:
 
 
 def cmd_keys_get(args: argparse.Namespace) -> Output:
-    key = _client(args).get_private_key(args.key_id)["privateKey"]
+    """By id, as the API takes it; or by name or address, looked up in the organization's keys."""
+    client = _client(args)
+    wanted = args.key_ref
+    try:
+        uuid.UUID(wanted)
+    except ValueError:
+        for key in client.list_private_keys()["privateKeys"]:
+            addresses = {a["address"].lower() for a in key.get("addresses", [])}
+            if key["privateKeyName"] == wanted or wanted.lower() in addresses:
+                return Output(_key_line(key), key)
+        raise LocalError(f"no private key with the name or address `{wanted}`") from None
+    key = client.get_private_key(wanted)["privateKey"]
     return Output(_key_line(key), key)
 
 
@@ -468,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--print", choices=["id", "address"], help="print only the key id or its first address")
     add(keys, "list", cmd_keys_list, "list private keys")
     s = add(keys, "get", cmd_keys_get, "show one private key")
-    s.add_argument("key_id")
+    s.add_argument("key_ref", metavar="KEY", help="its id, name or address")
 
     sign = sub.add_parser("sign", help="signing").add_subparsers(dest="sub", required=True)
     s = add(sign, "raw", cmd_sign_raw, "sign a raw payload")
