@@ -148,6 +148,15 @@ def test_client_commands(d: Daemon, tmp_path: Path) -> None:
         d, "request", "--path", "/public/v1/query/whoami", "--body", json.dumps({"organizationId": d.organization_id})
     )
     assert raw["userId"] == d.user_id
+    # organizationId and an activity's timestampMs are filled in; the body may come from a file
+    assert cli(d, "request", "--path", "/public/v1/query/whoami")["userId"] == d.user_id
+    body = tmp_path / "tag.json"
+    body.write_text(
+        json.dumps({"type": "ACTIVITY_TYPE_CREATE_USER_TAG", "parameters": {"userTagName": "ops", "userIds": []}})
+    )
+    made = cli(d, "request", "--path", "/public/v1/submit/create_user_tag", "--body", f"@{body}")
+    assert made["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"
+    assert int(made["activity"]["createdAt"]["seconds"]) > 0
     socket_me = run_cli(
         "--socket",
         str(d.data_dir / "run" / "strongroom.sock"),

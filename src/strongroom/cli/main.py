@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -420,11 +421,27 @@ def cmd_users_list(args: argparse.Namespace) -> Output:
 
 
 def cmd_request(args: argparse.Namespace) -> Output:
+    """Like `tkcli request`, without the arithmetic: `organizationId` (the profile's) and, for
+    activities, `timestampMs` (now) are filled in when the body leaves them out."""
+    text = args.body
     try:
-        body = json.loads(args.body)
+        if text == "-":
+            text = sys.stdin.read()
+        elif text.startswith("@"):
+            text = Path(text[1:]).read_text()
+    except OSError as err:
+        raise LocalError(f"--body: cannot read {text}: {err.strerror}") from None
+    try:
+        body = json.loads(text)
     except ValueError as err:
         raise LocalError(f"--body is not valid JSON: {err}") from err
-    data = _client(args).request(args.path, body)
+    if not isinstance(body, dict):
+        raise LocalError("--body must be a JSON object")
+    client = _client(args)
+    body.setdefault("organizationId", client.organization_id)
+    if "/submit/" in args.path:
+        body.setdefault("timestampMs", str(time.time_ns() // 1_000_000))
+    data = client.request(args.path, body)
     return Output(json.dumps(data, indent=2), data)
 
 
@@ -564,7 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = add(sub, "request", cmd_request, "stamp and send any API call (like tkcli request)")
     s.add_argument("--path", required=True, help="e.g. /public/v1/query/whoami")
-    s.add_argument("--body", required=True, help="JSON body")
+    s.add_argument(
+        "--body",
+        default="{}",
+        help="JSON body, @FILE or - (stdin); organizationId and an activity's timestampMs are filled in if absent",
+    )
     return p
 
 
