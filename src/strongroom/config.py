@@ -70,7 +70,7 @@ class Settings:
     unix_socket: Path | None = None  # the local signing socket (mode 0600 in a 0700 directory)
     unix_socket_allowed_uids: tuple[int, ...] = ()  # empty: any local user who can open the socket
     webauthn_rp_id: str = "localhost"  # relying-party id that passkeys are bound to
-    webauthn_origins: tuple[str, ...] = ("http://localhost:8080", "http://127.0.0.1:8080")
+    webauthn_origins: tuple[str, ...] | None = None  # None: the dashboard's own address (`passkey_origins`)
     max_pending_activities: int = 100  # CONSENSUS_NEEDED activities per organization (within the vote window)
     login_challenges_max: int = 10_000  # dashboard login challenges pending at once, in all
     login_challenges_per_email: int = 5  # ... for one email
@@ -86,6 +86,19 @@ class Settings:
             return None
         host, _, port = self.metrics_listen.rpartition(":")
         return host.strip("[]"), int(port)
+
+    @property
+    def passkey_origins(self) -> tuple[str, ...]:
+        """Where passkey assertions may come from: `webauthn_origins`, or by default the address the
+        dashboard is served on, which follows the port (`make serve PORT=...`). The host is the
+        relying party, not 127.0.0.1: browsers refuse a passkey for `localhost` on an IP origin."""
+        if self.webauthn_origins is not None:
+            return self.webauthn_origins
+        return (f"http://{self.webauthn_rp_id}:{self.port}",)
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.passkey_origins[0]}/dashboard/"
 
     @property
     def database_path(self) -> Path:

@@ -247,6 +247,25 @@ def test_the_daemon_root_and_bare_dashboard_path_redirect_to_the_dashboard(setup
     assert status == 404
 
 
+def test_passkey_origin_follows_the_port_when_not_configured(tmp_path: Path) -> None:
+    """No `webauthn_origins` in the config: the dashboard's own address, on whatever port the daemon
+    serves, is the passkey origin (it used to stay http://localhost:8080); the daemon logs it."""
+    daemon = start_daemon(tmp_path / "d", config="rate_limit_per_second = 10000\n")
+    try:
+        port = urllib.parse.urlsplit(daemon.url).port
+        assert port != 8080
+        origin = f"http://localhost:{port}"
+        assert f'"dashboard":"{origin}/dashboard/"' in daemon.logs(wait_for='"dashboard"')
+        client = daemon.client()
+        good = SoftPasskey(origin)
+        create_web_user(client, good, f"{uuid.uuid4().hex[:8]}@example.com")
+        bad = SoftPasskey(f"http://127.0.0.1:{port}")  # an IP origin: not the relying party's
+        with pytest.raises(Exception, match="origin"):
+            create_web_user(client, bad, f"{uuid.uuid4().hex[:8]}@example.com", name="bad")
+    finally:
+        daemon.stop()
+
+
 def test_a_login_challenge_is_single_use_and_bound_to_the_user(setup: dict[str, Any]) -> None:
     base, passkey = setup["base"], setup["passkey"]
     _, _, options = http("POST", f"{base}/dashboard/api/login/options", {"email": setup["email"]})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -52,7 +53,12 @@ async def run(settings: Settings, service: Strongroom) -> None:
     await site.start()
     server: Any = site._server  # the only way to learn the port when 0 was asked for
     port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else settings.port
-    log.info("listening", url=f"http://{settings.host}:{port}", data_dir=str(settings.data_dir))
+    log.info(
+        "listening",
+        url=f"http://{settings.host}:{port}",
+        dashboard=replace(settings, port=port).dashboard_url,
+        data_dir=str(settings.data_dir),
+    )
     if settings.unix_socket is not None:
         await start_unix_site(runner, settings.unix_socket)
         log.info(
