@@ -304,6 +304,19 @@ def test_the_activity_pages_list_filter_and_show_the_audit_trail(setup: dict[str
     assert status == 200 and overview["counts"]["privateKeys"] >= 1, overview
 
 
+def test_the_users_page_shows_access_type_and_root_users(setup: dict[str, Any]) -> None:
+    """The Users table's Access column was always empty, and it offered to remove root users."""
+    session, _ = login(setup["base"], setup["email"], setup["passkey"])
+    status, _, data = http("GET", f"{setup['base']}/dashboard/api/users", cookie=session)
+    assert status == 200, data
+    by_id = {u["userId"]: u for u in data["users"]}
+    root = by_id[setup["daemon"].user_id]
+    assert root["isRoot"] is True
+    assert root["accessType"].startswith("ACCESS_TYPE_")
+    web = next(u for u in data["users"] if u.get("userEmail") == setup["email"])
+    assert (web["isRoot"], web["accessType"]) == (False, "ACCESS_TYPE_WEB")
+
+
 def test_logout_ends_the_session_server_side(setup: dict[str, Any]) -> None:
     base = setup["base"]
     session, _ = login(base, setup["email"], setup["passkey"])

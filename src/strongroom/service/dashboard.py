@@ -343,7 +343,14 @@ class Dashboard:
         }
 
     async def users(self, viewer: Viewer) -> dict[str, Any]:
+        """`list_users` plus what the page shows beside Turnkey's user shape: the access type, and
+        whether the user is in the root quorum (only the root quorum removes a root user)."""
         data = await self._query(viewer, "list_users", {})
+        org = viewer.organization
+        access = {u.id: u.access_type for u in self.repo.users.users(org.id)}
+        for u in data["users"]:
+            u["accessType"] = access.get(u["userId"], "")
+            u["isRoot"] = u["userId"] in org.root_user_ids
         return {**data, **await self._query(viewer, "list_user_tags", {})}
 
     async def private_keys(self, viewer: Viewer) -> dict[str, Any]:

@@ -183,7 +183,7 @@ async function pageUsers() {
       (u.apiKeys || []).map((k) => h("li", { text: `API key ${k.apiKeyName} (${k.credential?.type || ""})` })),
       (u.authenticators || []).map((a) => h("li", { text: `Passkey ${a.authenticatorName}` })))),
     h("td", { text: (u.userTags || []).map((t) => tagNames[t] || t).join(", ") }),
-    h("td", {}, u.userId === session.userId ? null : h("button", {
+    h("td", {}, u.userId === session.userId || u.isRoot ? (u.isRoot ? h("span", { class: "badge", text: "root" }) : null) : h("button", {
       type: "button", class: "danger", "aria-label": `Remove user ${u.userName}`, text: "Remove",
       onclick: guarded(async () => {
         if (!window.confirm(`Remove user ${u.userName} and all of their credentials?`)) return;
