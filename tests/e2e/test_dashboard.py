@@ -189,6 +189,15 @@ def run_flow(page: Any, root: Client, origin: str, shots: Path) -> None:
     page.wait_for_selector("td:has-text('browser-key')")
     page.screenshot(path=str(shots / "private-keys.png"), full_page=True)
     assert "browser-key" in {k["privateKeyName"] for k in root.list_private_keys()["privateKeys"]}
+    # An Ed25519 key is offered Solana, not Ethereum (that pairing used to be offered, then refused).
+    page.select_option("#key-curve", "CURVE_ED25519")
+    offered = page.eval_on_selector_all("#key-format option", "os => os.map(o => o.value)")
+    assert offered == ["ADDRESS_FORMAT_SOLANA", ""]
+    page.fill("#key-name", "browser-ed-key")
+    page.click("#create-key")
+    page.wait_for_selector("td:has-text('browser-ed-key')")
+    ed = next(k for k in root.list_private_keys()["privateKeys"] if k["privateKeyName"] == "browser-ed-key")
+    assert [a["format"] for a in ed["addresses"]] == ["ADDRESS_FORMAT_SOLANA"]
 
     # 4. A policy: a syntax error is shown as you type, then a valid one is created.
     page.goto(f"{origin}/dashboard/#policies")

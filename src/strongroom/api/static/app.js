@@ -301,10 +301,17 @@ async function pageKeys() {
     h("td", {}, h("span", { class: `badge ${k.backend === "token" ? "token" : "fallback"}`, text: k.backend === "token" ? "token" : `software fallback (${k.backend})` }))));
   const name = h("input", { type: "text", required: true });
   const curve = h("select", {}, h("option", { value: "CURVE_SECP256K1", text: "secp256k1" }), h("option", { value: "CURVE_ED25519", text: "Ed25519" }));
-  const format = h("select", {},
-    h("option", { value: "ADDRESS_FORMAT_ETHEREUM", text: "Ethereum" }),
-    h("option", { value: "ADDRESS_FORMAT_SOLANA", text: "Solana" }),
-    h("option", { value: "", text: "none" }));
+  // The address formats each curve can have (an Ed25519 key has no Ethereum address).
+  const formats = {
+    CURVE_SECP256K1: [["ADDRESS_FORMAT_ETHEREUM", "Ethereum"], ["", "none"]],
+    CURVE_ED25519: [["ADDRESS_FORMAT_SOLANA", "Solana"], ["", "none"]],
+  };
+  const format = h("select", {});
+  const fillFormats = () => {
+    format.replaceChildren(...formats[curve.value].map(([value, text]) => h("option", { value, text })));
+  };
+  curve.addEventListener("change", fillFormats);
+  fillFormats();
   const form = h("form", { class: "card", "aria-labelledby": "newkey-h" },
     h("h3", { id: "newkey-h", text: "Create a private key" }),
     h("div", { class: "inline" }, field("Name", "key-name", name), field("Curve", "key-curve", curve), field("Address format", "key-format", format),
