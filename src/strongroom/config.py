@@ -64,6 +64,7 @@ class Settings:
     timestamp_max_age_ms: int = 60 * 60 * 1000
     timestamp_max_future_ms: int = 5 * 60 * 1000
     log_format: str = "auto"  # "json", "console" or "auto" (console on a terminal)
+    log_level: str = "info"  # "debug", "info", "warning" or "error"
     rate_limit_per_second: float = 60.0  # per client IP; 0 turns the limit off
     rate_limit_burst: int | None = None  # bucket size; defaults to one second's worth
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For is believed (IPs or CIDRs)
@@ -175,6 +176,16 @@ def _log_format(key: str, value: object) -> str:
     return text
 
 
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+def _log_level(key: str, value: object) -> str:
+    text = _str(key, value).lower()
+    if text not in LOG_LEVELS:
+        raise ConfigError(f"`{key}` must be one of {', '.join(f'`{v}`' for v in LOG_LEVELS)}")
+    return text
+
+
 def _bool(key: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
@@ -208,6 +219,7 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "timestamp_max_age_ms": _positive,
     "timestamp_max_future_ms": _positive,
     "log_format": _log_format,
+    "log_level": _log_level,
     "rate_limit_per_second": _number,
     "rate_limit_burst": _positive,
     "trusted_proxies": _proxies,
@@ -258,6 +270,18 @@ def load_settings(data_dir: Path, environ: Mapping[str, str] | None = None) -> S
         env_value = environ.get(f"STRONGROOM_{key.upper()}")
         if env_value is not None:
             raw[key] = env_value
+    # The [token] table too, as STRONGROOM_TOKEN_<SETTING> (a container gets its token this way).
+    # STRONGROOM_TOKEN_PIN is not a setting: it is where `pin_env` points by default (the PIN itself).
+    token_env = {
+        key: environ[f"STRONGROOM_TOKEN_{key.upper()}"]
+        for key in _TOKEN
+        if f"STRONGROOM_TOKEN_{key.upper()}" in environ
+    }
+    if token_env:
+        table = raw.get("token", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"`{path}`: `token` must be a table")
+        raw["token"] = {**table, **token_env}
 
     def rel(p: str) -> Path:
         q = Path(p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 
 from strongroom.config import Settings
@@ -22,7 +23,7 @@ each thread hand-off of those requests could still wait 5 ms behind them.
 
 
 def serve(settings: Settings) -> None:
-    configure_logging(settings.log_format, buffered=True)
+    configure_logging(settings.log_format, logging.getLevelNamesMapping()[settings.log_level.upper()], buffered=True)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
         service = Strongroom.open(settings)
