@@ -5,13 +5,19 @@ DATA    ?= var
 HOST    ?= 127.0.0.1
 PORT    ?= 8080
 
-.PHONY: serve test fuzz lint typecheck unit bench deps dev-deps clean
+.PHONY: serve test fuzz lint typecheck unit bench deps dev-deps lock clean
 
 deps:
 	@scripts/bootstrap $(VENV)
 
 dev-deps:
 	@scripts/bootstrap $(VENV) dev
+
+## make lock: pin every dependency (with hashes) from pyproject.toml's ranges; bootstrap installs from these
+lock: dev-deps
+	$(VENV)/bin/python -m pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements/runtime.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
 
 ## make serve: create the embedded default under ./var on first run, then serve the API
 serve: deps
