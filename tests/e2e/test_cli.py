@@ -302,6 +302,10 @@ def test_users_and_their_credentials(d: Daemon, tmp_path: Path) -> None:
     listed = {u["userId"]: u for u in cli(d, "users", "list")}
     assert listed[alice]["userEmail"] == email
     assert [k["apiKeyName"] for k in listed[alice]["apiKeys"]] == [first.name]
+    lines = human(d, "users", "list").stdout.splitlines()
+    assert any(x.startswith(alice) and x.endswith(email) for x in lines)  # not root: no badge
+    assert any(x.startswith(d.user_id) and x.endswith("[root]") for x in lines)
+    assert "    1 API key, 0 passkeys" in lines
 
     # USER is an id, an email (any case) or a name
     cli(d, "users", "update", email.upper(), "--name", "alice-renamed")

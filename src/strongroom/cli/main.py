@@ -534,9 +534,17 @@ def cmd_activities_reject(args: argparse.Namespace) -> Output:
 
 
 def cmd_users_list(args: argparse.Namespace) -> Output:
-    users = _client(args).list_users()["users"]
-    lines = [f"{u['userId']}  {u['userName']}  {u.get('userEmail', '')}".rstrip() for u in users]
-    return Output("\n".join(lines), users)
+    """Users, each with its credentials and whether it is in the root quorum."""
+    org = _client(args).get_organization()["organizationData"]
+    root = set(org["rootQuorum"]["userIds"])
+    lines = []
+    for u in org["users"]:
+        keys, passkeys = len(u.get("apiKeys", [])), len(u.get("authenticators", []))
+        badge = "  [root]" if u["userId"] in root else ""
+        lines.append(
+            f"{_user_line(u)}{badge}\n    {keys} API key{'s' * (keys != 1)}, {passkeys} passkey{'s' * (passkeys != 1)}"
+        )
+    return Output("\n".join(lines) or "no users", org["users"])
 
 
 def _user_line(u: dict[str, Any]) -> str:
