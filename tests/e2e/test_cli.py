@@ -411,3 +411,27 @@ def test_activities_get_decodes_a_signed_transaction(d: Daemon) -> None:
     assert "decoded transaction:" in text and "value: 10000000000000000 wei" in text and "nonce: 7" in text
     assert "result (signTransactionResult):" in text and "signedTransaction: " in text
     assert "votes:" in text
+
+
+def test_activities_get_shows_who_rejected(d: Daemon, tmp_path: Path) -> None:
+    """A member's signature that needs two approvers, rejected by root: both votes are shown."""
+    address = cli(d, "keys", "create", "--name", f"cli-{uuid.uuid4()}", "--curve", "secp256k1")["addresses"][0][
+        "address"
+    ]
+    policy = cli(
+        d, "policies", "create", "--name", "pair", "--effect", "allow",
+        "--condition", "activity.action == 'SIGN'", "--consensus", "approvers.count() >= 2",
+    )["policyId"]  # fmt: skip
+    member_key = key_files(tmp_path, "member")
+    member = cli(d, "users", "create", "--name", f"member-{uuid.uuid4().hex[:6]}", "--api-key-file", str(member_key))
+    waiting = cli(d, "sign", "raw", "--sign-with", address, "--payload", "x", key=member_key, check=False)
+    activity = json.loads(waiting.stdout)["activity"]
+    assert cli(d, "activities", "pending")[0]["id"] == activity["id"]
+    cli(d, "activities", "reject", activity["id"])
+    text = human(d, "activities", "get", activity["id"]).stdout
+    assert "REJECTED  SIGN_RAW_PAYLOAD_V2" in text and "payload: x" in text
+    assert f"approved  {member['userName']} ({member['userId']})" in text  # the request is its sender's vote
+    assert f"rejected  {cli(d, 'whoami')['username']} ({d.user_id})" in text
+    assert "result (" not in text
+    cli(d, "policies", "delete", policy)
+    cli(d, "users", "delete", member["userId"])
