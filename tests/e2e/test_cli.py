@@ -276,3 +276,162 @@ def test_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert f"cannot serve on 127.0.0.1:{port}" in out.stderr
+
+
+def key_files(tmp: Path, name: str) -> Path:
+    """A P-256 API key in Turnkey's file format; returns the prefix (PREFIX.public, PREFIX.private)."""
+    priv, pub = p256.generate_private_key()
+    prefix = tmp / f"{name}-{uuid.uuid4().hex[:6]}"
+    Path(f"{prefix}.public").write_text(pub)
+    Path(f"{prefix}.private").write_text(priv)
+    return prefix
+
+
+def human(d: Daemon, *args: str, key: Path | None = None, check: bool = True) -> Any:
+    """Run `strongroom ...` against `d` without --json (what a person reads)."""
+    common = ["--url", d.url, "--org", d.organization_id, "--key", str(key or d.key_prefix)]
+    return run_cli(*common, *args, data_dir=d.data_dir, check=check)
+
+
+def test_users_and_their_credentials(d: Daemon, tmp_path: Path) -> None:
+    first, second = key_files(tmp_path, "alice"), key_files(tmp_path, "alice-ci")
+    email = f"alice-{uuid.uuid4().hex[:6]}@example.com"
+    made = cli(d, "users", "create", "--name", "alice", "--email", email, "--api-key-file", f"{first}.public")
+    alice = made["userId"]
+    assert cli(d, "whoami", key=first)["userId"] == alice
+    listed = {u["userId"]: u for u in cli(d, "users", "list")}
+    assert listed[alice]["userEmail"] == email
+    assert [k["apiKeyName"] for k in listed[alice]["apiKeys"]] == [first.name]
+    lines = human(d, "users", "list").stdout.splitlines()
+    assert any(x.startswith(alice) and x.endswith(email) for x in lines)  # not root: no badge
+    assert any(x.startswith(d.user_id) and x.endswith("[root]") for x in lines)
+    assert "    1 API key, 0 passkeys" in lines
+
+    # USER is an id, an email (any case) or a name
+    cli(d, "users", "update", email.upper(), "--name", "alice-renamed")
+    assert {u["userId"]: u["userName"] for u in cli(d, "users", "list")}[alice] == "alice-renamed"
+    added = cli(
+        d, "users", "add-api-key", "alice-renamed", "--public-key-file", f"{second}.public",
+        "--name", "ci", "--expires-in", "30d",
+    )  # fmt: skip
+    assert cli(d, "whoami", key=second)["userId"] == alice
+    keys = {k["apiKeyName"]: k for u in cli(d, "users", "list") if u["userId"] == alice for k in u["apiKeys"]}
+    assert keys["ci"]["apiKeyId"] == added["apiKeyId"]
+    assert keys["ci"]["expirationSeconds"] == str(30 * 86400)
+    out = human(d, "users", "remove-credential", alice, "ci")
+    assert out.stdout.strip() == f"removed API key ci ({added['apiKeyId']})"
+    assert cli(d, "whoami", key=second, check=False).returncode == 1  # the key no longer exists
+
+    # access type: a web user's API keys are refused at once
+    cli(d, "users", "update", alice, "--access", "web")
+    assert cli(d, "whoami", key=first, check=False).returncode == 1
+    cli(d, "users", "update", alice, "--access", "api")
+    assert cli(d, "whoami", key=first)["userId"] == alice
+
+    both = cli(
+        d, "users", "create", "--name", "bob", "--access", "all", "--api-key-file", str(key_files(tmp_path, "bob"))
+    )
+    assert both["accessType"] == "ACCESS_TYPE_ALL"
+    out = human(d, "users", "delete", "bob")
+    assert out.stdout.strip() == f"deleted user bob ({both['userId']})"
+    cli(d, "users", "delete", alice)
+    assert not {alice, both["userId"]} & {u["userId"] for u in cli(d, "users", "list")}
+
+    # the daemon's refusals exit 1; a credential-less user is one
+    refused = cli(d, "users", "create", "--name", "nobody", check=False)
+    assert (refused.returncode, "needs at least one credential" in refused.stderr) == (1, True)
+    assert cli(d, "users", "delete", d.user_id, check=False).returncode == 1  # root quorum member
+
+
+def test_users_bad_arguments_are_local_errors(d: Daemon, tmp_path: Path) -> None:
+    prefix = key_files(tmp_path, "carol")
+    for args, message in (
+        (("users", "update", "no-such-user", "--name", "x"), "no user with the id, email or name `no-such-user`"),
+        (("users", "update", d.user_id), "nothing to change"),
+        (("users", "remove-credential", d.user_id, "no-such-key"), "has no API key or passkey"),
+        (("users", "add-api-key", d.user_id, "--public-key-file", f"{prefix}.private"), "is a private key file"),
+        (("users", "add-api-key", d.user_id, "--public-key-file", str(tmp_path / "nope")), "cannot read"),
+        (("users", "create", "--name", "w", "--access", "web", "--api-key-file", str(prefix)), "--access web"),
+        (("users", "add-api-key", d.user_id, "--public-key-file", str(prefix), "--expires-in", "3x"), "duration"),
+        (("users", "create", "--name", "x", "--access", "root"), "invalid choice"),
+        (("root-quorum", "set", "--threshold", "0", "--user", d.user_id), "1 or more"),
+        (("root-quorum", "set", "--threshold", "2", "--user", d.user_id), "more than the 1 users"),
+    ):
+        out = cli(d, *args, check=False)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+        last = out.stderr.strip().splitlines()[-1]  # argparse prints its usage above its one line
+        assert message in last and last.startswith(("error: ", "strongroom ")), (args, out.stderr)
+
+
+def test_root_quorum_and_pending_activities(d: Daemon, tmp_path: Path) -> None:
+    shown = cli(d, "root-quorum", "show")
+    assert (shown["threshold"], shown["userIds"]) == (1, [d.user_id])
+    assert human(d, "root-quorum", "show").stdout.startswith("root quorum: 1 of 1 must approve")
+    member_key = key_files(tmp_path, "second-root")
+    member = cli(d, "users", "create", "--name", "second-root", "--api-key-file", str(member_key))["userId"]
+
+    both = cli(d, "root-quorum", "set", "--threshold", "2", "--user", d.user_id, "--user", "second-root")
+    assert (both["threshold"], set(both["userIds"])) == (2, {d.user_id, member})
+    # now changing it back needs both: the CLI says so (exit 1) and the activity waits for votes
+    waiting = cli(d, "root-quorum", "set", "--threshold", "1", "--user", d.user_id, check=False)
+    assert waiting.returncode == 1
+    activity_id = json.loads(waiting.stdout)["activity"]["id"]
+    pending = cli(d, "activities", "pending")
+    assert pending[0]["id"] == activity_id
+    assert all(a["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED" for a in pending)
+    assert activity_id in human(d, "activities", "pending").stdout
+    text = human(d, "activities", "get", activity_id).stdout
+    assert "CONSENSUS_NEEDED  UPDATE_ROOT_QUORUM" in text
+    assert "intent (updateRootQuorumIntent):" in text and "threshold: 1" in text
+    root_name = cli(d, "whoami")["username"]
+    assert f"approved  {root_name} ({d.user_id})" in text  # who voted, and how
+    assert "more approvals are needed" in text
+
+    assert cli(d, "activities", "approve", activity_id, key=member_key)["status"] == "ACTIVITY_STATUS_COMPLETED"
+    assert cli(d, "root-quorum", "show")["userIds"] == [d.user_id]
+    text = human(d, "activities", "get", activity_id).stdout
+    assert text.count("approved  ") == 2 and f"({member})" in text
+    assert "no activities waiting for votes" in human(d, "activities", "pending").stdout
+    cli(d, "users", "delete", member)
+
+
+def test_activities_get_decodes_a_signed_transaction(d: Daemon) -> None:
+    address = cli(d, "keys", "create", "--name", f"cli-{uuid.uuid4()}", "--curve", "secp256k1", "--print", "address")[
+        "addresses"
+    ][0]["address"]
+    unsigned = cli(
+        d, "tx", "eth-transfer", "--to", "0x" + "35" * 20, "--value", "0.01eth", "--nonce", "7",
+        "--chain-id", "11155111", "--max-fee", "30gwei", "--priority-fee", "1gwei",
+    )["unsignedTransaction"]  # fmt: skip
+    signed = cli(d, "sign", "tx", "--sign-with", address, "--unsigned", unsigned)
+    text = human(d, "activities", "get", signed["activityId"]).stdout
+    assert "COMPLETED  SIGN_TRANSACTION_V2" in text
+    assert f"signWith: {address}" in text
+    assert "decoded transaction:" in text and "value: 10000000000000000 wei" in text and "nonce: 7" in text
+    assert "result (signTransactionResult):" in text and "signedTransaction: " in text
+    assert "votes:" in text
+
+
+def test_activities_get_shows_who_rejected(d: Daemon, tmp_path: Path) -> None:
+    """A member's signature that needs two approvers, rejected by root: both votes are shown."""
+    address = cli(d, "keys", "create", "--name", f"cli-{uuid.uuid4()}", "--curve", "secp256k1")["addresses"][0][
+        "address"
+    ]
+    policy = cli(
+        d, "policies", "create", "--name", "pair", "--effect", "allow",
+        "--condition", "activity.action == 'SIGN'", "--consensus", "approvers.count() >= 2",
+    )["policyId"]  # fmt: skip
+    member_key = key_files(tmp_path, "member")
+    member = cli(d, "users", "create", "--name", f"member-{uuid.uuid4().hex[:6]}", "--api-key-file", str(member_key))
+    waiting = cli(d, "sign", "raw", "--sign-with", address, "--payload", "x", key=member_key, check=False)
+    activity = json.loads(waiting.stdout)["activity"]
+    assert cli(d, "activities", "pending")[0]["id"] == activity["id"]
+    cli(d, "activities", "reject", activity["id"])
+    text = human(d, "activities", "get", activity["id"]).stdout
+    assert "REJECTED  SIGN_RAW_PAYLOAD_V2" in text and "payload: x" in text
+    assert f"approved  {member['userName']} ({member['userId']})" in text  # the request is its sender's vote
+    assert f"rejected  {cli(d, 'whoami')['username']} ({d.user_id})" in text
+    assert "result (" not in text
+    cli(d, "policies", "delete", policy)
+    cli(d, "users", "delete", member["userId"])

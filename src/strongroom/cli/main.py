@@ -46,6 +46,32 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number, 1 or more."""
+    if not is_ascii_digits(text) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number of 1 or more")
+    return int(text)
+
+
+DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> int:
+    """An argparse type: `30d`, `12h`, `90m`, `2w`, `3600s` or plain seconds; returns seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in DURATION_UNITS else (text, "s")
+    if not is_ascii_digits(number) or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a duration (examples: 30d, 12h, 90m, 3600)")
+    return int(number) * DURATION_UNITS[unit]
+
+
+API_KEY_CURVES: Final = {
+    "p256": "API_KEY_CURVE_P256",
+    "secp256k1": "API_KEY_CURVE_SECP256K1",
+    "ed25519": "API_KEY_CURVE_ED25519",
+}
+ACCESS_TYPES: Final = {"api": "ACCESS_TYPE_API", "web": "ACCESS_TYPE_WEB", "all": "ACCESS_TYPE_ALL"}
+
+
 ACTIVITY_STATUSES: Final = {
     "created": ("ACTIVITY_STATUS_CREATED",),
     # Waiting for something: Turnkey's PENDING, and (what Strongroom's activities wait for) votes.
@@ -393,9 +419,102 @@ def cmd_activities_list(args: argparse.Namespace) -> Output:
     return Output("\n".join(_activity_line(a) for a in activities) or none, activities)
 
 
+def cmd_activities_pending(args: argparse.Namespace) -> Output:
+    """Activities waiting for votes, newest first, with the votes they have."""
+    activities = _client(args).list_activities(args.limit, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])[
+        "activities"
+    ]
+    lines = []
+    for a in activities:
+        approvals = sum(1 for v in a.get("votes", []) if v.get("selection") == "VOTE_SELECTION_APPROVED")
+        lines.append(
+            f"{_activity_line(a)}  {_when(a.get('createdAt'))}  {approvals} approval{'s' * (approvals != 1)}\n"
+            f"    fingerprint: {a['fingerprint']}"
+        )
+    return Output("\n".join(lines) or "no activities waiting for votes", activities)
+
+
+def _when(ts: Any) -> str:
+    """A Turnkey timestamp ({seconds, nanos}) as UTC text."""
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.fromtimestamp(int(ts["seconds"]), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return "?"
+
+
+def _fields(value: Any, indent: str) -> list[str]:
+    """Nested JSON as indented `name: value` lines."""
+    if isinstance(value, dict):
+        lines: list[str] = []
+        for k, v in value.items():
+            if isinstance(v, dict | list) and v and not all(isinstance(i, str | int | float) for i in v):
+                lines += [f"{indent}{k}:", *_fields(v, indent + "  ")]
+            elif isinstance(v, list):
+                lines.append(f"{indent}{k}: {', '.join(str(i) for i in v) or '(none)'}")
+            else:
+                lines.append(f"{indent}{k}: {'(empty)' if v == '' else v}")
+        return lines
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            inner = _fields(item, indent + "  ")
+            out += [f"{indent}- {inner[0].lstrip()}", *inner[1:]] if inner else [f"{indent}-"]
+        return out
+    return [f"{indent}{value}"]
+
+
+def _decoded_transaction(params: dict[str, Any]) -> list[str]:
+    """What an unsigned Ethereum transaction does, when it parses."""
+    from strongroom.chains.ethereum.tx import parse_unsigned_transaction
+
+    try:
+        tx = parse_unsigned_transaction(str(params.get("unsignedTransaction", "")))
+    except (StrongroomError, ValueError):
+        return []
+    return [
+        "  decoded transaction:",
+        f"    chain id: {tx.chain_id}",
+        f"    to: {tx.to or '(contract creation)'}",
+        f"    value: {tx.value} wei",
+        f"    nonce: {tx.nonce}",
+        f"    data: {'0x' + tx.data.hex() if tx.data else '(none)'}",
+    ]
+
+
+def _activity_text(a: dict[str, Any]) -> str:
+    lines = [
+        _activity_line(a),
+        f"  created: {_when(a.get('createdAt'))}   updated: {_when(a.get('updatedAt'))}",
+        f"  fingerprint: {a['fingerprint']}",
+    ]
+    for name, params in (a.get("intent") or {}).items():
+        lines += [f"  intent ({name}):", *_fields(params, "    ")]
+        if a["type"].startswith("ACTIVITY_TYPE_SIGN_TRANSACTION") and isinstance(params, dict):
+            lines += _decoded_transaction(params)
+    votes = a.get("votes") or []
+    lines.append("  votes:" if votes else "  votes: none")
+    for v in votes:
+        choice = {"VOTE_SELECTION_APPROVED": "approved", "VOTE_SELECTION_REJECTED": "rejected"}.get(
+            v.get("selection", ""), v.get("selection", "?")
+        )
+        who = (v.get("user") or {}).get("userName", "?")
+        lines.append(f"    {choice:<8}  {who} ({v.get('userId', '?')})  {_when(v.get('createdAt'))}")
+    if a.get("failure"):
+        f = a["failure"]
+        lines.append(f"  failure: {f.get('message', '')} (code {f.get('code', '?')})")
+    elif a["status"] == "ACTIVITY_STATUS_COMPLETED":
+        for name, result in (a.get("result") or {}).items():
+            lines += [f"  result ({name}):", *(_fields(result, "    ") or ["    (empty)"])]
+    elif a["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED":
+        lines.append("  result: none yet, more approvals are needed (strongroom activities approve ID)")
+    return "\n".join(lines)
+
+
 def cmd_activities_get(args: argparse.Namespace) -> Output:
     activity = _client(args).get_activity(args.activity_id)["activity"]
-    return Output(_activity_line(activity) + f"\n    fingerprint: {activity['fingerprint']}", activity)
+    return Output(_activity_text(activity), activity)
 
 
 def _vote(args: argparse.Namespace, approve: bool) -> Output:
@@ -415,9 +534,189 @@ def cmd_activities_reject(args: argparse.Namespace) -> Output:
 
 
 def cmd_users_list(args: argparse.Namespace) -> Output:
-    users = _client(args).list_users()["users"]
-    lines = [f"{u['userId']}  {u['userName']}  {u.get('userEmail', '')}".rstrip() for u in users]
-    return Output("\n".join(lines), users)
+    """Users, each with its credentials and whether it is in the root quorum."""
+    org = _client(args).get_organization()["organizationData"]
+    root = set(org["rootQuorum"]["userIds"])
+    lines = []
+    for u in org["users"]:
+        keys, passkeys = len(u.get("apiKeys", [])), len(u.get("authenticators", []))
+        badge = "  [root]" if u["userId"] in root else ""
+        lines.append(
+            f"{_user_line(u)}{badge}\n    {keys} API key{'s' * (keys != 1)}, {passkeys} passkey{'s' * (passkeys != 1)}"
+        )
+    return Output("\n".join(lines) or "no users", org["users"])
+
+
+def _user_line(u: dict[str, Any]) -> str:
+    return f"{u['userId']}  {u['userName']}  {u.get('userEmail', '')}".rstrip()
+
+
+def _find_user(client: Any, ref: str) -> dict[str, Any]:
+    """A user of the organization by its id, its email (any case) or its name."""
+    users: list[dict[str, Any]] = client.list_users()["users"]
+    for field, wanted in (("userId", ref), ("userEmail", ref.lower()), ("userName", ref)):
+        found = [u for u in users if (str(u.get(field) or "").lower() if field == "userEmail" else u[field]) == wanted]
+        if len(found) > 1:
+            raise LocalError(f"{len(found)} users are named `{ref}`: give the user's id (see `users list`)")
+        if found:
+            return found[0]
+    raise LocalError(f"no user with the id, email or name `{ref}` (see `users list`)")
+
+
+def _public_key_file(text: str, curve: str | None) -> tuple[str, str, str]:
+    """(name, public key hex, API_KEY_CURVE_*) from a Turnkey-format `PREFIX.public` file.
+
+    Only the public half is read: a `.private` file is refused rather than opened.
+    """
+    path = Path(text)
+    if path.suffix == ".private":
+        raise LocalError(f"{text} is a private key file: give its .public file (the private key stays with its owner)")
+    if not path.is_file() and Path(f"{text}.public").is_file():
+        path = Path(f"{text}.public")
+    try:
+        public = path.read_text().strip().lower().removeprefix("0x")
+    except OSError as err:
+        raise LocalError(f"cannot read the public key file {text}: {err.strerror or err}") from None
+    if len(public) not in (64, 66) or any(c not in "0123456789abcdef" for c in public):
+        raise LocalError(f"{path} does not hold a public key (66 hex characters, or 64 for Ed25519)")
+    if curve is None:
+        curve = "ed25519" if len(public) == 64 else "p256"
+    return path.name.removesuffix(".public"), public, API_KEY_CURVES[curve]
+
+
+def _done(out: dict[str, Any], result_key: str, human: str) -> Output:
+    """A completed activity's result, told as `human`; otherwise what `_activity_output` says (exit 1)."""
+    result = _activity_output(out, result_key)
+    return result if result.code else Output(human, result.data)
+
+
+def cmd_users_create(args: argparse.Namespace) -> Output:
+    from strongroom.client import calls
+
+    files = [_public_key_file(f, args.curve) for f in args.api_key_file or ()]
+    if args.access == "web" and files:
+        raise LocalError("--access web: a web user signs in with passkeys only; drop --api-key-file or use all")
+    keys = [calls.api_key(name, public, curve) for name, public, curve in files]
+    client = _client(args)
+    out = client.create_users([calls.user(args.name, args.email, keys)])
+    created = _activity_output(out, "createUsersResult")
+    if created.code:
+        return created
+    (user_id,) = created.data["userIds"]
+    data = {"userId": user_id, "userName": args.name, "userEmail": args.email, "activityId": out["activity"]["id"]}
+    human = f"created user {args.name} ({user_id})"
+    # The daemon derives the access type from the credentials (API keys only: api); another is a second step.
+    if args.access and args.access != ("api" if keys else "web"):
+        updated = _activity_output(
+            client.update_user(user_id, accessType=ACCESS_TYPES[args.access]), "updateUserResult"
+        )
+        if updated.code:
+            return Output(f"{human}, but its access type is not set yet: {updated.human}", updated.data, updated.code)
+        data["accessType"] = ACCESS_TYPES[args.access]
+    return Output(human, data)
+
+
+def cmd_users_update(args: argparse.Namespace) -> Output:
+    fields = {
+        k: v
+        for k, v in (
+            ("userName", args.name),
+            ("userEmail", args.email),
+            ("accessType", ACCESS_TYPES.get(args.access or "")),
+        )
+        if v
+    }
+    if not fields:
+        raise LocalError("nothing to change: give --name, --email or --access")
+    client = _client(args)
+    user = _find_user(client, args.user)
+    return _done(client.update_user(user["userId"], **fields), "updateUserResult", f"updated user {user['userId']}")
+
+
+def cmd_users_delete(args: argparse.Namespace) -> Output:
+    client = _client(args)
+    user = _find_user(client, args.user)
+    out = client.delete_users([user["userId"]])
+    return _done(out, "deleteUsersResult", f"deleted user {user['userName']} ({user['userId']})")
+
+
+def cmd_users_add_api_key(args: argparse.Namespace) -> Output:
+    from strongroom.client import calls
+
+    file_name, public, curve = _public_key_file(args.public_key_file, args.curve)
+    name = args.name or file_name
+    client = _client(args)
+    user = _find_user(client, args.user)
+    out = client.create_api_keys(user["userId"], [calls.api_key(name, public, curve, args.expires_in)])
+    result = _activity_output(out, "createApiKeysResult")
+    if result.code:
+        return result
+    (key_id,) = result.data["apiKeyIds"]
+    expiry = f", expires in {args.expires_in} s" if args.expires_in else ""
+    data = {"apiKeyId": key_id, "apiKeyName": name, "userId": user["userId"], "publicKey": public}
+    return Output(f"added API key {name} ({key_id}) to user {user['userName']}{expiry}", data)
+
+
+def cmd_users_remove_credential(args: argparse.Namespace) -> Output:
+    """An API key or a passkey of the user, by its id or name (or, for an API key, its public key)."""
+    client = _client(args)
+    user = _find_user(client, args.user)
+    ref = args.credential
+    keys = [
+        k
+        for k in user.get("apiKeys", [])
+        if ref in (k["apiKeyId"], k["apiKeyName"]) or ref.lower() == k["credential"]["publicKey"]
+    ]
+    passkeys = [a for a in user.get("authenticators", []) if ref in (a["authenticatorId"], a["authenticatorName"])]
+    if len(keys) + len(passkeys) > 1:
+        raise LocalError(f"{len(keys) + len(passkeys)} credentials of {user['userName']} match `{ref}`: give its id")
+    if keys:
+        out = client.delete_api_keys(user["userId"], [keys[0]["apiKeyId"]])
+        return _done(out, "deleteApiKeysResult", f"removed API key {keys[0]['apiKeyName']} ({keys[0]['apiKeyId']})")
+    if passkeys:
+        a = passkeys[0]
+        out = client.delete_authenticators(user["userId"], [a["authenticatorId"]])
+        return _done(
+            out, "deleteAuthenticatorsResult", f"removed passkey {a['authenticatorName']} ({a['authenticatorId']})"
+        )
+    raise LocalError(f"user {user['userName']} has no API key or passkey with the id or name `{ref}`")
+
+
+def _quorum(client: Any) -> dict[str, Any]:
+    org = client.get_organization()["organizationData"]
+    by_id = {u["userId"]: u for u in org["users"]}
+    quorum = org["rootQuorum"]
+    users = [
+        {
+            k: v
+            for k, v in by_id.get(i, {"userId": i, "userName": "(unknown)"}).items()
+            if k in ("userId", "userName", "userEmail")
+        }
+        for i in quorum["userIds"]
+    ]
+    return {"threshold": quorum["threshold"], "userIds": quorum["userIds"], "users": users}
+
+
+def _quorum_text(q: dict[str, Any]) -> str:
+    head = f"root quorum: {q['threshold']} of {len(q['userIds'])} must approve"
+    return "\n".join([head, *("    " + _user_line(u) for u in q["users"])])
+
+
+def cmd_root_quorum_show(args: argparse.Namespace) -> Output:
+    q = _quorum(_client(args))
+    return Output(_quorum_text(q), q)
+
+
+def cmd_root_quorum_set(args: argparse.Namespace) -> Output:
+    client = _client(args)
+    ids = list(dict.fromkeys(_find_user(client, ref)["userId"] for ref in args.user))
+    if args.threshold > len(ids):
+        raise LocalError(f"--threshold {args.threshold} is more than the {len(ids)} users given with --user")
+    result = _activity_output(client.update_root_quorum(args.threshold, ids), "updateRootQuorumResult")
+    if result.code:
+        return result
+    q = _quorum(client)
+    return Output("updated " + _quorum_text(q), q)
 
 
 def cmd_request(args: argparse.Namespace) -> Output:
@@ -540,15 +839,47 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(ACTIVITY_STATUSES),
         help="only these (repeatable); pending = waiting, for votes included",
     )
-    s = add(act, "get", cmd_activities_get, "show one activity")
+    s = add(act, "pending", cmd_activities_pending, "activities waiting for votes, newest first")
+    s.add_argument("--limit", type=_count, default=50)
+    s = add(act, "get", cmd_activities_get, "show one activity: its decoded intent, votes and result or failure")
     s.add_argument("activity_id")
     for name, fn in (("approve", cmd_activities_approve), ("reject", cmd_activities_reject)):
         s = add(act, name, fn, f"{name} an activity that needs consensus")
         s.add_argument("activity_id", nargs="?")
         s.add_argument("--fingerprint")
 
-    users = sub.add_parser("users", help="users").add_subparsers(dest="sub", required=True)
+    users = sub.add_parser("users", help="users and their credentials").add_subparsers(dest="sub", required=True)
     add(users, "list", cmd_users_list, "list users")
+    user_help = "the user's id, email or name"
+    curve_help = "curve of the public key (default: guessed, p256 or ed25519)"
+    s = add(users, "create", cmd_users_create, "create a user, with API keys from public key files")
+    s.add_argument("--name", required=True)
+    s.add_argument("--email")
+    s.add_argument("--access", choices=sorted(ACCESS_TYPES), help="api (API keys), web (passkeys) or all")
+    s.add_argument("--api-key-file", action="append", metavar="PREFIX.public", help="a public key file (repeatable)")
+    s.add_argument("--curve", choices=sorted(API_KEY_CURVES), help=curve_help)
+    s = add(users, "update", cmd_users_update, "change a user's name, email or access type")
+    s.add_argument("user", metavar="USER", help=user_help)
+    s.add_argument("--name")
+    s.add_argument("--email")
+    s.add_argument("--access", choices=sorted(ACCESS_TYPES))
+    s = add(users, "delete", cmd_users_delete, "delete a user (not a member of the root quorum)")
+    s.add_argument("user", metavar="USER", help=user_help)
+    s = add(users, "add-api-key", cmd_users_add_api_key, "add an API key (its public key file) to a user")
+    s.add_argument("user", metavar="USER", help=user_help)
+    s.add_argument("--public-key-file", required=True, metavar="PREFIX.public")
+    s.add_argument("--name", help="the key's name (default: the file's name)")
+    s.add_argument("--expires-in", type=_duration, metavar="DURATION", help="e.g. 30d, 12h, 90m (default: never)")
+    s.add_argument("--curve", choices=sorted(API_KEY_CURVES), help=curve_help)
+    s = add(users, "remove-credential", cmd_users_remove_credential, "remove one of a user's API keys or passkeys")
+    s.add_argument("user", metavar="USER", help=user_help)
+    s.add_argument("credential", metavar="CREDENTIAL", help="the API key's or passkey's id or name")
+
+    rq = sub.add_parser("root-quorum", help="the root quorum").add_subparsers(dest="sub", required=True)
+    add(rq, "show", cmd_root_quorum_show, "the root quorum's users and how many must approve")
+    s = add(rq, "set", cmd_root_quorum_set, "replace the root quorum (decided by the current root quorum)")
+    s.add_argument("--threshold", type=_positive, required=True, help="how many of the users must approve")
+    s.add_argument("--user", action="append", required=True, metavar="USER", help=f"{user_help} (repeatable)")
 
     aud = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="sub", required=True)
     s = add(aud, "verify", cmd_audit_verify, "check the whole chain offline; names the first broken link")

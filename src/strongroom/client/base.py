@@ -72,6 +72,12 @@ class Methods:
     def list_users(self) -> Any:
         return self.query("list_users")
 
+    def get_user(self, user_id: str) -> Any:
+        return self.query("get_user", userId=user_id)
+
+    def get_organization(self) -> Any:
+        return self.query("get_organization")
+
     def get_usage(self) -> Any:
         return self.query("get_usage")
 
@@ -113,3 +119,37 @@ class Methods:
 
     def reject_activity(self, fingerprint: str) -> Any:
         return self.submit("reject_activity", "ACTIVITY_TYPE_REJECT_ACTIVITY", {"fingerprint": fingerprint})
+
+    def create_users(self, users: list[dict[str, Any]]) -> Any:
+        """`users`: items built with `calls.user(...)` (Turnkey's CREATE_USERS_V4 shape)."""
+        return self.submit("create_users", "ACTIVITY_TYPE_CREATE_USERS_V4", {"users": users})
+
+    def update_user(self, user_id: str, **fields: Any) -> Any:
+        """`fields`: userName, userEmail, userPhoneNumber, accessType (ACCESS_TYPE_*), userTagIds."""
+        return self.submit("update_user", "ACTIVITY_TYPE_UPDATE_USER", {"userId": user_id, **fields})
+
+    def delete_users(self, user_ids: list[str]) -> Any:
+        return self.submit("delete_users", "ACTIVITY_TYPE_DELETE_USERS", {"userIds": user_ids})
+
+    def create_api_keys(self, user_id: str, api_keys: list[dict[str, Any]]) -> Any:
+        """`api_keys`: items built with `calls.api_key(...)` (public keys only)."""
+        return self.submit(
+            "create_api_keys", "ACTIVITY_TYPE_CREATE_API_KEYS_V2", {"userId": user_id, "apiKeys": api_keys}
+        )
+
+    def delete_api_keys(self, user_id: str, api_key_ids: list[str]) -> Any:
+        return self.submit(
+            "delete_api_keys", "ACTIVITY_TYPE_DELETE_API_KEYS", {"userId": user_id, "apiKeyIds": api_key_ids}
+        )
+
+    def delete_authenticators(self, user_id: str, authenticator_ids: list[str]) -> Any:
+        return self.submit(
+            "delete_authenticators",
+            "ACTIVITY_TYPE_DELETE_AUTHENTICATORS",
+            {"userId": user_id, "authenticatorIds": authenticator_ids},
+        )
+
+    def update_root_quorum(self, threshold: int, user_ids: list[str]) -> Any:
+        return self.submit(
+            "update_root_quorum", "ACTIVITY_TYPE_UPDATE_ROOT_QUORUM", {"threshold": threshold, "userIds": user_ids}
+        )

@@ -46,3 +46,24 @@ def sign_tx(sign_with: str, unsigned: str) -> dict[str, Any]:
 
 def policy(name: str, effect: str, condition: str, consensus: str, notes: str) -> dict[str, Any]:
     return {"policyName": name, "effect": effect, "condition": condition, "consensus": consensus, "notes": notes}
+
+
+def api_key(name: str, public_key: str, curve: str, expiration_seconds: int | None = None) -> dict[str, Any]:
+    """One API key of CREATE_USERS / CREATE_API_KEYS: only its public half ever leaves the client."""
+    key: dict[str, Any] = {"apiKeyName": name, "publicKey": public_key, "curveType": curve}
+    if expiration_seconds is not None:
+        key["expirationSeconds"] = str(expiration_seconds)
+    return key
+
+
+def user(name: str, email: str | None, api_keys: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "userName": name,
+        "apiKeys": api_keys,
+        "authenticators": [],
+        "oauthProviders": [],
+        "userTags": [],
+    }
+    if email:
+        out["userEmail"] = email
+    return out
