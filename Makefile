@@ -16,8 +16,9 @@ dev-deps:
 ## make lock: pin every dependency (with hashes) from pyproject.toml's ranges; bootstrap installs from these
 lock: dev-deps
 	$(VENV)/bin/python -m pip install -q uv
-	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -o requirements/runtime.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
+	@# the runtime lock takes the dev lock's versions: what is served is what the tests ran
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -c requirements/dev.lock -o requirements/runtime.lock
 
 ## make serve: create the embedded default under ./var on first run, then serve the API
 serve: deps

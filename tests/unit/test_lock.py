@@ -52,3 +52,9 @@ def test_every_pin_has_a_hash() -> None:
         for block in blocks:
             if PIN.match(block):
                 assert "--hash=sha256:" in block, f"{lock}: {block.splitlines()[0]} has no hash"
+
+
+def test_what_is_served_is_what_the_tests_ran() -> None:
+    """Every runtime pin is the dev lock's pin: `make serve` runs the versions `make test` tested."""
+    runtime, dev = pins("runtime.lock"), pins("dev.lock")
+    assert {name: v for name, v in runtime.items() if dev.get(name) != v} == {}
