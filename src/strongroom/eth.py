@@ -37,31 +37,12 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from strongroom.chains.ethereum import tx as ethtx
-from strongroom.chains.ethereum.address import is_address, to_checksum
+from strongroom.chains.ethereum import txdict
 from strongroom.chains.ethereum.messages import typed_data_hash
 from strongroom.client.errors import ActivityError, ApiError, ClientError
 from strongroom.client.sync import Client
 from strongroom.crypto.keccak import keccak256
 from strongroom.errors import InvalidRequest
-
-_HEX_QUANTITY = re.compile(r"0[xX][0-9a-fA-F]+")
-_HEX_DATA = re.compile(r"0[xX](?:[0-9a-fA-F]{2})*")
-_KNOWN_KEYS = frozenset(
-    {
-        "type",
-        "chainId",
-        "nonce",
-        "gas",
-        "gasPrice",
-        "maxFeePerGas",
-        "maxPriorityFeePerGas",
-        "to",
-        "value",
-        "data",
-        "accessList",
-        "from",
-    }
-)
 
 
 class SigningRefused(ClientError):
@@ -94,103 +75,19 @@ class SignedMessage(NamedTuple):
         return getattr(self, index) if isinstance(index, str) else tuple.__getitem__(self, index)
 
 
-def _quantity(tx: Mapping[str, Any], key: str, *, default: int | None = None) -> int:
-    value = tx.get(key, default)
-    if value is None:
-        raise ValueError(f"transaction field `{key}` is required")
-    if isinstance(value, bool):
-        raise TypeError(f"transaction field `{key}` must be an int or 0x hex, not a bool")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and _HEX_QUANTITY.fullmatch(value):
-        number = int(value, 16)
-    elif isinstance(value, str) and value.isdigit():
-        number = int(value)
-    else:
-        raise TypeError(f"transaction field `{key}` must be an int or 0x hex")
-    if number < 0:
-        raise ValueError(f"transaction field `{key}` must not be negative")
-    return number
-
-
-def _optional(tx: Mapping[str, Any], key: str) -> int | None:
-    return _quantity(tx, key) if tx.get(key) is not None else None
-
-
-def _data(value: Any, what: str) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str) and _HEX_DATA.fullmatch(value):
-        return bytes.fromhex(value[2:])
-    raise TypeError(f"{what} must be bytes or 0x hex")
-
-
 def _address(value: Any, what: str) -> str:
-    if isinstance(value, bytes | bytearray) and len(value) == 20:
-        value = "0x" + bytes(value).hex()
-    if not isinstance(value, str) or not is_address(value):
-        raise ValueError(f"{what} must be a 20-byte address (0x hex; mixed case must be a valid checksum)")
-    return to_checksum(value)
-
-
-def _access_list(value: Any) -> tuple[ethtx.AccessListEntry, ...]:
-    entries = []
-    for i, entry in enumerate(value or ()):
-        keys = entry.get("storageKeys", ())
-        slots = tuple(_data(k, f"accessList[{i}].storageKeys") for k in keys)
-        if any(len(k) != 32 for k in slots):
-            raise ValueError(f"accessList[{i}].storageKeys must be 32 bytes each")
-        entries.append(ethtx.AccessListEntry(_address(entry.get("address"), f"accessList[{i}].address"), slots))
-    return tuple(entries)
+    try:
+        return txdict.address(value, what)
+    except InvalidRequest as err:
+        raise ValueError(err.message) from None
 
 
 def transaction_from_dict(tx: Mapping[str, Any]) -> ethtx.EthTransaction:
-    """The unsigned transaction a web3.py / eth-account transaction dict describes.
-
-    The type is ``type`` when given, else EIP-1559 when a 1559 fee is present, EIP-2930 when an
-    access list is, and legacy otherwise (pre-EIP-155 only when ``chainId`` is absent).
-    """
-    unknown = sorted(set(tx) - _KNOWN_KEYS)
-    if unknown:
-        raise TypeError(f"unsupported transaction fields: {', '.join(unknown)}")
-    if "type" in tx and tx["type"] is not None:
-        tx_type = _quantity(tx, "type")
-    elif tx.get("maxFeePerGas") is not None or tx.get("maxPriorityFeePerGas") is not None:
-        tx_type = ethtx.TYPE_DYNAMIC_FEE
-    elif tx.get("accessList") is not None:
-        tx_type = ethtx.TYPE_ACCESS_LIST
-    else:
-        tx_type = ethtx.TYPE_LEGACY
-    if tx_type not in (ethtx.TYPE_LEGACY, ethtx.TYPE_ACCESS_LIST, ethtx.TYPE_DYNAMIC_FEE):
-        raise ValueError(f"transaction type {tx_type} is not supported by StrongroomAccount (0, 1 and 2 are)")
-    to = tx.get("to")
-    common: dict[str, Any] = {
-        "tx_type": tx_type,
-        "chain_id": _optional(tx, "chainId") if tx_type == ethtx.TYPE_LEGACY else _quantity(tx, "chainId"),
-        "nonce": _quantity(tx, "nonce"),
-        "gas": _quantity(tx, "gas"),
-        "to": None if to in (None, "", b"") else _address(to, "to"),
-        "value": _quantity(tx, "value", default=0),
-        "data": _data(tx.get("data"), "data"),
-    }
-    if tx_type == ethtx.TYPE_DYNAMIC_FEE:
-        if tx.get("gasPrice") is not None:
-            raise ValueError("an EIP-1559 transaction has maxFeePerGas and maxPriorityFeePerGas, not gasPrice")
-        return ethtx.EthTransaction(
-            **common,
-            max_fee_per_gas=_quantity(tx, "maxFeePerGas"),
-            max_priority_fee_per_gas=_quantity(tx, "maxPriorityFeePerGas"),
-            access_list=_access_list(tx.get("accessList")),
-        )
-    if tx.get("maxFeePerGas") is not None or tx.get("maxPriorityFeePerGas") is not None:
-        raise ValueError(f"a type-{tx_type} transaction has gasPrice, not maxFeePerGas/maxPriorityFeePerGas")
-    if tx_type == ethtx.TYPE_LEGACY and tx.get("accessList"):
-        raise ValueError("a legacy transaction has no accessList")
-    return ethtx.EthTransaction(
-        **common, gas_price=_quantity(tx, "gasPrice"), access_list=_access_list(tx.get("accessList"))
-    )
+    """The unsigned transaction a web3.py / eth-account dict describes (ValueError if it cannot be built)."""
+    try:
+        return txdict.transaction_from_dict(tx)
+    except InvalidRequest as err:
+        raise ValueError(err.message) from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -328,7 +225,10 @@ class StrongroomAccount:
                 "message": dict(message_data),
             }
         payload = json.dumps(_jsonable(typed), separators=(",", ":"))
-        digest = typed_data_hash(payload)
+        try:
+            digest = typed_data_hash(payload)
+        except InvalidRequest as err:
+            raise ValueError(f"typed data: {err.message}") from None
         return self._sign_raw(payload, "PAYLOAD_ENCODING_EIP712", "HASH_FUNCTION_NO_OP", digest)
 
     def unsafe_sign_hash(self, message_hash: Any) -> SignedMessage:

@@ -126,7 +126,7 @@ def test_the_transaction_dict_is_encoded_exactly_as_eth_account_encodes_it() -> 
     ):
         reference = Account.sign_transaction(tx, key)
         assert parse_signed_transaction(bytes(reference.raw_transaction)).tx == transaction_from_dict(tx)
-    with pytest.raises(TypeError, match="unsupported transaction fields: blobs"):
+    with pytest.raises(ValueError, match="unsupported transaction fields: blobs"):
         transaction_from_dict({"blobs": []})
 
 
