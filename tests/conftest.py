@@ -202,11 +202,14 @@ def node_project(directory: Path) -> str:
     return node_bin
 
 
-def run_node_script(node: str, script: Path, d: Daemon, label: str = "daemon") -> Any:
+def run_node_script(
+    node: str, script: Path, d: Daemon, label: str = "daemon", extra_env: dict[str, str] | None = None
+) -> Any:
     """Run a Node script against daemon `d` (env: BASE_URL, ORGANIZATION_ID, API_PUBLIC_KEY,
-    API_PRIVATE_KEY) and return the one JSON line it prints; fail with its output otherwise."""
+    API_PRIVATE_KEY, and `extra_env`) and return the one JSON line it prints; fail with its output otherwise."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "BASE_URL": d.url,
         "ORGANIZATION_ID": d.organization_id,
         "API_PUBLIC_KEY": Path(f"{d.key_prefix}.public").read_text().strip(),
