@@ -7,6 +7,7 @@ mechanisms run a daemon in a subprocess with its own token (`spawn_daemon`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,14 @@ from strongroom.client import ApiKeyStamper, Client
 from strongroom.softhsm import SoftHsmToken, create_token
 
 REPO = Path(__file__).resolve().parents[1]
+
+# eth-account imports py_ecc, which raises the recursion limit to 100000 on first import. Test
+# modules import eth-account at collection (tests/e2e/test_eth_*.py), which would leak that limit
+# into every test of the session: import it once here, first, and put the limit back.
+_recursion_limit = sys.getrecursionlimit()
+with contextlib.suppress(ImportError):  # a dev extra: the tests that need it fail on their own
+    import eth_account  # noqa: F401
+sys.setrecursionlimit(_recursion_limit)
 
 
 @pytest.fixture(scope="session")
