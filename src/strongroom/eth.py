@@ -26,7 +26,8 @@ trail apply exactly as to any other client:
 Results have the shape of eth-account's ``SignedTransaction`` and ``SignedMessage`` (the same
 field names, also readable by key, ``signed["raw_transaction"]``), with ``bytes`` for hashes.
 A refusal (a policy DENY, a rejected or failed activity, an activity still waiting for
-approvals after ``wait_timeout``) raises :class:`SigningRefused`. eth-account is not needed.
+approvals after ``wait_timeout``) raises :class:`SigningRefused`. eth-account is not needed,
+except by :func:`local_account` (the view web3.py's signing middleware accepts; the ``[eth]`` extra).
 """
 
 from __future__ import annotations
@@ -239,4 +240,70 @@ class StrongroomAccount:
         )
 
 
-__all__ = ["SignedMessage", "SignedTransaction", "SigningRefused", "StrongroomAccount", "transaction_from_dict"]
+def local_account(account: StrongroomAccount) -> Any:
+    """The account as an eth-account ``LocalAccount``, for web3.py's signing middleware.
+
+    web3.py's ``SignAndSendRawMiddlewareBuilder`` accepts only ``LocalAccount`` instances and
+    sends ``raw_transaction.to_0x_hex()``: this view is one (without a key: ``key``, ``encrypt``
+    and ``unsafe_sign_hash`` raise) whose results are eth-account's own types. Needs eth-account
+    (``pip install strongroom[eth]``), imported only here.
+
+        w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(local_account(account)), layer=0)
+        w3.eth.send_transaction({"from": account.address, ...})
+    """
+    from eth_account.datastructures import SignedMessage as EthSignedMessage
+    from eth_account.datastructures import SignedTransaction as EthSignedTransaction
+    from eth_account.signers.local import LocalAccount
+    from hexbytes import HexBytes
+
+    def message(signed: SignedMessage) -> EthSignedMessage:
+        return EthSignedMessage(HexBytes(signed.message_hash), signed.r, signed.s, signed.v, HexBytes(signed.signature))
+
+    class StrongroomLocalAccount(LocalAccount):
+        def __init__(self) -> None:  # no key to hold: the daemon signs
+            self._address = account.address  # type: ignore[assignment]
+            self.strongroom = account
+
+        @property
+        def key(self) -> bytes:
+            raise NotImplementedError("the private key never leaves Strongroom")
+
+        def encrypt(self, password: str, kdf: Any = None, iterations: int | None = None) -> dict[str, Any]:
+            raise NotImplementedError("the private key never leaves Strongroom")
+
+        def unsafe_sign_hash(self, message_hash: Any) -> EthSignedMessage:
+            return message(account.unsafe_sign_hash(message_hash))
+
+        def sign_message(self, signable_message: Any) -> EthSignedMessage:
+            return message(account.sign_message(signable_message))
+
+        def sign_transaction(self, transaction_dict: Any, blobs: Any = None) -> EthSignedTransaction:
+            if blobs is not None:
+                raise NotImplementedError("blob transactions are not signed through StrongroomAccount")
+            signed = account.sign_transaction(transaction_dict)
+            raw, digest = HexBytes(signed.raw_transaction), HexBytes(signed.hash)
+            return EthSignedTransaction(raw, digest, signed.r, signed.s, signed.v)
+
+        def sign_typed_data(
+            self,
+            domain_data: dict[str, Any] | None = None,
+            message_types: dict[str, Any] | None = None,
+            message_data: dict[str, Any] | None = None,
+            full_message: dict[str, Any] | None = None,
+        ) -> EthSignedMessage:
+            return message(account.sign_typed_data(domain_data, message_types, message_data, full_message))
+
+        def sign_authorization(self, authorization: dict[str, Any]) -> EthSignedMessage:
+            raise NotImplementedError("EIP-7702 authorizations are not signed through StrongroomAccount yet")
+
+    return StrongroomLocalAccount()
+
+
+__all__ = [
+    "SignedMessage",
+    "SignedTransaction",
+    "SigningRefused",
+    "StrongroomAccount",
+    "local_account",
+    "transaction_from_dict",
+]

@@ -15,7 +15,7 @@ from test_dashboard import api_user
 from conftest import Daemon
 from strongroom.chains.ethereum.tx import parse_signed_transaction
 from strongroom.client import Client
-from strongroom.eth import SigningRefused, StrongroomAccount, transaction_from_dict
+from strongroom.eth import SigningRefused, StrongroomAccount, local_account, transaction_from_dict
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
@@ -185,3 +185,26 @@ def test_web3_sends_a_transaction_signed_through_the_account(daemon: Daemon) -> 
     assert receipt["status"] == 1
     assert receipt["from"] == account.address
     assert w3.eth.get_balance(recipient) == 12345
+
+
+def test_web3_signing_middleware_sends_through_the_account(daemon: Daemon) -> None:
+    web3 = pytest.importorskip("web3")
+    pytest.importorskip("eth_tester")
+    from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+    w3 = web3.Web3(web3.EthereumTesterProvider())
+    account = new_account(daemon.client())
+    view = local_account(account)
+    assert view.address == account.address
+    with pytest.raises(NotImplementedError, match="never leaves"):
+        _ = view.key
+    w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(view), layer=0)
+    fund = w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": account.address, "value": 10**18})
+    assert w3.eth.wait_for_transaction_receipt(fund)["status"] == 1
+    recipient = "0x00000000000000000000000000000000000B0b00"
+    tx_hash = w3.eth.send_transaction({"from": account.address, "to": recipient, "value": 777})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert (receipt["status"], receipt["from"]) == (1, account.address)
+    assert w3.eth.get_balance(recipient) == 777
+    message = encode_defunct(text="through the view")
+    assert Account.recover_message(message, signature=view.sign_message(message).signature) == account.address
