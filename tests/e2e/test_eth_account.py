@@ -3,7 +3,9 @@ and web3.py broadcasts what it signs to an eth-tester chain."""
 
 from __future__ import annotations
 
+import sys
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -159,10 +161,20 @@ def test_a_policy_deny_refuses_through_the_account(daemon: Daemon) -> None:
         as_alice.sign_message(encode_defunct(text="not covered by any policy"))
 
 
-def test_web3_sends_a_transaction_signed_through_the_account(daemon: Daemon) -> None:
-    web3 = pytest.importorskip("web3")
-    pytest.importorskip("eth_tester")
-    w3 = web3.Web3(web3.EthereumTesterProvider())
+@pytest.fixture
+def w3() -> Iterator[Any]:
+    """web3.py on an in-process eth-tester chain. py-evm raises the recursion limit when imported:
+    it is put back afterwards, as tests of deep nesting elsewhere rely on the default."""
+    limit = sys.getrecursionlimit()
+    try:
+        web3 = pytest.importorskip("web3")
+        pytest.importorskip("eth_tester")
+        yield web3.Web3(web3.EthereumTesterProvider())
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_web3_sends_a_transaction_signed_through_the_account(daemon: Daemon, w3: Any) -> None:
     account = new_account(daemon.client())
     funder = w3.eth.accounts[0]
     fund = w3.eth.send_transaction({"from": funder, "to": account.address, "value": 10**18})
@@ -187,12 +199,9 @@ def test_web3_sends_a_transaction_signed_through_the_account(daemon: Daemon) -> 
     assert w3.eth.get_balance(recipient) == 12345
 
 
-def test_web3_signing_middleware_sends_through_the_account(daemon: Daemon) -> None:
-    web3 = pytest.importorskip("web3")
-    pytest.importorskip("eth_tester")
+def test_web3_signing_middleware_sends_through_the_account(daemon: Daemon, w3: Any) -> None:
     from web3.middleware import SignAndSendRawMiddlewareBuilder
 
-    w3 = web3.Web3(web3.EthereumTesterProvider())
     account = new_account(daemon.client())
     view = local_account(account)
     assert view.address == account.address
