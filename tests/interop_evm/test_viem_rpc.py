@@ -1,4 +1,5 @@
-"""viem's JSON-RPC account signs through `POST /eth/rpc` (stamped by Turnkey's JS stamper), and a DENY refuses."""
+"""viem's JSON-RPC account (viem 2.57.20, pinned in this package) signs through `POST /eth/rpc`, stamped by
+Turnkey's JS API-key stamper; a DENY policy refuses it."""
 
 from __future__ import annotations
 
