@@ -7,6 +7,7 @@ mechanisms run a daemon in a subprocess with its own token (`spawn_daemon`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,14 @@ from strongroom.client import ApiKeyStamper, Client
 from strongroom.softhsm import SoftHsmToken, create_token
 
 REPO = Path(__file__).resolve().parents[1]
+
+# eth-account imports py_ecc, which raises the recursion limit to 100000 on first import. Test
+# modules import eth-account at collection (tests/e2e/test_eth_*.py), which would leak that limit
+# into every test of the session: import it once here, first, and put the limit back.
+_recursion_limit = sys.getrecursionlimit()
+with contextlib.suppress(ImportError):  # a dev extra: the tests that need it fail on their own
+    import eth_account  # noqa: F401
+sys.setrecursionlimit(_recursion_limit)
 
 
 @pytest.fixture(scope="session")
@@ -202,11 +211,14 @@ def node_project(directory: Path) -> str:
     return node_bin
 
 
-def run_node_script(node: str, script: Path, d: Daemon, label: str = "daemon") -> Any:
+def run_node_script(
+    node: str, script: Path, d: Daemon, label: str = "daemon", extra_env: dict[str, str] | None = None
+) -> Any:
     """Run a Node script against daemon `d` (env: BASE_URL, ORGANIZATION_ID, API_PUBLIC_KEY,
-    API_PRIVATE_KEY) and return the one JSON line it prints; fail with its output otherwise."""
+    API_PRIVATE_KEY, and `extra_env`) and return the one JSON line it prints; fail with its output otherwise."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "BASE_URL": d.url,
         "ORGANIZATION_ID": d.organization_id,
         "API_PUBLIC_KEY": Path(f"{d.key_prefix}.public").read_text().strip(),

@@ -39,6 +39,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "api": SHARED | {"service"},
     "daemon": SHARED | {"service", "api"},
     "client": SHARED | {"crypto"},
+    "eth": SHARED | {"crypto", "chains", "client"},
     "softhsm": frozenset({"errors"}),
     "cli": SHARED | {"crypto", "chains", "hsm", "store", "service", "daemon", "client", "softhsm"},
     "__main__": frozenset({"cli"}),

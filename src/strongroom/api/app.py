@@ -74,7 +74,7 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     limiter = request.app[LIMITER]
     peer = request.remote or ""
     forwarded = request.headers.get("X-Forwarded-For")
-    if peer and request.path.startswith(("/public/", "/dashboard/api/login")):
+    if peer and request.path.startswith(("/public/", "/eth/", "/dashboard/api/login")):
         verdict = limiter.check(peer, forwarded)
     else:  # the Unix socket (no peer address) and health probes are not IP-limited
         verdict = None
@@ -114,7 +114,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         status, body = unexpected(request, err, request.app[SERVICE].metrics)
         response = json_response(status, body)
     request.app[SERVICE].metrics.requests.labels(_route(request), str(response.status)).inc()
-    if response.status >= 400 or request.path.startswith("/public/"):
+    if response.status >= 400 or request.path.startswith(("/public/", "/eth/")):
         # One line per request; the pipeline binds activity_id, status, organization and user.
         log.info(
             "request",
@@ -132,7 +132,7 @@ def _route(request: web.Request) -> str:
     route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
     name = info.get("name")
     if name is None:
-        return route if route in ("/healthz", "/readyz", "/metrics", "/openapi.json") else "other"
+        return route if route in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/eth/rpc") else "other"
     known = name in request.app[ENDPOINTS][0 if route.startswith("/public/v1/query") else 1]
     return f"{route.rsplit('/', 1)[0]}/{name if known else '<unknown>'}"
 
@@ -157,6 +157,12 @@ async def query(request: web.Request) -> web.Response:
     body = await request.read()
     result = await request.app[SERVICE].query(request.match_info["name"], body, request.headers)
     return json_response(200, result)
+
+
+async def eth_rpc(request: web.Request) -> web.Response:
+    """Ethereum JSON-RPC signer: always HTTP 200 with a JSON-RPC result or error object."""
+    body = await request.read()
+    return json_response(200, await request.app[SERVICE].eth_rpc(body, request.headers))
 
 
 async def health(_request: web.Request) -> web.Response:
@@ -185,6 +191,7 @@ def make_app(service: Strongroom) -> web.Application:
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.trusted_proxies)
     app.router.add_post("/public/v1/submit/{name}", submit)
     app.router.add_post("/public/v1/query/{name}", query)
+    app.router.add_post("/eth/rpc", eth_rpc)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)
     if settings.metrics_listen is None:  # else only on its own address (make_metrics_app)

@@ -16,6 +16,7 @@ from strongroom.logs import get_logger
 from strongroom.service import audit_trust
 from strongroom.service.catalog import CATALOG, Catalog
 from strongroom.service.dashboard import Dashboard
+from strongroom.service.ethrpc import EthRpc
 from strongroom.service.metrics import Metrics
 from strongroom.service.pipeline import Pipeline
 from strongroom.service.queries import Queries
@@ -58,6 +59,7 @@ class Strongroom:
             max_pending=settings.max_pending_activities,
         )
         self.queries: Final = Queries(self.repo, self.pipeline)
+        self.ethrpc: Final = EthRpc(self.pipeline)  # POST /eth/rpc: wallet methods over the same pipeline
         # The dashboard's login, sessions (in the store: shared by replicas) and reads.
         self.dashboard: Final = Dashboard(
             settings, self.repo, SessionRepository(self.db), self.queries, clock, passkeys
@@ -130,6 +132,10 @@ class Strongroom:
 
     async def query(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         return await self.queries.run(name, body, headers)
+
+    async def eth_rpc(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        """One Ethereum JSON-RPC call (see `service/ethrpc.py`): a result or a JSON-RPC error object."""
+        return await self.ethrpc.handle(body, headers)
 
     async def checkpoint(self) -> bool:
         """Sign the audit chain head with the token's audit key, if it moved since the last one."""

@@ -279,7 +279,39 @@ class Pipeline:
             raise InvalidRequest(f"unsupported activity type `{activity_type}` here; expected `{entry.type}`")
         self.check_timestamp(envelope, now_ms)
         params = obj(envelope.get("parameters"), "parameters")
+        return await self._record(entry, params, body, org, principal, now_ms, park=True)
 
+    async def submit_as(
+        self, activity_type: str, params: JsonObj, body: bytes, org: Organization, principal: Principal, now_ms: int
+    ) -> dict[str, Any]:
+        """An activity for a request authenticated (and its timestamp checked) by another transport.
+
+        `body` is that request's exact stamped bytes (the Ethereum JSON-RPC signer's call): it is
+        recorded as the activity's evidence and fingerprint, as a Turnkey envelope is. It is not an
+        envelope, and a vote re-reads a pending activity's parameters from the envelope, so the
+        request must be decided at once: one that needs approvals is refused, not parked.
+        """
+        entry = self.catalog.by_type[activity_type]
+        if self.stopped is not None:
+            raise Unavailable(f"signing is stopped: {self.stopped}")
+        try:
+            return await self._record(entry, params, body, org, principal, now_ms, park=False)
+        except StrongroomError as err:
+            if not isinstance(err, Conflict):
+                await self._audit_refusal(entry.type, org, principal, err)
+            raise
+
+    async def _record(
+        self,
+        entry: ActivityType,
+        params: JsonObj,
+        body: bytes,
+        org: Organization,
+        principal: Principal,
+        now_ms: int,
+        *,
+        park: bool,
+    ) -> dict[str, Any]:
         fingerprint = hashlib.sha256(body).hexdigest()
         if fingerprint in self.recent:
             existing = self.repo.activities.activity_by_fingerprint(fingerprint)
@@ -301,7 +333,7 @@ class Pipeline:
                 if entry.is_vote:
                     recorded, answer = await self._vote(entry, request)
                 else:
-                    recorded = answer = await self._new(entry, request)
+                    recorded = answer = await self._new(entry, request, park=park)
             except Conflict:
                 # Another process recorded the same body first: its activity is the answer; any
                 # signature computed here was never released.
@@ -457,7 +489,7 @@ class Pipeline:
             raise AssertionError(f"`{entry.type}` is marked root-only by its reader, never by the catalog")
         return prepared
 
-    async def _new(self, entry: ActivityType, request: Submission) -> Activity:
+    async def _new(self, entry: ActivityType, request: Submission, *, park: bool = True) -> Activity:
         principal, org, params, now_ms = request.principal, request.org, request.params, request.now_ms
         (activity_id,) = new_ids(1)
         structlog.contextvars.bind_contextvars(activity_id=activity_id, activity_type=entry.type)
@@ -478,6 +510,11 @@ class Pipeline:
             request.activity(entry, activity_id, STATUS_CONSENSUS, [vote]), policy_evaluations=evaluations
         )
         _check_storable(activity)
+        if decision.outcome is Outcome.REQUIRES_CONSENSUS and not park:
+            raise PermissionDenied(
+                "this request needs approvals (consensus): submit it as an activity to the Turnkey API instead",
+                code=ErrorCode.FORBIDDEN,
+            )
         if decision.outcome is Outcome.REQUIRES_CONSENSUS:
             self._check_pending_cap(org.id, now_ms)
             self._parking[org.id] = self._parking.get(org.id, 0) + 1
