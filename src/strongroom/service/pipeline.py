@@ -19,7 +19,7 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -258,8 +258,14 @@ class Pipeline:
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
         envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
+        return await self._audited(entry, org, principal, self._submit(entry, envelope, body, org, principal, now_ms))
+
+    async def _audited(
+        self, entry: ActivityType, org: Organization, principal: Principal, work: Awaitable[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """`work`, with its refusal recorded in the audit log (a concurrent duplicate is not a refusal)."""
         try:
-            return await self._submit(entry, envelope, body, org, principal, now_ms)
+            return await work
         except StrongroomError as err:
             if not isinstance(err, Conflict):
                 await self._audit_refusal(entry.type, org, principal, err)
@@ -294,12 +300,9 @@ class Pipeline:
         entry = self.catalog.by_type[activity_type]
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
-        try:
-            return await self._record(entry, params, body, org, principal, now_ms, park=False)
-        except StrongroomError as err:
-            if not isinstance(err, Conflict):
-                await self._audit_refusal(entry.type, org, principal, err)
-            raise
+        return await self._audited(
+            entry, org, principal, self._record(entry, params, body, org, principal, now_ms, park=False)
+        )
 
     async def _record(
         self,
