@@ -34,13 +34,6 @@ from strongroom.store.records import (
 NOW = 1_700_000_000_000  # milliseconds: does not fit in 32 bits
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    c = PgCluster()
-    yield c
-    c.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str | None, Path]]:
     """(name, database_url, sqlite path): a fresh empty database of each kind."""

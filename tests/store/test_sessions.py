@@ -7,33 +7,15 @@ replicas race for it, the pending limits hold in the insert itself, and expired 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from store.pg_cluster import PgCluster
-from strongroom.store import Database, SqliteDatabase, open_database
+from strongroom.store import Database, SqliteDatabase
 from strongroom.store import postgres as pg
 from strongroom.store.sessions import Challenge, ChallengeLimits, Session, SessionRepository, digest
 
 NOW = 1_700_000_000_000
 LIMITS = ChallengeLimits(per_email=3, per_client=4, total=7)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    c = PgCluster()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = request.getfixturevalue("cluster").create_database() if request.param == "postgres" else None
-    d = open_database(url, tmp_path / "s.sqlite3")
-    yield d
-    d.close()
 
 
 def challenge(secret: str, email: str = "a@example.com", client: str = "192.0.2.1", *, at: int = NOW) -> Challenge:

@@ -12,13 +12,10 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from store.pg_cluster import PgCluster
-from strongroom.store import Database, Repository, open_database
+from strongroom.store import Database, Repository
 from strongroom.store import postgres as pg
 from strongroom.store.usage import RESERVATION_TTL_MS, Reservations, Usage
 
@@ -26,21 +23,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 NOW = 1_700_000_000_000
 MONTH = "2023-11"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[PgCluster]:
-    c = PgCluster()
-    yield c
-    c.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    url = request.getfixturevalue("cluster").create_database() if request.param == "postgres" else None
-    d = open_database(url, tmp_path / "s.sqlite3")
-    yield d
-    d.close()
 
 
 def used(db: Database, org: str) -> int:
