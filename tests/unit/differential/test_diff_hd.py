@@ -22,6 +22,7 @@ from bip_utils import (
     Bip39MnemonicGenerator,
     Bip39MnemonicValidator,
     Bip39SeedGenerator,
+    EthAddrEncoder,
 )
 from diffkit import Outcome, run
 from hypothesis import given, settings
@@ -133,10 +134,15 @@ def test_allow_listed_uppercase_word() -> None:
     assert not TREZOR.check(upper)  # trezor's reference refuses it too
 
 
-def test_turnkey_solana_default_account_with_bip_utils() -> None:
-    """The Solana address of "abandon ... about" at m/44'/501'/0'/0', computed by bip-utils alone."""
+def test_turnkey_default_accounts_with_bip_utils() -> None:
+    """The Ethereum (m/44'/60'/0'/0/0) and Solana (m/44'/501'/0'/0') addresses of "abandon ... about",
+    computed by bip-utils alone, then by Strongroom."""
     mnemonic = "abandon " * 11 + "about"
     seed = Bip39SeedGenerator(mnemonic).Generate("")
+    eth_public = _reference_node(seed, CURVE_SECP256K1, "m/44'/60'/0'/0/0").PublicKey().RawUncompressed().ToBytes()
+    assert EthAddrEncoder.EncodeKey(eth_public) == "0x9858EfFD232B4033E47d90003D41EC34EcaEda94"
+    eth_path = (44 | HARDENED, 60 | HARDENED, HARDENED, 0, 0)
+    assert hd.derive_public_key(hd.mnemonic_to_seed(mnemonic), CURVE_SECP256K1, eth_path) == eth_public
     public = _reference_node(seed, CURVE_ED25519, "m/44'/501'/0'/0'").PublicKey().RawCompressed().ToBytes()[1:]
     reference = derive_address(ADDRESS_FORMAT_SOLANA, CURVE_ED25519, public)
     assert reference == "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"
