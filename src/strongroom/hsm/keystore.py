@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.mechanisms import GCMParams
 
-from strongroom.crypto import ed25519, secp256k1
+from strongroom.crypto import ed25519, hd, secp256k1
 from strongroom.crypto.memory import wipe
 from strongroom.errors import ConfigError, HsmError
 from strongroom.hsm.errors import token_error
@@ -62,6 +63,25 @@ def _aad(key_id: str, curve: Curve) -> bytes:
     return f"strongroom/v1/{curve.value}/{key_id}".encode()
 
 
+def _wallet_aad(wallet_id: str, part: str) -> bytes:
+    """Associated data of a wallet's sealed `seed` or `mnemonic`: a blob moved to another wallet,
+    or the mnemonic put where the seed belongs, does not open."""
+    return f"strongroom/v1/wallet/{part}/{wallet_id}".encode()
+
+
+@dataclass(frozen=True, slots=True)
+class SealedWallet:
+    """A wallet's secrets as stored: the BIP-39 mnemonic (only for export) and the 64-byte seed
+    (what signing derives from), each `nonce || AES-GCM ciphertext` under the token's KEK."""
+
+    mnemonic: bytes
+    seed: bytes
+    public_keys: tuple[bytes, ...]  # of the accounts asked for at creation, in order
+
+    def __repr__(self) -> str:
+        return f"SealedWallet(<sealed>, {len(self.public_keys)} accounts)"
+
+
 class KeyStore:
     """Blocking key operations on one token. Safe to call from several threads at once."""
 
@@ -89,8 +109,11 @@ class KeyStore:
         return self.token.use_key(KEK_LABEL, ObjectClass.SECRET_KEY, operation)
 
     def _seal(self, key_id: str, curve: Curve, secret: bytearray) -> bytes:
+        return self._seal_aad(_aad(key_id, curve), secret)
+
+    def _seal_aad(self, aad: bytes, secret: bytearray) -> bytes:
         nonce = secrets.token_bytes(_NONCE_LEN)
-        params = GCMParams(nonce, aad=_aad(key_id, curve))
+        params = GCMParams(nonce, aad=aad)
         # `_encrypt` is python-pkcs11's one-shot call: it reads the bytearray in place (the public
         # `encrypt` would take a bytearray for an iterable of chunks, or need a bytes copy).
         ct = self._with_kek(
@@ -100,10 +123,14 @@ class KeyStore:
 
     def _open(self, ref: KeyRef) -> bytearray:
         """The plaintext secret in a buffer the caller must `wipe` (docs/api.md, "Secrets in memory")."""
-        if ref.wrapped is None or len(ref.wrapped) <= _NONCE_LEN:
-            raise HsmError(f"software key `{ref.key_id}` has no sealed secret")
-        nonce, ct = ref.wrapped[:_NONCE_LEN], ref.wrapped[_NONCE_LEN:]
-        aad = _aad(ref.key_id, ref.curve)
+        if ref.backend is Backend.WALLET:
+            return self._open_aad(ref.key_id, ref.wrapped, _wallet_aad(ref.key_id, "seed"))
+        return self._open_aad(ref.key_id, ref.wrapped, _aad(ref.key_id, ref.curve))
+
+    def _open_aad(self, key_id: str, wrapped: bytes | None, aad: bytes) -> bytearray:
+        if wrapped is None or len(wrapped) <= _NONCE_LEN:
+            raise HsmError(f"software key `{key_id}` has no sealed secret")
+        nonce, ct = wrapped[:_NONCE_LEN], wrapped[_NONCE_LEN:]
 
         def unseal(kek: Any) -> bytearray:
             # Not `kek.decrypt`: python-pkcs11 would leave the plaintext in a freed, unwiped buffer.
@@ -112,7 +139,53 @@ class KeyStore:
         try:
             return self.token.use_key(KEK_LABEL, ObjectClass.SECRET_KEY, unseal)
         except pkcs11.PKCS11Error as err:
-            raise token_error(err, f"cannot unseal key `{ref.key_id}`", ref.key_id) from err
+            raise token_error(err, f"cannot unseal key `{key_id}`", key_id) from err
+
+    # -- HD wallets ---------------------------------------------------------------------------
+    def create_wallet(
+        self, wallet_id: str, words: int, accounts: Sequence[tuple[Curve, tuple[int, ...]]]
+    ) -> SealedWallet:
+        """A new BIP-39 wallet: mnemonic and seed made here, sealed at once under the KEK (never
+        stored or returned in plaintext), with the public keys of `accounts` derived from it."""
+        self.ensure_kek()
+        mnemonic = hd.generate_mnemonic(words)
+        try:
+            return self._seal_wallet(wallet_id, mnemonic, accounts)
+        finally:
+            wipe(mnemonic)
+
+    def _seal_wallet(
+        self, wallet_id: str, mnemonic: bytearray, accounts: Sequence[tuple[Curve, tuple[int, ...]]]
+    ) -> SealedWallet:
+        seed = hd.mnemonic_to_seed(mnemonic)
+        try:
+            publics = tuple(hd.derive_public_key(seed, curve.value, path) for curve, path in accounts)
+            return SealedWallet(
+                self._seal_aad(_wallet_aad(wallet_id, "mnemonic"), mnemonic),
+                self._seal_aad(_wallet_aad(wallet_id, "seed"), seed),
+                publics,
+            )
+        finally:
+            wipe(seed)
+
+    def derive_public_keys(
+        self, wallet_id: str, sealed_seed: bytes, accounts: Sequence[tuple[Curve, tuple[int, ...]]]
+    ) -> tuple[bytes, ...]:
+        """Public keys of more accounts of a wallet (the seed is unsealed for this call only)."""
+        seed = self._open_aad(wallet_id, sealed_seed, _wallet_aad(wallet_id, "seed"))
+        try:
+            return tuple(hd.derive_public_key(seed, curve.value, path) for curve, path in accounts)
+        finally:
+            wipe(seed)
+
+    def _derived_secret(self, ref: KeyRef) -> bytearray:
+        """A wallet account's private key, derived from its unsealed seed; the caller wipes it."""
+        seed = self._open(ref)
+        try:
+            secret = hd.derive_secret(seed, ref.curve.value, ref.path)
+        finally:
+            wipe(seed)
+        return secret
 
     # -- generation -----------------------------------------------------------------------
     def generate(self, key_id: str, curve: Curve) -> KeyRef:
@@ -287,11 +360,14 @@ class KeyStore:
             if len(raw) != 64:
                 raise HsmError("token returned a malformed ecdsa signature")
             return secp256k1.normalize(digest, int.from_bytes(raw[:32]), int.from_bytes(raw[32:]), ref.public_key)
-        secret = self._open(ref)
+        secret = self._derived_secret(ref) if ref.backend is Backend.WALLET else self._open(ref)
         try:
-            return secp256k1.sign_digest(secret, digest)  # normalised and verified inside; no copy
+            sig = secp256k1.sign_digest(secret, digest)  # normalised and verified inside; no copy
         finally:
             wipe(secret)
+        if ref.backend is Backend.WALLET:  # the derived key must be the account's recorded key
+            sig = secp256k1.normalize(digest, sig.r, sig.s, ref.public_key)
+        return sig
 
     def sign_ed25519(self, ref: KeyRef, message: bytes) -> bytes:
         if ref.curve is not Curve.ED25519:
@@ -299,7 +375,7 @@ class KeyStore:
         if ref.backend is Backend.TOKEN:
             sig = self._sign_in_token(ref, message, Mechanism.EDDSA)
         else:
-            secret = self._open(ref)
+            secret = self._derived_secret(ref) if ref.backend is Backend.WALLET else self._open(ref)
             try:
                 sig = ed25519.sign(secret, message)  # no copy; its expanded key is wiped inside
             finally:

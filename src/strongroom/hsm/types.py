@@ -16,6 +16,7 @@ class Backend(StrEnum):
 
     TOKEN = "token"  # noqa: S105 - generated inside the token, sensitive and non-extractable
     SOFTWARE = "software"  # software curve; secret stored only encrypted under the token's KEK
+    WALLET = "wallet"  # an HD wallet account: derived per signing call from a seed sealed under the KEK
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,9 @@ class KeyRef:
     """Everything needed to sign with a key; persisted by the store.
 
     `public_key` is the uncompressed SEC1 point (65 bytes) for secp256k1 and the raw 32 bytes
-    for Ed25519. `wrapped` is `nonce || AES-GCM ciphertext` for software keys, else None.
+    for Ed25519. `wrapped` is `nonce || AES-GCM ciphertext` for software keys, else None. For a
+    wallet account (`Backend.WALLET`), `key_id` is the wallet's id, `wrapped` its sealed seed and
+    `path` the account's BIP-32 path (hardened indexes carry bit 31).
     """
 
     key_id: str
@@ -53,6 +56,7 @@ class KeyRef:
     public_key: bytes
     backend: Backend
     wrapped: bytes | None = None
+    path: tuple[int, ...] = ()
 
     def __repr__(self) -> str:  # never show the wrapped blob
         return f"KeyRef({self.key_id!r}, {self.curve.value}, {self.backend.value})"

@@ -14,11 +14,11 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
 from strongroom.crypto.secp256k1 import RecoverableSignature
-from strongroom.hsm.keystore import KeyStore
+from strongroom.hsm.keystore import KeyStore, SealedWallet
 from strongroom.hsm.types import Capabilities, Curve, KeyRef
 
 _T = TypeVar("_T")
@@ -106,6 +106,16 @@ class AsyncKeyStore:
 
     async def destroy(self, ref: KeyRef) -> None:
         await self._run(self._ks.destroy, ref)
+
+    async def create_wallet(
+        self, wallet_id: str, words: int, accounts: Sequence[tuple[Curve, tuple[int, ...]]]
+    ) -> SealedWallet:
+        return await self._run(self._ks.create_wallet, wallet_id, words, accounts)
+
+    async def derive_public_keys(
+        self, wallet_id: str, sealed_seed: bytes, accounts: Sequence[tuple[Curve, tuple[int, ...]]]
+    ) -> tuple[bytes, ...]:
+        return await self._run(self._ks.derive_public_keys, wallet_id, sealed_seed, accounts)
 
     async def _sign(self, fn: Callable[[KeyRef, bytes], _T], ref: KeyRef, data: bytes) -> _T:
         started = time.perf_counter()

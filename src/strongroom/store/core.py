@@ -38,6 +38,8 @@ _CACHED_TABLES: Final = (
     "policies",
     "tags",
     "authenticators",
+    "wallets",
+    "wallet_accounts",
 )
 
 

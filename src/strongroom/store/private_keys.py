@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from strongroom.store.core import Aggregate, columns, from_row, insert, mark
+from strongroom.store.core import Aggregate, columns, delete, from_row, in_org, insert, mark
 from strongroom.store.group_commit import Op
 from strongroom.store.records import PrivateKey, Row
 
@@ -80,3 +80,14 @@ class PrivateKeys(Aggregate):
                 )
             )
         return mark(key.organization_id, ops)
+
+    @staticmethod
+    def delete_private_key(org_id: str, key_id: str) -> list[Op]:
+        """The key's row (with its sealed secret, for a software key) and its address lookups."""
+        return mark(
+            org_id,
+            [
+                delete("key_addresses", {"private_key_id": key_id, "organization_id": org_id}),
+                delete("private_keys", in_org(org_id, key_id)),
+            ],
+        )

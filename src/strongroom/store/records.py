@@ -135,6 +135,38 @@ class PrivateKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Wallet:
+    id: str
+    organization_id: str
+    name: str
+    sealed_mnemonic: bytes
+    sealed_seed: bytes
+    imported: bool
+    exported: bool
+    created_at: int
+    updated_at: int
+
+    def __repr__(self) -> str:  # never print the sealed secrets
+        return f"Wallet({self.id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class WalletAccount:
+    id: str
+    organization_id: str
+    wallet_id: str
+    name: str | None
+    curve: str
+    path_format: str
+    path: str
+    address_format: str
+    address: str
+    public_key: bytes
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyRecord:
     id: str
     organization_id: str

@@ -18,6 +18,7 @@ from strongroom.store.records import Database
 from strongroom.store.tags import Tags
 from strongroom.store.usage import Usage
 from strongroom.store.users import Users
+from strongroom.store.wallets import Wallets
 
 
 class Repository(Core):
@@ -32,6 +33,7 @@ class Repository(Core):
         self.tags = Tags(self)
         self.activities = Activities(self)
         self.usage = Usage(self)
+        self.wallets = Wallets(self)
 
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Tags",
     "Usage",
     "Users",
+    "Wallets",
     "address_key",
     "read_only",
 ]

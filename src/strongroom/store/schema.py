@@ -326,6 +326,34 @@ USAGE_RESERVATIONS: Final = Table(
     Column("signatures", INT),
     Column("expires_at", INT),
 )
+WALLETS: Final = Table(
+    "wallets",
+    _id(),
+    _org(),
+    Column("name", TEXT),
+    Column("sealed_mnemonic", BYTES),  # nonce || AES-GCM under the token's KEK; only export opens it
+    Column("sealed_seed", BYTES),  # the BIP-39 seed, sealed the same way; signing derives from it
+    Column("imported", BOOL),
+    Column("exported", BOOL),
+    *_times(),
+    unique=(("organization_id", "name"),),
+)
+WALLET_ACCOUNTS: Final = Table(
+    "wallet_accounts",
+    _id(),
+    _org(),
+    Column("wallet_id", TEXT, references="wallets(id)"),
+    Column("name", TEXT, null=True),
+    Column("curve", TEXT),
+    Column("path_format", TEXT),
+    Column("path", TEXT),
+    Column("address_format", TEXT),
+    Column("address", TEXT),
+    Column("address_key", TEXT),  # the lookup form (`private_keys.address_key`)
+    Column("public_key", BYTES),
+    *_times(),
+    unique=(("wallet_id", "path", "address_format"),),
+)
 
 # -- the migrations: version n is STEPS[n - 1] -----------------------------------------------------
 STEPS: Final[tuple[Step, ...]] = (
@@ -389,6 +417,14 @@ STEPS: Final[tuple[Step, ...]] = (
         "signatures reserved by requests in flight (store/usage.py); each row expires on its own",
         USAGE_RESERVATIONS,
         Index("usage_reservations_organization", "usage_reservations", "organization_id", "month"),
+    ),
+    Step(
+        9,
+        "HD wallets (store/wallets.py): sealed seeds and the accounts derived from them, found by address",
+        WALLETS,
+        WALLET_ACCOUNTS,
+        Index("wallet_accounts_address", "wallet_accounts", "organization_id", "address_key"),
+        Index("wallet_accounts_wallet", "wallet_accounts", "wallet_id"),
     ),
 )
 
