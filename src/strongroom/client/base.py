@@ -81,6 +81,18 @@ class Methods:
     def get_usage(self) -> Any:
         return self.query("get_usage")
 
+    def list_wallets(self) -> Any:
+        return self.query("list_wallets")
+
+    def get_wallet(self, wallet_id: str) -> Any:
+        return self.query("get_wallet", walletId=wallet_id)
+
+    def list_wallet_accounts(self, wallet_id: str | None = None, limit: int = 100) -> Any:
+        params: dict[str, Any] = {"paginationOptions": {"limit": str(limit)}}
+        if wallet_id is not None:
+            params["walletId"] = wallet_id
+        return self.query("list_wallet_accounts", **params)
+
     def explain(self, activity_type: str, parameters: dict[str, Any]) -> Any:
         return self.query("explain_activity", type=activity_type, parameters=parameters)
 
@@ -91,6 +103,35 @@ class Methods:
             "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2",
             calls.create_private_keys([(name, curve, address_formats)]),
         )
+
+    def delete_private_keys(self, private_key_ids: list[str], *, without_export: bool = False) -> Any:
+        params: dict[str, Any] = {"privateKeyIds": private_key_ids}
+        if without_export:
+            params["deleteWithoutExport"] = True
+        return self.submit("delete_private_keys", "ACTIVITY_TYPE_DELETE_PRIVATE_KEYS", params)
+
+    def create_wallet(self, name: str, accounts: list[dict[str, Any]], mnemonic_length: int | None = None) -> Any:
+        """`accounts`: items built with `calls.wallet_account(...)` (e.g. `calls.ETHEREUM_ACCOUNT`)."""
+        params: dict[str, Any] = {"walletName": name, "accounts": accounts}
+        if mnemonic_length is not None:
+            params["mnemonicLength"] = mnemonic_length
+        return self.submit("create_wallet", "ACTIVITY_TYPE_CREATE_WALLET", params)
+
+    def create_wallet_accounts(self, wallet_id: str, accounts: list[dict[str, Any]]) -> Any:
+        return self.submit(
+            "create_wallet_accounts",
+            "ACTIVITY_TYPE_CREATE_WALLET_ACCOUNTS",
+            {"walletId": wallet_id, "accounts": accounts},
+        )
+
+    def update_wallet(self, wallet_id: str, name: str) -> Any:
+        return self.submit("update_wallet", "ACTIVITY_TYPE_UPDATE_WALLET", {"walletId": wallet_id, "walletName": name})
+
+    def delete_wallets(self, wallet_ids: list[str], *, without_export: bool = False) -> Any:
+        params: dict[str, Any] = {"walletIds": wallet_ids}
+        if without_export:
+            params["deleteWithoutExport"] = True
+        return self.submit("delete_wallets", "ACTIVITY_TYPE_DELETE_WALLETS", params)
 
     def sign_raw_payload(self, sign_with: str, payload: str, encoding: str, hash_function: str) -> Any:
         return self.submit(

@@ -67,3 +67,13 @@ def user(name: str, email: str | None, api_keys: list[dict[str, Any]]) -> dict[s
     if email:
         out["userEmail"] = email
     return out
+
+
+def wallet_account(curve: str, path: str, address_format: str) -> dict[str, Any]:
+    """One `v1WalletAccountParams` (BIP-32 path, e.g. `m/44'/60'/0'/0/0`)."""
+    return {"curve": curve, "pathFormat": "PATH_FORMAT_BIP32", "path": path, "addressFormat": address_format}
+
+
+ETHEREUM_ACCOUNT: Final = wallet_account("CURVE_SECP256K1", "m/44'/60'/0'/0/0", "ADDRESS_FORMAT_ETHEREUM")
+SOLANA_ACCOUNT: Final = wallet_account("CURVE_ED25519", "m/44'/501'/0'/0'", "ADDRESS_FORMAT_SOLANA")
+"""The first accounts `@turnkey/sdk-server`'s DEFAULT_ETHEREUM_ACCOUNTS / DEFAULT_SOLANA_ACCOUNTS make."""

@@ -30,12 +30,13 @@ from strongroom.service.activities import (
     tags,
     users,
     votes,
+    wallets,
 )
 from strongroom.service.activities.base import Action, ActivityType, Resource, RootOnly
 
 __all__ = ["CATALOG", "Action", "ActivityType", "Catalog", "Resource", "RootOnly"]
 
-FAMILIES: Final = (keys, signing, users, credentials, sub_orgs, policies, tags, quorum, votes)
+FAMILIES: Final = (keys, wallets, signing, users, credentials, sub_orgs, policies, tags, quorum, votes)
 """The activity families, one module each (docs/architecture.md has one line per family)."""
 
 

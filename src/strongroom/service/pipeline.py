@@ -596,6 +596,11 @@ class Pipeline:
             else:
                 ops += self.repo.activities.update_activity(done, expected_status=STATUS_CONSENSUS)
             await self.repo.write(ops)
+        if execution is not None and execution.after_commit is not None:
+            try:
+                await execution.after_commit()
+            except Exception as err:  # noqa: BLE001 - committed; what is left is reported, not undone
+                log.error("after_commit_failed", activity_id=activity.id, type=entry.type, error=type(err).__name__)
         # The request line (api middleware) carries these: one log line per request.
         structlog.contextvars.bind_contextvars(
             activity_status=done.status,

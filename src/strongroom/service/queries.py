@@ -27,7 +27,7 @@ from strongroom.service.auth import Principal
 from strongroom.service.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.service.pipeline import Pipeline
 from strongroom.store.records import Organization, User
-from strongroom.store.repository import Repository, read_only
+from strongroom.store.repository import Repository, address_key, read_only
 from strongroom.strictjson import is_ascii_digits
 
 T = TypeVar("T")
@@ -98,6 +98,10 @@ class Queries:
             "get_authenticators": self.get_authenticators,
             "get_authenticator": by_id("authenticator", repo.users.authenticator, render.authenticator),
             "list_suborgs": self.list_suborgs,
+            "get_wallet": by_id("wallet", repo.wallets.wallet, render.wallet),
+            "list_wallets": self.list_wallets,
+            "get_wallet_account": self.get_wallet_account,
+            "list_wallet_accounts": self.list_wallet_accounts,
             "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
         }
 
@@ -151,10 +155,49 @@ class Queries:
                 "tags": [render.tag(t) for t in tags],
                 "rootQuorum": render.root_quorum(org),
                 "features": [],
-                "wallets": [],
+                "wallets": [render.wallet(w) for w in self.repo.wallets.wallets(org.id)],
                 "smartContractInterfaceReferences": [],
             }
         }
+
+    async def list_wallets(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {"wallets": [render.wallet(w) for w in self.repo.wallets.wallets(org.id)]}
+
+    async def get_wallet_account(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        """`{walletId, address? | path?}`: the wallet's account with that address (or at that path)."""
+        wallet = _found(p, "walletId", "wallet", lambda i: self.repo.wallets.wallet(org.id, i))
+        address = opt_str(p, "address", max_len=256)
+        path = opt_str(p, "path", max_len=1024)
+        if not address and not path:
+            raise InvalidRequest("`address` or `path` is required to find a wallet account")
+        for account in self.repo.wallets.accounts(org.id, wallet.id):
+            if address and address_key(account.address) != address_key(address):
+                continue
+            if path and account.path != path:
+                continue
+            return {"account": render.wallet_account(account)}
+        raise NotFound(f"no account with this {'address' if address else 'path'} found in wallet `{wallet.id}`")
+
+    async def list_wallet_accounts(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        """`{walletId?, includeWalletDetails?, paginationOptions?}`: accounts oldest first, by cursor."""
+        wallet_id = opt_str(p, "walletId", max_len=64)
+        if wallet_id:
+            _found(p, "walletId", "wallet", lambda i: self.repo.wallets.wallet(org.id, i))
+        details = p.get("includeWalletDetails")
+        if details is not None and not isinstance(details, bool):
+            raise InvalidRequest("`includeWalletDetails` must be a boolean")
+        limit, before, after = _pagination(p)
+        accounts = self.repo.wallets.accounts(org.id, wallet_id or None)
+        ids = [a.id for a in accounts]
+        start, end = 0, len(accounts)
+        if after is not None:
+            start = ids.index(after) + 1 if after in ids else end
+        if before is not None:
+            end = ids.index(before) if before in ids else 0
+        page = accounts[start:end]
+        page = page[-limit:] if before is not None and after is None else page[:limit]
+        wallets = {w.id: w for w in self.repo.wallets.wallets(org.id)} if details else {}
+        return {"accounts": [render.wallet_account(a, wallets.get(a.wallet_id)) for a in page]}
 
     async def list_private_keys(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         return {"privateKeys": [render.private_key(k) for k in self.repo.private_keys.private_keys(org.id)]}

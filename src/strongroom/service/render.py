@@ -15,6 +15,8 @@ from strongroom.store.records import (
     PrivateKey,
     Tag,
     User,
+    Wallet,
+    WalletAccount,
 )
 
 
@@ -94,6 +96,43 @@ def private_key(k: PrivateKey) -> dict[str, Any]:
         "exported": False,
         "imported": False,
     }
+
+
+def public_key_hex(curve: str, public_key: bytes) -> str:
+    """Compressed SEC1 hex for secp256k1, raw hex for Ed25519 (as Turnkey shows public keys)."""
+    return secp256k1.compress(public_key).hex() if curve == "CURVE_SECP256K1" else public_key.hex()
+
+
+def wallet(w: Wallet) -> dict[str, Any]:
+    return {
+        "walletId": w.id,
+        "walletName": w.name,
+        "createdAt": timestamp(w.created_at),
+        "updatedAt": timestamp(w.updated_at),
+        "exported": w.exported,
+        "imported": w.imported,
+    }
+
+
+def wallet_account(a: WalletAccount, details: Wallet | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "walletAccountId": a.id,
+        "organizationId": a.organization_id,
+        "walletId": a.wallet_id,
+        "curve": a.curve,
+        "pathFormat": a.path_format,
+        "path": a.path,
+        "addressFormat": a.address_format,
+        "address": a.address,
+        "createdAt": timestamp(a.created_at),
+        "updatedAt": timestamp(a.updated_at),
+        "publicKey": public_key_hex(a.curve, a.public_key),
+    }
+    if a.name:
+        out["name"] = a.name
+    if details is not None:
+        out["walletDetails"] = wallet(details)
+    return out
 
 
 def root_quorum(org: Organization) -> dict[str, Any]:

@@ -7,14 +7,16 @@ Rules (Turnkey's): secp256k1 keys take KECCAK256, SHA256 or NO_OP (the payload a
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Final
 
 from strongroom.chains.ethereum import messages
-from strongroom.crypto import encoding
+from strongroom.crypto import encoding, hd
 from strongroom.crypto.keccak import keccak256
 from strongroom.errors import InvalidRequest, UnsupportedAlgorithm
 from strongroom.hsm import AsyncKeyStore, Backend, Curve, KeyRef
-from strongroom.store.records import PrivateKey
+from strongroom.service.decide import private_key_probe
+from strongroom.store.records import PrivateKey, Wallet, WalletAccount
 
 ENC_HEX: Final = "PAYLOAD_ENCODING_HEXADECIMAL"
 ENC_TEXT: Final = "PAYLOAD_ENCODING_TEXT_UTF8"
@@ -83,8 +85,40 @@ def message_for(curve: str, hash_function: str, data: bytes) -> bytes:
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """What signs a request: a private key or an HD wallet account, and what policies read of it
+    (`private_key` for a private key; `wallet` and `wallet_account` for a wallet account)."""
+
+    id: str  # the private key's id or the wallet account's id
+    curve: str
+    public_key: bytes
+    ref: KeyRef
+    env: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"SigningKey({self.id!r}, {self.curve})"
+
+
 def key_ref(key: PrivateKey) -> KeyRef:
     return KeyRef(key.id, Curve(key.curve), key.public_key, Backend(key.backend), key.wrapped)
+
+
+def private_key_signer(key: PrivateKey) -> SigningKey:
+    env = {"private_key": private_key_probe(key.id, key.tags, key.name)}
+    return SigningKey(key.id, key.curve, key.public_key, key_ref(key), env)
+
+
+def wallet_account_signer(wallet: Wallet, account: WalletAccount) -> SigningKey:
+    """An account's key: derived from its wallet's sealed seed at `account.path` for each signature."""
+    curve = Curve(account.curve)
+    path = hd.parse_path(account.path, account.curve)
+    ref = KeyRef(wallet.id, curve, account.public_key, Backend.WALLET, wallet.sealed_seed, path)
+    env = {
+        "wallet": {"id": wallet.id, "label": wallet.name, "imported": wallet.imported, "exported": wallet.exported},
+        "wallet_account": {"address": account.address},
+    }
+    return SigningKey(account.id, account.curve, account.public_key, ref, env)
 
 
 def payload_message(curve: str, hash_function: str, payload: str, encoding_name: str) -> bytes:
@@ -94,9 +128,9 @@ def payload_message(curve: str, hash_function: str, payload: str, encoding_name:
     return message_for(curve, hash_function, decode_payload(payload, encoding_name))
 
 
-async def sign(keys: AsyncKeyStore, key: PrivateKey, message: bytes) -> dict[str, Any]:
+async def sign(keys: AsyncKeyStore, key: SigningKey, message: bytes) -> dict[str, Any]:
     """Sign and return Turnkey's `{r, s, v}` (64/64/2 hex chars, no 0x)."""
-    ref = key_ref(key)
+    ref = key.ref
     if ref.curve is Curve.SECP256K1:
         sig = await keys.sign_secp256k1(ref, message)
         return {"r": f"{sig.r:064x}", "s": f"{sig.s:064x}", "v": f"{sig.v:02x}"}

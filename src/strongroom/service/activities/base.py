@@ -24,7 +24,7 @@ from strongroom.service.webauthn import WebAuthnSettings
 from strongroom.store.records import Organization
 from strongroom.store.repository import Repository
 
-Resource = Literal["PRIVATE_KEY", "POLICY", "USER", "CREDENTIAL", "ORGANIZATION", "ACTIVITY"]
+Resource = Literal["PRIVATE_KEY", "WALLET", "POLICY", "USER", "CREDENTIAL", "ORGANIZATION", "ACTIVITY"]
 """What an activity acts on: `activity.resource` in policies."""
 Action = Literal["CREATE", "UPDATE", "DELETE", "SIGN", "APPROVE", "REJECT"]
 """What an activity does to its resource: `activity.action` in policies."""
@@ -47,12 +47,15 @@ class Context:
 class Execution:
     """A handler's outcome: the result object and the extra writes to commit with the activity.
 
-    `rollback` undoes side effects outside the database (token objects) if the commit fails.
+    `rollback` undoes side effects outside the database (token objects) if the commit fails;
+    `after_commit` does what may only follow a durable commit (destroying a deleted key's token
+    object: were the commit lost, the key would still be on record but gone from the token).
     """
 
     result: dict[str, Any]
     ops: list[Any]
     rollback: Callable[[], Awaitable[None]] | None = None
+    after_commit: Callable[[], Awaitable[None]] | None = None
 
 
 Executor = Callable[[], Awaitable[Execution]]

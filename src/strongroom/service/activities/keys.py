@@ -11,10 +11,12 @@ from typing import Any, Final
 
 from strongroom.chains.address_formats import SUPPORTED_FORMATS, derive_address
 from strongroom.errors import InvalidRequest, ResourceExhausted, UnsupportedAlgorithm
-from strongroom.hsm import Curve, KeyRef
+from strongroom.hsm import Backend, Curve, KeyRef
 from strongroom.logs import get_logger
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.lookups import private_keys_in
 from strongroom.service.activities.schema import JSON_ID, json_array, json_enum, json_object, json_string
+from strongroom.service.decide import private_key_probe
 from strongroom.service.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.store.records import PrivateKey
 
@@ -122,6 +124,43 @@ async def create_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prep
     return Prepared(run)
 
 
+async def delete_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
+    """`{privateKeyIds, deleteWithoutExport?}`: the records go in the commit; a token key's object is
+    destroyed right after it (`after_commit`), a software key's sealed secret goes with its row.
+
+    Deleting a key that was never exported destroys it for good, so (as Turnkey) it needs the
+    explicit `deleteWithoutExport: true`. Once committed, no request can name the key again: not a
+    new one, not one parked for consensus (its executor resolves the key again), not a replay.
+    """
+    org_id = ctx.organization.id
+    ids = str_list(params, "privateKeyIds", "parameters.", max_items=MAX_KEYS_PER_REQUEST, allow_empty=False)
+    keys = private_keys_in(deps, org_id, ids)
+    flag = params.get("deleteWithoutExport", False)
+    if not isinstance(flag, bool):
+        raise InvalidRequest("`parameters.deleteWithoutExport` must be a boolean")
+    if not flag:
+        raise InvalidRequest(
+            f"private key `{keys[0].id}` has not been exported: deleting it destroys it for good; export it"
+            " first, or pass `deleteWithoutExport: true`"
+        )
+
+    async def run() -> Execution:
+        ops: list[Any] = []
+        for key in keys:
+            ops += deps.repo.private_keys.delete_private_key(org_id, key.id)
+
+        async def destroy() -> None:
+            for key in keys:
+                await deps.keys.destroy(KeyRef(key.id, Curve(key.curve), key.public_key, Backend(key.backend)))
+
+        return Execution({"privateKeyIds": [k.id for k in keys]}, ops, after_commit=destroy)
+
+    env: dict[str, Any] = {}
+    if len(keys) == 1:
+        env["private_key"] = private_key_probe(keys[0].id, keys[0].tags, keys[0].name)
+    return Prepared(run, env=env)
+
+
 ACTIVITIES: Final = (
     activity(
         "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2",
@@ -130,5 +169,16 @@ ACTIVITIES: Final = (
         "CREATE",
         json_object(["privateKeys"], privateKeys=PRIVATE_KEYS_SCHEMA),
         result_version=True,
+    ),
+    activity(
+        "ACTIVITY_TYPE_DELETE_PRIVATE_KEYS",
+        delete_private_keys,
+        "PRIVATE_KEY",
+        "DELETE",
+        json_object(
+            ["privateKeyIds"],
+            privateKeyIds=json_array(JSON_ID, MAX_KEYS_PER_REQUEST, 1),
+            deleteWithoutExport={"type": "boolean"},
+        ),
     ),
 )

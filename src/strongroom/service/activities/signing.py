@@ -24,9 +24,9 @@ from strongroom.hsm import Curve
 from strongroom.service import signing
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
 from strongroom.service.activities.schema import json_array, json_enum, json_object, json_string
-from strongroom.service.decide import Subject, private_key_probe
+from strongroom.service.decide import Subject
 from strongroom.service.params import JsonObj, req_str, str_list
-from strongroom.store.records import PrivateKey
+from strongroom.service.signing import SigningKey
 
 MAX_PAYLOADS: Final = 100
 
@@ -50,24 +50,26 @@ SIGN_TRANSACTION: Final = json_object(
 )
 
 
-def private_key_env(key: PrivateKey) -> dict[str, Any]:
-    return private_key_probe(key.id, key.tags, key.name)
-
-
-def ethereum_address(key: PrivateKey) -> str:
+def ethereum_address(key: SigningKey) -> str:
     return derive_address("ADDRESS_FORMAT_ETHEREUM", key.curve, key.public_key)
 
 
-def resolve_key(deps: Deps, org_id: str, sign_with: str) -> PrivateKey:
+def resolve_key(deps: Deps, org_id: str, sign_with: str) -> SigningKey:
+    """`signWith`: a private key's id or address, or a wallet account's address."""
     key = deps.repo.private_keys.private_key(org_id, sign_with)
     if key is None:
         key = deps.repo.private_keys.private_key_by_address(org_id, sign_with)
-    if key is None:
-        raise NotFound(f"no private key or address `{sign_with[:128]}` found in this organization")
-    return key
+    if key is not None:
+        return signing.private_key_signer(key)
+    account = deps.repo.wallets.account_by_address(org_id, sign_with)
+    if account is not None:
+        wallet = deps.repo.wallets.wallet(org_id, account.wallet_id)
+        if wallet is not None:
+            return signing.wallet_account_signer(wallet, account)
+    raise NotFound(f"no private key, address or wallet account `{sign_with[:128]}` found in this organization")
 
 
-def _common(deps: Deps, ctx: Context, params: JsonObj) -> tuple[PrivateKey, str, str]:
+def _common(deps: Deps, ctx: Context, params: JsonObj) -> tuple[SigningKey, str, str]:
     sign_with = req_str(params, "signWith", "parameters.", max_len=256)
     encoding = req_str(params, "encoding", "parameters.", max_len=64)
     hash_function = req_str(params, "hashFunction", "parameters.", max_len=64)
@@ -78,7 +80,7 @@ def _common(deps: Deps, ctx: Context, params: JsonObj) -> tuple[PrivateKey, str,
     return key, encoding, hash_function
 
 
-def _payload_eth(key: PrivateKey, encoding: str, hash_function: str, payload: str) -> dict[str, Any]:
+def _payload_eth(key: SigningKey, encoding: str, hash_function: str, payload: str) -> dict[str, Any]:
     """The `eth` namespace one payload opens (empty: none)."""
     if encoding == signing.ENC_EIP712:
         return {"eip_712": messages.typed_data_policy_fields(payload)}
@@ -91,13 +93,12 @@ def _payload_eth(key: PrivateKey, encoding: str, hash_function: str, payload: st
 
 
 def _sign_prepared(
-    deps: Deps, key: PrivateKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
+    deps: Deps, key: SigningKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
 ) -> Prepared:
     msgs = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
-    key_env = private_key_env(key)
     subjects = []
     for i, payload in enumerate(payloads):
-        env: dict[str, Any] = {"private_key": key_env}
+        env: dict[str, Any] = dict(key.env)
         eth = _payload_eth(key, encoding, hash_function, payload)
         if eth:
             env["eth"] = eth
@@ -138,13 +139,13 @@ async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepare
     tx = ethtx.parse_unsigned_transaction(unsigned)
 
     async def run() -> Execution:
-        sig = await deps.keys.sign_secp256k1(signing.key_ref(key), tx.signing_hash())
+        sig = await deps.keys.sign_secp256k1(key.ref, tx.signing_hash())
         return Execution({"signedTransaction": tx.serialize_signed(sig).hex()}, [])
 
     return Prepared(
         run,
         env={
-            "private_key": private_key_env(key),
+            **key.env,
             "eth": {"tx": preimage.transaction_fields(tx, ethereum_address(key).lower())},
         },
         signatures=1,

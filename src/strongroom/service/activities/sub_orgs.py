@@ -1,4 +1,5 @@
-"""Sub-organizations: create one with its root users (and, as an extension, its first private keys).
+"""Sub-organizations: create one with its root users, optionally an HD wallet (and, as an extension,
+its first private keys).
 
 A sub-organization cannot create sub-organizations (Turnkey's limit for them is 0). Its parent's
 users may read it (queries), not act in it.
@@ -9,12 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
-from strongroom.errors import InvalidRequest, ResourceExhausted, UnsupportedAlgorithm
+from strongroom.errors import InvalidRequest, ResourceExhausted
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
 from strongroom.service.activities.credentials import Seen
 from strongroom.service.activities.keys import PRIVATE_KEYS_SCHEMA, create_private_keys
 from strongroom.service.activities.schema import POSITIVE, json_array, json_object, json_string
 from strongroom.service.activities.users import MAX_USERS_PER_ORG, USER, USERS_LIMIT_MESSAGE, plan_user
+from strongroom.service.activities.wallets import WALLET, plan_wallet
 from strongroom.service.params import JsonObj, obj, req_list, req_str
 from strongroom.store.records import Organization
 
@@ -22,7 +24,8 @@ from strongroom.store.records import Organization
 async def create_sub_organization(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     """V8: `{subOrganizationName, rootUsers, rootQuorumThreshold, wallet?, ...}`.
 
-    `wallet` (an HD wallet) is refused: HD wallets are not supported yet. Strongroom extension:
+    `wallet` (`{walletName, accounts, mnemonicLength?}`) creates an HD wallet in the new
+    sub-organization; the result then carries `wallet: {walletId, addresses}`. Strongroom extension:
     `privateKeys` (the `create_private_keys` list) creates keys in the new sub-organization in
     the same activity; the result then carries `privateKeys` as create_private_keys does.
     """
@@ -33,11 +36,6 @@ async def create_sub_organization(deps: Deps, ctx: Context, params: JsonObj) -> 
             "a sub-organization cannot create sub-organizations: the limit for sub-organizations is 0"
         )
     name = req_str(params, "subOrganizationName", p, max_len=256)
-    if params.get("wallet") is not None:
-        raise UnsupportedAlgorithm(
-            "`parameters.wallet`: HD wallets are not supported yet; create the sub-organization without"
-            " `wallet`, then create private keys in it (or pass `privateKeys`)"
-        )
     items = req_list(params, "rootUsers", p, max_items=MAX_USERS_PER_ORG + 1, allow_empty=False)
     if len(items) > MAX_USERS_PER_ORG:
         raise ResourceExhausted(USERS_LIMIT_MESSAGE)
@@ -54,6 +52,9 @@ async def create_sub_organization(deps: Deps, ctx: Context, params: JsonObj) -> 
     ]
     root_ids = tuple(pl.user.id for pl in plans)
     sub = Organization(sub_id, name, parent.id, threshold, root_ids, ctx.now_ms, ctx.now_ms)
+    wallet = None
+    if params.get("wallet") is not None:
+        wallet = plan_wallet(deps, sub_id, obj(params["wallet"], f"{p}wallet"), f"{p}wallet.", new_org=True)
     keys_prepared: Prepared | None = None
     if params.get("privateKeys") is not None:
         keys_prepared = await create_private_keys(
@@ -66,6 +67,9 @@ async def create_sub_organization(deps: Deps, ctx: Context, params: JsonObj) -> 
             ops += plan.ops(deps.repo)
         ops += deps.repo.organizations.insert_root_users(sub_id, root_ids)
         result: dict[str, Any] = {"subOrganizationId": sub_id, "rootUserIds": list(root_ids)}
+        if wallet is not None:
+            result["wallet"], wallet_ops = await wallet.make(deps, ctx.now_ms)
+            ops += wallet_ops
         rollback = None
         if keys_prepared is not None:
             created = await keys_prepared.run()
@@ -94,6 +98,7 @@ ACTIVITIES: Final = (
             rootUsers=json_array(USER, MAX_USERS_PER_ORG, 1),
             rootQuorumThreshold=POSITIVE,
             privateKeys=PRIVATE_KEYS_SCHEMA,
+            wallet=WALLET,
         ),
         result_version=True,
     ),
