@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from strongroom.api.app import make_app
 from strongroom.cli.bootstrap import create_organization
+from strongroom.client.calls import ETHEREUM_ACCOUNT
 from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.hsm import Token
@@ -746,11 +747,28 @@ async def test_sub_organizations_are_isolated_both_ways(org: Org) -> None:
                 {"userName": "r", "apiKeys": [p256_key().params()], "authenticators": [], "oauthProviders": []}
             ],
             "rootQuorumThreshold": 1,
-            "wallet": {"walletName": "w", "accounts": []},
+            "wallet": {"walletName": "w", "accounts": [ETHEREUM_ACCOUNT]},
         },
     )
-    assert status == 400
-    assert "HD wallets are not supported yet" in data["message"]
+    assert status == 200, data  # with an HD wallet: it belongs to the new sub-organization only
+    made = data["activity"]["result"]["createSubOrganizationResultV8"]
+    assert len(made["wallet"]["addresses"]) == 1
+    status, data = await org.query(org.root, "list_wallets")
+    assert made["wallet"]["walletId"] not in {w["walletId"] for w in data["wallets"]}
+    status, data = await org.query(org.root, "list_wallets", org_id=made["subOrganizationId"])
+    assert [w["walletId"] for w in data["wallets"]] == [made["wallet"]["walletId"]]  # the parent may read
+    status, data = await org.submit(
+        org.root,
+        "sign_raw_payload",
+        "ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2",
+        {
+            "signWith": made["wallet"]["addresses"][0],
+            "payload": "parent",
+            "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
+            "hashFunction": "HASH_FUNCTION_KECCAK256",
+        },
+    )
+    assert status == 404, data  # not the parent's to sign with
     status, data = await org.submit(
         org.root,
         "create_sub_organization",

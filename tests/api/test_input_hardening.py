@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 import uuid
@@ -99,6 +100,13 @@ class Org:
 
 @pytest.fixture
 async def org(softhsm_token: SoftHsmToken, tmp_path: Path) -> AsyncIterator[Org]:
+    async with open_org(softhsm_token, tmp_path) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def open_org(softhsm_token: SoftHsmToken, tmp_path: Path) -> AsyncIterator[Org]:
+    """An in-process daemon on a real HTTP socket, one organization with its root user's API key."""
     settings = Settings(
         data_dir=tmp_path,
         token=TokenSettings(softhsm_token.module, softhsm_token.label, pin_file=softhsm_token.pin_file),

@@ -19,6 +19,7 @@ from test_identity_passkeys import SoftAuthenticator, new_key, passkey_member
 
 from strongroom.api.app import make_app
 from strongroom.cli.bootstrap import create_organization
+from strongroom.client.calls import ETHEREUM_ACCOUNT
 from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.errors import ConfigError
@@ -467,6 +468,12 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
         "ACTIVITY_TYPE_CREATE_POLICY_V3",
         {"policyName": "p", "effect": "EFFECT_DENY", "condition": "false", "consensus": "", "notes": ""},
     )
+    wallet = await org.ok(
+        org.root,
+        "create_wallet",
+        "ACTIVITY_TYPE_CREATE_WALLET",
+        {"walletName": "w", "accounts": [ETHEREUM_ACCOUNT]},
+    )
     params: dict[str, dict[str, Any]] = {
         "whoami": {},
         "get_organization": {},
@@ -487,6 +494,10 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
         "get_authenticators": {"userId": pat_id},
         "get_authenticator": {"authenticatorId": pat_user["authenticators"][0]["authenticatorId"]},
         "list_suborgs": {},
+        "get_wallet": {"walletId": wallet["walletId"]},
+        "list_wallets": {},
+        "get_wallet_account": {"walletId": wallet["walletId"], "address": wallet["addresses"][0]},
+        "list_wallet_accounts": {"includeWalletDetails": True},
         # A dry run of the policy decision for activities that would write: nothing is written.
         "explain_activity": {
             "type": "ACTIVITY_TYPE_CREATE_USERS_V4",

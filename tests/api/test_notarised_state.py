@@ -26,6 +26,7 @@ from store.pg_cluster import PgCluster
 from strongroom.api.app import make_app
 from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
+from strongroom.client.calls import ETHEREUM_ACCOUNT
 from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
@@ -33,7 +34,7 @@ from strongroom.hsm import Token
 from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 from strongroom.store.notary import TABLES
-from strongroom.store.records import ApiKey, Authenticator, PolicyRecord, PrivateKey, Tag, User
+from strongroom.store.records import ApiKey, Authenticator, PolicyRecord, PrivateKey, Tag, User, WalletAccount
 
 pytestmark = pytest.mark.softhsm
 
@@ -50,8 +51,11 @@ EDITABLE = {
     "key_addresses": "address",
     "policies": "condition",
     "tags": "name",
+    "wallets": "name",
+    "wallet_accounts": "address",
 }
-UNIQUE_TEXT = ("name", "email", "public_key", "credential_id", "address")
+UNIQUE_TEXT = ("name", "email", "public_key", "credential_id", "address", "path")
+BINARY = ("cose_key", "wrapped", "public_key", "sealed_mnemonic", "sealed_seed")
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +80,7 @@ class World:
     sql: Callable[[str, tuple[Any, ...]], list[Any]]
     service: Strongroom | None = None
     client: TestClient[Any, Any] | None = None
+    wallet_id: str = ""
 
     async def start(self) -> Strongroom:
         await self.stop()
@@ -205,6 +210,23 @@ async def world(request: pytest.FixtureRequest, softhsm_token: SoftHsmToken, tmp
     created = json.loads(await resp.read())
     assert resp.status == 200, created
     w.key_id = created["activity"]["result"]["createPrivateKeysResultV2"]["privateKeys"][0]["privateKeyId"]
+    resp = await w.client.post(
+        "/public/v1/submit/create_wallet",
+        data=(
+            body := json.dumps(
+                {
+                    "type": "ACTIVITY_TYPE_CREATE_WALLET",
+                    "timestampMs": str(int(time.time() * 1000)),
+                    "organizationId": org_id,
+                    "parameters": {"walletName": "hd", "accounts": [ETHEREUM_ACCOUNT]},
+                }
+            ).encode()
+        ),
+        headers={"X-Stamp": w.root.stamp(body)},
+    )
+    created = json.loads(await resp.read())
+    assert resp.status == 200, created
+    w.wallet_id = created["activity"]["result"]["createWalletResult"]["walletId"]
     status, data = await w.sign()
     assert status == 200, data  # intact: signing works
     yield w
@@ -236,6 +258,11 @@ def _legit_change(w: World, table: str) -> None:
         ),
         "policies": lambda: repo.policies.update_policy(replace(w.policy, condition="false", updated_at=now)),
         "tags": lambda: repo.tags.rename_tag(w.org_id, w.tag.id, "renamed", now),
+        "wallets": lambda: repo.wallets.rename_wallet(w.org_id, w.wallet_id, "renamed", now),
+        "wallet_accounts": lambda: repo.wallets.insert_accounts(w.org_id, [
+            WalletAccount(str(uuid.uuid4()), w.org_id, w.wallet_id, None, "CURVE_SECP256K1", "PATH_FORMAT_BIP32",
+                          "m/44'/60'/0'/0/1", "ADDRESS_FORMAT_ETHEREUM", "0x" + "cd" * 20, b"\x04" * 65, now, now)
+        ]),
     }[table]()  # fmt: skip
     repo.write_sync(ops)
 
@@ -247,10 +274,8 @@ def _tamper(w: World, table_name: str, operation: str) -> None:
     assert rows, table.name
     names = _columns(w, table.name)
     first = dict(zip(names, rows[0], strict=True))
-    where = " AND ".join(
-        f"{k} = ?" for k in names if first[k] is not None and k not in ("cose_key", "wrapped", "public_key")
-    )
-    params = tuple(first[k] for k in names if first[k] is not None and k not in ("cose_key", "wrapped", "public_key"))
+    where = " AND ".join(f"{k} = ?" for k in names if first[k] is not None and k not in BINARY)
+    params = tuple(first[k] for k in names if first[k] is not None and k not in BINARY)
     if operation == "edit":
         column = EDITABLE[table.name]
         value = w.alice.id if column == "user_id" else f"{first[column]}x"

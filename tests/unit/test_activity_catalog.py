@@ -192,6 +192,48 @@ WIRE = [
         "ACTIVITY",
         "REJECT",
     ),
+    # HD wallets and key lifecycle (Turnkey's names; checked against @turnkey/http's swagger).
+    (
+        "ACTIVITY_TYPE_CREATE_WALLET",
+        "create_wallet",
+        "createWalletIntent",
+        "createWalletResult",
+        "WALLET",
+        "CREATE",
+    ),
+    (
+        "ACTIVITY_TYPE_CREATE_WALLET_ACCOUNTS",
+        "create_wallet_accounts",
+        "createWalletAccountsIntent",
+        "createWalletAccountsResult",
+        "WALLET",
+        "CREATE",
+    ),
+    ("ACTIVITY_TYPE_UPDATE_WALLET", "update_wallet", "updateWalletIntent", "updateWalletResult", "WALLET", "UPDATE"),
+    (
+        "ACTIVITY_TYPE_DELETE_WALLETS",
+        "delete_wallets",
+        "deleteWalletsIntent",
+        "deleteWalletsResult",
+        "WALLET",
+        "DELETE",
+    ),
+    (
+        "ACTIVITY_TYPE_DELETE_WALLET_ACCOUNTS",
+        "delete_wallet_accounts",
+        "deleteWalletAccountsIntent",
+        "deleteWalletAccountsResult",
+        "WALLET",
+        "DELETE",
+    ),
+    (
+        "ACTIVITY_TYPE_DELETE_PRIVATE_KEYS",
+        "delete_private_keys",
+        "deletePrivateKeysIntent",
+        "deletePrivateKeysResult",
+        "PRIVATE_KEY",
+        "DELETE",
+    ),
 ]
 ROOT_ONLY = {
     "ACTIVITY_TYPE_UPDATE_ROOT_QUORUM": "always",
