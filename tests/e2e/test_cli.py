@@ -17,6 +17,7 @@ from conftest import Daemon, start_daemon
 from strongroom.chains.ethereum.address import address_from_public_key
 from strongroom.chains.ethereum.tx import parse_signed_transaction
 from strongroom.crypto import p256
+from strongroom.crypto.keccak import keccak256
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
@@ -435,3 +436,42 @@ def test_activities_get_shows_who_rejected(d: Daemon, tmp_path: Path) -> None:
     assert "result (" not in text
     cli(d, "policies", "delete", policy)
     cli(d, "users", "delete", member["userId"])
+
+
+def test_wallets_create_list_accounts_sign_and_delete(d: Daemon) -> None:
+    name = f"w-{uuid.uuid4().hex[:6]}"
+    made = cli(d, "wallets", "create", "--name", name, "--account", "ethereum", "--account", "solana", "--words", "24")
+    wallet_id = made["walletId"]
+    eth, sol = made["addresses"]
+    out = human(d, "wallets", "create", "--name", f"{name}-2", "--print", "address")
+    assert out.stdout.strip().startswith("0x")  # the first (default: Ethereum) account's address
+
+    listed = cli(d, "wallets", "list")
+    assert wallet_id in {w["walletId"] for w in listed["wallets"]}
+    lines = human(d, "wallets", "list").stdout.splitlines()
+    assert f"{wallet_id}  {name}" in lines
+    assert f"    ETHEREUM: {eth}  (m/44'/60'/0'/0/0)" in lines
+    assert f"    SOLANA: {sol}  (m/44'/501'/0'/0')" in lines
+
+    accounts = cli(d, "wallets", "accounts", wallet_id, "--add", "ethereum:1")
+    assert [a["path"] for a in accounts] == ["m/44'/60'/0'/0/0", "m/44'/501'/0'/0'", "m/44'/60'/0'/0/1"]
+    second = accounts[2]["address"]
+
+    sig = cli(d, "sign", "raw", "--sign-with", second, "--payload", "from the CLI")
+    digest = keccak256(b"from the CLI")
+    pub = PublicKey.from_signature_and_message(bytes.fromhex(sig["r"] + sig["s"] + sig["v"]), digest, hasher=None)
+    assert address_from_public_key(pub.format(compressed=False)) == second
+
+    bad = cli(d, "wallets", "accounts", wallet_id, "--add", "solana:x", check=False)
+    assert (bad.returncode, bad.stderr.count("\n")) == (2, 1)
+    refused = cli(d, "wallets", "delete", wallet_id, check=False)  # never exported: the flag is required
+    assert refused.returncode == 1 and "deleteWithoutExport" in refused.stderr
+    out = human(d, "wallets", "delete", wallet_id, "--without-export")
+    assert out.stdout.strip() == f"deleted wallet {wallet_id}"
+    gone = cli(d, "sign", "raw", "--sign-with", second, "--payload", "after", check=False)
+    assert gone.returncode == 1
+
+    key = cli(d, "keys", "create", "--name", f"k-{uuid.uuid4().hex[:6]}", "--curve", "secp256k1")
+    key_id = key["privateKeyId"]
+    assert human(d, "keys", "delete", key_id, "--without-export").stdout.strip() == f"deleted private key {key_id}"
+    assert cli(d, "keys", "get", key_id, check=False).returncode == 1

@@ -363,6 +363,88 @@ def cmd_keys_get(args: argparse.Namespace) -> Output:
     return Output(_key_line(key), key)
 
 
+def cmd_keys_delete(args: argparse.Namespace) -> Output:
+    out = _client(args).delete_private_keys([args.key_id], without_export=args.without_export)
+    result = _activity_output(out, "deletePrivateKeysResult")
+    return result if result.code else Output(f"deleted private key {args.key_id}", result.data)
+
+
+def account_spec(text: str) -> dict[str, Any]:
+    """`ethereum[:N]`, `solana[:N]` (Turnkey's default paths, account N) or `CURVE:PATH:ADDRESS_FORMAT`."""
+    from strongroom.client.calls import wallet_account
+
+    name, _, rest = text.partition(":")
+    if name in ("ethereum", "solana"):
+        if rest and not rest.isdigit():
+            raise LocalError(f"`{text}`: the account number after `{name}:` must be a number")
+        n = int(rest or 0)
+        if name == "ethereum":
+            return wallet_account("CURVE_SECP256K1", f"m/44'/60'/0'/0/{n}", "ADDRESS_FORMAT_ETHEREUM")
+        return wallet_account("CURVE_ED25519", f"m/44'/501'/{n}'/0'", "ADDRESS_FORMAT_SOLANA")
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise LocalError(
+            f"`{text}`: an account is `ethereum[:N]`, `solana[:N]` or `CURVE:PATH:ADDRESS_FORMAT`"
+            " (e.g. CURVE_SECP256K1:m/44'/60'/0'/0/0:ADDRESS_FORMAT_ETHEREUM)"
+        )
+    return wallet_account(*parts)
+
+
+def _wallet_line(w: dict[str, Any]) -> str:
+    return f"{w['walletId']}  {w['walletName']}"
+
+
+def _account_line(a: dict[str, Any]) -> str:
+    return f"    {a['addressFormat'].removeprefix('ADDRESS_FORMAT_')}: {a['address']}  ({a['path']})"
+
+
+def cmd_wallets_create(args: argparse.Namespace) -> Output:
+    accounts = [account_spec(a) for a in args.account or ["ethereum"]]
+    out = _activity_output(_client(args).create_wallet(args.name, accounts, args.words), "createWalletResult")
+    if out.code:
+        return out
+    made = out.data
+    if args.print == "id":
+        return Output(made["walletId"], made)
+    if args.print == "address":
+        return Output(made["addresses"][0] if made["addresses"] else "", made)
+    lines = [f"created wallet {made['walletId']}  {args.name}"]
+    lines += [f"    {a['addressFormat'].removeprefix('ADDRESS_FORMAT_')}: {addr}  ({a['path']})"
+              for a, addr in zip(accounts, made["addresses"], strict=True)]  # fmt: skip
+    return Output("\n".join(lines), made)
+
+
+def cmd_wallets_list(args: argparse.Namespace) -> Output:
+    client = _client(args)
+    wallets = client.list_wallets()["wallets"]
+    accounts = client.list_wallet_accounts()["accounts"] if wallets else []
+    lines = []
+    for w in wallets:
+        lines.append(_wallet_line(w))
+        lines += [_account_line(a) for a in accounts if a["walletId"] == w["walletId"]]
+    return Output("\n".join(lines) or "no wallets", {"wallets": wallets, "accounts": accounts})
+
+
+def cmd_wallets_accounts(args: argparse.Namespace) -> Output:
+    """List a wallet's accounts; with --add, derive and add accounts first."""
+    client = _client(args)
+    if args.add:
+        out = _activity_output(
+            client.create_wallet_accounts(args.wallet_id, [account_spec(a) for a in args.add]),
+            "createWalletAccountsResult",
+        )
+        if out.code:
+            return out
+    accounts = client.list_wallet_accounts(args.wallet_id)["accounts"]
+    return Output("\n".join(_account_line(a).strip() for a in accounts) or "no accounts", accounts)
+
+
+def cmd_wallets_delete(args: argparse.Namespace) -> Output:
+    out = _client(args).delete_wallets([args.wallet_id], without_export=args.without_export)
+    result = _activity_output(out, "deleteWalletsResult")
+    return result if result.code else Output(f"deleted wallet {args.wallet_id}", result.data)
+
+
 def cmd_sign_raw(args: argparse.Namespace) -> Output:
     out = _client(args).sign_raw_payload(
         args.sign_with, args.payload, f"PAYLOAD_ENCODING_{args.encoding.upper()}", f"HASH_FUNCTION_{args.hash.upper()}"
@@ -797,15 +879,43 @@ def build_parser() -> argparse.ArgumentParser:
     add(keys, "list", cmd_keys_list, "list private keys")
     s = add(keys, "get", cmd_keys_get, "show one private key")
     s.add_argument("key_ref", metavar="KEY", help="its id, name or address")
+    s = add(keys, "delete", cmd_keys_delete, "delete a private key for good (its token object is destroyed)")
+    s.add_argument("key_id", metavar="KEY_ID")
+    s.add_argument(
+        "--without-export", action="store_true", help="required: the key was never exported and cannot come back"
+    )
+
+    wal = sub.add_parser("wallets", help="HD wallets (BIP-39 seeds sealed by the token)").add_subparsers(
+        dest="sub", required=True
+    )
+    s = add(wal, "create", cmd_wallets_create, "create an HD wallet: a new seed and its first accounts")
+    s.add_argument("--name", required=True)
+    s.add_argument(
+        "--account",
+        action="append",
+        metavar="SPEC",
+        help="ethereum[:N], solana[:N] or CURVE:PATH:ADDRESS_FORMAT (repeatable; default: ethereum)",
+    )
+    s.add_argument("--words", type=int, choices=[12, 15, 18, 21, 24], help="mnemonic length (default 12)")
+    s.add_argument("--print", choices=["id", "address"], help="print only the wallet id or its first address")
+    add(wal, "list", cmd_wallets_list, "list wallets and their accounts")
+    s = add(wal, "accounts", cmd_wallets_accounts, "list a wallet's accounts (--add derives more)")
+    s.add_argument("wallet_id", metavar="WALLET_ID")
+    s.add_argument("--add", action="append", metavar="SPEC", help="ethereum[:N], solana[:N] or CURVE:PATH:FORMAT")
+    s = add(wal, "delete", cmd_wallets_delete, "delete a wallet, its accounts and its sealed seed for good")
+    s.add_argument("wallet_id", metavar="WALLET_ID")
+    s.add_argument(
+        "--without-export", action="store_true", help="required: the wallet was never exported and cannot come back"
+    )
 
     sign = sub.add_parser("sign", help="signing").add_subparsers(dest="sub", required=True)
     s = add(sign, "raw", cmd_sign_raw, "sign a raw payload")
-    s.add_argument("--sign-with", required=True, help="private key id or address")
+    s.add_argument("--sign-with", required=True, help="private key id or address, or a wallet account's address")
     s.add_argument("--payload", required=True)
     s.add_argument("--encoding", choices=["hexadecimal", "text_utf8", "eip712"], default="text_utf8")
     s.add_argument("--hash", choices=["keccak256", "sha256", "no_op", "not_applicable"], default="keccak256")
     s = add(sign, "tx", cmd_sign_tx, "sign an unsigned Ethereum transaction; prints it signed, ready to broadcast")
-    s.add_argument("--sign-with", required=True, help="private key id or address")
+    s.add_argument("--sign-with", required=True, help="private key id or address, or a wallet account's address")
     s.add_argument("--unsigned", required=True, help="unsigned transaction hex")
 
     tx = sub.add_parser("tx", help="build transactions (local)").add_subparsers(dest="sub", required=True)
