@@ -170,12 +170,11 @@ class _Context:
         self._base_nonce = base_nonce
         self._seq = 0
 
-    def _next_nonce(self) -> bytes:
+    def _nonce(self) -> bytes:
+        # ComputeNonce(seq); the sequence number advances only after a successful seal or open (§5.2).
         if self._seq >= _MAX_SEQ:
             raise ValueError("hpke: message limit reached")
-        nonce = bytes(a ^ b for a, b in zip(self._base_nonce, self._seq.to_bytes(N_N, "big"), strict=True))
-        self._seq += 1
-        return nonce
+        return bytes(a ^ b for a, b in zip(self._base_nonce, self._seq.to_bytes(N_N, "big"), strict=True))
 
 
 class SenderContext(_Context):
@@ -189,9 +188,10 @@ class SenderContext(_Context):
         associated = _as_bytes(aad, "aad")
         if len(associated) > _MAX_INPUT:
             raise ValueError("hpke: aad is too long")
-        encryptor = Cipher(algorithms.AES(self._key), modes.GCM(self._next_nonce())).encryptor()
+        encryptor = Cipher(algorithms.AES(self._key), modes.GCM(self._nonce())).encryptor()
         encryptor.authenticate_additional_data(associated)
         body = encryptor.update(message) + encryptor.finalize()
+        self._seq += 1
         return body + encryptor.tag
 
 
@@ -207,8 +207,7 @@ class ReceiverContext(_Context):
         if len(data) < N_T:
             raise OpenError
         body, tag = data[:-N_T], data[-N_T:]
-        nonce = self._next_nonce()
-        decryptor = Cipher(algorithms.AES(self._key), modes.GCM(nonce, tag)).decryptor()
+        decryptor = Cipher(algorithms.AES(self._key), modes.GCM(self._nonce(), tag)).decryptor()
         decryptor.authenticate_additional_data(associated)
         out = bytearray(len(body) + 15)  # update_into wants room for one more block than it writes
         try:
@@ -218,6 +217,7 @@ class ReceiverContext(_Context):
             out[:] = bytes(len(out))
             raise OpenError from None
         del out[written:]
+        self._seq += 1
         return out
 
 

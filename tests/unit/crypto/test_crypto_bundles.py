@@ -312,3 +312,18 @@ def test_fuzz_open_export_bundle_raises_only_bundle_error(bad: Any) -> None:
         bundles.open_export_bundle(
             bad, bytes.fromhex(TK["embedded_private_key"]), TK["organization_id"], TK["production_signer_public_key"]
         )
+
+
+def test_signer_key_must_be_lowercase_uncompressed_hex() -> None:
+    for public in (SIGNER.public_key.upper(), SIGNER.public_key[:66], "zz" * 65):
+        with pytest.raises(ValueError):
+            bundles.build_import_bundle(hpke.generate_key_pair()[1], ORG, USER, BundleSigner(public, SIGNER.sign))
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 257, "tab\there", None])
+def test_bad_organization_or_user_ids(bad: Any) -> None:
+    _, target = hpke.generate_key_pair()
+    with pytest.raises(BundleError, match="organizationId"):
+        bundles.build_export_bundle(b"k", target.hex(), bad, SIGNER)
+    with pytest.raises(BundleError, match="userId"):
+        bundles.build_import_bundle(target, ORG, bad, SIGNER)
