@@ -62,6 +62,9 @@ class Table:
     scope: str  # the column that names the organization
     columns: tuple[str, ...]  # hashed, in this order
     key: tuple[str, ...]  # identifies a row in messages
+    # Columns added after rows were notarised: hashed (after `columns`, with their names) only when
+    # set, so a row notarised before they existed keeps its hash while they hold their default.
+    optional: tuple[str, ...] = ()
 
 
 TABLES: Final[tuple[Table, ...]] = (
@@ -120,6 +123,7 @@ TABLES: Final[tuple[Table, ...]] = (
             "updated_at",
         ),
         ("id",),
+        optional=("exported", "imported"),
     ),
     Table("key_addresses", "organization_id", ("organization_id", "address", "private_key_id"), ("address",)),
     Table(
@@ -198,6 +202,8 @@ def adopt_op(org_id: str) -> Op:
 
 
 def _value(v: Any) -> Any:
+    if isinstance(v, bool):  # PostgreSQL's BOOLEAN and SQLite's 0/1 hash alike (copy_from_sqlite)
+        return int(v)
     if isinstance(v, bytes | bytearray | memoryview):
         return "0x" + bytes(v).hex()
     return v
@@ -206,6 +212,7 @@ def _value(v: Any) -> Any:
 def row_hash(table: Table, row: Any) -> str:
     """SHA-256 of a row's table and canonical column values (hex)."""
     values = [_value(row[c]) for c in table.columns]
+    values += [[c, _value(row[c])] for c in table.optional if row[c]]
     return hashlib.sha256(orjson.dumps([table.name, values])).hexdigest()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from strongroom.store.core import Aggregate, columns, delete, from_row, in_org, insert, mark
+from strongroom.store.core import Aggregate, columns, delete, from_row, in_org, insert, mark, update
 from strongroom.store.group_commit import Op
 from strongroom.store.records import PrivateKey, Row
 
@@ -26,6 +26,8 @@ class PrivateKeys(Aggregate):
             wrapped=None if row["wrapped"] is None else bytes(row["wrapped"]),
             addresses=tuple((a["format"], a["address"]) for a in json.loads(row["addresses"])),
             tags=tuple(json.loads(row["tags"])),
+            exported=bool(row["exported"]),
+            imported=bool(row["imported"]),
         )
 
     def private_key(self, org_id: str, key_id: str) -> PrivateKey | None:
@@ -91,3 +93,7 @@ class PrivateKeys(Aggregate):
                 delete("private_keys", in_org(org_id, key_id)),
             ],
         )
+
+    @staticmethod
+    def mark_exported(org_id: str, key_id: str, now_ms: int) -> list[Op]:
+        return mark(org_id, [update("private_keys", {"exported": True, "updated_at": now_ms}, in_org(org_id, key_id))])

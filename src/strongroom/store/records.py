@@ -129,6 +129,8 @@ class PrivateKey:
     tags: tuple[str, ...]
     created_at: int
     updated_at: int
+    exported: bool = False
+    imported: bool = False
 
     def __repr__(self) -> str:  # never print the sealed secret
         return f"PrivateKey({self.id!r}, {self.curve}, {self.backend})"
@@ -164,6 +166,23 @@ class WalletAccount:
     public_key: bytes
     created_at: int
     updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTarget:
+    """A one-time P-256 key that INIT_IMPORT_* issued for one user; IMPORT_* decrypts with it once."""
+
+    id: str
+    organization_id: str
+    user_id: str
+    kind: str
+    public_key: bytes
+    sealed_private: bytes
+    created_at: int
+    expires_at: int
+
+    def __repr__(self) -> str:
+        return f"ImportTarget({self.id!r}, {self.kind})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from strongroom.store.activities import Activities
 from strongroom.store.core import Core, read_only
+from strongroom.store.imports import Imports
 from strongroom.store.organizations import Organizations
 from strongroom.store.policies import Policies
 from strongroom.store.private_keys import PrivateKeys, address_key
@@ -34,10 +35,12 @@ class Repository(Core):
         self.activities = Activities(self)
         self.usage = Usage(self)
         self.wallets = Wallets(self)
+        self.imports = Imports(self)
 
 
 __all__ = [
     "Activities",
+    "Imports",
     "Organizations",
     "Policies",
     "PrivateKeys",

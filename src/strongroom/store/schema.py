@@ -354,6 +354,17 @@ WALLET_ACCOUNTS: Final = Table(
     *_times(),
     unique=(("wallet_id", "path", "address_format"),),
 )
+IMPORT_TARGETS: Final = Table(
+    "import_targets",
+    _id(),
+    _org(references=False),
+    Column("user_id", TEXT),
+    Column("kind", TEXT),  # PRIVATE_KEY or WALLET
+    Column("public_key", BYTES),  # the one-time P-256 key a client encrypts its key or mnemonic to
+    Column("sealed_private", BYTES),  # its scalar, nonce || AES-GCM under the token's KEK
+    Column("created_at", INT),
+    Column("expires_at", INT),
+)
 
 # -- the migrations: version n is STEPS[n - 1] -----------------------------------------------------
 STEPS: Final[tuple[Step, ...]] = (
@@ -420,11 +431,15 @@ STEPS: Final[tuple[Step, ...]] = (
     ),
     Step(
         9,
-        "HD wallets (store/wallets.py): sealed seeds and the accounts derived from them, found by address",
+        "HD wallets (store/wallets.py), found by address; key export/import (store/imports.py)",
         WALLETS,
         WALLET_ACCOUNTS,
         Index("wallet_accounts_address", "wallet_accounts", "organization_id", "address_key"),
         Index("wallet_accounts_wallet", "wallet_accounts", "wallet_id"),
+        AddColumn("private_keys", Column("exported", BOOL, default="FALSE")),
+        AddColumn("private_keys", Column("imported", BOOL, default="FALSE")),
+        IMPORT_TARGETS,
+        Index("import_targets_user", "import_targets", "organization_id", "user_id", "kind"),
     ),
 )
 

@@ -104,3 +104,7 @@ class Wallets(Aggregate):
     @staticmethod
     def delete_account(org_id: str, account_id: str) -> list[Op]:
         return mark(org_id, [delete("wallet_accounts", in_org(org_id, account_id))])
+
+    @staticmethod
+    def mark_exported(org_id: str, wallet_id: str, now_ms: int) -> list[Op]:
+        return mark(org_id, [update("wallets", {"exported": True, "updated_at": now_ms}, in_org(org_id, wallet_id))])
