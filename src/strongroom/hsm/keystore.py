@@ -24,9 +24,9 @@ import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.mechanisms import GCMParams
 
-from strongroom.crypto import ed25519, hd, secp256k1
+from strongroom.crypto import bundles, ed25519, hd, hpke, secp256k1
 from strongroom.crypto.memory import wipe
-from strongroom.errors import ConfigError, HsmError
+from strongroom.errors import ConfigError, HsmError, InvalidRequest, UnsupportedAlgorithm
 from strongroom.hsm.errors import token_error
 from strongroom.hsm.token import ED25519_OID, SECP256K1_OID, Token, decode_ec_point, ec_params
 from strongroom.hsm.types import Backend, Capabilities, Curve, KeyRef
@@ -34,6 +34,7 @@ from strongroom.hsm.unseal import aes_gcm_decrypt_into_buffer
 
 KEK_LABEL: Final = "strongroom-kek"
 AUDIT_LABEL: Final = "strongroom-audit"
+BUNDLE_LABEL: Final = "strongroom-bundle"  # signs export and import bundles (Turnkey's enclave key)
 P256_OID: Final = "1.2.840.10045.3.1.7"
 _NONCE_LEN: Final = 12
 
@@ -67,6 +68,10 @@ def _wallet_aad(wallet_id: str, part: str) -> bytes:
     """Associated data of a wallet's sealed `seed` or `mnemonic`: a blob moved to another wallet,
     or the mnemonic put where the seed belongs, does not open."""
     return f"strongroom/v1/wallet/{part}/{wallet_id}".encode()
+
+
+def _import_aad(target_id: str) -> bytes:
+    return f"strongroom/v1/import-target/{target_id}".encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +160,14 @@ class KeyStore:
             wipe(mnemonic)
 
     def _seal_wallet(
-        self, wallet_id: str, mnemonic: bytearray, accounts: Sequence[tuple[Curve, tuple[int, ...]]]
+        self,
+        wallet_id: str,
+        mnemonic: bytearray,
+        accounts: Sequence[tuple[Curve, tuple[int, ...]]],
+        seed: bytearray | None = None,
     ) -> SealedWallet:
-        seed = hd.mnemonic_to_seed(mnemonic)
+        """Seal `mnemonic` (what export gives back) and the seed (from `mnemonic` unless given)."""
+        seed = hd.mnemonic_to_seed(mnemonic) if seed is None else seed
         try:
             publics = tuple(hd.derive_public_key(seed, curve.value, path) for curve, path in accounts)
             return SealedWallet(
@@ -177,6 +187,147 @@ class KeyStore:
             return tuple(hd.derive_public_key(seed, curve.value, path) for curve, path in accounts)
         finally:
             wipe(seed)
+
+    # -- export and import (Turnkey's bundles, crypto/bundles.py) ----------------------------------
+    def _bundle_keys(self) -> tuple[Any, Any]:
+        if not {"CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA"} <= self.capabilities.mechanisms:
+            raise UnsupportedAlgorithm(
+                "the token offers no P-256 ECDSA, which export and import bundles are signed with"
+            )
+        s = self.token.session()
+        try:
+            return (
+                s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=BUNDLE_LABEL),
+                s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=BUNDLE_LABEL),
+            )
+        except pkcs11.NoSuchKey:
+            try:
+                return s.generate_keypair(  # type: ignore[no-any-return]
+                    KeyType.EC,
+                    store=True,
+                    label=BUNDLE_LABEL,
+                    public_template={Attribute.EC_PARAMS: ec_params(P256_OID)},
+                    private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
+                )
+            except pkcs11.PKCS11Error as err:
+                raise token_error(err, f"cannot create `{BUNDLE_LABEL}` in the token") from err
+        except pkcs11.PKCS11Error as err:
+            raise token_error(err, f"cannot find `{BUNDLE_LABEL}` in the token", BUNDLE_LABEL, once_only=True) from err
+
+    def bundle_signer(self) -> bundles.BundleSigner:
+        """The token's P-256 bundle key: clients pin its public key (`dangerouslyOverrideSignerPublicKey`)."""
+        pub, priv = self._bundle_keys()
+
+        def sign(data: bytes) -> bytes:
+            try:
+                raw = bytes(priv.sign(bundles.digest_for_signing(data), mechanism=Mechanism.ECDSA))
+            except pkcs11.PKCS11Error as err:
+                raise token_error(err, "bundle signing failed") from err
+            return bundles.raw_signature_to_der(raw)
+
+        return bundles.BundleSigner(decode_ec_point(bytes(pub[Attribute.EC_POINT])).hex(), sign)
+
+    def bundle_public_key(self) -> str:
+        return self.bundle_signer().public_key
+
+    def export_key(self, ref: KeyRef, target_public_key: str, organization_id: str) -> str:
+        """A private key (a software key's sealed secret, or a wallet account's derived key) encrypted
+        to the client's target key, as Turnkey's `exportBundle`. Token keys never leave the token."""
+        if ref.backend is Backend.TOKEN:
+            raise InvalidRequest(
+                "this private key was generated inside the token as non-extractable: it cannot be exported"
+            )
+        signer = self.bundle_signer()
+        secret = self._derived_secret(ref) if ref.backend is Backend.WALLET else self._open(ref)
+        try:
+            return bundles.build_export_bundle(secret, target_public_key, organization_id, signer)
+        except bundles.BundleError as err:
+            raise InvalidRequest(str(err)) from None
+        finally:
+            wipe(secret)
+
+    def export_wallet(
+        self, wallet_id: str, sealed_mnemonic: bytes, target_public_key: str, organization_id: str
+    ) -> str:
+        """A wallet's mnemonic (with `\\n` and its passphrase, if it has one) as Turnkey's `exportBundle`."""
+        signer = self.bundle_signer()
+        mnemonic = self._open_aad(wallet_id, sealed_mnemonic, _wallet_aad(wallet_id, "mnemonic"))
+        try:
+            return bundles.build_export_bundle(mnemonic, target_public_key, organization_id, signer)
+        except bundles.BundleError as err:
+            raise InvalidRequest(str(err)) from None
+        finally:
+            wipe(mnemonic)
+
+    def new_import_target(self, target_id: str, organization_id: str, user_id: str) -> tuple[bytes, bytes, str]:
+        """A one-time P-256 target: (public key, its scalar sealed under the KEK, the signed importBundle)."""
+        self.ensure_kek()
+        signer = self.bundle_signer()
+        scalar, public = hpke.generate_key_pair()
+        try:
+            sealed = self._seal_aad(_import_aad(target_id), scalar)
+        finally:
+            wipe(scalar)
+        return public, sealed, bundles.build_import_bundle(public, organization_id, user_id, signer)
+
+    def _open_import(self, target_id: str, sealed_private: bytes, encrypted_bundle: object) -> bytearray:
+        scalar = self._open_aad(target_id, sealed_private, _import_aad(target_id))
+        try:
+            return bundles.open_import_bundle(encrypted_bundle, scalar)
+        except bundles.BundleError as err:
+            raise InvalidRequest(f"`parameters.encryptedBundle`: {err}") from None
+        finally:
+            wipe(scalar)
+
+    def import_private_key(
+        self, target_id: str, sealed_private: bytes, encrypted_bundle: object, key_id: str, curve: Curve
+    ) -> KeyRef:
+        """Decrypt a client's key and seal it under the KEK at once (a software key, `imported`)."""
+        self.ensure_kek()
+        secret = self._open_import(target_id, sealed_private, encrypted_bundle)
+        try:
+            if len(secret) != 32:
+                raise InvalidRequest(f"an imported {curve.value} private key is 32 bytes, not {len(secret)}")
+            try:
+                if curve is Curve.SECP256K1:
+                    public = secp256k1.public_key_from_secret(secret)
+                else:
+                    public = ed25519.public_key_from_seed(secret)
+            except ValueError:
+                raise InvalidRequest(f"the imported key is not a valid {curve.value} private key") from None
+            sealed = self._seal(key_id, curve, secret)
+        finally:
+            wipe(secret)
+        return KeyRef(key_id, curve, public, Backend.SOFTWARE, sealed)
+
+    def import_wallet(
+        self,
+        target_id: str,
+        sealed_private: bytes,
+        encrypted_bundle: object,
+        wallet_id: str,
+        accounts: Sequence[tuple[Curve, tuple[int, ...]]],
+    ) -> SealedWallet:
+        """Decrypt a client's mnemonic (and passphrase), check it (BIP-39) and seal it as a new wallet."""
+        self.ensure_kek()
+        plaintext = self._open_import(target_id, sealed_private, encrypted_bundle)
+        try:
+            try:
+                mnemonic, passphrase = bundles.split_wallet_plaintext(plaintext)
+            except bundles.BundleError as err:
+                raise InvalidRequest(f"`parameters.encryptedBundle`: {err}") from None
+            try:
+                hd.validate_mnemonic(mnemonic)
+            except hd.DerivationError as err:
+                raise InvalidRequest(f"the imported mnemonic is not valid BIP-39: {err}") from None
+            # Stored as export gives it back: the mnemonic, then "\n" and the passphrase if any.
+            stored = bytearray(mnemonic.encode() + (b"\n" + passphrase.encode() if passphrase else b""))
+            try:
+                return self._seal_wallet(wallet_id, stored, accounts, hd.mnemonic_to_seed(mnemonic, passphrase or ""))
+            finally:
+                wipe(stored)
+        finally:
+            wipe(plaintext)
 
     def _derived_secret(self, ref: KeyRef) -> bytearray:
         """A wallet account's private key, derived from its unsealed seed; the caller wipes it."""

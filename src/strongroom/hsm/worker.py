@@ -112,6 +112,36 @@ class AsyncKeyStore:
     ) -> SealedWallet:
         return await self._run(self._ks.create_wallet, wallet_id, words, accounts)
 
+    async def export_key(self, ref: KeyRef, target_public_key: str, organization_id: str) -> str:
+        return await self._run(self._ks.export_key, ref, target_public_key, organization_id)
+
+    async def export_wallet(
+        self, wallet_id: str, sealed_mnemonic: bytes, target_public_key: str, organization_id: str
+    ) -> str:
+        return await self._run(self._ks.export_wallet, wallet_id, sealed_mnemonic, target_public_key, organization_id)
+
+    async def new_import_target(self, target_id: str, organization_id: str, user_id: str) -> tuple[bytes, bytes, str]:
+        return await self._run(self._ks.new_import_target, target_id, organization_id, user_id)
+
+    async def import_private_key(
+        self, target_id: str, sealed_private: bytes, encrypted_bundle: object, key_id: str, curve: Curve
+    ) -> KeyRef:
+        return await self._run(self._ks.import_private_key, target_id, sealed_private, encrypted_bundle, key_id, curve)
+
+    async def import_wallet(
+        self,
+        target_id: str,
+        sealed_private: bytes,
+        encrypted_bundle: object,
+        wallet_id: str,
+        accounts: Sequence[tuple[Curve, tuple[int, ...]]],
+    ) -> SealedWallet:
+        return await self._run(self._ks.import_wallet, target_id, sealed_private, encrypted_bundle, wallet_id, accounts)
+
+    async def bundle_public_key(self) -> str:
+        """The token's bundle key, which clients pin (created on first use)."""
+        return await self._run(self._ks.bundle_public_key)
+
     async def derive_public_keys(
         self, wallet_id: str, sealed_seed: bytes, accounts: Sequence[tuple[Curve, tuple[int, ...]]]
     ) -> tuple[bytes, ...]:
