@@ -439,6 +439,93 @@ def cmd_wallets_accounts(args: argparse.Namespace) -> Output:
     return Output("\n".join(_account_line(a).strip() for a in accounts) or "no accounts", accounts)
 
 
+def _bundle_signer(client: Any, args: argparse.Namespace) -> str:
+    """The bundle key to trust: `--signer-key` (pinned by the operator) or what the daemon says."""
+    pinned: str | None = args.signer_key
+    served: str = client.query("get_bundle_signer")["publicKey"]
+    if pinned is not None and pinned.lower() != served:
+        raise LocalError("the daemon's bundle key is not the one given with --signer-key: refusing")
+    return served
+
+
+def cmd_wallets_export(args: argparse.Namespace) -> Output:
+    """Export a wallet's mnemonic to a key made here for this one call, and print it."""
+    from strongroom.crypto import bundles, hpke
+    from strongroom.crypto.memory import wipe
+
+    client = _client(args)
+    signer = _bundle_signer(client, args)
+    private, public = hpke.generate_key_pair()
+    try:
+        out = _activity_output(
+            client.submit(
+                "export_wallet",
+                "ACTIVITY_TYPE_EXPORT_WALLET",
+                {"walletId": args.wallet_id, "targetPublicKey": public.hex()},
+            ),
+            "exportWalletResult",
+        )
+        if out.code:
+            return out
+        plain = bundles.open_export_bundle(out.data["exportBundle"], private, client.organization_id, signer)
+    finally:
+        wipe(private)
+    mnemonic, _, passphrase = bytes(plain).decode().partition("\n")
+    wipe(plain)
+    data = {"walletId": args.wallet_id, "mnemonic": mnemonic, **({"passphrase": passphrase} if passphrase else {})}
+    return Output(mnemonic + (f"\npassphrase: {passphrase}" if passphrase else ""), data)
+
+
+def cmd_wallets_import(args: argparse.Namespace) -> Output:
+    """Import a mnemonic (read from a file or stdin, never from the command line) as a new wallet."""
+    from strongroom.crypto import bundles
+    from strongroom.crypto.bundle_client import encrypt_to_import_bundle
+
+    text = (sys.stdin.read() if args.mnemonic_file == "-" else _read_file(args.mnemonic_file)).strip()
+    if not text:
+        raise LocalError("no mnemonic: the file is empty")
+    passphrase = _read_file(args.passphrase_file).rstrip("\n") if args.passphrase_file else ""
+    plaintext = " ".join(text.split()) + (f"\n--PASS--\n{passphrase}" if passphrase else "")
+    client = _client(args)
+    signer = _bundle_signer(client, args)
+    user_id = client.whoami()["userId"]
+    init = _activity_output(
+        client.submit("init_import_wallet", "ACTIVITY_TYPE_INIT_IMPORT_WALLET", {"userId": user_id}),
+        "initImportWalletResult",
+    )
+    if init.code:
+        return init
+    try:
+        encrypted = encrypt_to_import_bundle(
+            init.data["importBundle"], plaintext.encode(), client.organization_id, user_id, signer
+        )
+    except bundles.BundleError as err:
+        raise LocalError(f"the daemon's import bundle is not acceptable: {err}") from None
+    accounts = [account_spec(a) for a in args.account or ["ethereum"]]
+    out = _activity_output(
+        client.submit(
+            "import_wallet",
+            "ACTIVITY_TYPE_IMPORT_WALLET",
+            {"userId": user_id, "walletName": args.name, "encryptedBundle": encrypted, "accounts": accounts},
+        ),
+        "importWalletResult",
+    )
+    if out.code:
+        return out
+    made = out.data
+    lines = [f"imported wallet {made['walletId']}  {args.name}"]
+    lines += [f"    {a['addressFormat'].removeprefix('ADDRESS_FORMAT_')}: {addr}  ({a['path']})"
+              for a, addr in zip(accounts, made["addresses"], strict=True)]  # fmt: skip
+    return Output("\n".join(lines), made)
+
+
+def _read_file(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as err:
+        raise LocalError(f"cannot read `{path}`: {err.strerror}") from None
+
+
 def cmd_wallets_delete(args: argparse.Namespace) -> Output:
     out = _client(args).delete_wallets([args.wallet_id], without_export=args.without_export)
     result = _activity_output(out, "deleteWalletsResult")
@@ -902,6 +989,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(wal, "accounts", cmd_wallets_accounts, "list a wallet's accounts (--add derives more)")
     s.add_argument("wallet_id", metavar="WALLET_ID")
     s.add_argument("--add", action="append", metavar="SPEC", help="ethereum[:N], solana[:N] or CURVE:PATH:FORMAT")
+    s = add(wal, "export", cmd_wallets_export, "print a wallet's mnemonic (encrypted to a one-time key made here)")
+    s.add_argument("wallet_id", metavar="WALLET_ID")
+    s.add_argument("--signer-key", help="the daemon's bundle key to insist on (hex; see get_bundle_signer)")
+    s = add(wal, "import", cmd_wallets_import, "import a BIP-39 mnemonic as a new wallet (encrypted here)")
+    s.add_argument("--name", required=True)
+    s.add_argument("--mnemonic-file", required=True, help="a file holding the mnemonic, or - for stdin")
+    s.add_argument("--passphrase-file", help="a file holding the BIP-39 passphrase, if the wallet has one")
+    s.add_argument("--account", action="append", metavar="SPEC", help="as for `wallets create` (default: ethereum)")
+    s.add_argument("--signer-key", help="the daemon's bundle key to insist on (hex; see get_bundle_signer)")
     s = add(wal, "delete", cmd_wallets_delete, "delete a wallet, its accounts and its sealed seed for good")
     s.add_argument("wallet_id", metavar="WALLET_ID")
     s.add_argument(

@@ -28,6 +28,7 @@ from strongroom.service.activities import (
     signing,
     sub_orgs,
     tags,
+    transfer,
     users,
     votes,
     wallets,
@@ -36,7 +37,7 @@ from strongroom.service.activities.base import Action, ActivityType, Resource, R
 
 __all__ = ["CATALOG", "Action", "ActivityType", "Catalog", "Resource", "RootOnly"]
 
-FAMILIES: Final = (keys, wallets, signing, users, credentials, sub_orgs, policies, tags, quorum, votes)
+FAMILIES: Final = (keys, wallets, transfer, signing, users, credentials, sub_orgs, policies, tags, quorum, votes)
 """The activity families, one module each (docs/architecture.md has one line per family)."""
 
 

@@ -224,8 +224,10 @@ def credential_env(k: ApiKey | Authenticator) -> dict[str, Any]:
     }
 
 
-def private_key_probe(key_id: str, tags: Sequence[str], label: str) -> dict[str, Any]:
-    return {"id": key_id, "tags": list(tags), "label": label, "imported": False, "exported": False}
+def private_key_probe(
+    key_id: str, tags: Sequence[str], label: str, *, imported: bool = False, exported: bool = False
+) -> dict[str, Any]:
+    return {"id": key_id, "tags": list(tags), "label": label, "imported": imported, "exported": exported}
 
 
 def _holds(policy: Policy, env: Mapping[str, Any], budget: Budget) -> bool:

@@ -77,6 +77,7 @@ class Queries:
     def __init__(self, repo: Repository, pipeline: Pipeline) -> None:
         self.repo: Final = repo
         self.pipeline: Final = pipeline
+        self._bundle_signer: str | None = None
         by_id = self._by_id
         self.table: Final[dict[str, QueryFn]] = {
             "whoami": self.whoami,
@@ -102,6 +103,7 @@ class Queries:
             "list_wallets": self.list_wallets,
             "get_wallet_account": self.get_wallet_account,
             "list_wallet_accounts": self.list_wallet_accounts,
+            "get_bundle_signer": self.get_bundle_signer,  # Strongroom extension: the key that signs bundles
             "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
         }
 
@@ -159,6 +161,14 @@ class Queries:
                 "smartContractInterfaceReferences": [],
             }
         }
+
+    async def get_bundle_signer(self, _org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        """`{publicKey}`: the token's P-256 key that signs export and import bundles (uncompressed hex),
+        what `@turnkey/crypto` takes as `dangerouslyOverrideSignerPublicKey`. Pin it out of band:
+        `strongroom bundle-key` prints it from the token."""
+        if self._bundle_signer is None:
+            self._bundle_signer = await self.pipeline.deps.keys.bundle_public_key()
+        return {"publicKey": self._bundle_signer}
 
     async def list_wallets(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         return {"wallets": [render.wallet(w) for w in self.repo.wallets.wallets(org.id)]}

@@ -93,8 +93,8 @@ def private_key(k: PrivateKey) -> dict[str, Any]:
         "privateKeyTags": list(k.tags),
         "createdAt": timestamp(k.created_at),
         "updatedAt": timestamp(k.updated_at),
-        "exported": False,
-        "imported": False,
+        "exported": k.exported,
+        "imported": k.imported,
     }
 
 

@@ -105,7 +105,7 @@ def key_ref(key: PrivateKey) -> KeyRef:
 
 
 def private_key_signer(key: PrivateKey) -> SigningKey:
-    env = {"private_key": private_key_probe(key.id, key.tags, key.name)}
+    env = {"private_key": private_key_probe(key.id, key.tags, key.name, imported=key.imported, exported=key.exported)}
     return SigningKey(key.id, key.curve, key.public_key, key_ref(key), env)
 
 

@@ -26,7 +26,7 @@ from strongroom.store.repository import Repository
 
 Resource = Literal["PRIVATE_KEY", "WALLET", "POLICY", "USER", "CREDENTIAL", "ORGANIZATION", "ACTIVITY"]
 """What an activity acts on: `activity.resource` in policies."""
-Action = Literal["CREATE", "UPDATE", "DELETE", "SIGN", "APPROVE", "REJECT"]
+Action = Literal["CREATE", "UPDATE", "DELETE", "SIGN", "EXPORT", "IMPORT", "APPROVE", "REJECT"]
 """What an activity does to its resource: `activity.action` in policies."""
 RootOnly = Literal["never", "always", "root target"]
 """Whether only the root quorum may approve it (decide.py says why): never; for every request of the

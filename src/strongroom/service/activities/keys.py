@@ -138,11 +138,12 @@ async def delete_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prep
     flag = params.get("deleteWithoutExport", False)
     if not isinstance(flag, bool):
         raise InvalidRequest("`parameters.deleteWithoutExport` must be a boolean")
-    if not flag:
-        raise InvalidRequest(
-            f"private key `{keys[0].id}` has not been exported: deleting it destroys it for good; export it"
-            " first, or pass `deleteWithoutExport: true`"
-        )
+    for key in keys:
+        if not flag and not key.exported:
+            raise InvalidRequest(
+                f"private key `{key.id}` has not been exported: deleting it destroys it for good; export it"
+                " first, or pass `deleteWithoutExport: true`"
+            )
 
     async def run() -> Execution:
         ops: list[Any] = []
@@ -157,7 +158,8 @@ async def delete_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prep
 
     env: dict[str, Any] = {}
     if len(keys) == 1:
-        env["private_key"] = private_key_probe(keys[0].id, keys[0].tags, keys[0].name)
+        k = keys[0]
+        env["private_key"] = private_key_probe(k.id, k.tags, k.name, imported=k.imported, exported=k.exported)
     return Prepared(run, env=env)
 
 

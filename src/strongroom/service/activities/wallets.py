@@ -100,7 +100,7 @@ def mnemonic_length(params: JsonObj, where: str) -> int:
     return raw
 
 
-def _accounts(
+def derived_accounts(
     org_id: str, wallet_id: str, specs: list[AccountSpec], publics: tuple[bytes, ...], now_ms: int
 ) -> list[WalletAccount]:
     return [
@@ -147,7 +147,7 @@ class NewWallet:
         wallet_id = str(uuid.uuid4())
         sealed = await deps.keys.create_wallet(wallet_id, self.words, [(s.curve, s.indexes) for s in self.specs])
         wallet = Wallet(wallet_id, self.org_id, self.name, sealed.mnemonic, sealed.seed, False, False, now_ms, now_ms)
-        accounts = _accounts(self.org_id, wallet_id, self.specs, sealed.public_keys, now_ms)
+        accounts = derived_accounts(self.org_id, wallet_id, self.specs, sealed.public_keys, now_ms)
         ops = deps.repo.wallets.insert_wallet(wallet) + deps.repo.wallets.insert_accounts(self.org_id, accounts)
         return {"walletId": wallet_id, "addresses": [a.address for a in accounts]}, ops
 
@@ -196,7 +196,7 @@ async def create_wallet_accounts(deps: Deps, ctx: Context, params: JsonObj) -> P
         publics = await deps.keys.derive_public_keys(
             wallet.id, wallet.sealed_seed, [(s.curve, s.indexes) for s in specs]
         )
-        accounts = _accounts(org_id, wallet.id, specs, publics, ctx.now_ms)
+        accounts = derived_accounts(org_id, wallet.id, specs, publics, ctx.now_ms)
         ops = deps.repo.wallets.insert_accounts(org_id, accounts) if persist and accounts else []
         return Execution({"addresses": [a.address for a in accounts]}, ops)
 
