@@ -475,3 +475,21 @@ def test_wallets_create_list_accounts_sign_and_delete(d: Daemon) -> None:
     key_id = key["privateKeyId"]
     assert human(d, "keys", "delete", key_id, "--without-export").stdout.strip() == f"deleted private key {key_id}"
     assert cli(d, "keys", "get", key_id, check=False).returncode == 1
+
+
+def test_wallets_import_and_export_through_the_cli(d: Daemon, tmp_path: Path) -> None:
+    mnemonic = " ".join(["abandon"] * 11 + ["about"])
+    words = tmp_path / "words.txt"
+    words.write_text("  " + mnemonic.replace(" ", "\n") + "\n")  # any whitespace, as people paste it
+    name = f"imported-{uuid.uuid4().hex[:6]}"
+    made = cli(d, "wallets", "import", "--name", name, "--mnemonic-file", str(words), "--account", "solana")
+    assert made["addresses"] == ["HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"]  # the published address
+    signer = d.client().query("get_bundle_signer")["publicKey"]
+    out = human(d, "wallets", "export", made["walletId"], "--signer-key", signer.upper())
+    assert out.stdout.strip() == mnemonic
+    wrong = human(d, "wallets", "export", made["walletId"], "--signer-key", "04" + "11" * 64, check=False)
+    assert wrong.returncode == 2 and "refusing" in wrong.stderr
+    # Exported, it may go without --without-export.
+    assert human(d, "wallets", "delete", made["walletId"]).stdout.strip() == f"deleted wallet {made['walletId']}"
+    missing = cli(d, "wallets", "import", "--name", "x", "--mnemonic-file", str(tmp_path / "nope"), check=False)
+    assert (missing.returncode, missing.stderr.count("\n")) == (2, 1)
