@@ -1,5 +1,5 @@
 """HD wallet custody: the mnemonic, the seed and every derived key stay out of the database, its WAL
-and the logs, through creating, deriving, signing with and deleting a wallet.
+and the logs, through creating, deriving, signing with, exporting and deleting a wallet.
 
 The daemon makes the mnemonic itself and never reveals it, so this test makes it knowable: the
 generator is replaced by one that returns the BIP-39 test mnemonic, whose seed and Turnkey-default
@@ -25,7 +25,7 @@ from strongroom.client import ApiKeyStamper
 from strongroom.client.calls import ETHEREUM_ACCOUNT, SOLANA_ACCOUNT
 from strongroom.clock import SystemClock
 from strongroom.config import Settings, TokenSettings
-from strongroom.crypto import hd, p256
+from strongroom.crypto import bundles, hd, hpke, p256
 from strongroom.hsm import Token
 from strongroom.logs import configure_logging
 from strongroom.service.facade import Strongroom
@@ -141,6 +141,22 @@ async def test_no_seed_mnemonic_or_derived_key_reaches_the_database_or_the_logs(
                 },
             )
         scan(tmp_path, log_stream.getvalue(), "after signing")
+        target_private, target_public = hpke.generate_key_pair()
+        exported = await submit(
+            "export_wallet",
+            "ACTIVITY_TYPE_EXPORT_WALLET",
+            {"walletId": made["walletId"], "targetPublicKey": target_public.hex()},
+        )
+        query = json.dumps({"organizationId": org_id}).encode()
+        resp = await client.post(
+            "/public/v1/query/get_bundle_signer", data=query, headers={"X-Stamp": stamper.stamp(query)}
+        )
+        signer = (await resp.json())["publicKey"]
+        opened = bundles.open_export_bundle(
+            exported["exportWalletResult"]["exportBundle"], target_private, org_id, signer
+        )
+        assert bytes(opened) == MNEMONIC.encode()  # the export is the one way out, encrypted to its target
+        scan(tmp_path, log_stream.getvalue(), "after exporting")
         await submit(
             "delete_wallets",
             "ACTIVITY_TYPE_DELETE_WALLETS",
