@@ -390,6 +390,11 @@ STEPS: Final[tuple[Step, ...]] = (
         USAGE_RESERVATIONS,
         Index("usage_reservations_organization", "usage_reservations", "organization_id", "month"),
     ),
+    Step(
+        9,
+        "activities waiting for votes, oldest first, across organizations (the expiry duty)",
+        Index("activities_status_created", "activities", "status", "created_at"),
+    ),
 )
 
 VERSION_TABLE: Final = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
