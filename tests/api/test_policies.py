@@ -339,9 +339,10 @@ async def test_votes_expire_after_24_hours(org: Org) -> None:
     assert expired["failure"]["message"].startswith("expired: the vote window ended")
     assert org.token_ops == before
     assert await org.service.expire_activities() == 0  # already expired: not again
-    status, data = await org.vote(bob, pending)
-    assert status == 400
-    assert "has expired" in data["message"]
+    for approve in (True, False):
+        status, data = await org.vote(bob, pending, approve=approve)
+        assert status == 400
+        assert "has expired" in data["message"]
     entries = org.service.repo.activities.audit_entries_of_activity(org.id, pending["id"])
     assert [(e["status"], e.get("reason")) for _, _, e in entries] == [
         ("ACTIVITY_STATUS_CONSENSUS_NEEDED", None),
