@@ -103,12 +103,14 @@ def start_daemon(
     env: dict[str, str] | None = None,
     config: str = "rate_limit_per_second = 10000\n",
     ready: bool = True,
+    clock_offset_file: Path | None = None,
 ) -> Daemon:
     """`strongroom init` + `strongroom serve` in a subprocess, on a free port; waits until ready.
 
     `config` is appended to the data dir's strongroom.toml on first init (tests raise the
     per-IP rate limit, since every test client shares 127.0.0.1; the limit has its own tests).
     `ready=False` also accepts a daemon that answers /readyz with 503 (it refuses to sign).
+    `clock_offset_file`: serve on a clock the test moves (`tests/e2e/moved_clock.py`).
     """
     base_env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
     base_env.update(env or {})
@@ -124,7 +126,11 @@ def start_daemon(
     port = free_port()
     log_path = data_dir / "daemon.log"
     log = log_path.open("wb")
-    proc = subprocess.Popen([*cmd, "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=base_env)
+    serve = [*cmd, "serve", "--port", str(port)]
+    if clock_offset_file is not None:
+        script = REPO / "tests" / "e2e" / "moved_clock.py"
+        serve = [sys.executable, str(script), str(data_dir), str(port), str(clock_offset_file)]
+    proc = subprocess.Popen(serve, stdout=log, stderr=subprocess.STDOUT, env=base_env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

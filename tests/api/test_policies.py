@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -326,9 +327,58 @@ async def test_votes_expire_after_24_hours(org: Org) -> None:
     pending = data["activity"]
     assert pending["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
     org.time.offset_ms = 24 * 3600 * 1000 + 1000
+    before = org.token_ops
     status, data = await org.vote(bob, pending)
     assert status == 400
-    assert "expired" in data["message"]
+    assert f"activity `{pending['id']}` has expired" in data["message"]
+    # No duty ran here (no daemon loop): the late vote itself ended the window, then was refused.
+    status, data = await org.query(org.root, "get_activity", activityId=pending["id"])
+    expired = data["activity"]
+    assert expired["status"] == "ACTIVITY_STATUS_REJECTED"
+    assert expired["failure"]["code"] == 4
+    assert expired["failure"]["message"].startswith("expired: the vote window ended")
+    assert org.token_ops == before
+    assert await org.service.expire_activities() == 0  # already expired: not again
+    for approve in (True, False):
+        status, data = await org.vote(bob, pending, approve=approve)
+        assert status == 400
+        assert "has expired" in data["message"]
+    entries = org.service.repo.activities.audit_entries_of_activity(org.id, pending["id"])
+    assert [(e["status"], e.get("reason")) for _, _, e in entries] == [
+        ("ACTIVITY_STATUS_CONSENSUS_NEEDED", None),
+        ("ACTIVITY_STATUS_REJECTED", "vote window ended"),
+    ]
+    settings = org.service.settings
+    assert verify_database(settings.database_path, read_pinned(settings.data_dir / PINNED_KEY_NAME)).ok
+
+
+async def test_the_expiry_duty_ends_overdue_windows_once_even_racing_late_votes(org: Org) -> None:
+    alice, bob = org.add_user("alice"), org.add_user("bob")
+    key, _ = await make_key(org, "k")
+    await org.policy("pair", "EFFECT_ALLOW", "activity.action == 'SIGN'", "approvers.count() >= 2")
+    parked = []
+    for _ in range(4):
+        status, data, _ = await org.submit(alice, "sign_raw_payload", SIGN, sign_params(key))
+        parked.append(data["activity"])
+    org.time.offset_ms = 12 * 3600 * 1000
+    status, data, _ = await org.submit(alice, "sign_raw_payload", SIGN, sign_params(key))
+    younger = data["activity"]
+    assert await org.service.expire_activities() == 0  # nothing is overdue yet
+    org.time.offset_ms = 24 * 3600 * 1000 + 1000
+    before = org.token_ops
+    # The duty and late votes on every parked activity at once: each is expired once.
+    results = await asyncio.gather(org.service.expire_activities(), *(org.vote(bob, a) for a in parked))
+    assert all(status == 400 and "has expired" in data["message"] for status, data in results[1:])
+    assert await org.service.expire_activities() == 0
+    for a in parked:
+        entries = org.service.repo.activities.audit_entries_of_activity(org.id, a["id"])
+        assert [e["status"] for _, _, e in entries] == ["ACTIVITY_STATUS_CONSENSUS_NEEDED", "ACTIVITY_STATUS_REJECTED"]
+    status, data = await org.query(org.root, "list_activities", filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])
+    assert [a["id"] for a in data["activities"]] == [younger["id"]]  # still inside its window
+    # ... which a vote still completes.
+    status, data = await org.vote(bob, younger)
+    assert (status, data["activity"]["status"]) == (200, "ACTIVITY_STATUS_COMPLETED")
+    assert org.token_ops == before + 1
 
 
 async def test_root_quorum_changes_need_the_current_root_quorum(org: Org) -> None:

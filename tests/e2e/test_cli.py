@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +17,7 @@ import pytest
 from coincurve import PublicKey
 from test_daemon import run_cli
 
-from conftest import Daemon, start_daemon
+from conftest import REPO, Daemon, start_daemon
 from strongroom.chains.ethereum.address import address_from_public_key
 from strongroom.chains.ethereum.tx import parse_signed_transaction
 from strongroom.crypto import p256
@@ -133,12 +137,12 @@ def test_client_commands(d: Daemon, tmp_path: Path) -> None:
     common = ("--url", d.url, "--org", d.organization_id, "--key", str(d.key_prefix))
     none = run_cli(*common, "activities", "list", "--status", "created", data_dir=d.data_dir)
     assert none.stdout.strip() == "no activities with status created"
-    approved = cli(d, "activities", "approve", waiting["id"])
+    approved = cli(d, "activities", "approve", waiting["id"], "--yes")
     assert approved["status"] == "ACTIVITY_STATUS_COMPLETED"
     second = json.loads(
         cli(d, "sign", "raw", "--sign-with", address, "--payload", "y", key=member_key, check=False).stdout
     )
-    rejected = cli(d, "activities", "reject", "--fingerprint", second["activity"]["fingerprint"])
+    rejected = cli(d, "activities", "reject", "--fingerprint", second["activity"]["fingerprint"], "--yes")
     assert rejected["status"] == "ACTIVITY_STATUS_REJECTED"
     cli(d, "policies", "delete", created["policyId"])
     assert created["policyId"] not in {p["policyId"] for p in cli(d, "policies", "list")}
@@ -389,7 +393,7 @@ def test_root_quorum_and_pending_activities(d: Daemon, tmp_path: Path) -> None:
     assert f"approved  {root_name} ({d.user_id})" in text  # who voted, and how
     assert "more approvals are needed" in text
 
-    assert cli(d, "activities", "approve", activity_id, key=member_key)["status"] == "ACTIVITY_STATUS_COMPLETED"
+    assert cli(d, "activities", "approve", activity_id, "-y", key=member_key)["status"] == "ACTIVITY_STATUS_COMPLETED"
     assert cli(d, "root-quorum", "show")["userIds"] == [d.user_id]
     text = human(d, "activities", "get", activity_id).stdout
     assert text.count("approved  ") == 2 and f"({member})" in text
@@ -428,7 +432,7 @@ def test_activities_get_shows_who_rejected(d: Daemon, tmp_path: Path) -> None:
     waiting = cli(d, "sign", "raw", "--sign-with", address, "--payload", "x", key=member_key, check=False)
     activity = json.loads(waiting.stdout)["activity"]
     assert cli(d, "activities", "pending")[0]["id"] == activity["id"]
-    cli(d, "activities", "reject", activity["id"])
+    cli(d, "activities", "reject", activity["id"], "--yes")
     text = human(d, "activities", "get", activity["id"]).stdout
     assert "REJECTED  SIGN_RAW_PAYLOAD_V2" in text and "payload: x" in text
     assert f"approved  {member['userName']} ({member['userId']})" in text  # the request is its sender's vote
@@ -493,3 +497,106 @@ def test_wallets_import_and_export_through_the_cli(d: Daemon, tmp_path: Path) ->
     assert human(d, "wallets", "delete", made["walletId"]).stdout.strip() == f"deleted wallet {made['walletId']}"
     missing = cli(d, "wallets", "import", "--name", "x", "--mnemonic-file", str(tmp_path / "nope"), check=False)
     assert (missing.returncode, missing.stderr.count("\n")) == (2, 1)
+
+
+def on_terminal(d: Daemon, *args: str, answer: str) -> subprocess.CompletedProcess[str]:
+    """Run `strongroom ...` (root's key) with a pseudo-terminal as stdin, on which `answer` is typed."""
+    main, side = pty.openpty()
+    common = ["--url", d.url, "--org", d.organization_id, "--key", str(d.key_prefix)]
+    env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "strongroom", "--data-dir", str(d.data_dir), *common, *args],
+            stdin=side, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        )  # fmt: skip
+        os.close(side)
+        os.write(main, answer.encode() + b"\n")  # the terminal holds the line until the CLI reads it
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(main)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_approve_and_reject_show_the_activity_and_ask_first(d: Daemon, tmp_path: Path) -> None:
+    """`activities approve|reject ID` print what `activities get` prints, ask on the terminal
+    (not without one, unless --yes), then vote with the activity's fingerprint."""
+    address = cli(d, "keys", "create", "--name", f"cli-{uuid.uuid4()}", "--curve", "secp256k1")["addresses"][0][
+        "address"
+    ]
+    key_id = cli(d, "keys", "get", address)["privateKeyId"]
+    policy = cli(
+        d, "policies", "create", "--name", f"pair {key_id}", "--effect", "allow",
+        "--condition", f"activity.action == 'SIGN' && private_key.id == '{key_id}'",
+        "--consensus", "approvers.count() >= 2",
+    )["policyId"]  # fmt: skip
+    member_key = key_files(tmp_path, "member")
+    member = cli(d, "users", "create", "--name", f"member-{uuid.uuid4().hex[:6]}", "--api-key-file", str(member_key))
+
+    def park(nonce: int) -> dict[str, Any]:
+        unsigned = cli(
+            d, "tx", "eth-transfer", "--to", "0x" + "35" * 20, "--value", "0.25eth", "--nonce", str(nonce),
+            "--chain-id", "11155111", "--max-fee", "30gwei", "--priority-fee", "1gwei",
+        )["unsignedTransaction"]  # fmt: skip
+        out = cli(d, "sign", "tx", "--sign-with", address, "--unsigned", unsigned, key=member_key, check=False)
+        activity: dict[str, Any] = json.loads(out.stdout)["activity"]
+        assert activity["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+        return activity
+
+    def status(activity: dict[str, Any]) -> str:
+        return str(cli(d, "activities", "get", activity["id"])["status"])
+
+    first, second = park(1), park(2)
+    view = human(d, "activities", "get", first["id"]).stdout
+
+    # No terminal, no --yes: one line, exit 2, nothing sent.
+    for verb in ("approve", "reject"):
+        refused = human(d, "activities", verb, first["id"], check=False)
+        assert refused.returncode == 2
+        assert refused.stdout == ""
+        assert refused.stderr == (
+            f"error: stdin is not a terminal, so `activities {verb}` cannot ask: pass --yes to {verb} anyway\n"
+        )
+    assert status(first) == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+
+    # On a terminal: the decoded view, then the question; "n" sends nothing.
+    declined = on_terminal(d, "activities", "approve", first["id"], answer="n")
+    assert declined.returncode == 2
+    assert declined.stdout.startswith(view)  # exactly what `activities get` prints
+    assert "decoded transaction:" in declined.stdout and "value: 250000000000000000 wei" in declined.stdout
+    assert declined.stdout.endswith(f"approve activity {first['id']}? [y/N] ")
+    assert declined.stderr == "error: not approved: nothing was sent\n"
+    assert status(first) == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+
+    approved = on_terminal(d, "activities", "approve", first["id"], answer="y")
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.startswith(view)
+    assert approved.stdout.endswith(f"? [y/N] approved: activity {first['id']} is now COMPLETED\n")
+    assert status(first) == "ACTIVITY_STATUS_COMPLETED"
+    signed = cli(d, "activities", "get", first["id"])["result"]["signTransactionResult"]["signedTransaction"]
+    assert parse_signed_transaction(signed).tx.value == 25 * 10**16
+
+    # Already decided: shown, not asked, nothing sent (exit 1).
+    again = on_terminal(d, "activities", "reject", first["id"], answer="y")
+    assert again.returncode == 1
+    assert again.stdout.endswith(
+        f"activity {first['id']} is COMPLETED: it is not waiting for votes, nothing was sent\n"
+    )
+    assert "[y/N]" not in again.stdout
+
+    # By fingerprint, answered "yes": found among the activities waiting for votes, then rejected.
+    rejected = on_terminal(d, "activities", "reject", "--fingerprint", second["fingerprint"], answer="yes")
+    assert rejected.returncode == 0, rejected.stderr
+    assert rejected.stdout.startswith(f"{second['id']}  CONSENSUS_NEEDED  SIGN_TRANSACTION_V2\n")
+    assert "value: 250000000000000000 wei" in rejected.stdout and "nonce: 2" in rejected.stdout
+    assert rejected.stdout.endswith(f"rejected: activity {second['id']} is now REJECTED\n")
+    assert status(second) == "ACTIVITY_STATUS_REJECTED"
+
+    # --yes: no question, and --json keeps stdout one JSON document.
+    third = park(3)
+    shown = human(d, "activities", "approve", third["id"], "--yes")
+    assert "decoded transaction:" in shown.stdout and "[y/N]" not in shown.stdout
+    assert shown.stdout.endswith(f"approved: activity {third['id']} is now COMPLETED\n")
+    fourth = park(4)
+    assert cli(d, "activities", "reject", fourth["id"], "--yes")["status"] == "ACTIVITY_STATUS_REJECTED"
+    cli(d, "policies", "delete", policy)
+    cli(d, "users", "delete", member["userId"])

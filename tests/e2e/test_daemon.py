@@ -31,6 +31,7 @@ def run_cli(*args: str, data_dir: Path, check: bool = True) -> subprocess.Comple
     env = {k: v for k, v in os.environ.items() if k != "SOFTHSM2_CONF"}
     return subprocess.run(
         [sys.executable, "-m", "strongroom", "--data-dir", str(data_dir), *args],
+        stdin=subprocess.DEVNULL,  # never the terminal pytest may run in: commands that ask would wait
         capture_output=True,
         text=True,
         env=env,

@@ -686,12 +686,62 @@ def cmd_activities_get(args: argparse.Namespace) -> Output:
     return Output(_activity_text(activity), activity)
 
 
+WAITING_FOR_VOTES: Final = "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+
+
+def _voted_on(client: Any, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The activity a vote is about: by id, or by --fingerprint among those waiting for votes
+    (None if it is not among the 100 newest of them)."""
+    if args.activity_id:
+        activity: dict[str, Any] = client.get_activity(args.activity_id)["activity"]
+        if args.fingerprint and args.fingerprint != activity["fingerprint"]:
+            raise LocalError(f"activity {activity['id']} does not have the fingerprint {args.fingerprint}")
+        return activity
+    waiting = client.list_activities(100, filterByStatus=[WAITING_FOR_VOTES])["activities"]
+    return next((a for a in waiting if a["fingerprint"] == args.fingerprint), None)
+
+
 def _vote(args: argparse.Namespace, approve: bool) -> Output:
+    """Show what is being voted on (as `activities get` does), ask unless --yes, then vote.
+
+    The question is asked on the terminal: without one (stdin not a TTY) and without --yes the
+    command refuses before it sends anything. With --json the view and the question go to
+    stderr, so that stdout stays one JSON document.
+    """
+    verb, done = ("approve", "approved") if approve else ("reject", "rejected")
+    if not args.yes and not sys.stdin.isatty():
+        raise LocalError(f"stdin is not a terminal, so `activities {verb}` cannot ask: pass --yes to {verb} anyway")
     client = _client(args)
-    fingerprint = args.fingerprint or client.get_activity(args.activity_id)["activity"]["fingerprint"]
+    activity = _voted_on(client, args)
+    view = sys.stderr if args.json else sys.stdout
+    if activity is None:
+        if not args.yes:
+            raise LocalError(
+                f"no activity waiting for votes has the fingerprint {args.fingerprint}: give its id to see it first,"
+                " or pass --yes to vote without seeing it"
+            )
+        fingerprint = str(args.fingerprint)
+    else:
+        if not (args.json and args.yes):
+            view.write(_activity_text(activity) + "\n")
+            view.flush()
+        if activity["status"] != WAITING_FOR_VOTES:
+            status = activity["status"].removeprefix("ACTIVITY_STATUS_")
+            text = f"activity {activity['id']} is {status}: it is not waiting for votes, nothing was sent"
+            return Output("" if args.json else text, activity, EXIT_API_ERROR)
+        fingerprint = activity["fingerprint"]
+    if not args.yes:
+        view.write(f"{verb} activity {activity['id'] if activity else fingerprint}? [y/N] ")
+        view.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise LocalError(f"not {done}: nothing was sent")
     out = client.approve_activity(fingerprint) if approve else client.reject_activity(fingerprint)
-    activity = out["activity"]
-    return Output(_activity_line(activity), activity)
+    result = out["activity"]
+    code = EXIT_API_ERROR if result["status"] == "ACTIVITY_STATUS_FAILED" else 0
+    text = f"{done}: activity {result['id']} is now {result['status'].removeprefix('ACTIVITY_STATUS_')}"
+    if result.get("failure"):
+        text += f" ({result['failure'].get('message', '')})"
+    return Output(text, result, code)
 
 
 def cmd_activities_approve(args: argparse.Namespace) -> Output:
@@ -1050,9 +1100,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(act, "get", cmd_activities_get, "show one activity: its decoded intent, votes and result or failure")
     s.add_argument("activity_id")
     for name, fn in (("approve", cmd_activities_approve), ("reject", cmd_activities_reject)):
-        s = add(act, name, fn, f"{name} an activity that needs consensus")
+        s = add(act, name, fn, f"{name} an activity that needs consensus: shows it, asks, then votes")
         s.add_argument("activity_id", nargs="?")
         s.add_argument("--fingerprint")
+        s.add_argument("-y", "--yes", action="store_true", help=f"{name} without asking (needed without a terminal)")
 
     users = sub.add_parser("users", help="users and their credentials").add_subparsers(dest="sub", required=True)
     add(users, "list", cmd_users_list, "list users")

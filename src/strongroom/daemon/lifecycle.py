@@ -1,7 +1,7 @@
 """The process's life: sites up, background duties, a signal, an orderly stop.
 
 What runs in the background is scheduled here; what each duty does belongs to the service
-(`check_token`, `retry_store`, `checkpoint`).
+(`check_token`, `retry_store`, `expire_activities`, `checkpoint`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,14 @@ from strongroom.service import Strongroom
 log = get_logger("strongroom.daemon")
 
 
-async def maintain(service: Strongroom, checkpoint_every_s: float = 1.0, token_every_s: float = 2.0) -> None:
+async def maintain(
+    service: Strongroom, checkpoint_every_s: float = 1.0, token_every_s: float = 2.0, expiry_every_s: float = 1.0
+) -> None:
     """Background duties: watch the token (and log in again), retry a failed store (so signing
-    resumes), and sign audit checkpoints."""
+    resumes), end the vote windows that have passed (every replica runs it: each activity is
+    expired once), and sign audit checkpoints."""
     last = 0.0
+    last_expiry = 0.0
     last_token = time.monotonic()
     while True:
         await asyncio.sleep(0.5)
@@ -36,6 +40,13 @@ async def maintain(service: Strongroom, checkpoint_every_s: float = 1.0, token_e
             await service.check_token()
         if not await service.retry_store():
             continue
+        if time.monotonic() - last_expiry >= expiry_every_s:
+            last_expiry = time.monotonic()
+            try:
+                await service.expire_activities()
+            except Exception as err:  # noqa: BLE001 - the next run tries again; the other duties go on
+                why = err.message if isinstance(err, StrongroomError) else type(err).__name__
+                log.error("activity_expiry_failed", error=why)
         if time.monotonic() - last >= checkpoint_every_s:
             last = time.monotonic()
             try:

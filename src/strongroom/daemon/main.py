@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sys
 
+from strongroom.clock import Clock
 from strongroom.config import Settings
 from strongroom.daemon import lifecycle
 from strongroom.logs import configure_logging, flush_logs
@@ -22,11 +23,12 @@ each thread hand-off of those requests could still wait 5 ms behind them.
 """
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, clock: Clock | None = None) -> None:
+    """Serve until stopped; `clock` replaces the system's trusted clock (tests move time with it)."""
     configure_logging(settings.log_format, logging.getLevelNamesMapping()[settings.log_level.upper()], buffered=True)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        service = Strongroom.open(settings)
+        service = Strongroom.open(settings, clock=clock)
         try:
             asyncio.run(lifecycle.run(settings, service))
         finally:

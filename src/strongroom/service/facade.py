@@ -159,6 +159,16 @@ class Strongroom:
         await asyncio.to_thread(audit_trust.checkpointed, self.settings.data_dir, seq, head, at_ms)  # fsyncs
         return True
 
+    async def expire_activities(self) -> int:
+        """End the vote windows that have passed (`service/expiry.py`); how many were expired.
+
+        Nothing is written while signing is stopped (start-up verification failed) or the audit
+        log failed verification: an expiry is an audited change like any other.
+        """
+        if self.pipeline.stopped is not None or self.guard.audit_problem is not None:
+            return 0
+        return await self.pipeline.expiry.run()
+
     async def check_token(self) -> bool:
         """Is the token reachable and logged in? If not, try to log in again (PIN re-read)."""
         try:

@@ -8,7 +8,8 @@ answered as errors and change nothing.
 
 A request the policies allow only with more approvals is recorded as CONSENSUS_NEEDED and
 executes, exactly once, when a vote (APPROVE_ACTIVITY) completes its consensus; a REJECT_ACTIVITY
-vote ends it. Votes are accepted for 24 hours after the activity was created.
+vote ends it. Votes are accepted for 24 hours after the activity was created; then the activity
+is rejected as expired (`service/expiry.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import os
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -42,7 +44,7 @@ from strongroom.errors import (
 from strongroom.hsm import AsyncKeyStore
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
-from strongroom.service import auth, render
+from strongroom.service import auth, expiry, render
 from strongroom.service.activities import votes
 from strongroom.service.activities.base import ActivityType, Context, Deps, Execution, Prepared
 from strongroom.service.auth import Principal
@@ -63,7 +65,7 @@ STATUS_COMPLETED: Final = "ACTIVITY_STATUS_COMPLETED"
 STATUS_FAILED: Final = "ACTIVITY_STATUS_FAILED"
 STATUS_CONSENSUS: Final = "ACTIVITY_STATUS_CONSENSUS_NEEDED"
 STATUS_REJECTED: Final = "ACTIVITY_STATUS_REJECTED"
-VOTE_WINDOW_MS: Final = 24 * 60 * 60 * 1000
+VOTE_WINDOW_MS: Final = expiry.VOTE_WINDOW_MS
 APPROVE: Final = votes.APPROVE.type
 REJECT: Final = votes.REJECT.type
 NO_FINGERPRINT: Final = (
@@ -98,6 +100,16 @@ class Submission:
             created_at=self.now_ms,
             updated_at=self.now_ms,
         )
+
+
+class _HeldLock:
+    """An activity's in-process consensus lock, and how many coroutines hold or wait for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 def _check_storable(activity: Activity) -> None:
@@ -172,7 +184,7 @@ class Pipeline:
         self.max_future_ms: Final = max_future_ms
         self.catalog: Final = catalog  # what is served: the pipeline dispatches from it only
         self._inflight: dict[str, asyncio.Future[Activity]] = {}
-        self._vote_locks: dict[str, asyncio.Lock] = {}
+        self._vote_locks: dict[str, _HeldLock] = {}
         self.recent: Final = RecentFingerprints(max_age_ms + max_future_ms + 60_000)
         self.meter: Final = Meter(repo)
         self.decider: Final = Decider(repo)
@@ -181,6 +193,7 @@ class Pipeline:
         self.stopped: str | None = None
         self.webauthn: WebAuthnSettings | None = webauthn  # None: passkey stamps are refused
         self.deps: Final = Deps(repo, keys, self.decider, webauthn)  # what readers and executors use
+        self.expiry: Final = expiry.Expiry(repo, clock, self.consensus_lock)  # the end of vote windows
         now = clock.now_ms()
         for fingerprint, at_ms in repo.activities.recent_fingerprints(now - self.recent.window_ms):
             self.recent.add(fingerprint, at_ms)
@@ -642,18 +655,19 @@ class Pipeline:
         target = self.repo.activities.activity_by_fingerprint(target_fp)
         if target is None or target.organization_id != org.id:
             raise NotFound(NO_FINGERPRINT)
-        lock = self._vote_locks.setdefault(target.id, asyncio.Lock())
-        # The in-process lock, then the cross-replica one (a no-op on SQLite): the decision and
-        # the execution happen once, on one replica, from the status read after both are held.
-        async with lock, self.repo.db.exclusive(f"activity:{target.id}"):
+        # The decision and the execution happen once, on one replica, from the status read under
+        # the lock (an expiry holds it too: a vote racing the end of the window has one outcome).
+        async with self.consensus_lock(target.id):
             target = self.repo.activities.activity(org.id, target.id)
             assert target is not None
+            if expiry.is_expired(target):
+                raise expiry.late_vote(target)
             if target.status != STATUS_CONSENSUS:
                 raise InvalidRequest(f"activity `{target.id}` is {target.status}: it is not waiting for votes")
-            if now_ms - target.created_at > VOTE_WINDOW_MS:
-                raise InvalidRequest(
-                    "votes on this activity have expired: they are accepted for 24 hours after it was created"
-                )
+            if expiry.overdue(target, now_ms):
+                # The duty has not reached it yet: it is expired now, then the vote is refused.
+                await self.expiry.expire_locked(target, now_ms)
+                raise expiry.late_vote(target)
             if any(v.get("userId") == principal.user.id for v in target.votes):
                 raise InvalidRequest("this user has already voted on this activity")
             entry = self.catalog.by_type.get(target.type)
@@ -693,7 +707,6 @@ class Pipeline:
             voted = replace(voted, policy_evaluations=self.decider.evaluations_json(org.id, decision))
             if decision.outcome is Outcome.ALLOW:
                 done = await self._execute(entry, org, prepared, voted, now_ms, extra_ops=vote_ops)
-                self._vote_locks.pop(target.id, None)
                 return vote_activity, done
             if decision.outcome is Outcome.REQUIRES_CONSENSUS:
                 await self.repo.write(
@@ -709,6 +722,22 @@ class Pipeline:
                 [*vote_ops, *self.repo.activities.update_activity(denied, expected_status=STATUS_CONSENSUS)]
             )
             return vote_activity, denied
+
+    @asynccontextmanager
+    async def consensus_lock(self, activity_id: str) -> AsyncIterator[None]:
+        """Held while a vote decides and executes an activity, or an expiry ends it: the
+        in-process lock, then the cross-replica one (`db.exclusive`, a no-op on SQLite)."""
+        held = self._vote_locks.get(activity_id)
+        if held is None:
+            held = self._vote_locks[activity_id] = _HeldLock()
+        held.users += 1
+        try:
+            async with held.lock, self.repo.db.exclusive(f"activity:{activity_id}"):
+                yield
+        finally:
+            held.users -= 1
+            if held.users == 0:
+                del self._vote_locks[activity_id]
 
     async def _audit_refusal(self, what: str, org: Organization, principal: Principal, err: StrongroomError) -> None:
         at_ms = self.clock.reading_ms()  # written even when the refusal is for an untrusted clock

@@ -108,9 +108,20 @@ class Activities(Aggregate):
         )
         return 0 if row is None else int(row[0])
 
+    def waiting_since(self, status: str, created_before_ms: int, limit: int) -> list[Activity]:
+        """Activities of every organization in `status` created at or before `created_before_ms`,
+        oldest first, at most `limit` (the expiry duty: those whose vote window has ended)."""
+        rows = self.db.all(
+            "SELECT * FROM activities WHERE status = ? AND created_at <= ? ORDER BY created_at, seq LIMIT ?",
+            (status, created_before_ms, limit),
+        )
+        return [self._activity(r) for r in rows]
+
     @staticmethod
-    def _activity_entry(activity: Activity, request_digest: str, result: str, actor_key: str | None) -> dict[str, Any]:
-        return {
+    def _activity_entry(
+        activity: Activity, request_digest: str, result: str, actor_key: str | None, reason: str | None = None
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
             "kind": "activity",
             "at_ms": activity.updated_at,
             "organization_id": activity.organization_id,
@@ -123,6 +134,9 @@ class Activities(Aggregate):
             "request_digest": request_digest,
             "result_digest": digest(result),
         }
+        if reason is not None:
+            entry["reason"] = reason
+        return entry
 
     @staticmethod
     def insert_activity(activity: Activity, request: bytes, stamp: str, actor_key: str) -> list[Op]:
@@ -132,12 +146,15 @@ class Activities(Aggregate):
         entry = Activities._activity_entry(activity, digest(request), str(stored["result"]), actor_key)
         return [insert("activities", {**row, "request": request, "stamp": stamp}), append_op(entry)]
 
-    def update_activity(self, activity: Activity, *, expected_status: str) -> list[Op]:
-        """A state change (votes, completion), only from `expected_status`, with its audit entry."""
+    def update_activity(self, activity: Activity, *, expected_status: str, reason: str | None = None) -> list[Op]:
+        """A state change (votes, completion, expiry), only from `expected_status`, with its audit
+        entry (`reason`: why, for a change no request asked for). If the row is no longer in
+        `expected_status` when the transaction runs (another writer, perhaps another replica, got
+        there first), nothing is written and the write answers `Conflict` (`EXPECT_ROW`)."""
         stored = self._stored(activity)
         row = self.db.one("SELECT request FROM activities WHERE id = ?", (activity.id,))
         request_digest = digest(bytes(row["request"])) if row is not None else ""
-        entry = self._activity_entry(activity, request_digest, str(stored["result"]), None)
+        entry = self._activity_entry(activity, request_digest, str(stored["result"]), None, reason)
         changed = {"status": activity.status, **stored, "updated_at": activity.updated_at}
         sql, params = update("activities", changed, {"id": activity.id, "status": expected_status})
         return [(sql + EXPECT_ROW, params), append_op(entry)]

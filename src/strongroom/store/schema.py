@@ -441,6 +441,11 @@ STEPS: Final[tuple[Step, ...]] = (
         IMPORT_TARGETS,
         Index("import_targets_user", "import_targets", "organization_id", "user_id", "kind"),
     ),
+    Step(
+        10,
+        "activities waiting for votes, oldest first, across organizations (the expiry duty)",
+        Index("activities_status_created", "activities", "status", "created_at"),
+    ),
 )
 
 VERSION_TABLE: Final = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
