@@ -1,11 +1,11 @@
 """Signing: raw payloads (one or a batch), Ethereum and Solana transactions.
 
 Each reader resolves the key, parses the payload or transaction and says what policies may read
-about it (`private_key`, `eth.tx`, `eth.eip_712`, `solana.tx`, `activity.params`); the token is touched only
-by the executor, after the policy decision.
+about it (`private_key`, `eth.tx`, `eth.eip_712`, `solana.tx`, `activity.params`); the token is
+touched only by the executor, after the policy decision.
 
 Every signature has a policy subject. A batch (`SIGN_RAW_PAYLOADS`) has one subject per payload,
-each with its own `activity.params.payload` and `eth` namespace. A raw payload whose preimage the
+each with its own `activity.params.payload` and `eth` / `solana` namespaces. A raw payload whose preimage the
 daemon sees (KECCAK256, SHA256, or an Ed25519 message) is recognised: unsigned transaction bytes
 fill `eth.tx`, an EIP-712 digest input opens `eth.eip_712`, an EIP-7702 authorization
 `eth.eip_7702_authorization` (see `strongroom.chains.ethereum.preimage`); an Ed25519 message
