@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pty
@@ -18,9 +19,12 @@ from coincurve import PublicKey
 from test_daemon import run_cli
 
 from conftest import REPO, Daemon, start_daemon
+from solana_build import labelled, sol_transfer_message, transaction
 from strongroom.chains.ethereum.address import address_from_public_key
 from strongroom.chains.ethereum.tx import parse_signed_transaction
-from strongroom.crypto import p256
+from strongroom.chains.solana import wire
+from strongroom.crypto import ed25519, p256
+from strongroom.crypto.base58 import b58decode
 from strongroom.crypto.keccak import keccak256
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
@@ -87,6 +91,18 @@ def test_client_commands(d: Daemon, tmp_path: Path) -> None:
     assert (missing.returncode, "no private key with the name or address" in missing.stderr) == (2, True)
     ed = cli(d, "keys", "create", "--name", f"cli-ed-{uuid.uuid4()}", "--curve", "ed25519")
     assert ed["addresses"][0]["format"] == "ADDRESS_FORMAT_SOLANA"
+    sol_address = ed["addresses"][0]["address"]
+    sol_message = sol_transfer_message(b58decode(sol_address), labelled(9), 111).encode()
+    sol = cli(d, "sign", "tx", "--type", "solana", "--sign-with", sol_address,
+              "--unsigned", transaction(sol_message, 1).hex())  # fmt: skip
+    sol_tx = wire.parse_transaction(bytes.fromhex(sol["signedTransaction"]))
+    assert base64.b64decode(sol["base64"]) == sol_tx.serialize()
+    assert sol_tx.message.raw == sol_message
+    ed25519.verify(b58decode(sol_address), sol_message, sol_tx.signatures[0])
+    wrong = cli(d, "sign", "tx", "--type", "solana", "--sign-with", address, "--unsigned",
+                transaction(sol_message, 1).hex(), check=False)  # fmt: skip
+    assert wrong.returncode != 0
+    assert "ed25519" in wrong.stderr
 
     sig = cli(d, "sign", "raw", "--sign-with", address, "--payload", "hi", "--hash", "sha256")
     assert sig["status"] == "ACTIVITY_STATUS_COMPLETED"

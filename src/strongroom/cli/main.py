@@ -8,6 +8,7 @@ local problem (missing key file, bad config, bad argument), 3 the daemon could n
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -544,10 +545,14 @@ def cmd_sign_raw(args: argparse.Namespace) -> Output:
 
 
 def cmd_sign_tx(args: argparse.Namespace) -> Output:
-    out = _client(args).sign_transaction(args.sign_with, args.unsigned)
+    out = _client(args).sign_transaction(args.sign_with, args.unsigned, f"TRANSACTION_TYPE_{args.type.upper()}")
     result = _activity_output(out, "signTransactionResult")
     if result.code:
         return result
+    if args.type == "solana":  # hex as Turnkey returns it, and base64 for a node's sendTransaction
+        signed = result.data["signedTransaction"]
+        b64 = base64.b64encode(bytes.fromhex(signed)).decode()
+        return Output(signed, {"signedTransaction": signed, "base64": b64, "activityId": out["activity"]["id"]})
     signed = "0x" + result.data["signedTransaction"]
     return Output(signed, {"signedTransaction": signed, "activityId": out["activity"]["id"]})
 
@@ -1060,9 +1065,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--payload", required=True)
     s.add_argument("--encoding", choices=["hexadecimal", "text_utf8", "eip712"], default="text_utf8")
     s.add_argument("--hash", choices=["keccak256", "sha256", "no_op", "not_applicable"], default="keccak256")
-    s = add(sign, "tx", cmd_sign_tx, "sign an unsigned Ethereum transaction; prints it signed, ready to broadcast")
+    s = add(sign, "tx", cmd_sign_tx, "sign an unsigned Ethereum or Solana transaction; prints it signed")
     s.add_argument("--sign-with", required=True, help="private key id or address, or a wallet account's address")
-    s.add_argument("--unsigned", required=True, help="unsigned transaction hex")
+    s.add_argument(
+        "--unsigned",
+        required=True,
+        help="unsigned transaction hex (Solana: the serialised transaction with empty signature slots)",
+    )
+    s.add_argument("--type", choices=["ethereum", "solana"], default="ethereum", help="transaction type")
 
     tx = sub.add_parser("tx", help="build transactions (local)").add_subparsers(dest="sub", required=True)
     s = add(tx, "eth-transfer", cmd_tx_eth_transfer, "an unsigned EIP-1559 ETH transfer")

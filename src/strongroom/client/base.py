@@ -140,9 +140,13 @@ class Methods:
             calls.sign_raw(sign_with, payload, encoding, hash_function),
         )
 
-    def sign_transaction(self, sign_with: str, unsigned_transaction: str) -> Any:
+    def sign_transaction(
+        self, sign_with: str, unsigned_transaction: str, tx_type: str = "TRANSACTION_TYPE_ETHEREUM"
+    ) -> Any:
         return self.submit(
-            "sign_transaction", "ACTIVITY_TYPE_SIGN_TRANSACTION_V2", calls.sign_tx(sign_with, unsigned_transaction)
+            "sign_transaction",
+            "ACTIVITY_TYPE_SIGN_TRANSACTION_V2",
+            calls.sign_tx(sign_with, unsigned_transaction, tx_type),
         )
 
     def create_policy(self, name: str, effect: str, condition: str = "", consensus: str = "", notes: str = "") -> Any:

@@ -36,11 +36,11 @@ def sign_raw(sign_with: str, payload: str, encoding: str, hash_function: str) ->
     return {"signWith": sign_with, "payload": payload, "encoding": encoding, "hashFunction": hash_function}
 
 
-def sign_tx(sign_with: str, unsigned: str) -> dict[str, Any]:
+def sign_tx(sign_with: str, unsigned: str, tx_type: str = "TRANSACTION_TYPE_ETHEREUM") -> dict[str, Any]:
     return {
         "signWith": sign_with,
         "unsignedTransaction": unsigned.removeprefix("0x"),
-        "type": "TRANSACTION_TYPE_ETHEREUM",
+        "type": tx_type,
     }
 
 

@@ -82,6 +82,23 @@ def referenced_paths(expr: ast.Expr | None) -> frozenset[Path]:
     return frozenset(found)
 
 
+def field_names(expr: ast.Expr | None) -> frozenset[str]:
+    """Every field name `expr` reads anywhere (`x.f`, `x['f']`), also under a bound variable:
+    `solana.tx.instructions.any(i, i.parsed_instruction_data ...)` reads `parsed_instruction_data`."""
+    if expr is None:
+        return frozenset()
+    found: set[str] = set()
+    stack: list[ast.Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Attribute):
+            found.add(node.name)
+        elif isinstance(node, ast.Index) and isinstance(node.index, ast.StrLit):
+            found.add(node.index.value)
+        stack.extend(ast.children(node))
+    return frozenset(found)
+
+
 def namespace_reads(expr: ast.Expr | None) -> frozenset[Path]:
     """The namespace paths `expr` reads (each cut to its namespace's depth)."""
     return frozenset(path[: _namespace_depth(path)] for path in referenced_paths(expr))
@@ -106,4 +123,4 @@ def first_missing(reads: Iterable[Path], env: Mapping[str, object]) -> Path | No
     return None
 
 
-__all__ = ["Path", "first_missing", "namespace_reads", "referenced_paths"]
+__all__ = ["Path", "field_names", "first_missing", "namespace_reads", "referenced_paths"]

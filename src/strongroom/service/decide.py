@@ -53,7 +53,7 @@ from strongroom.policy import (
 from strongroom.policy.authorizer import DECISION_STEPS, authorize_steps, combine, consensus_can_change, step
 from strongroom.policy.errors import PolicyEvalError, PolicySyntaxError
 from strongroom.policy.evaluator import Budget, evaluate_bool
-from strongroom.policy.namespaces import first_missing, referenced_paths
+from strongroom.policy.namespaces import field_names, first_missing, referenced_paths
 from strongroom.store.records import ApiKey, Authenticator, Organization, PolicyRecord, User
 from strongroom.store.repository import Repository
 
@@ -92,9 +92,6 @@ BLIND_DIGEST_WARNING: Final = (
 
 # Keywords that Turnkey defines and pasted policies use, but that this daemon does not fill yet.
 UNFILLED: Final[Mapping[tuple[str, ...], str]] = {
-    ("solana", "tx"): (
-        "Solana transactions are not parsed yet, so no request has `solana.tx` and the policy applies to none"
-    ),
     ("eth", "tx", "function_name"): (
         "not filled yet (no contract ABIs): on a contract call it fails to evaluate, so a DENY that reads it "
         "denies and an ALLOW that reads it does not allow"
@@ -110,14 +107,31 @@ UNFILLED: Final[Mapping[tuple[str, ...], str]] = {
 }
 
 
+# Fields inside list elements (read through a bound variable or a position, so no path from a root
+# keyword names them) that this daemon does not fill yet: (where they live, field name) → warning.
+UNFILLED_FIELDS: Final[Mapping[tuple[tuple[str, ...], str], str]] = {
+    (("solana", "tx", "instructions"), "parsed_instruction_data"): (
+        "not filled yet (no Solana IDLs): it fails to evaluate, so a DENY that reads it denies and an ALLOW "
+        "that reads it does not allow"
+    ),
+}
+
+
 def unfilled_warnings(policy: Policy) -> list[str]:
     """A warning for each keyword the policy reads that this daemon does not fill yet."""
     paths = referenced_paths(policy.condition)
-    return [
+    names = field_names(policy.condition)
+    out = [
         f"`{'.'.join(prefix)}`: {text}"
         for prefix, text in UNFILLED.items()
         if any(path[: len(prefix)] == prefix for path in paths)
     ]
+    out += [
+        f"`{'.'.join(where)}[].{name}`: {text}"
+        for (where, name), text in UNFILLED_FIELDS.items()
+        if name in names and any(path[: len(where)] == where for path in paths)
+    ]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

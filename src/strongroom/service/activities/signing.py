@@ -1,14 +1,16 @@
-"""Signing: raw payloads (one or a batch) and Ethereum transactions.
+"""Signing: raw payloads (one or a batch), Ethereum and Solana transactions.
 
 Each reader resolves the key, parses the payload or transaction and says what policies may read
-about it (`private_key`, `eth.tx`, `eth.eip_712`, `activity.params`); the token is touched only
-by the executor, after the policy decision.
+about it (`private_key`, `eth.tx`, `eth.eip_712`, `solana.tx`, `activity.params`); the token is
+touched only by the executor, after the policy decision.
 
 Every signature has a policy subject. A batch (`SIGN_RAW_PAYLOADS`) has one subject per payload,
-each with its own `activity.params.payload` and `eth` namespace. A raw payload whose preimage the
+each with its own `activity.params.payload` and `eth` / `solana` namespaces. A raw payload whose preimage the
 daemon sees (KECCAK256, SHA256, or an Ed25519 message) is recognised: unsigned transaction bytes
 fill `eth.tx`, an EIP-712 digest input opens `eth.eip_712`, an EIP-7702 authorization
-`eth.eip_7702_authorization` (see `strongroom.chains.ethereum.preimage`). A blind digest
+`eth.eip_7702_authorization` (see `strongroom.chains.ethereum.preimage`); an Ed25519 message
+that is a Solana message (legacy or v0) fills `solana.tx`, as `SIGN_TRANSACTION_V2` with
+`TRANSACTION_TYPE_SOLANA` does (see `strongroom.chains.solana.policy`). A blind digest
 (`HASH_FUNCTION_NO_OP` on a hexadecimal or text payload) exposes nothing but its parameters.
 """
 
@@ -19,6 +21,9 @@ from typing import Any, Final
 from strongroom.chains.address_formats import derive_address
 from strongroom.chains.ethereum import messages, preimage
 from strongroom.chains.ethereum import tx as ethtx
+from strongroom.chains.solana import policy as solpolicy
+from strongroom.chains.solana import wire as solwire
+from strongroom.crypto.encoding import hex_to_bytes
 from strongroom.errors import ErrorCode, InvalidRequest, NotFound, UnsupportedAlgorithm
 from strongroom.hsm import Curve
 from strongroom.service import signing
@@ -29,6 +34,8 @@ from strongroom.service.params import JsonObj, req_str, str_list
 from strongroom.service.signing import SigningKey
 
 MAX_PAYLOADS: Final = 100
+TX_ETHEREUM: Final = "TRANSACTION_TYPE_ETHEREUM"
+TX_SOLANA: Final = "TRANSACTION_TYPE_SOLANA"
 
 _SIGN: Final = {
     "signWith": json_string(256),
@@ -45,7 +52,7 @@ SIGN_RAW_PAYLOADS: Final = json_object(
 SIGN_TRANSACTION: Final = json_object(
     ["signWith", "type", "unsignedTransaction"],
     signWith=json_string(256),
-    type=json_enum("TRANSACTION_TYPE_ETHEREUM"),
+    type=json_enum(TX_ETHEREUM, TX_SOLANA),
     unsignedTransaction=json_string(1 << 18),
 )
 
@@ -92,6 +99,20 @@ def _payload_eth(key: SigningKey, encoding: str, hash_function: str, payload: st
     return preimage.recognise(data, lambda: ethereum_address(key).lower())  # derived only for a transaction
 
 
+def _payload_solana(key: SigningKey, message: bytes) -> dict[str, Any]:
+    """The `solana` namespace an Ed25519 message opens: `tx` when it is a Solana message, else none.
+
+    Bytes the parser refuses are no message the network would accept (it applies the same checks),
+    so a signature over them signs no transaction and they open nothing.
+    """
+    if key.curve != Curve.ED25519:
+        return {}
+    try:
+        return {"tx": solpolicy.policy_fields(solwire.parse_message(message))}
+    except InvalidRequest:
+        return {}
+
+
 def _sign_prepared(
     deps: Deps, key: SigningKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
 ) -> Prepared:
@@ -102,6 +123,9 @@ def _sign_prepared(
         eth = _payload_eth(key, encoding, hash_function, payload)
         if eth:
             env["eth"] = eth
+        solana = _payload_solana(key, msgs[i])
+        if solana:
+            env["solana"] = solana
         subjects.append(Subject(f"payloads[{i}]" if batch else "", {"payload": payload}, env))
 
     async def run() -> Execution:
@@ -123,17 +147,47 @@ async def sign_raw_payloads(deps: Deps, ctx: Context, params: JsonObj) -> Prepar
     return _sign_prepared(deps, key, encoding, hash_function, payloads, batch=True)
 
 
+def _solana_transaction(deps: Deps, key: SigningKey, unsigned: str) -> Prepared:
+    """`TRANSACTION_TYPE_SOLANA`: the serialised transaction (signature slots, then the message),
+    signed in the slot of the key's public key; other slots are kept as they came."""
+    if key.curve != Curve.ED25519:
+        raise InvalidRequest("Solana transactions are signed with ed25519 keys")
+    try:
+        data = hex_to_bytes(unsigned)
+    except ValueError as err:
+        raise InvalidRequest("unsignedTransaction is not valid hexadecimal") from err
+    tx = solwire.parse_transaction(data)
+    slot = tx.signer_index(key.public_key)
+    if slot is None:
+        raise InvalidRequest(
+            f"the key `{solwire.address(key.public_key)}` is not one of the "
+            f"{tx.message.header.num_required_signatures} required signers of this Solana transaction"
+        )
+
+    async def run() -> Execution:
+        sig = await deps.keys.sign_ed25519(key.ref, tx.message.raw)
+        return Execution({"signedTransaction": tx.with_signature(slot, sig).serialize().hex()}, [])
+
+    return Prepared(
+        run,
+        env={**key.env, "solana": {"tx": solpolicy.policy_fields(tx.message)}},
+        signatures=1,
+    )
+
+
 async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     sign_with = req_str(params, "signWith", "parameters.", max_len=256)
     tx_type = req_str(params, "type", "parameters.", max_len=64)
     unsigned = req_str(params, "unsignedTransaction", "parameters.", max_len=1 << 18)
-    if tx_type != "TRANSACTION_TYPE_ETHEREUM":
+    if tx_type not in (TX_ETHEREUM, TX_SOLANA):
         if tx_type.startswith("TRANSACTION_TYPE_"):
             raise UnsupportedAlgorithm(
                 f"transaction type `{tx_type}` is not supported yet", code=ErrorCode.UNSUPPORTED_TRANSACTION_TYPE
             )
         raise InvalidRequest(f"invalid transaction type `{tx_type[:64]}`")
     key = resolve_key(deps, ctx.organization.id, sign_with)
+    if tx_type == TX_SOLANA:
+        return _solana_transaction(deps, key, unsigned)
     if key.curve != Curve.SECP256K1:
         raise InvalidRequest("Ethereum transactions are signed with secp256k1 keys")
     tx = ethtx.parse_unsigned_transaction(unsigned)

@@ -1,0 +1,1 @@
+"""strongroom.chains.solana: the wire format (`wire`) and what policies see (`policy`)."""
