@@ -474,6 +474,17 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
         "ACTIVITY_TYPE_CREATE_WALLET",
         {"walletName": "w", "accounts": [ETHEREUM_ACCOUNT]},
     )
+    interface = await org.ok(
+        org.root,
+        "create_smart_contract_interface",
+        "ACTIVITY_TYPE_CREATE_SMART_CONTRACT_INTERFACE",
+        {
+            "smartContractAddress": "0x" + "7a" * 20,
+            "smartContractInterface": '[{"type": "function", "name": "f", "inputs": []}]',
+            "type": "SMART_CONTRACT_INTERFACE_TYPE_ETHEREUM",
+            "label": "abi",
+        },
+    )
     params: dict[str, dict[str, Any]] = {
         "whoami": {},
         "get_organization": {},
@@ -499,6 +510,8 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
         "get_wallet_account": {"walletId": wallet["walletId"], "address": wallet["addresses"][0]},
         "list_wallet_accounts": {"includeWalletDetails": True},
         "get_bundle_signer": {},
+        "get_smart_contract_interface": {"smartContractInterfaceId": interface["smartContractInterfaceId"]},
+        "list_smart_contract_interfaces": {},
         # A dry run of the policy decision for activities that would write: nothing is written.
         "explain_activity": {
             "type": "ACTIVITY_TYPE_CREATE_USERS_V4",

@@ -34,7 +34,16 @@ from strongroom.hsm import Token
 from strongroom.service.facade import Strongroom
 from strongroom.softhsm import SoftHsmToken
 from strongroom.store.notary import TABLES
-from strongroom.store.records import ApiKey, Authenticator, PolicyRecord, PrivateKey, Tag, User, WalletAccount
+from strongroom.store.records import (
+    ApiKey,
+    Authenticator,
+    ContractInterface,
+    PolicyRecord,
+    PrivateKey,
+    Tag,
+    User,
+    WalletAccount,
+)
 
 pytestmark = pytest.mark.softhsm
 
@@ -53,8 +62,19 @@ EDITABLE = {
     "tags": "name",
     "wallets": "name",
     "wallet_accounts": "address",
+    "smart_contract_interfaces": "label",
 }
 UNIQUE_TEXT = ("name", "email", "public_key", "credential_id", "address", "path")
+
+
+def contract_interface(org_id: str, now: int) -> ContractInterface:
+    text = '[{"type": "function", "name": "f", "inputs": []}]'
+    return ContractInterface(
+        str(uuid.uuid4()), org_id, "0x" + "7a" * 20, "SMART_CONTRACT_INTERFACE_TYPE_ETHEREUM", text, "00" * 32,
+        f"abi {uuid.uuid4().hex[:6]}", "", now, now,
+    )  # fmt: skip
+
+
 BINARY = ("cose_key", "wrapped", "public_key", "sealed_mnemonic", "sealed_seed")
 
 
@@ -227,6 +247,7 @@ async def world(request: pytest.FixtureRequest, softhsm_token: SoftHsmToken, tmp
     created = json.loads(await resp.read())
     assert resp.status == 200, created
     w.wallet_id = created["activity"]["result"]["createWalletResult"]["walletId"]
+    repo.write_sync(repo.contracts.insert_interface(contract_interface(org_id, now)))
     status, data = await w.sign()
     assert status == 200, data  # intact: signing works
     yield w
@@ -259,6 +280,7 @@ def _legit_change(w: World, table: str) -> None:
         "policies": lambda: repo.policies.update_policy(replace(w.policy, condition="false", updated_at=now)),
         "tags": lambda: repo.tags.rename_tag(w.org_id, w.tag.id, "renamed", now),
         "wallets": lambda: repo.wallets.rename_wallet(w.org_id, w.wallet_id, "renamed", now),
+        "smart_contract_interfaces": lambda: repo.contracts.insert_interface(contract_interface(w.org_id, now)),
         "wallet_accounts": lambda: repo.wallets.insert_accounts(w.org_id, [
             WalletAccount(str(uuid.uuid4()), w.org_id, w.wallet_id, None, "CURVE_SECP256K1", "PATH_FORMAT_BIP32",
                           "m/44'/60'/0'/0/1", "ADDRESS_FORMAT_ETHEREUM", "0x" + "cd" * 20, b"\x04" * 65, now, now)

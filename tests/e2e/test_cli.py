@@ -616,3 +616,22 @@ def test_approve_and_reject_show_the_activity_and_ask_first(d: Daemon, tmp_path:
     assert cli(d, "activities", "reject", fourth["id"], "--yes")["status"] == "ACTIVITY_STATUS_REJECTED"
     cli(d, "policies", "delete", policy)
     cli(d, "users", "delete", member["userId"])
+
+
+def test_contracts_add_list_delete(d: Daemon, tmp_path: Path) -> None:
+    abi_file = tmp_path / "erc20.json"
+    artifact = {"abi": [{"type": "function", "name": "transfer", "inputs": [
+        {"name": "to", "type": "address"}, {"name": "value", "type": "uint256"}]}], "bytecode": "0x"}  # fmt: skip
+    abi_file.write_text(json.dumps(artifact))
+    address = "0x" + uuid.uuid4().hex[:8] * 5
+    made = cli(d, "contracts", "add", "--address", address, "--file", str(abi_file), "--label", "usdc")
+    interface_id = made["smartContractInterfaceId"]
+    lines = human(d, "contracts", "list").stdout.splitlines()
+    assert f"{interface_id}  ETHEREUM  {address}  usdc" in lines
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    refused = cli(d, "contracts", "add", "--address", address, "--file", str(bad), check=False)
+    assert refused.returncode == 1 and "no functions" in refused.stderr
+    out = human(d, "contracts", "delete", interface_id)
+    assert out.stdout.strip() == f"deleted contract interface {interface_id}"
+    assert interface_id not in {c["smartContractInterfaceId"] for c in cli(d, "contracts", "list")}

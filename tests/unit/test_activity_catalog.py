@@ -290,6 +290,22 @@ WIRE = [
         "WALLET",
         "IMPORT",
     ),
+    (
+        "ACTIVITY_TYPE_CREATE_SMART_CONTRACT_INTERFACE",
+        "create_smart_contract_interface",
+        "createSmartContractInterfaceIntent",
+        "createSmartContractInterfaceResult",
+        "SMART_CONTRACT_INTERFACE",
+        "CREATE",
+    ),
+    (
+        "ACTIVITY_TYPE_DELETE_SMART_CONTRACT_INTERFACE",
+        "delete_smart_contract_interface",
+        "deleteSmartContractInterfaceIntent",
+        "deleteSmartContractInterfaceResult",
+        "SMART_CONTRACT_INTERFACE",
+        "DELETE",
+    ),
 ]
 ROOT_ONLY = {
     "ACTIVITY_TYPE_UPDATE_ROOT_QUORUM": "always",

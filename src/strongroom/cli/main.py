@@ -575,6 +575,47 @@ def cmd_policies_create(args: argparse.Namespace) -> Output:
     return result if result.code else Output(f"created policy {result.data['policyId']}", result.data)
 
 
+def cmd_contracts_add(args: argparse.Namespace) -> Output:
+    """Upload an Ethereum ABI (a JSON file, or a compiler artifact with `abi`) or a Solana IDL."""
+    kind = f"SMART_CONTRACT_INTERFACE_TYPE_{args.type.upper()}"
+    params = {
+        "smartContractAddress": args.address,
+        "smartContractInterface": _read_file(args.file),
+        "type": kind,
+        "label": args.label or args.address,
+        "notes": args.notes or "",
+    }
+    out = _activity_output(
+        _client(args).submit(
+            "create_smart_contract_interface", "ACTIVITY_TYPE_CREATE_SMART_CONTRACT_INTERFACE", params
+        ),
+        "createSmartContractInterfaceResult",
+    )
+    return out if out.code else Output(f"added {out.data['smartContractInterfaceId']}  {args.address}", out.data)
+
+
+def cmd_contracts_list(args: argparse.Namespace) -> Output:
+    items = _client(args).query("list_smart_contract_interfaces")["smartContractInterfaces"]
+    lines = [
+        f"{c['smartContractInterfaceId']}  {c['type'].removeprefix('SMART_CONTRACT_INTERFACE_TYPE_')}"
+        f"  {c['smartContractAddress']}  {c['label']}"
+        for c in items
+    ]
+    return Output("\n".join(lines) or "no contract interfaces", items)
+
+
+def cmd_contracts_delete(args: argparse.Namespace) -> Output:
+    out = _activity_output(
+        _client(args).submit(
+            "delete_smart_contract_interface",
+            "ACTIVITY_TYPE_DELETE_SMART_CONTRACT_INTERFACE",
+            {"smartContractInterfaceId": args.interface_id},
+        ),
+        "deleteSmartContractInterfaceResult",
+    )
+    return out if out.code else Output(f"deleted contract interface {args.interface_id}", out.data)
+
+
 def cmd_policies_delete(args: argparse.Namespace) -> Output:
     result = _activity_output(_client(args).delete_policy(args.policy_id), "deletePolicyResult")
     return result if result.code else Output(f"deleted policy {args.policy_id}", result.data)
@@ -1095,6 +1136,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--notes")
     s = add(pol, "delete", cmd_policies_delete, "delete a policy")
     s.add_argument("policy_id")
+
+    con = sub.add_parser("contracts", help="contract ABIs and IDLs that policies read calls through").add_subparsers(
+        dest="sub", required=True
+    )
+    s = add(con, "add", cmd_contracts_add, "upload an Ethereum ABI or a Solana IDL for a contract address")
+    s.add_argument("--address", required=True, help="0x address (ethereum) or program id (solana)")
+    s.add_argument("--file", required=True, help="the ABI / IDL JSON (a compiler artifact with `abi` works)")
+    s.add_argument("--type", choices=["ethereum", "solana"], default="ethereum")
+    s.add_argument("--label")
+    s.add_argument("--notes")
+    add(con, "list", cmd_contracts_list, "list contract interfaces")
+    s = add(con, "delete", cmd_contracts_delete, "delete a contract interface")
+    s.add_argument("interface_id", metavar="INTERFACE_ID")
 
     act = sub.add_parser("activities", help="activities").add_subparsers(dest="sub", required=True)
     s = add(act, "list", cmd_activities_list, "list activities, newest first")

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Final
 
 from strongroom.service.activities import (
+    contracts,
     credentials,
     keys,
     policies,
@@ -37,7 +38,20 @@ from strongroom.service.activities.base import Action, ActivityType, Resource, R
 
 __all__ = ["CATALOG", "Action", "ActivityType", "Catalog", "Resource", "RootOnly"]
 
-FAMILIES: Final = (keys, wallets, transfer, signing, users, credentials, sub_orgs, policies, tags, quorum, votes)
+FAMILIES: Final = (
+    keys,
+    wallets,
+    transfer,
+    signing,
+    users,
+    credentials,
+    sub_orgs,
+    policies,
+    contracts,
+    tags,
+    quorum,
+    votes,
+)
 """The activity families, one module each (docs/architecture.md has one line per family)."""
 
 

@@ -91,20 +91,7 @@ BLIND_DIGEST_WARNING: Final = (
 
 
 # Keywords that Turnkey defines and pasted policies use, but that this daemon does not fill yet.
-UNFILLED: Final[Mapping[tuple[str, ...], str]] = {
-    ("eth", "tx", "function_name"): (
-        "not filled yet (no contract ABIs): on a contract call it fails to evaluate, so a DENY that reads it "
-        "denies and an ALLOW that reads it does not allow"
-    ),
-    ("eth", "tx", "function_signature"): (
-        "not filled yet (no contract ABIs): on a contract call it fails to evaluate, so a DENY that reads it "
-        "denies and an ALLOW that reads it does not allow"
-    ),
-    ("eth", "tx", "contract_call_args"): (
-        "not filled yet (no contract ABIs): on a contract call it fails to evaluate, so a DENY that reads it "
-        "denies and an ALLOW that reads it does not allow"
-    ),
-}
+UNFILLED: Final[Mapping[tuple[str, ...], str]] = {}
 
 
 # Fields inside list elements (read through a bound variable or a position, so no path from a root

@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.service import render
+from strongroom.service.activities import contracts
 from strongroom.service.auth import Principal
 from strongroom.service.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.service.pipeline import Pipeline
@@ -104,6 +105,8 @@ class Queries:
             "get_wallet_account": self.get_wallet_account,
             "list_wallet_accounts": self.list_wallet_accounts,
             "get_bundle_signer": self.get_bundle_signer,  # Strongroom extension: the key that signs bundles
+            "get_smart_contract_interface": self.get_smart_contract_interface,
+            "list_smart_contract_interfaces": self.list_smart_contract_interfaces,
             "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
         }
 
@@ -158,7 +161,10 @@ class Queries:
                 "rootQuorum": render.root_quorum(org),
                 "features": [],
                 "wallets": [render.wallet(w) for w in self.repo.wallets.wallets(org.id)],
-                "smartContractInterfaceReferences": [],
+                "smartContractInterfaceReferences": [
+                    {"smartContractInterfaceId": c.id, "smartContractAddress": c.address, "digest": c.digest}
+                    for c in self.repo.contracts.interfaces(org.id)
+                ],
             }
         }
 
@@ -169,6 +175,19 @@ class Queries:
         if self._bundle_signer is None:
             self._bundle_signer = await self.pipeline.deps.keys.bundle_public_key()
         return {"publicKey": self._bundle_signer}
+
+    async def get_smart_contract_interface(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        found = _found(
+            p,
+            "smartContractInterfaceId",
+            "smart contract interface",
+            lambda i: self.repo.contracts.interface(org.id, i),
+        )
+        return {"smartContractInterface": contracts.render(found, render.timestamp)}
+
+    async def list_smart_contract_interfaces(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        items = self.repo.contracts.interfaces(org.id)
+        return {"smartContractInterfaces": [contracts.render(c, render.timestamp) for c in items]}
 
     async def list_wallets(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         return {"wallets": [render.wallet(w) for w in self.repo.wallets.wallets(org.id)]}

@@ -182,8 +182,27 @@ TABLES: Final[tuple[Table, ...]] = (
         ),
         ("id",),
     ),
+    # Schema step 11: an ABI decides what a policy reads of a call (`eth.tx.contract_call_args`).
+    Table(
+        "smart_contract_interfaces",
+        "organization_id",
+        (
+            "id",
+            "organization_id",
+            "address",
+            "address_key",
+            "type",
+            "interface",
+            "digest",
+            "label",
+            "notes",
+            "created_at",
+            "updated_at",
+        ),
+        ("id",),
+    ),
 )
-LATER_TABLES: Final = frozenset({"wallets", "wallet_accounts"})
+LATER_TABLES: Final = frozenset({"wallets", "wallet_accounts", "smart_contract_interfaces"})
 """Tables notarised since a later schema step: a state that predates them lacks their digest."""
 BY_NAME: Final = {t.name: t for t in TABLES}
 

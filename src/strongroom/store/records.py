@@ -169,6 +169,20 @@ class WalletAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class ContractInterface:
+    id: str
+    organization_id: str
+    address: str
+    type: str
+    interface: str
+    digest: str
+    label: str
+    notes: str
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class ImportTarget:
     """A one-time P-256 key that INIT_IMPORT_* issued for one user; IMPORT_* decrypts with it once."""
 

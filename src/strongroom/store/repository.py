@@ -10,6 +10,7 @@ Timestamps are integer milliseconds since the epoch.
 from __future__ import annotations
 
 from strongroom.store.activities import Activities
+from strongroom.store.contracts import Contracts
 from strongroom.store.core import Core, read_only
 from strongroom.store.imports import Imports
 from strongroom.store.organizations import Organizations
@@ -36,10 +37,12 @@ class Repository(Core):
         self.usage = Usage(self)
         self.wallets = Wallets(self)
         self.imports = Imports(self)
+        self.contracts = Contracts(self)
 
 
 __all__ = [
     "Activities",
+    "Contracts",
     "Imports",
     "Organizations",
     "Policies",

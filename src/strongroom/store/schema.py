@@ -365,6 +365,19 @@ IMPORT_TARGETS: Final = Table(
     Column("created_at", INT),
     Column("expires_at", INT),
 )
+SMART_CONTRACT_INTERFACES: Final = Table(
+    "smart_contract_interfaces",
+    _id(),
+    _org(),
+    Column("address", TEXT),  # as uploaded
+    Column("address_key", TEXT),  # the lookup form (`private_keys.address_key`)
+    Column("type", TEXT),  # SMART_CONTRACT_INTERFACE_TYPE_ETHEREUM / _SOLANA
+    Column("interface", TEXT),  # the ABI or IDL, JSON text as uploaded
+    Column("digest", TEXT),  # SHA-256 of `interface`, hex
+    Column("label", TEXT),
+    Column("notes", TEXT),
+    *_times(),
+)
 
 # -- the migrations: version n is STEPS[n - 1] -----------------------------------------------------
 STEPS: Final[tuple[Step, ...]] = (
@@ -445,6 +458,12 @@ STEPS: Final[tuple[Step, ...]] = (
         10,
         "activities waiting for votes, oldest first, across organizations (the expiry duty)",
         Index("activities_status_created", "activities", "status", "created_at"),
+    ),
+    Step(
+        11,
+        "smart contract interfaces (ABIs, IDLs) that policies read calls through (store/contracts.py)",
+        SMART_CONTRACT_INTERFACES,
+        Index("smart_contract_interfaces_address", "smart_contract_interfaces", "organization_id", "address_key"),
     ),
 )
 

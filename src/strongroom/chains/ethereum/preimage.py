@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from strongroom.chains.ethereum import rlp
+from strongroom.chains.ethereum import abi, rlp
 from strongroom.chains.ethereum import tx as ethtx
 from strongroom.errors import InvalidRequest
 
@@ -46,25 +46,34 @@ def _rlp_list(data: bytes) -> list[rlp.RlpItem] | None:
     return item if isinstance(item, list) else None
 
 
-def transaction_fields(tx: ethtx.EthTransaction, from_address: str) -> dict[str, Any]:
+AbiFor = abi.AbiFor
+
+
+def transaction_fields(tx: ethtx.EthTransaction, from_address: str, abi_for: AbiFor | None = None) -> dict[str, Any]:
     """`eth.tx` for a parsed transaction.
 
     Without calldata there is no call: `function_name` and `function_signature` are empty and
-    `contract_call_args` is an empty map. With calldata they stay absent until contract ABIs
-    exist, so a policy that reads them fails (fail closed) rather than guessing.
+    `contract_call_args` is an empty map. With calldata they are filled from the ABI uploaded for
+    `to` (a smart contract interface) when it describes the call; otherwise they stay absent, so
+    a policy that reads them fails (fail closed) rather than guessing.
     """
     fields = tx.policy_fields(from_address)
     if not tx.data:
         fields.update(function_name="", function_signature="", contract_call_args={})
+    elif abi_for is not None and tx.to is not None:
+        contract = abi_for(tx.to.lower())
+        call = abi.decode_call(contract, tx.data) if contract is not None else None
+        if call is not None:
+            fields.update(call)
     return fields
 
 
-def _transaction(data: bytes, from_address: Callable[[], str]) -> dict[str, Any]:
+def _transaction(data: bytes, from_address: Callable[[], str], abi_for: AbiFor | None) -> dict[str, Any]:
     try:
         tx = ethtx.decode_unsigned_transaction(data)
     except InvalidRequest:
         return {}
-    return transaction_fields(tx, from_address())
+    return transaction_fields(tx, from_address(), abi_for)
 
 
 def _authorization(items: list[rlp.RlpItem]) -> dict[str, Any]:
@@ -79,7 +88,7 @@ def _authorization(items: list[rlp.RlpItem]) -> dict[str, Any]:
     return {"address": "0x" + address.hex(), "chain_id": chain_id, "nonce": nonce}
 
 
-def recognise(data: bytes, from_address: Callable[[], str]) -> dict[str, Any]:
+def recognise(data: bytes, from_address: Callable[[], str], abi_for: AbiFor | None = None) -> dict[str, Any]:
     """The `eth` namespace entries that `data` opens (see the module docstring)."""
     if not data:
         return {}
@@ -89,14 +98,14 @@ def recognise(data: bytes, from_address: Callable[[], str]) -> dict[str, Any]:
             return {"eip_712": {}}
         return {}
     if first >= 0xC0:
-        return {"tx": _transaction(data, from_address)} if _rlp_list(data) is not None else {}
+        return {"tx": _transaction(data, from_address, abi_for)} if _rlp_list(data) is not None else {}
     if first < 0x80:
         items = _rlp_list(data[1:])
         if items is None:
             return {}
         if first == EIP7702_MAGIC:
             return {"eip_7702_authorization": _authorization(items)}
-        return {"tx": _transaction(data, from_address)}
+        return {"tx": _transaction(data, from_address, abi_for)}
     return {}
 
 

@@ -21,6 +21,7 @@ from typing import Any, Final
 from strongroom.chains.address_formats import derive_address
 from strongroom.chains.ethereum import messages, preimage
 from strongroom.chains.ethereum import tx as ethtx
+from strongroom.chains.ethereum.abi import AbiFor
 from strongroom.chains.solana import policy as solpolicy
 from strongroom.chains.solana import wire as solwire
 from strongroom.crypto.encoding import hex_to_bytes
@@ -28,6 +29,7 @@ from strongroom.errors import ErrorCode, InvalidRequest, NotFound, UnsupportedAl
 from strongroom.hsm import Curve
 from strongroom.service import signing
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.contracts import abi_lookup
 from strongroom.service.activities.schema import json_array, json_enum, json_object, json_string
 from strongroom.service.decide import Subject
 from strongroom.service.params import JsonObj, req_str, str_list
@@ -87,7 +89,7 @@ def _common(deps: Deps, ctx: Context, params: JsonObj) -> tuple[SigningKey, str,
     return key, encoding, hash_function
 
 
-def _payload_eth(key: SigningKey, encoding: str, hash_function: str, payload: str) -> dict[str, Any]:
+def _payload_eth(key: SigningKey, encoding: str, hash_function: str, payload: str, abi_for: AbiFor) -> dict[str, Any]:
     """The `eth` namespace one payload opens (empty: none)."""
     if encoding == signing.ENC_EIP712:
         return {"eip_712": messages.typed_data_policy_fields(payload)}
@@ -96,7 +98,8 @@ def _payload_eth(key: SigningKey, encoding: str, hash_function: str, payload: st
     if key.curve != Curve.SECP256K1 or hash_function == signing.HASH_NO_OP:
         return {}  # an Ed25519 message is not Ethereum; a blind digest has no preimage to read
     data = signing.decode_payload(payload, encoding)
-    return preimage.recognise(data, lambda: ethereum_address(key).lower())  # derived only for a transaction
+    # The sender is derived only for a transaction; calls read through the organization's ABIs.
+    return preimage.recognise(data, lambda: ethereum_address(key).lower(), abi_for)
 
 
 def _payload_solana(key: SigningKey, message: bytes) -> dict[str, Any]:
@@ -114,13 +117,14 @@ def _payload_solana(key: SigningKey, message: bytes) -> dict[str, Any]:
 
 
 def _sign_prepared(
-    deps: Deps, key: SigningKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
+    deps: Deps, ctx: Context, key: SigningKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
 ) -> Prepared:
     msgs = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
+    abi_for = abi_lookup(deps, ctx.organization.id)
     subjects = []
     for i, payload in enumerate(payloads):
         env: dict[str, Any] = dict(key.env)
-        eth = _payload_eth(key, encoding, hash_function, payload)
+        eth = _payload_eth(key, encoding, hash_function, payload, abi_for)
         if eth:
             env["eth"] = eth
         solana = _payload_solana(key, msgs[i])
@@ -138,13 +142,13 @@ def _sign_prepared(
 async def sign_raw_payload(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     key, encoding, hash_function = _common(deps, ctx, params)
     payload = req_str(params, "payload", "parameters.", max_len=1 << 20, allow_empty=True)
-    return _sign_prepared(deps, key, encoding, hash_function, [payload], batch=False)
+    return _sign_prepared(deps, ctx, key, encoding, hash_function, [payload], batch=False)
 
 
 async def sign_raw_payloads(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     key, encoding, hash_function = _common(deps, ctx, params)
     payloads = str_list(params, "payloads", "parameters.", max_items=MAX_PAYLOADS, allow_empty=False)
-    return _sign_prepared(deps, key, encoding, hash_function, payloads, batch=True)
+    return _sign_prepared(deps, ctx, key, encoding, hash_function, payloads, batch=True)
 
 
 def _solana_transaction(deps: Deps, key: SigningKey, unsigned: str) -> Prepared:
@@ -200,7 +204,11 @@ async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepare
         run,
         env={
             **key.env,
-            "eth": {"tx": preimage.transaction_fields(tx, ethereum_address(key).lower())},
+            "eth": {
+                "tx": preimage.transaction_fields(
+                    tx, ethereum_address(key).lower(), abi_lookup(deps, ctx.organization.id)
+                )
+            },
         },
         signatures=1,
     )
