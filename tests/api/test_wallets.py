@@ -20,6 +20,7 @@ from coincurve import PublicKey
 from nacl.signing import VerifyKey
 from test_input_hardening import Org, assert_refused, open_org
 
+from solana_build import labelled, sol_transfer_message, transaction
 from strongroom.chains.ethereum.address import address_from_public_key
 from strongroom.client import ApiKeyStamper
 from strongroom.client.calls import ETHEREUM_ACCOUNT, SOLANA_ACCOUNT, wallet_account
@@ -356,3 +357,46 @@ async def test_a_request_parked_for_consensus_cannot_sign_after_its_wallet_is_de
     assert org.service.keys.operations == operations  # the token was not touched
     assert status != 200 or data["activity"]["status"] != "ACTIVITY_STATUS_COMPLETED", data
     assert "signRawPayloadResult" not in json.dumps(data)
+
+
+async def test_a_solana_wallet_account_signs_a_solana_transaction_under_its_wallet_policies(org: Org) -> None:
+    made = await create_wallet(org, "sol", [SOLANA_ACCOUNT])
+    (address,) = made["addresses"]
+    payer = base58.b58decode(address)
+    message = sol_transfer_message(payer, labelled(0x22), 5_000).encode()
+    unsigned = transaction(message, 1)
+    status, data = await org.submit(
+        "sign_transaction",
+        "ACTIVITY_TYPE_SIGN_TRANSACTION_V2",
+        {"signWith": address, "type": "TRANSACTION_TYPE_SOLANA", "unsignedTransaction": unsigned.hex()},
+    )
+    assert status == 200, data
+    signed = bytes.fromhex(data["activity"]["result"]["signTransactionResult"]["signedTransaction"])
+    assert signed[65:] == message
+    VerifyKey(payer).verify(message, signed[1:65])
+
+    trader, _ = add_api_user(org, "sol-trader")
+    status, data = await org.submit(
+        "create_policy",
+        "ACTIVITY_TYPE_CREATE_POLICY_V3",
+        {
+            "policyName": "small transfers from the sol wallet",
+            "effect": "EFFECT_ALLOW",
+            "condition": f"wallet.id == '{made['walletId']}' && solana.tx.transfers.all(t, t.amount <= 10000)",
+            "notes": "",
+        },
+    )
+    assert status == 200, data
+    root = org.stamper
+    org.stamper = trader
+    try:
+        for lamports, expected in ((10_000, 200), (10_001, 403)):
+            body = transaction(sol_transfer_message(payer, labelled(0x22), lamports).encode(), 1).hex()
+            status, data = await org.submit(
+                "sign_transaction",
+                "ACTIVITY_TYPE_SIGN_TRANSACTION_V2",
+                {"signWith": address, "type": "TRANSACTION_TYPE_SOLANA", "unsignedTransaction": body},
+            )
+            assert status == expected, (lamports, data)
+    finally:
+        org.stamper = root
