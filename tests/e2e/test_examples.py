@@ -27,7 +27,9 @@ def example_env(d: Daemon) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("script", ["python-eip1559/sign_eip1559.py", "solana-ed25519/sign_message.py"])
+@pytest.mark.parametrize(
+    "script", ["python-eip1559/sign_eip1559.py", "solana-ed25519/sign_message.py", "erc20-cap/erc20_cap.py"]
+)
 def test_python_examples(daemon: Daemon, script: str) -> None:
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / script)],
