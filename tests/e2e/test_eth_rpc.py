@@ -17,6 +17,7 @@ from test_eth_account import BLOCKED, TYPED
 
 from conftest import Daemon
 from strongroom.client import Client
+from strongroom.client.calls import ETHEREUM_ACCOUNT, SOLANA_ACCOUNT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
@@ -153,3 +154,13 @@ def test_a_policy_deny_refuses_through_the_endpoint(daemon: Daemon) -> None:
     assert "needs approvals" in pending["error"]["message"]
     listed = alice.list_activities(limit=50, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])
     assert listed.get("activities", []) == []
+
+
+def test_a_wallet_account_is_listed_and_signs_over_json_rpc(daemon: Daemon) -> None:
+    client = daemon.client()
+    made = client.create_wallet(f"rpc-{uuid.uuid4().hex[:8]}", [ETHEREUM_ACCOUNT, SOLANA_ACCOUNT])
+    eth, sol = made["activity"]["result"]["createWalletResult"]["addresses"]
+    accounts = rpc(client, "eth_accounts", [])["result"]
+    assert eth in accounts and sol not in accounts
+    out = rpc(client, "personal_sign", ["0x68656c6c6f", eth])
+    assert Account.recover_message(encode_defunct(b"hello"), signature=out["result"]) == eth

@@ -5,7 +5,8 @@ ones: ``organizationId`` and, for signing methods, ``timestampMs`` (the replay w
 Turnkey API). The exact body is stamped (``X-Stamp`` or ``X-Stamp-WebAuthn``) as a Turnkey
 request is, and the stamp is checked before anything else. Methods (parameters by position):
 
-- ``eth_accounts`` ``[]``: the Ethereum addresses of the organization's secp256k1 keys;
+- ``eth_accounts`` ``[]``: the Ethereum addresses of the organization's secp256k1 keys, then
+  those of its wallet accounts (any of them may be ``from`` / the signing address);
 - ``personal_sign`` ``[data, address]`` and ``eth_sign`` ``[address, data]``: EIP-191 personal
   message (``data`` is ``0x`` hex bytes; other text is signed as its UTF-8), as
   ``SIGN_RAW_PAYLOAD_V2`` of the whole preimage hashed by the daemon;
@@ -161,8 +162,11 @@ class EthRpc:
         return activity["result"][result_key]
 
     async def accounts(self, params: list[Any], call: Call) -> list[str]:
-        keys = self.pipeline.repo.private_keys.private_keys(call.org.id)
-        return [derive_address(_ETHEREUM, k.curve, k.public_key) for k in keys if k.curve == Curve.SECP256K1]
+        repo = self.pipeline.repo
+        keys = repo.private_keys.private_keys(call.org.id)
+        out = [derive_address(_ETHEREUM, k.curve, k.public_key) for k in keys if k.curve == Curve.SECP256K1]
+        out += [a.address for a in repo.wallets.accounts(call.org.id) if a.address_format == _ETHEREUM]
+        return list(dict.fromkeys(out))
 
     async def _personal(self, address: Any, data: Any, call: Call) -> str:
         message = _message_bytes(data)
