@@ -54,3 +54,21 @@ def test_node_viem_example(daemon: Daemon) -> None:
     assert result["messageOk"] is True
     assert result["sender"] == result["address"]
     assert Path(here / "package.json").is_file()
+
+
+def test_node_solana_example(daemon: Daemon) -> None:
+    here = EXAMPLES / "node-solana"
+    node = node_project(here)
+    out = subprocess.run(
+        [node, "transfer.mjs"],
+        cwd=here,
+        env=example_env(daemon),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["verified"] is True
+    assert len(bytes.fromhex(result["signature"])) == 64
