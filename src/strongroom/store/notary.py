@@ -177,6 +177,7 @@ TABLES: Final[tuple[Table, ...]] = (
             "address",
             "address_key",
             "public_key",
+            "position",
             "created_at",
             "updated_at",
         ),

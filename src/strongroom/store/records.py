@@ -166,6 +166,7 @@ class WalletAccount:
     public_key: bytes
     created_at: int
     updated_at: int
+    position: int = 0  # order of creation within its wallet (accounts made together share a time)
 
 
 @dataclass(frozen=True, slots=True)

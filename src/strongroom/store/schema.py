@@ -351,6 +351,7 @@ WALLET_ACCOUNTS: Final = Table(
     Column("address", TEXT),
     Column("address_key", TEXT),  # the lookup form (`private_keys.address_key`)
     Column("public_key", BYTES),
+    Column("position", INT),  # order of creation within the wallet (accounts made together share a time)
     *_times(),
     unique=(("wallet_id", "path", "address_format"),),
 )

@@ -65,13 +65,15 @@ class Wallets(Aggregate):
             "wallet_accounts",
             self._account,
             "SELECT * FROM wallet_accounts WHERE organization_id = ? AND address_key = ?"
-            " ORDER BY created_at, id LIMIT 1",
+            " ORDER BY created_at, position, id LIMIT 1",
             (org_id, key),
         )
 
     def accounts(self, org_id: str, wallet_id: str | None = None) -> list[WalletAccount]:
         """The organization's accounts (of one wallet if `wallet_id`), oldest first."""
-        rows = self.db.all("SELECT * FROM wallet_accounts WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
+        rows = self.db.all(
+            "SELECT * FROM wallet_accounts WHERE organization_id = ? ORDER BY created_at, position, id", (org_id,)
+        )
         checked = self.core.checked_all("wallet_accounts", org_id, rows)
         return [self._account(r) for r in checked if wallet_id is None or r["wallet_id"] == wallet_id]
 

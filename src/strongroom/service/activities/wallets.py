@@ -101,8 +101,9 @@ def mnemonic_length(params: JsonObj, where: str) -> int:
 
 
 def derived_accounts(
-    org_id: str, wallet_id: str, specs: list[AccountSpec], publics: tuple[bytes, ...], now_ms: int
+    org_id: str, wallet_id: str, specs: list[AccountSpec], publics: tuple[bytes, ...], now_ms: int, first: int = 0
 ) -> list[WalletAccount]:
+    """The accounts' records; `first` is the position of the first one in its wallet."""
     return [
         WalletAccount(
             str(uuid.uuid4()),
@@ -117,8 +118,9 @@ def derived_accounts(
             public,
             now_ms,
             now_ms,
+            first + i,
         )
-        for spec, public in zip(specs, publics, strict=True)
+        for i, (spec, public) in enumerate(zip(specs, publics, strict=True))
     ]
 
 
@@ -183,8 +185,9 @@ async def create_wallet_accounts(deps: Deps, ctx: Context, params: JsonObj) -> P
     persist = params.get("persist", True)
     if not isinstance(persist, bool):
         raise InvalidRequest("`parameters.persist` must be a boolean")
+    existing = deps.repo.wallets.accounts(org_id, wallet.id) if persist else []
+    first = max((a.position for a in existing), default=-1) + 1
     if persist:
-        existing = deps.repo.wallets.accounts(org_id, wallet.id)
         taken = {(a.path, a.address_format) for a in existing}
         for spec in specs:
             if (spec.path, spec.address_format) in taken:
@@ -196,7 +199,7 @@ async def create_wallet_accounts(deps: Deps, ctx: Context, params: JsonObj) -> P
         publics = await deps.keys.derive_public_keys(
             wallet.id, wallet.sealed_seed, [(s.curve, s.indexes) for s in specs]
         )
-        accounts = derived_accounts(org_id, wallet.id, specs, publics, ctx.now_ms)
+        accounts = derived_accounts(org_id, wallet.id, specs, publics, ctx.now_ms, first)
         ops = deps.repo.wallets.insert_accounts(org_id, accounts) if persist and accounts else []
         return Execution({"addresses": [a.address for a in accounts]}, ops)
 
