@@ -284,6 +284,95 @@ async function main() {
       flags: { imported: got.privateKey.imported, exported: got.privateKey.exported },
     };
   }
+
+  // 5. Refusals: clear errors, no partial state, the target kept for a retry.
+  const bundleFor = (init, secret) =>
+    step("encrypt", () =>
+      secret.mnemonic
+        ? encryptWalletToBundle({
+            mnemonic: secret.mnemonic,
+            importBundle: init.importBundle,
+            userId,
+            organizationId,
+            dangerouslyOverrideSignerPublicKey: signerPublicKey,
+          })
+        : encryptPrivateKeyToBundle({
+            privateKey: secret.hex,
+            keyFormat: "HEXADECIMAL",
+            importBundle: init.importBundle,
+            userId,
+            organizationId,
+            dangerouslyOverrideSignerPublicKey: signerPublicKey,
+          }),
+    );
+  const keyParams = (name, encryptedBundle) => ({
+    userId,
+    privateKeyName: name,
+    encryptedBundle,
+    curve: "CURVE_SECP256K1",
+    addressFormats: ["ADDRESS_FORMAT_ETHEREUM"],
+  });
+  const walletParams = (name, encryptedBundle) => ({
+    userId,
+    walletName: name,
+    encryptedBundle,
+    accounts: [ETHEREUM_ACCOUNT],
+  });
+  const retryKey = randomBytes(32).toString("hex"); // below the curve order but for 2^-128
+  out.refusals = {};
+  {
+    // Two INIT_IMPORTs: the bundle encrypted to the first no longer opens; the second target stays.
+    const first = await submit("initImportPrivateKey", "ACTIVITY_TYPE_INIT_IMPORT_PRIVATE_KEY", { userId });
+    const second = await submit("initImportPrivateKey", "ACTIVITY_TYPE_INIT_IMPORT_PRIVATE_KEY", { userId });
+    const name = `bundles-retry-${suffix}`;
+    out.refusals.staleTarget = await refused(
+      "importPrivateKey",
+      "ACTIVITY_TYPE_IMPORT_PRIVATE_KEY",
+      keyParams(name, await bundleFor(first, { hex: retryKey })),
+    );
+    // A mnemonic encrypted to a private-key target.
+    out.refusals.mnemonicAsKey = await refused(
+      "importPrivateKey",
+      "ACTIVITY_TYPE_IMPORT_PRIVATE_KEY",
+      keyParams(name, await bundleFor(second, { mnemonic: env("IMPORT_MNEMONIC") })),
+    );
+    const retried = await submit(
+      "importPrivateKey",
+      "ACTIVITY_TYPE_IMPORT_PRIVATE_KEY",
+      keyParams(name, await bundleFor(second, { hex: retryKey })),
+    );
+    out.refusals.retry = { key: retryKey, addresses: retried.addresses };
+  }
+  {
+    // A key encrypted to a wallet target; then a wallet bundle where no wallet import waits.
+    const init = await submit("initImportWallet", "ACTIVITY_TYPE_INIT_IMPORT_WALLET", { userId });
+    const name = `bundles-not-a-mnemonic-${suffix}`;
+    out.refusals.keyAsMnemonic = await refused(
+      "importWallet",
+      "ACTIVITY_TYPE_IMPORT_WALLET",
+      walletParams(name, await bundleFor(init, { hex: "ff".repeat(32) })),
+    );
+    out.refusals.badChecksum = await refused(
+      "importWallet",
+      "ACTIVITY_TYPE_IMPORT_WALLET",
+      walletParams(name, await bundleFor(init, { mnemonic: Array(12).fill("abandon").join(" ") })),
+    );
+    const walletBundle = await bundleFor(init, { mnemonic: env("IMPORT_MNEMONIC") });
+    out.refusals.walletBundleAsKey = await refused(
+      "importPrivateKey",
+      "ACTIVITY_TYPE_IMPORT_PRIVATE_KEY",
+      keyParams(`bundles-wallet-as-key-${suffix}`, walletBundle),
+    );
+    const retried = await submit("importWallet", "ACTIVITY_TYPE_IMPORT_WALLET", walletParams(name, walletBundle));
+    out.refusals.walletRetry = { addresses: retried.addresses };
+  }
+  const keys = await step("getPrivateKeys", () => client.getPrivateKeys({ organizationId }));
+  const wallets = await step("getWallets", () => client.getWallets({ organizationId }));
+  const ours = (names) => names.filter((n) => n.endsWith(suffix)).sort();
+  out.refusals.keyNames = ours(keys.privateKeys.map((k) => k.privateKeyName));
+  out.refusals.walletNames = ours(wallets.wallets.map((w) => w.walletName));
+  out.suffix = suffix;
+
   process.stdout.write(JSON.stringify(out) + "\n");
 }
 

@@ -14,6 +14,9 @@ its signer pinned out of band (`get_bundle_signer` read here with the Python cli
    exported back it is the same mnemonic; the same bundle cannot be imported twice.
 4. initImportPrivateKey, `encryptPrivateKeyToBundle` (HEXADECIMAL, SOLANA), importPrivateKey:
    the key signs, and exportPrivateKey gives the same key back to `decryptExportBundle`.
+5. What the SDK encrypts but the daemon must refuse (a bundle for an older target, a mnemonic as a
+   key, a key as a mnemonic, a bad checksum, a wallet's bundle as a key): a clear REQUEST_INVALID
+   each, nothing created, and the same name and target then import.
 
 The keys imported in (4) are made fresh here for each run. The pinned npm packages are installed
 with `npm ci` when `node_modules` is missing or older than `package-lock.json`.
@@ -186,3 +189,33 @@ def test_an_imported_solana_key_signs_and_exports_back(out: dict[str, Any], impo
     _verify_solana(address, key["signature"]["payload"], key["signature"])
     assert key["exportedBack"] == import_keys["solana"]
     assert key["flags"] == {"imported": True, "exported": True}
+
+
+def _refused_with(outcome: dict[str, Any], text: str) -> None:
+    assert outcome["refused"] is True, outcome
+    assert outcome["code"] == 3, outcome  # INVALID_ARGUMENT, REQUEST_INVALID
+    assert '"turnkeyErrorCode":"REQUEST_INVALID"' in outcome["message"]
+    assert text in outcome["message"], outcome
+
+
+def test_refused_imports_say_why_and_leave_the_target_for_a_retry(out: dict[str, Any]) -> None:
+    refusals = out["refusals"]
+    # A bundle encrypted to an older target than the user's newest.
+    _refused_with(refusals["staleTarget"], "`encryptedBundle` does not decrypt with this import's target key")
+    # What the SDK will encrypt to any target: a mnemonic as a private key, a key as a mnemonic,
+    # a mnemonic with a bad checksum, a wallet's bundle to the private-key import.
+    _refused_with(refusals["mnemonicAsKey"], f"an imported CURVE_SECP256K1 private key is 32 bytes, not {len(ABOUT)}")
+    _refused_with(refusals["keyAsMnemonic"], "`parameters.encryptedBundle`: wallet bundle is not UTF-8")
+    _refused_with(refusals["badChecksum"], "the imported mnemonic is not valid BIP-39: mnemonic checksum is wrong")
+    _refused_with(refusals["walletBundleAsKey"], "`encryptedBundle` does not decrypt with this import's target key")
+    # The same names then import, with the same targets: the refusals left nothing behind.
+    retry = refusals["retry"]
+    assert retry["addresses"] == [
+        {"format": "ADDRESS_FORMAT_ETHEREUM", "address": _eth_address(bytes.fromhex(retry["key"]))}
+    ]
+    assert refusals["walletRetry"]["addresses"] == [ABOUT_ETH]
+    suffix = out["suffix"]
+    assert refusals["keyNames"] == [
+        f"bundles-{name}-{suffix}" for name in ("imported-hex", "imported-solana", "retry", "token")
+    ]
+    assert refusals["walletNames"] == [f"bundles-{name}-{suffix}" for name in ("created", "imported", "not-a-mnemonic")]
