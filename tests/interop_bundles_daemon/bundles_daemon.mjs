@@ -8,6 +8,9 @@
 //   IMPORT_MNEMONIC    the mnemonic to import
 //   IMPORT_HEX_KEY     a secp256k1 key to import (64 hex)
 //   IMPORT_SOLANA_KEY  an Ed25519 key to import, base58(seed || public key) as Solana wallets write it
+// Sections: 1. a wallet exported whole; 2. its accounts exported, a token key refused; 3. a mnemonic
+// imported; 4. keys imported (HEXADECIMAL, SOLANA) and exported back; 5. imports refused; 6. an
+// export approved by consensus.
 // Prints ONE JSON object; the Python side checks every key, address and signature in it. Any
 // unexpected failure exits non-zero with the step named on stderr; expected refusals are reported
 // as {code, message}.
@@ -67,6 +70,8 @@ async function step(name, fn) {
   }
 }
 
+let lastActivityId; // the id of the activity `submit` completed last
+
 /** Submits one activity with the SDK method `method`; it must complete at once. Returns its result. */
 async function submit(method, type, parameters) {
   const response = await step(method, () =>
@@ -77,6 +82,7 @@ async function submit(method, type, parameters) {
   check(activity.type === type, `${method}: expected type ${type}`, activity);
   const results = Object.values(activity.result ?? {});
   check(results.length === 1, `${method}: expected one result`, activity);
+  lastActivityId = activity.id;
   return results[0];
 }
 
@@ -88,6 +94,14 @@ async function refused(method, type, parameters) {
   } catch (err) {
     if (!(err instanceof TurnkeyRequestError)) throw err;
     return { refused: true, code: err.code, message: err.message };
+  }
+}
+
+async function outcome(fn) {
+  try {
+    return { ok: await fn() };
+  } catch (error) {
+    return { error: String(error?.message ?? error) };
   }
 }
 
@@ -147,10 +161,17 @@ async function main() {
     targetPublicKey,
   });
   check(exportedWallet.walletId === created.walletId, "exportWallet: another wallet", exportedWallet);
+  // The activity read back later (as a client polling it would) carries the same bundle.
+  const polled = await step("getActivity", () => client.getActivity({ organizationId, activityId: lastActivityId }));
   out.created = {
     walletId: created.walletId,
     addresses: created.addresses,
     mnemonic: await decrypt("created wallet", exportedWallet.exportBundle, embeddedKey, { returnMnemonic: true }),
+    polled: {
+      type: polled.activity?.type,
+      status: polled.activity?.status,
+      sameBundle: polled.activity?.result?.exportWalletResult?.exportBundle === exportedWallet.exportBundle,
+    },
   };
 
   // 2. Its accounts, exported one by one; a token key refuses.
@@ -366,6 +387,86 @@ async function main() {
     const retried = await submit("importWallet", "ACTIVITY_TYPE_IMPORT_WALLET", walletParams(name, walletBundle));
     out.refusals.walletRetry = { addresses: retried.addresses };
   }
+  // 6. An export that needs consensus: a non-root user asks, root approves, the user reads the
+  //    bundle from the activity (as the SDK's pollers do) and opens it with its own target key.
+  {
+    const apiKey = generateP256KeyPair();
+    const users = await submit("createUsers", "ACTIVITY_TYPE_CREATE_USERS_V4", {
+      users: [
+        {
+          userName: `bundles-exporter-${suffix}`,
+          apiKeys: [
+            { apiKeyName: `bundles-exporter-${suffix}`, publicKey: apiKey.publicKey, curveType: "API_KEY_CURVE_P256" },
+          ],
+          authenticators: [],
+          oauthProviders: [],
+          userTags: [],
+        },
+      ],
+    });
+    const exporterId = users.userIds[0];
+    const guarded = await submit("createWallet", "ACTIVITY_TYPE_CREATE_WALLET", {
+      walletName: `bundles-guarded-${suffix}`,
+      accounts: [ETHEREUM_ACCOUNT],
+      mnemonicLength: 24,
+    });
+    await submit("createPolicy", "ACTIVITY_TYPE_CREATE_POLICY_V3", {
+      policyName: `bundles: root approves exports of ${guarded.walletId}`,
+      effect: "EFFECT_ALLOW",
+      condition: `activity.resource == 'WALLET' && activity.action == 'EXPORT' && wallet.id == '${guarded.walletId}'`,
+      consensus: `approvers.any(user, user.id == '${userId}')`,
+      notes: "",
+    });
+    const exporter = new TurnkeyClient(
+      { baseUrl: env("BASE_URL").replace(/\/+$/, "") },
+      new ApiKeyStamper({ apiPublicKey: apiKey.publicKey, apiPrivateKey: apiKey.privateKey }),
+    );
+    const exporterTarget = generateP256KeyPair();
+    const asked = await step("exportWallet (exporter)", () =>
+      exporter.exportWallet({
+        type: "ACTIVITY_TYPE_EXPORT_WALLET",
+        timestampMs: String(Date.now()),
+        organizationId,
+        parameters: { walletId: guarded.walletId, targetPublicKey: exporterTarget.publicKeyUncompressed },
+      }),
+    );
+    const waiting = asked.activity;
+    const approval = await step("approveActivity", () =>
+      client.approveActivity({
+        type: "ACTIVITY_TYPE_APPROVE_ACTIVITY",
+        timestampMs: String(Date.now()),
+        organizationId,
+        parameters: { fingerprint: waiting.fingerprint },
+      }),
+    );
+    const polled = (
+      await step("getActivity (exporter)", () => exporter.getActivity({ organizationId, activityId: waiting.id }))
+    ).activity;
+    const bundle = polled.result?.exportWalletResult?.exportBundle;
+    out.consensus = {
+      exporterId,
+      walletAddresses: guarded.addresses,
+      asked: { status: waiting.status, hasResult: Boolean(waiting.result?.exportWalletResult) },
+      approval: { status: approval.activity?.status, type: approval.activity?.type },
+      polled: { status: polled.status, walletId: polled.result?.exportWalletResult?.walletId },
+      mnemonic: bundle
+        ? await decrypt("approved export", bundle, exporterTarget.privateKey, { returnMnemonic: true })
+        : null,
+      // Only the asker's target opens it.
+      othersKey: bundle
+        ? await outcome(() =>
+            decryptExportBundle({
+              exportBundle: bundle,
+              embeddedKey: embeddedKey,
+              organizationId,
+              dangerouslyOverrideSignerPublicKey: signerPublicKey,
+              returnMnemonic: true,
+            }),
+          )
+        : null,
+    };
+  }
+
   const keys = await step("getPrivateKeys", () => client.getPrivateKeys({ organizationId }));
   const wallets = await step("getWallets", () => client.getWallets({ organizationId }));
   const ours = (names) => names.filter((n) => n.endsWith(suffix)).sort();

@@ -17,6 +17,9 @@ its signer pinned out of band (`get_bundle_signer` read here with the Python cli
 5. What the SDK encrypts but the daemon must refuse (a bundle for an older target, a mnemonic as a
    key, a key as a mnemonic, a bad checksum, a wallet's bundle as a key): a clear REQUEST_INVALID
    each, nothing created, and the same name and target then import.
+6. An export under a consensus policy: a non-root user's exportWallet waits (CONSENSUS_NEEDED),
+   root's approveActivity runs it, and the bundle read back with getActivity opens only with the
+   asker's target key, to the wallet's mnemonic.
 
 The keys imported in (4) are made fresh here for each run. The pinned npm packages are installed
 with `npm ci` when `node_modules` is missing or older than `package-lock.json`.
@@ -127,6 +130,12 @@ def test_an_exported_mnemonic_derives_the_wallets_addresses(out: dict[str, Any])
         public = hd.derive_public_key(seed, account["curve"], hd.parse_path(account["path"], account["curve"]))
         assert derive_address(account["addressFormat"], account["curve"], public) == address
     assert created["addresses"][0].startswith("0x")
+    # getActivity, as a polling client reads it later, returns the very same bundle.
+    assert created["polled"] == {
+        "type": "ACTIVITY_TYPE_EXPORT_WALLET",
+        "status": "ACTIVITY_STATUS_COMPLETED",
+        "sameBundle": True,
+    }
 
 
 def test_exported_wallet_accounts_are_the_accounts_keys(out: dict[str, Any]) -> None:
@@ -218,4 +227,21 @@ def test_refused_imports_say_why_and_leave_the_target_for_a_retry(out: dict[str,
     assert refusals["keyNames"] == [
         f"bundles-{name}-{suffix}" for name in ("imported-hex", "imported-solana", "retry", "token")
     ]
-    assert refusals["walletNames"] == [f"bundles-{name}-{suffix}" for name in ("created", "imported", "not-a-mnemonic")]
+    wallets = ("created", "guarded", "imported", "not-a-mnemonic")  # "guarded": section 6
+    assert refusals["walletNames"] == [f"bundles-{name}-{suffix}" for name in wallets]
+
+
+def test_an_export_approved_by_consensus_opens_with_the_askers_key(out: dict[str, Any]) -> None:
+    consensus = out["consensus"]
+    assert consensus["asked"] == {"status": "ACTIVITY_STATUS_CONSENSUS_NEEDED", "hasResult": False}
+    # approveActivity answers with the approved activity, now run.
+    assert consensus["approval"] == {"status": "ACTIVITY_STATUS_COMPLETED", "type": "ACTIVITY_TYPE_EXPORT_WALLET"}
+    assert consensus["polled"]["status"] == "ACTIVITY_STATUS_COMPLETED"
+    mnemonic = consensus["mnemonic"]
+    assert hd.validate_mnemonic(mnemonic) == 24
+    public = hd.derive_public_key(
+        hd.mnemonic_to_seed(mnemonic), "CURVE_SECP256K1", hd.parse_path(ETHEREUM_ACCOUNT["path"], "CURVE_SECP256K1")
+    )
+    assert consensus["walletAddresses"] == [address_from_public_key(public)]
+    # Encrypted to the asker's target: the approver's (or anyone else's) key does not open it.
+    assert "invalid ghash tag" in consensus["othersKey"]["error"]
