@@ -400,3 +400,32 @@ async def test_a_solana_wallet_account_signs_a_solana_transaction_under_its_wall
             assert status == expected, (lamports, data)
     finally:
         org.stamper = root
+
+
+async def test_create_sub_organization_v7_as_turnkeys_python_sdk_sends_it(org: Org) -> None:
+    _priv, pub = p256.generate_private_key()
+    params = {
+        "subOrganizationName": f"v7-{uuid.uuid4().hex[:6]}",
+        "rootUsers": [
+            {
+                "userName": "root",
+                "apiKeys": [{"apiKeyName": "k", "publicKey": pub, "curveType": "API_KEY_CURVE_P256"}],
+                "authenticators": [],
+                "oauthProviders": [],
+            }
+        ],
+        "rootQuorumThreshold": 1,
+        "wallet": {"walletName": "main", "accounts": [ETHEREUM_ACCOUNT]},
+    }
+    status, data = await org.submit("create_sub_organization", "ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7", params)
+    assert status == 200, data
+    activity = data["activity"]
+    assert activity["type"] == "ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7"
+    assert set(activity["intent"]) == {"createSubOrganizationIntentV7"}
+    made = activity["result"]["createSubOrganizationResultV7"]
+    assert len(made["wallet"]["addresses"]) == 1 and len(made["rootUserIds"]) == 1
+    status, data = await org.query("get_activity", activityId=activity["id"])
+    assert data["activity"]["type"] == "ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7"
+    # Older versions than those the catalog names are refused at that path.
+    status, data = await org.submit("create_sub_organization", "ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V6", params)
+    assert_refused(status, data)

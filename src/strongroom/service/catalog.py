@@ -34,7 +34,7 @@ from strongroom.service.activities import (
     votes,
     wallets,
 )
-from strongroom.service.activities.base import Action, ActivityType, Resource, RootOnly
+from strongroom.service.activities.base import Action, ActivityType, Resource, RootOnly, older_version
 
 __all__ = ["CATALOG", "Action", "ActivityType", "Catalog", "Resource", "RootOnly"]
 
@@ -67,6 +67,10 @@ class Catalog:
             if entry.type in by_type:
                 raise ValueError(f"activity type `{entry.type}` is in the catalog twice")
             by_path[entry.path] = by_type[entry.type] = entry
+            for old in entry.older:  # served at the same path; found by type (votes, explain)
+                if old in by_type:
+                    raise ValueError(f"activity type `{old}` is in the catalog twice")
+                by_type[old] = older_version(entry, old)
         self.by_path: Final = MappingProxyType(by_path)
         self.by_type: Final = MappingProxyType(by_type)
 

@@ -295,7 +295,9 @@ class Pipeline:
     ) -> dict[str, Any]:
         activity_type = req_str(envelope, "type", max_len=128)
         if activity_type != entry.type:
-            raise InvalidRequest(f"unsupported activity type `{activity_type}` here; expected `{entry.type}`")
+            if activity_type not in entry.older:
+                raise InvalidRequest(f"unsupported activity type `{activity_type}` here; expected `{entry.type}`")
+            entry = self.catalog.by_type[activity_type]  # an older version SDKs still send
         self.check_timestamp(envelope, now_ms)
         params = obj(envelope.get("parameters"), "parameters")
         return await self._record(entry, params, body, org, principal, now_ms, park=True)

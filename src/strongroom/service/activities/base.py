@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal, Protocol
 
 from strongroom.errors import ResourceExhausted
@@ -175,6 +175,9 @@ class ActivityType:
     prepare: Reader | None
     parameters: Mapping[str, Any] = field(hash=False)  # the JSON Schema of what `prepare` reads
     root_only: RootOnly = "never"
+    # Older versions of the type, served at the same path by the same reader (their parameters
+    # have the same shape): SDKs still send them. Their intent and result keys carry their version.
+    older: tuple[str, ...] = ()
 
     @property
     def is_vote(self) -> bool:
@@ -193,6 +196,7 @@ def activity(
     *,
     result_version: bool = False,
     root_only: RootOnly = "never",
+    older: tuple[str, ...] = (),
 ) -> ActivityType:
     """A catalog entry named as Turnkey names its types, from the type string.
 
@@ -216,4 +220,17 @@ def activity(
         prepare=prepare,
         parameters=parameters,
         root_only=root_only,
+        older=older,
     )
+
+
+def older_version(entry: ActivityType, activity_type: str) -> ActivityType:
+    """`entry` as its older `activity_type` (same path and reader; that version's intent/result keys)."""
+    found, current = _TYPE.fullmatch(activity_type), _TYPE.fullmatch(entry.type)
+    if found is None or current is None or found.group(1).lower() != entry.path:
+        raise ValueError(f"`{activity_type}` is not an older version of `{entry.type}`")
+    version, now = found.group(2) or "", current.group(2) or ""
+    intent = (entry.intent.removesuffix(now) if now else entry.intent) + version
+    result_versioned = bool(now) and entry.result.endswith(now)
+    result = entry.result.removesuffix(now) + version if result_versioned else entry.result
+    return replace(entry, type=activity_type, intent=intent, result=result, older=())

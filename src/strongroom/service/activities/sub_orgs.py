@@ -101,5 +101,6 @@ ACTIVITIES: Final = (
             wallet=WALLET,
         ),
         result_version=True,
+        older=("ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7",),  # Turnkey's Python SDK (turnkey-http) sends V7
     ),
 )
