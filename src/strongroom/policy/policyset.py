@@ -356,14 +356,16 @@ class Memo:
 
     `conditions` maps a shared compiled condition to (value, steps) for this request's `env`;
     `consensus` maps a policy's position to its consensus result for this consensus environment
-    (None: it failed), kept across requests by the `PolicySet`.
+    (None: it failed), kept across requests by the `PolicySet`. `fresh` counts the expressions
+    actually evaluated (not found here), so that a caller yields only after real work.
     """
 
-    __slots__ = ("conditions", "consensus")
+    __slots__ = ("conditions", "consensus", "fresh")
 
     def __init__(self, consensus: ConsensusMemo | None) -> None:
         self.conditions: dict[int, tuple[bool, int]] = {}
         self.consensus = consensus
+        self.fresh = 0
 
 
 class CompiledPolicy:
@@ -434,12 +436,16 @@ class CompiledPolicy:
         now_ms: int,
         budget: Budget,
         memo: Memo,
+        present: bool = False,
     ) -> PolicyEvaluation:
-        """`authorizer.evaluate_policy(self.policy, env, consensus_env, now_ms, budget)`."""
+        """`authorizer.evaluate_policy(self.policy, env, consensus_env, now_ms, budget)`.
+
+        `present`: the caller has checked that `env` has every namespace the policy reads.
+        """
         mine = Budget(min(POLICY_STEPS, budget.left))
         start = mine.left
         try:
-            return self._evaluate(env, consensus_env, now_ms, mine, memo)
+            return self._evaluate(env, consensus_env, now_ms, mine, memo, present)
         finally:
             budget.left -= start - mine.left
 
@@ -453,6 +459,7 @@ class CompiledPolicy:
             budget.left -= known[1]
             return known[0]
         before = budget.left
+        memo.fresh += 1
         try:
             value = self.condition.evaluate_bool(env, now_ms, budget)
         except PolicyEvalError as err:
@@ -468,11 +475,13 @@ class CompiledPolicy:
         now_ms: int,
         budget: Budget,
         memo: Memo,
+        present: bool,
     ) -> PolicyEvaluation:
         policy = self.policy
         errors: list[str] = []
         active: bool | None = True
         if self.time is not None:
+            memo.fresh += 1
             try:
                 active = self.time.evaluate_bool({}, now_ms, budget)
             except PolicyEvalError as err:
@@ -480,17 +489,20 @@ class CompiledPolicy:
                 active = None
         if active is False:
             return self.outcomes[PolicyOutcome.TIME_INACTIVE]
-        missing = _first_missing(self.reads, env)
+        missing = None if present else _first_missing(self.reads, env)
         if missing is not None and not errors:
             return not_applicable(policy, missing)
         condition = self._condition(env, now_ms, errors, budget, memo)
         consensus: bool | None = True
         if self.consensus is not None:
+            if memo.consensus is None or self.index not in memo.consensus:
+                memo.fresh += 1  # evaluated now (and memoised if it can be)
             known = self.consensus_result(consensus_env, now_ms, memo.consensus)
             if known is not None and known[1] <= budget.left:
                 consensus = known[0]
                 budget.left -= known[1]
             else:
+                memo.fresh += 1
                 try:
                     consensus = self.consensus.evaluate_bool(consensus_env, now_ms, budget)
                 except PolicyEvalError as err:
@@ -678,14 +690,13 @@ class PolicySet:
             cost = f.static
             for path in f.lens:
                 cost += len(values[path])  # type: ignore[arg-type]
-            c = f.compiled
-            if c.consensus is not None:
-                known = memo.get(i, _MISSING) if memo is not None else None
-                if known is _MISSING:
-                    known = c.consensus_result(consensus_env, now_ms, memo)
+            if f.compiled.consensus is not None:
+                # Only a consensus already memoised: evaluating one here would be work done
+                # between two yields (the policy is evaluated in the loop instead, and memoised).
+                known = memo.get(i) if memo is not None else None
                 if known is None:
                     continue
-                cost += known[1]  # type: ignore[index]
+                cost += known[1]
             if cost > POLICY_STEPS:
                 continue
             skipped.append(i)
@@ -700,7 +711,11 @@ class PolicySet:
         budget: Budget,
         subject: str,
     ) -> Generator[None, None, tuple[list[PolicyEvaluation], list[tuple[Policy, PolicyEvaluation]]]]:
-        """Every policy's evaluation, in order; yields after each policy actually evaluated.
+        """Every policy's evaluation, in order; yields after each policy that evaluated an expression.
+
+        Between two yields: the cheap bulk work (namespaces, index look-ups, certificates: no
+        expression is evaluated there) and at most one policy's evaluation (at most
+        `POLICY_STEPS`) plus policies settled from the memos.
 
         Returns every policy's evaluation, and (policy, evaluation) for the policies evaluated or
         not applicable, in order (the others are `OUTCOME_DENY_IMPLICIT`: they add nothing to the
@@ -722,12 +737,15 @@ class PolicySet:
         results: list[tuple[Policy, PolicyEvaluation]] = []
         for i in run:
             c = self.compiled[i]
-            evaluation = c.evaluate(env, consensus_env, now_ms, budget, memo)
+            fresh = memo.fresh
+            # Without a time gate and not found absent above, every namespace it reads is present.
+            evaluation = c.evaluate(env, consensus_env, now_ms, budget, memo, c.time is None)
             if subject:
                 evaluation = replace(evaluation, subject=subject)
             evaluations[i] = evaluation
             results.append((c.policy, evaluation))
-            yield
+            if memo.fresh != fresh:
+                yield
         return evaluations, results
 
 
