@@ -327,7 +327,19 @@ def certificate(policy: Policy) -> Certificate | None:
 
 # -- compiled policies -----------------------------------------------------------------------------
 
-ConsensusMemo = dict[int, tuple[bool, int] | None]
+
+class ConsensusMemo:
+    """Consensus results for one consensus environment: `results[i]` is policy i's (value, steps)
+    or None (it failed). `base[i]` is, for a filed policy whose consensus is known to succeed (or
+    that has none), its certificate's constant cost plus its consensus's: what skipping it takes
+    from the budget before the lengths of the lists it searches; `ready` is the set of those i."""
+
+    __slots__ = ("base", "ready", "results")
+
+    def __init__(self, base: dict[int, int]) -> None:
+        self.results: dict[int, tuple[bool, int] | None] = {}
+        self.base = dict(base)
+        self.ready = set(base)
 
 
 def _plain(value: object) -> bool:
@@ -380,6 +392,7 @@ class CompiledPolicy:
         "outcomes",
         "policy",
         "reads",
+        "static",
         "time",
     )
 
@@ -399,6 +412,7 @@ class CompiledPolicy:
             self.condition_id, self.condition = found
         self.consensus = None if policy.consensus is None else Compiled(policy.consensus)
         self.reads = tuple(sorted(p for p in policy.reads if p[0] != "time"))
+        self.static: int | None = None  # the certificate's constant cost, once filed in the index
         # The evaluations without error, subject or namespace, made once (they are immutable).
         self.outcomes: dict[PolicyOutcome, PolicyEvaluation] = {
             o: PolicyEvaluation(policy.policy_id, o) for o in PolicyOutcome if o is not PolicyOutcome.ERROR
@@ -416,7 +430,7 @@ class CompiledPolicy:
         if memo is None or not self.consensus_memo:
             return None
         try:
-            return memo[self.index]
+            return memo.results[self.index]
         except KeyError:
             pass
         budget = Budget(POLICY_STEPS)
@@ -426,7 +440,10 @@ class CompiledPolicy:
             result = (value, POLICY_STEPS - budget.left)
         except PolicyEvalError:
             result = None
-        memo[self.index] = result
+        memo.results[self.index] = result
+        if result is not None and self.static is not None:
+            memo.base[self.index] = self.static + result[1]
+            memo.ready.add(self.index)
         return result
 
     def evaluate(
@@ -495,7 +512,7 @@ class CompiledPolicy:
         condition = self._condition(env, now_ms, errors, budget, memo)
         consensus: bool | None = True
         if self.consensus is not None:
-            if memo.consensus is None or self.index not in memo.consensus:
+            if memo.consensus is None or self.index not in memo.consensus.results:
                 memo.fresh += 1  # evaluated now (and memoised if it can be)
             known = self.consensus_result(consensus_env, now_ms, memo.consensus)
             if known is not None and known[1] <= budget.left:
@@ -573,7 +590,9 @@ class PolicySet:
         self.has: dict[Path, dict[str, frozenset[int]]] = {}
         eq_all: dict[Path, set[int]] = {}
         has_all: dict[Path, set[int]] = {}
-        shapes: dict[tuple[tuple[Path, str], ...], int] = {}
+        shapes: dict[tuple[tuple[tuple[Path, str], ...], tuple[Path, ...]], int] = {}
+        members_of: dict[int, set[int]] = {}
+        self._base: dict[int, int] = {}
         self.filed: dict[int, _Filed] = {}
         for c, cert, keys in keyed:
             form, path, lit = max(keys, key=lambda k: len(literals[(k[0], k[1])]))
@@ -581,9 +600,14 @@ class PolicySet:
             table.setdefault(path, {})
             table[path][lit] = table[path].get(lit, frozenset()) | {c.index}
             members.setdefault(path, set()).add(c.index)
-            shape = shapes.setdefault(cert.requirements, len(shapes))
+            shape = shapes.setdefault((cert.requirements, cert.lens), len(shapes))
+            members_of.setdefault(shape, set()).add(c.index)
             self.filed[c.index] = _Filed(c.index, shape, cert.static, cert.lens, c)
+            c.static = cert.static
+            if c.consensus is None:
+                self._base[c.index] = cert.static
         self.shapes = tuple(shapes)
+        self.shape_members = tuple(frozenset(members_of[n]) for n in range(len(shapes)))
         self.eq_all = {p: frozenset(s) for p, s in eq_all.items()}
         self.has_all = {p: frozenset(s) for p, s in has_all.items()}
         self.everything = frozenset(range(len(self.policies)))
@@ -599,7 +623,7 @@ class PolicySet:
         if memo is None:
             if len(self._memo) >= _MEMO_ENVS:
                 self._memo.clear()
-            memo = self._memo[key] = {}
+            memo = self._memo[key] = ConsensusMemo(self._base)
         return memo
 
     def skipped_evaluations(self, subject: str) -> list[PolicyEvaluation]:
@@ -659,48 +683,46 @@ class PolicySet:
         return out
 
     def skippable(
-        self,
-        candidates: set[int],
-        env: Mapping[str, object],
-        consensus_env: Mapping[str, object],
-        now_ms: int,
-        memo: ConsensusMemo | None,
-    ) -> tuple[list[int], int]:
-        """Those of `candidates` (false keys) proven `OUTCOME_DENY_IMPLICIT`, and the steps they take."""
-        skipped: list[int] = []
+        self, candidates: set[int], env: Mapping[str, object], now_ms: int, memo: ConsensusMemo | None
+    ) -> tuple[set[int], int]:
+        """Those of `candidates` (false keys) proven `OUTCOME_DENY_IMPLICIT`, and the steps they take.
+
+        Only a consensus already memoised counts: evaluating one here would be work done between
+        two yields (the policy is evaluated in the loop instead, and its consensus memoised).
+        """
+        ready = candidates & (memo.ready if memo is not None else self._base.keys())
+        if not ready:
+            return set(), 0
+        base = memo.base if memo is not None else self._base
+        skipped: set[int] = set()
         steps = 0
-        shapes: list[bool | None] = [None] * len(self.shapes)
         values: dict[Path, object] = {}
-        filed = self.filed
-        for i in candidates:
-            f = filed[i]
-            ok = shapes[f.shape]
-            if ok is None:
-                ok = True
-                for path, kind in self.shapes[f.shape]:
-                    v = values.get(path, _MISSING)
-                    if v is _MISSING:
-                        v = values[path] = _resolve(path, env, now_ms)
-                    if not _check(kind, v):
-                        ok = False
-                        break
-                shapes[f.shape] = ok
+        for shape, members in enumerate(self.shape_members):
+            chosen = ready & members
+            if not chosen:
+                continue
+            requirements, lens = self.shapes[shape]
+            ok = True
+            for path, kind in requirements:
+                v = values.get(path, _MISSING)
+                if v is _MISSING:
+                    v = values[path] = _resolve(path, env, now_ms)
+                if not _check(kind, v):
+                    ok = False
+                    break
             if not ok:
                 continue
-            cost = f.static
-            for path in f.lens:
-                cost += len(values[path])  # type: ignore[arg-type]
-            if f.compiled.consensus is not None:
-                # Only a consensus already memoised: evaluating one here would be work done
-                # between two yields (the policy is evaluated in the loop instead, and memoised).
-                known = memo.get(i) if memo is not None else None
-                if known is None:
-                    continue
-                cost += known[1]
-            if cost > POLICY_STEPS:
-                continue
-            skipped.append(i)
-            steps += cost
+            extra = 0
+            for path in lens:  # lists, by the requirements just checked
+                searched = values[path]
+                assert isinstance(searched, list)
+                extra += len(searched)
+            costs = [base[i] for i in chosen]
+            if max(costs) + extra > POLICY_STEPS:
+                chosen = {i for i in chosen if base[i] + extra <= POLICY_STEPS}
+                costs = [base[i] for i in chosen]
+            skipped |= chosen
+            steps += sum(costs) + extra * len(chosen)
         return skipped, steps
 
     def steps(
@@ -730,9 +752,9 @@ class PolicySet:
         settled: set[int] = set(absent)
         if budget.left >= len(self.policies) * POLICY_STEPS:
             candidates = self.false_keys(env, now_ms) - settled
-            skipped, cost = self.skippable(candidates, env, consensus_env, now_ms, memo.consensus)
+            skipped, cost = self.skippable(candidates, env, now_ms, memo.consensus)
             budget.left -= cost
-            settled = settled | set(skipped)
+            settled |= skipped
         run = sorted(self.everything - settled) if settled else range(len(self.policies))
         results: list[tuple[Policy, PolicyEvaluation]] = []
         for i in run:
