@@ -61,6 +61,7 @@ POLICY_STEPS: Final = 2_000
 _MEMO_ENVS: Final = 64  # consensus environments remembered per policy set
 _SUBJECTS: Final = 256  # subject labels whose skipped evaluations are kept
 _MISSING: Final = object()
+_TRUE: Final = (True, 0)  # an absent field: true, no step
 
 
 def _describe_error(field: str, err: PolicyEvalError) -> str:
@@ -527,13 +528,15 @@ class CompiledPolicy:
                     consensus = None
         if errors or condition is None or consensus is None:
             return PolicyEvaluation(policy.policy_id, PolicyOutcome.ERROR, "; ".join(errors))
+        return self.outcomes[self.outcome(condition, consensus)]
+
+    def outcome(self, condition: bool, consensus: bool) -> PolicyOutcome:
+        """The outcome once both fields evaluated without error (rule 3 of `authorizer`)."""
         if condition and consensus:
-            outcome = PolicyOutcome.ALLOW if policy.effect is Effect.ALLOW else PolicyOutcome.DENY_EXPLICIT
-        elif condition and policy.effect is Effect.ALLOW:
-            outcome = PolicyOutcome.REQUIRES_CONSENSUS
-        else:
-            outcome = PolicyOutcome.DENY_IMPLICIT
-        return self.outcomes[outcome]
+            return PolicyOutcome.ALLOW if self.policy.effect is Effect.ALLOW else PolicyOutcome.DENY_EXPLICIT
+        if condition and self.policy.effect is Effect.ALLOW:
+            return PolicyOutcome.REQUIRES_CONSENSUS
+        return PolicyOutcome.DENY_IMPLICIT
 
 
 def not_applicable(policy: Policy, missing: Path) -> PolicyEvaluation:
@@ -757,11 +760,23 @@ class PolicySet:
             settled |= skipped
         run = sorted(self.everything - settled) if settled else range(len(self.policies))
         results: list[tuple[Policy, PolicyEvaluation]] = []
+        conditions = memo.conditions
+        consensus = memo.consensus.results if memo.consensus is not None else {}
         for i in run:
             c = self.compiled[i]
             fresh = memo.fresh
-            # Without a time gate and not found absent above, every namespace it reads is present.
-            evaluation = c.evaluate(env, consensus_env, now_ms, budget, memo, c.time is None)
+            evaluation = None
+            if c.time is None:
+                # Both expressions already evaluated (another policy with this condition, this
+                # consensus environment before): as `_evaluate` with both memo hits, inline.
+                cond = conditions.get(c.condition_id) if c.condition is not None else _TRUE
+                cons = consensus.get(i) if c.consensus is not None else _TRUE
+                if cond is not None and cons is not None and cond[1] + cons[1] <= min(POLICY_STEPS, budget.left):
+                    budget.left -= cond[1] + cons[1]
+                    evaluation = c.outcomes[c.outcome(cond[0], cons[0])]
+            if evaluation is None:
+                # Without a time gate and not found absent above, every namespace it reads is present.
+                evaluation = c.evaluate(env, consensus_env, now_ms, budget, memo, c.time is None)
             if subject:
                 evaluation = replace(evaluation, subject=subject)
             evaluations[i] = evaluation

@@ -13,6 +13,7 @@ and where they do not.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -155,7 +156,11 @@ def random_policy(draw: st.DrawFn, n: int) -> Policy:
 @st.composite
 def policy_lists(draw: st.DrawFn) -> list[Policy]:
     count = draw(st.integers(min_value=0, max_value=12))
-    return [draw(indexable_policy(n) | indexable_policy(n) | random_policy(n)) for n in range(count)]
+    out = [draw(indexable_policy(n) | indexable_policy(n) | random_policy(n)) for n in range(count)]
+    if out and draw(st.booleans()):  # copies of a policy: shared conditions, memoised results
+        twin = draw(st.sampled_from(out))
+        out += [replace(twin, policy_id=f"{twin.policy_id}-copy{k}") for k in range(draw(st.integers(1, 3)))]
+    return out
 
 
 strings = st.sampled_from(["a", "b", "c", "z"])
@@ -287,3 +292,19 @@ def test_identical_conditions_share_one_compiled_expression() -> None:
     policy_set = PolicySet(policies)
     assert len({id(c.condition) for c in policy_set.compiled}) == 1
     assert parse_expression(text) == policies[0].condition
+
+
+def test_a_shared_result_is_not_reused_past_the_budget() -> None:
+    """Three policies share one condition; the second and third have too few steps left for it."""
+    text = "activity.type == 'T' && activity.resource == 'R'"  # 9 steps
+    policies = [compile_policy(f"p{i}", Effect.DENY, text, "approvers.count() >= 0") for i in range(3)]
+    policy_set = PolicySet(policies)
+    args: dict[str, Any] = {"approvers": [{"id": "u"}], "root_quorum": RootQuorum.of(1, ["r"]), "now_ms": 0}
+    env = {"activity": {"type": "T", "resource": "R"}}
+    warm = authorize(policy_set, env, **args)  # fills the memos
+    assert [e.outcome for e in warm.evaluations] == [PolicyOutcome.DENY_EXPLICIT] * 3
+    for steps in range(0, 45):
+        ref_budget, new_budget = Budget(steps), Budget(steps)
+        expected = _decide(policies, env, ref_budget, **args)
+        assert _decide(policy_set, env, new_budget, **args) == expected
+        assert new_budget.left == ref_budget.left
