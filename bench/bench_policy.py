@@ -7,7 +7,7 @@ decision for a signing request as the daemon makes it: `authorize` over the orga
 private keys and recipients. For comparison it times the reference tree walk over the same
 policies, the same decision with a new set of approvers every time (the consensus memo never
 hits), and a decision with no policies (root-quorum rules only). Every compiled decision is
-checked equal to the reference's. Prints µs of CPU time per decision (median of 7 batches of
+checked equal to the reference's. Prints µs of CPU time per decision (median of 15 batches of
 200: process time, so that other processes on a shared machine do not inflate it) and, last,
 
     policies_100_ms=<compiled decision with 100 policies minus the decision with none, in ms>
@@ -36,6 +36,7 @@ TEMPLATES = [
 ]  # fmt: skip
 NOW_MS = 1_800_000_000_000
 ROUNDS = 200
+BATCHES = 15
 
 
 def request(n: int) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def request(n: int) -> dict[str, Any]:
 def median_us(fn: Callable[[int], object]) -> float:
     """CPU time of this process per call (other processes on a shared machine do not count)."""
     runs = []
-    for _ in range(7):
+    for _ in range(BATCHES):
         t0 = time.process_time()
         for n in range(ROUNDS):
             fn(n)
