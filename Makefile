@@ -40,6 +40,7 @@ fuzz: dev-deps
 ## make bench: end-to-end throughput and latency against the bare floor (run by hand)
 bench: dev-deps
 	$(PY) bench/bench_sign.py
+	$(PY) bench/bench_policy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -177,6 +177,26 @@ def test_a_key_made_on_one_replica_signs_on_the_other(replicas: Replicas) -> Non
     assert cb.get_private_key(key)["privateKey"]["privateKeyId"] == key
 
 
+def test_a_policy_changed_on_one_replica_decides_the_next_request_on_the_other(replicas: Replicas) -> None:
+    """Each replica caches its compiled policies; another replica's change must never go unseen."""
+    r = replicas
+    ca = r.client(r.a)
+    key = key_id_of(ca.create_private_key(f"k-{uuid.uuid4()}", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"]))
+    org = r.a.organization_id
+    bot = r.add_user("bot")
+    ca.create_policy("bot signs", "EFFECT_ALLOW", "activity.resource == 'PRIVATE_KEY' && activity.action == 'SIGN'")
+
+    def sign_on_b(i: int) -> tuple[int, Any]:
+        return r.client(r.b, bot).post_raw("/public/v1/submit/sign_raw_payload", sign_body(org, key, f"bot {i}"))
+
+    assert sign_on_b(0)[0] == 200  # B has compiled and cached the organization's policies
+    deny = ca.create_policy("freeze", "EFFECT_DENY", f"activity.resource == 'PRIVATE_KEY' && private_key.id == '{key}'")
+    status, data = sign_on_b(1)
+    assert (status, data["code"], data["message"]) == (403, 7, "policy engine denied request explicitly")
+    ca.delete_policy(deny["activity"]["result"]["createPolicyResult"]["policyId"])
+    assert sign_on_b(2)[0] == 200
+
+
 def test_duplicates_and_concurrent_approvals_execute_once(replicas: Replicas) -> None:
     r = replicas
     ca = r.client(r.a)

@@ -2,6 +2,8 @@
 
 Pipeline: `parse_expression` (text -> AST) -> `check_policy` (static checks at policy creation) ->
 `evaluate` (AST + request environment + trusted `now_ms`) -> `authorize` (policies -> `Decision`).
+`evaluate` and `authorize` over a list walk the AST: the reference. `PolicySet` compiles an
+organization's policies once and indexes them; `authorize` over it gives the same decision.
 """
 
 from strongroom.policy.ast import Expr, Pos
@@ -20,6 +22,7 @@ from strongroom.policy.model import (
     compile_policy,
 )
 from strongroom.policy.parser import parse_expression
+from strongroom.policy.policyset import PolicySet
 from strongroom.policy.printer import to_source
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "PolicyField",
     "PolicyIssue",
     "PolicyOutcome",
+    "PolicySet",
     "PolicySyntaxError",
     "Pos",
     "RootQuorum",

@@ -36,8 +36,11 @@
    in `reasons`. Nothing is executed in that state; each new vote re-runs `authorize`.
 
 Cost: each decision has a step `Budget` shared by its policies, and each policy evaluation may take
-at most `POLICY_STEPS` of it; a policy that runs out fails (rule 4/5). `authorize_steps` is the same
-decision as a generator that yields after each policy, so a caller can interleave other work.
+at most `POLICY_STEPS` (2,000 steps) of it; a policy that runs out fails (rule 4/5).
+`authorize_steps` is the same decision as a generator that yields after each policy, so a caller
+can interleave other work;
+`authorize_set_steps` is the same again over a `PolicySet` (compiled once, indexed by the
+activity fields and keys policies test, see `strongroom.policy.policyset`): what the service runs.
 Several subjects (the payloads of a batch) are decided one by one and joined by `combine`: the
 request is allowed only if every subject is.
 
@@ -48,7 +51,7 @@ request is allowed only if every subject is.
 from __future__ import annotations
 
 from collections.abc import Collection, Generator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Final, NotRequired, TypedDict, Unpack
 
 from strongroom.policy import ast
@@ -64,9 +67,8 @@ from strongroom.policy.model import (
     RootQuorum,
 )
 from strongroom.policy.namespaces import first_missing
+from strongroom.policy.policyset import POLICY_STEPS, PolicySet
 
-POLICY_STEPS: Final = 2_000
-"""Steps one policy's evaluation (time, condition and consensus) may take: about a millisecond."""
 DECISION_STEPS: Final = 400_000
 """Steps all the evaluations of one request may take together (every subject, every policy)."""
 
@@ -185,11 +187,18 @@ class DecisionArgs(TypedDict):
     subject: NotRequired[str]
 
 
-def authorize_steps(
-    policies: Sequence[Policy], env: Mapping[str, object], **args: Unpack[DecisionArgs]
-) -> Generator[None, None, Decision]:
-    """`authorize` as a generator that yields after each policy; its return value is the decision."""
-    approvers, root_quorum, now_ms = args["approvers"], args["root_quorum"], args["now_ms"]
+@dataclass(frozen=True, slots=True)
+class _Votes:
+    """What rules 1, 2 and 8 need, once the votes are counted."""
+
+    root_votes: int
+    threshold: int
+    missing: str
+
+
+def _root_rules(args: DecisionArgs) -> Decision | _Votes:
+    """Rules 1 and 2: a decision made by the root quorum alone, or the vote count for rule 8."""
+    approvers, root_quorum = args["approvers"], args["root_quorum"]
     approved_user_ids = args.get("approved_user_ids")
     if approved_user_ids is None:
         approved_user_ids = [str(a["id"]) for a in approvers if isinstance(a.get("id"), str)]
@@ -203,14 +212,42 @@ def authorize_steps(
         if root_votes > 0 and threshold >= 1:
             return Decision(Outcome.REQUIRES_CONSENSUS, (f"root-quorum-only activity: {missing}",))
         return Decision(Outcome.DENY_IMPLICIT, ("root-quorum-only activity: only the root quorum may approve it",))
+    return _Votes(root_votes, threshold, missing)
 
+
+def _consensus_env(args: DecisionArgs) -> dict[str, object]:
+    return {
+        "approvers": [dict(a) for a in args["approvers"]],
+        "credentials": [dict(c) for c in args.get("credentials", ())],
+    }
+
+
+def _decision(
+    votes: _Votes, results: Sequence[tuple[Policy, PolicyEvaluation]], evaluations: tuple[PolicyEvaluation, ...]
+) -> Decision:
+    """Rules 4-8 over the policies' evaluations."""
+    outcome, reasons = _policy_decision(results)
+    if outcome is not Outcome.ALLOW and votes.root_votes > 0 and votes.threshold >= 1:
+        return Decision(Outcome.REQUIRES_CONSENSUS, (votes.missing, *reasons), evaluations)
+    return Decision(outcome, tuple(reasons), evaluations)
+
+
+def authorize_steps(
+    policies: Sequence[Policy], env: Mapping[str, object], **args: Unpack[DecisionArgs]
+) -> Generator[None, None, Decision]:
+    """`authorize` as a generator that yields after each policy; its return value is the decision.
+
+    The reference: every policy's AST is walked. `authorize_set_steps` decides the same with the
+    policies compiled and indexed once.
+    """
+    votes = _root_rules(args)
+    if isinstance(votes, Decision):
+        return votes
     budget = args.get("budget")
     if budget is None:
         budget = Budget(DECISION_STEPS)
-    consensus_env: dict[str, object] = {
-        "approvers": [dict(a) for a in approvers],
-        "credentials": [dict(c) for c in args.get("credentials", ())],
-    }
+    consensus_env = _consensus_env(args)
+    now_ms = args["now_ms"]
     subject = args.get("subject", "")
     results: list[tuple[Policy, PolicyEvaluation]] = []
     for p in policies:
@@ -219,11 +256,27 @@ def authorize_steps(
             evaluation = replace(evaluation, subject=subject)
         results.append((p, evaluation))
         yield
-    outcome, reasons = _policy_decision(results)
-    evaluations = tuple(r for _, r in results)
-    if outcome is not Outcome.ALLOW and root_votes > 0 and threshold >= 1:
-        return Decision(Outcome.REQUIRES_CONSENSUS, (missing, *reasons), evaluations)
-    return Decision(outcome, tuple(reasons), evaluations)
+    return _decision(votes, results, tuple(r for _, r in results))
+
+
+def authorize_set_steps(
+    policies: PolicySet, env: Mapping[str, object], **args: Unpack[DecisionArgs]
+) -> Generator[None, None, Decision]:
+    """`authorize_steps(policies.policies, env, **args)`, compiled and indexed (`strongroom.policy.policyset`).
+
+    The same decision, reasons, evaluations and budget left; it yields after each policy it
+    actually evaluates (the policies the index rules out are settled in bulk).
+    """
+    votes = _root_rules(args)
+    if isinstance(votes, Decision):
+        return votes
+    budget = args.get("budget")
+    if budget is None:
+        budget = Budget(DECISION_STEPS)
+    evaluations, results = yield from policies.steps(
+        env, _consensus_env(args), args["now_ms"], budget, args.get("subject", "")
+    )
+    return _decision(votes, results, tuple(evaluations))
 
 
 def step(steps: Generator[None, None, Decision]) -> Decision | None:
@@ -247,13 +300,18 @@ def run_steps(steps: Generator[None, None, Decision]) -> Decision:
     return decision
 
 
-def authorize(policies: Sequence[Policy], env: Mapping[str, object], **args: Unpack[DecisionArgs]) -> Decision:
+def authorize(
+    policies: Sequence[Policy] | PolicySet, env: Mapping[str, object], **args: Unpack[DecisionArgs]
+) -> Decision:
     """Decide a request; see the module docstring for the rules and `DecisionArgs` for `args`.
 
-    `env` holds the condition keywords (`activity`, `private_key`, `eth`, ...). Values must be plain
+    `policies` is a list (the reference evaluation) or a `PolicySet` (compiled and indexed, same
+    decision). `env` holds the condition keywords (`activity`, `private_key`, `eth`, ...). Values must be plain
     JSON-like data (`None`, `bool`, `int`, `str`, `list`, `dict`); anything else (tuples, floats)
     is an evaluation error wherever a policy reads it.
     """
+    if isinstance(policies, PolicySet):
+        return run_steps(authorize_set_steps(policies, env, **args))
     return run_steps(authorize_steps(policies, env, **args))
 
 
@@ -332,6 +390,7 @@ __all__ = [
     "POLICY_STEPS",
     "DecisionArgs",
     "authorize",
+    "authorize_set_steps",
     "authorize_steps",
     "combine",
     "consensus_can_change",

@@ -1,6 +1,8 @@
 """The policy decision for one activity: environment, compiled policies, votes → `Decision`.
 
-The pure `strongroom.policy.authorize` does the deciding; this module gathers what it needs:
+The pure `strongroom.policy` does the deciding (over the organization's policies compiled and
+indexed once, `strongroom.policy.policyset`, cached per organization keyed on the verified rows'
+content: see `Decider.policy_set`); this module gathers what it needs:
 the `activity` keyword (type, kind, resource, action, params), what the activity's handler
 exposes (`private_key`, `eth.tx`, `eth.eip_712`, ...), the approvers and credentials that have
 voted so far, the root quorum, and the trusted time.
@@ -50,10 +52,11 @@ from strongroom.policy import (
     RootQuorum,
     compile_policy,
 )
-from strongroom.policy.authorizer import DECISION_STEPS, authorize_steps, combine, consensus_can_change, step
+from strongroom.policy.authorizer import DECISION_STEPS, authorize_set_steps, combine, consensus_can_change, step
 from strongroom.policy.errors import PolicyEvalError, PolicySyntaxError
 from strongroom.policy.evaluator import Budget, evaluate_bool
 from strongroom.policy.namespaces import field_names, first_missing, referenced_paths
+from strongroom.policy.policyset import PolicySet
 from strongroom.store.records import ApiKey, Authenticator, Organization, PolicyRecord, User
 from strongroom.store.repository import Repository
 
@@ -246,15 +249,26 @@ def _holds(policy: Policy, env: Mapping[str, Any], budget: Budget) -> bool:
 class Decider:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
-        self._compiled: dict[str, tuple[tuple[tuple[str, int], ...], list[Policy]]] = {}
+        self._compiled: dict[str, tuple[tuple[PolicyRecord, ...], list[Policy], PolicySet]] = {}
         self._effects: dict[str, Effect] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def policies(self, org_id: str) -> tuple[list[PolicyRecord], list[Policy]]:
+    def policy_set(self, org_id: str) -> tuple[list[PolicyRecord], list[Policy], PolicySet]:
+        """The organization's policy records, parsed, and compiled into a `PolicySet`.
+
+        The records are read from the store on every call, so every call goes through the
+        notary's check (`Policies.policies` returns only rows the token vouched for, re-verified
+        whenever the notarised version moves, e.g. after another replica's write; on a shared
+        database every read is a query). The compiled set is a pure function of the records'
+        content, and it is cached keyed on that whole content (every column of every row, in
+        order), never on a timestamp or a version: a hit means the set was compiled from exactly
+        the rows just verified. Any policy change, by this process or another replica, changes
+        the key and recompiles.
+        """
         records = self.repo.policies.policies(org_id)
-        signature = tuple((p.id, p.updated_at) for p in records)
+        key = tuple(records)
         cached = self._compiled.get(org_id)
-        if cached is None or cached[0] != signature:
+        if cached is None or cached[0] != key:
             compiled = []
             for p in records:
                 try:
@@ -263,10 +277,14 @@ class Decider:
                     # Checked at creation, so this means the stored text was changed behind our
                     # back: such a policy can never allow (it is left out), and it is reported.
                     continue
-            cached = (signature, compiled)
+            cached = (key, compiled, PolicySet(compiled))
             self._compiled[org_id] = cached
             self._effects.update((p.policy_id, p.effect) for p in compiled)
-        return records, cached[1]
+        return records, cached[1], cached[2]
+
+    def policies(self, org_id: str) -> tuple[list[PolicyRecord], list[Policy]]:
+        records, policies, _set = self.policy_set(org_id)
+        return records, policies
 
     def _lock(self, org_id: str) -> asyncio.Lock:
         lock = self._locks.get(org_id)
@@ -307,7 +325,7 @@ class Decider:
         a root user's credentials or access type), on top of the activity types in ROOT_ONLY.
         """
         root_only = root_only or activity_type in ROOT_ONLY
-        _records, policies = self.policies(org.id)
+        _records, _policies, policy_set = self.policy_set(org.id)
         base = request_params(params)
         approving = [v for v in voters if v.approved]
         approvers = [user_env(v.user) for v in approving]
@@ -324,8 +342,8 @@ class Decider:
                     "activity": self.activity_env(activity_type, resource, action, merged, activity_id),
                     **subject.env,
                 }
-                steps = authorize_steps(
-                    policies,
+                steps = authorize_set_steps(
+                    policy_set,
                     env,
                     approvers=approvers,
                     credentials=credentials,
