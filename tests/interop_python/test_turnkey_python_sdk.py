@@ -61,10 +61,14 @@ def _client(base_url: str, public: str, private: str, organization_id: str) -> T
 
 @pytest.fixture(scope="module")
 def sdk(daemon: Any) -> TurnkeyClient:
-    """The SDK's client on the daemon's organization, with the root user's API key."""
+    """The SDK's client on the daemon's organization, with the root user's API key (whoami checked)."""
     public = Path(f"{daemon.key_prefix}.public").read_text().strip()
     private = Path(f"{daemon.key_prefix}.private").read_text().strip()
-    return _client(daemon.url, public, private, daemon.organization_id)
+    client = _client(daemon.url, public, private, daemon.organization_id)
+    me = client.get_whoami()
+    assert me.organizationId == daemon.organization_id
+    assert me.userId == daemon.user_id
+    return client
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +143,8 @@ def _spec_of(params: tk.v1WalletAccountParams) -> tuple[str, str, str, str]:
 
 
 def test_pinned_sdk_versions_are_installed() -> None:
+    """What pyproject.toml pins is what runs here (a packaging check: it needs no daemon)."""
     assert {name: importlib.metadata.version(name) for name in PINNED} == PINNED
-
-
-def test_whoami(sdk: TurnkeyClient, daemon: Any) -> None:
-    me = sdk.get_whoami()
-    assert me.organizationId == daemon.organization_id
-    assert me.userId == daemon.user_id
 
 
 def test_create_wallet(wallet: tk.CreateWalletResponse) -> None:
