@@ -5,9 +5,10 @@ The SDK is used as its README shows: `TurnkeyClient(base_url, ApiKeyStamper(ApiK
 public, private)), organization_id)` and its pydantic request bodies. Its responses are parsed by
 the SDK's own pydantic models (`v1Activity` with every required field), so a daemon response
 missing a field Turnkey always sends fails here. It creates a wallet with Turnkey's default
-Ethereum and Solana accounts, adds accounts, reads them back and signs with each account by
-address; every signature is checked with independent code (coincurve recovers the Ethereum
-address, PyNaCl verifies the Ed25519 signature under the key the Solana address encodes).
+Ethereum and Solana accounts, adds accounts, reads them back (by page too) and signs with each
+account by address; every signature is checked with independent code (coincurve recovers the
+Ethereum address, PyNaCl verifies the Ed25519 signature under the key the Solana address
+encodes). Another wallet is renamed, loses an account and is deleted, and then never signs.
 
 Known gap, marked xfail(strict=True) below: the SDK's `create_sub_organization` sends
 `ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7` (result `createSubOrganizationResultV7`); the daemon
@@ -283,3 +284,53 @@ def test_sub_organization_with_a_wallet(sdk: TurnkeyClient, daemon: Any) -> None
     assert _recovered_address(message, signed.r, signed.s, signed.v) == eth
     signed = _sign_solana(sub, sol, message.encode())
     _verify_solana(sol, message.encode(), signed.r, signed.s)
+
+
+def test_rename_page_and_delete_a_wallet(sdk: TurnkeyClient) -> None:
+    """update_wallet, list_wallet_accounts pages with wallet details, delete_wallet_accounts and
+    delete_wallets through the SDK; a deleted account never signs again."""
+    made = sdk.create_wallet(
+        tk.CreateWalletBody(walletName=f"to delete {uuid.uuid4()}", accounts=[ETH_0, ETH_1, SOL_0])
+    )
+    eth0, eth1, _sol0 = made.addresses
+    new_name = f"renamed {uuid.uuid4()}"
+    renamed = sdk.update_wallet(tk.UpdateWalletBody(walletId=made.walletId, walletName=new_name))
+    assert _value(renamed.activity.type) == "ACTIVITY_TYPE_UPDATE_WALLET"
+    assert renamed.walletId == made.walletId
+    assert sdk.get_wallet(tk.GetWalletBody(walletId=made.walletId)).wallet.walletName == new_name
+
+    first = sdk.get_wallet_accounts(
+        tk.GetWalletAccountsBody(
+            walletId=made.walletId, includeWalletDetails=True, paginationOptions=tk.v1Pagination(limit="2")
+        )
+    ).accounts
+    assert len(first) == 2
+    assert all(a.walletDetails is not None and a.walletDetails.walletName == new_name for a in first)
+    rest = sdk.get_wallet_accounts(
+        tk.GetWalletAccountsBody(
+            walletId=made.walletId, paginationOptions=tk.v1Pagination(limit="2", after=first[-1].walletAccountId)
+        )
+    ).accounts
+    assert len(rest) == 1
+    assert {a.address for a in first + rest} == set(made.addresses)
+
+    by_address = {a.address: a for a in first + rest}
+    deleted = sdk.delete_wallet_accounts(
+        tk.DeleteWalletAccountsBody(walletAccountIds=[by_address[eth1].walletAccountId], deleteWithoutExport=True)
+    )
+    assert _value(deleted.activity.type) == "ACTIVITY_TYPE_DELETE_WALLET_ACCOUNTS"
+    assert deleted.walletAccountIds == [by_address[eth1].walletAccountId]
+    with pytest.raises(tk.TurnkeyNetworkError) as caught:
+        _sign_ethereum(sdk, eth1, "a deleted account")
+    assert caught.value.status_code == 404
+    message = "the wallet's other accounts still sign"
+    signed = _sign_ethereum(sdk, eth0, message)
+    assert _recovered_address(message, signed.r, signed.s, signed.v) == eth0
+
+    gone = sdk.delete_wallets(tk.DeleteWalletsBody(walletIds=[made.walletId], deleteWithoutExport=True))
+    assert _value(gone.activity.type) == "ACTIVITY_TYPE_DELETE_WALLETS"
+    assert gone.walletIds == [made.walletId]
+    assert made.walletId not in {w.walletId for w in sdk.get_wallets().wallets}
+    with pytest.raises(tk.TurnkeyNetworkError) as caught:
+        _sign_ethereum(sdk, eth0, "a deleted wallet")
+    assert caught.value.status_code == 404
