@@ -86,8 +86,9 @@ def test_every_viem_check_passed(out: dict[str, Any]) -> None:
 
 def test_the_wallet_accounts_are_the_signers(out: dict[str, Any]) -> None:
     wallet = out["wallet"]
-    assert [a["path"] for a in wallet["accounts"]] == PATHS
-    assert [a["address"] for a in wallet["accounts"]] == wallet["addresses"]
+    paths = {a["address"]: a["path"] for a in wallet["accounts"]}
+    assert [paths[address] for address in wallet["addresses"]] == PATHS
+    assert len(paths) == len(wallet["accounts"]) == 2
     assert [a["address"] for a in out["accounts"]] == wallet["addresses"]
     for account in wallet["accounts"]:
         assert account["walletId"] == wallet["walletId"]
