@@ -334,3 +334,24 @@ def test_rename_page_and_delete_a_wallet(sdk: TurnkeyClient) -> None:
     with pytest.raises(tk.TurnkeyNetworkError) as caught:
         _sign_ethereum(sdk, eth0, "a deleted wallet")
     assert caught.value.status_code == 404
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "accounts made by one request share created_at, and list_wallet_accounts orders by"
+        " (created_at, id) with random UUIDs as ids: their listed order is random, not the request's"
+        " (tests/e2e/test_cli.py::test_wallets_create_list_accounts_sign_and_delete expects the request's"
+        " order and so fails about half the time)"
+    ),
+)
+def test_accounts_made_together_list_in_the_order_asked(sdk: TurnkeyClient) -> None:
+    """createWalletResult.addresses follow the request's accounts; the listing should too.
+
+    With ten accounts, a random order matches the request's once in 10! (3,628,800) runs."""
+    accounts = [_account("CURVE_SECP256K1", f"m/44'/60'/{i}'/0/0", "ADDRESS_FORMAT_ETHEREUM") for i in range(10)]
+    made = sdk.create_wallet(tk.CreateWalletBody(walletName=f"ordered {uuid.uuid4()}", accounts=accounts))
+    listed = sdk.get_wallet_accounts(tk.GetWalletAccountsBody(walletId=made.walletId)).accounts
+    assert [a.address for a in listed] == made.addresses
+    assert [a.path for a in listed] == [a.path for a in accounts]
