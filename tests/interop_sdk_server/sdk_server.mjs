@@ -10,49 +10,9 @@
 // Prints ONE JSON object on stdout; tests/interop_sdk_server/test_sdk_server.py verifies it
 // (the signature with independent code). Exits non-zero, with the reason on stderr, on failure.
 
-import { generateKeyPairSync, randomUUID } from "node:crypto";
-import process from "node:process";
+import { randomUUID } from "node:crypto";
 
-import { Turnkey } from "@turnkey/sdk-server";
-
-class InteropFailure extends Error {}
-
-function env(name) {
-  const value = process.env[name];
-  if (!value) throw new InteropFailure(`environment variable ${name} is required`);
-  return value;
-}
-
-async function step(name, fn) {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof InteropFailure) throw err;
-    const code = err && typeof err === "object" && "code" in err ? ` (code ${err.code})` : "";
-    throw new InteropFailure(`${name} failed: ${err?.name ?? "Error"}${code}: ${err?.message ?? err}`);
-  }
-}
-
-/** A fresh P-256 API key in Turnkey's encoding: 64-hex private scalar, 66-hex compressed public key. */
-function p256KeyPair() {
-  const { privateKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-  const jwk = privateKey.export({ format: "jwk" });
-  const d = Buffer.from(jwk.d, "base64url").toString("hex").padStart(64, "0");
-  const x = Buffer.from(jwk.x, "base64url").toString("hex").padStart(64, "0");
-  const y = Buffer.from(jwk.y, "base64url");
-  const prefix = y[y.length - 1] & 1 ? "03" : "02";
-  return { privateKey: d, publicKey: prefix + x };
-}
-
-function client(publicKey, privateKey, organizationId) {
-  return new Turnkey({
-    apiBaseUrl: env("BASE_URL"),
-    apiPublicKey: publicKey,
-    apiPrivateKey: privateKey,
-    defaultOrganizationId: organizationId,
-    activityPoller: { intervalMs: 200, numRetries: 2 },
-  }).apiClient();
-}
+import { InteropFailure, client, env, p256KeyPair, run, step } from "./common.mjs";
 
 async function main() {
   const parentOrg = env("ORGANIZATION_ID");
@@ -151,10 +111,7 @@ async function main() {
     parentSign,
     endUserOnParent,
   };
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  return out;
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof InteropFailure ? err.message : err?.stack ?? err}\n`);
-  process.exit(1);
-});
+run(main);
