@@ -10,9 +10,8 @@ account by address; every signature is checked with independent code (coincurve 
 Ethereum address, PyNaCl verifies the Ed25519 signature under the key the Solana address
 encodes). Another wallet is renamed, loses an account and is deleted, and then never signs.
 
-Known gap, marked xfail(strict=True) below: the SDK's `create_sub_organization` sends
-`ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7` (result `createSubOrganizationResultV7`); the daemon
-serves only `..._V8` at `create_sub_organization` and refuses V7 with 400 / code 3.
+The SDK's `create_sub_organization` sends `ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7` (result
+`createSubOrganizationResultV7`): the daemon serves it at `create_sub_organization` beside V8.
 """
 
 from __future__ import annotations
@@ -240,15 +239,6 @@ class V7Refused(Exception):
     """The daemon refused the SDK's ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7 (and nothing else failed)."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=V7Refused,
-    reason=(
-        "turnkey-http 0.2.2's create_sub_organization sends ACTIVITY_TYPE_CREATE_SUB_ORGANIZATION_V7"
-        " (result key createSubOrganizationResultV7); the daemon serves only _V8 at"
-        " /public/v1/submit/create_sub_organization and answers 400, code 3: unsupported activity type"
-    ),
-)
 def test_sub_organization_with_a_wallet(sdk: TurnkeyClient, daemon: Any) -> None:
     """The SDK's own sub-organization call, with a wallet; its root user then signs with the wallet."""
     end_user = ec.generate_private_key(ec.SECP256R1())
@@ -336,16 +326,6 @@ def test_rename_page_and_delete_a_wallet(sdk: TurnkeyClient) -> None:
     assert caught.value.status_code == 404
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "accounts made by one request share created_at, and list_wallet_accounts orders by"
-        " (created_at, id) with random UUIDs as ids: their listed order is random, not the request's"
-        " (tests/e2e/test_cli.py::test_wallets_create_list_accounts_sign_and_delete expects the request's"
-        " order and so fails about half the time)"
-    ),
-)
 def test_accounts_made_together_list_in_the_order_asked(sdk: TurnkeyClient) -> None:
     """createWalletResult.addresses follow the request's accounts; the listing should too.
 
