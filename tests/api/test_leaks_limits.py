@@ -499,6 +499,8 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
         "get_wallet_account": {"walletId": wallet["walletId"], "address": wallet["addresses"][0]},
         "list_wallet_accounts": {"includeWalletDetails": True},
         "get_bundle_signer": {},
+        "list_webhook_endpoints": {},
+        "get_webhook_signer": {},
         # A dry run of the policy decision for activities that would write: nothing is written.
         "explain_activity": {
             "type": "ACTIVITY_TYPE_CREATE_USERS_V4",

@@ -32,12 +32,26 @@ from strongroom.service.activities import (
     users,
     votes,
     wallets,
+    webhooks,
 )
 from strongroom.service.activities.base import Action, ActivityType, Resource, RootOnly
 
 __all__ = ["CATALOG", "Action", "ActivityType", "Catalog", "Resource", "RootOnly"]
 
-FAMILIES: Final = (keys, wallets, transfer, signing, users, credentials, sub_orgs, policies, tags, quorum, votes)
+FAMILIES: Final = (
+    keys,
+    wallets,
+    transfer,
+    signing,
+    users,
+    credentials,
+    sub_orgs,
+    policies,
+    tags,
+    quorum,
+    webhooks,
+    votes,
+)
 """The activity families, one module each (docs/architecture.md has one line per family)."""
 
 

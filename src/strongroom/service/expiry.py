@@ -31,6 +31,7 @@ from typing import Any, Final
 from strongroom.clock import Clock
 from strongroom.errors import Conflict, Grpc, InvalidRequest, StrongroomError
 from strongroom.logs import get_logger
+from strongroom.service import webhooks
 from strongroom.store.records import Activity
 from strongroom.store.repository import Repository
 
@@ -79,9 +80,14 @@ class Expiry:
     """
 
     def __init__(
-        self, repo: Repository, clock: Clock, lock: Callable[[str], AbstractAsyncContextManager[None]]
+        self,
+        repo: Repository,
+        clock: Clock,
+        lock: Callable[[str], AbstractAsyncContextManager[None]],
+        outbox: webhooks.Outbox | None = None,
     ) -> None:
         self.repo: Final = repo
+        self.outbox: Final = outbox or webhooks.Outbox(repo)  # the "expired" webhook event
         self.clock: Final = clock
         self.lock: Final = lock
         self.expired = 0  # by this process (the duty and late votes): for logs and tests
@@ -96,6 +102,7 @@ class Expiry:
         assert overdue(activity, now_ms)
         expired = replace(activity, status=EXPIRED_STATUS, failure=expired_failure(), updated_at=now_ms)
         ops = self.repo.activities.update_activity(expired, expected_status=WAITING, reason=AUDIT_REASON)
+        ops += self.outbox.ops(webhooks.EXPIRED, expired, now_ms)  # committed with the expiry, or not at all
         try:
             await self.repo.write(ops)
         except Conflict:

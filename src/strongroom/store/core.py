@@ -40,6 +40,7 @@ _CACHED_TABLES: Final = (
     "authenticators",
     "wallets",
     "wallet_accounts",
+    "webhook_endpoints",
 )
 
 

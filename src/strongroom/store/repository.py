@@ -20,6 +20,7 @@ from strongroom.store.tags import Tags
 from strongroom.store.usage import Usage
 from strongroom.store.users import Users
 from strongroom.store.wallets import Wallets
+from strongroom.store.webhooks import Webhooks
 
 
 class Repository(Core):
@@ -36,6 +37,7 @@ class Repository(Core):
         self.usage = Usage(self)
         self.wallets = Wallets(self)
         self.imports = Imports(self)
+        self.webhooks = Webhooks(self)
 
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "Usage",
     "Users",
     "Wallets",
+    "Webhooks",
     "address_key",
     "read_only",
 ]

@@ -366,6 +366,44 @@ IMPORT_TARGETS: Final = Table(
     Column("expires_at", INT),
 )
 
+# Webhooks (schema step 11, store/webhooks.py). The endpoints are notarised (an edited URL would send
+# approval notices elsewhere); an event is written in the transaction that changes its activity,
+# with the token's MAC over its payload; a delivery is one (event, endpoint) pair the duty works on.
+WEBHOOK_ENDPOINTS: Final = Table(
+    "webhook_endpoints",
+    _id(),
+    _org(),
+    Column("name", TEXT),
+    Column("url", TEXT),
+    Column("is_active", BOOL),
+    Column("subscriptions", TEXT, default="'[]'"),  # Turnkey's v1WebhookSubscriptionParams, as JSON
+    *_times(),
+)
+WEBHOOK_EVENTS: Final = Table(
+    "webhook_events",
+    _id(),
+    _org(),
+    Column("type", TEXT),
+    Column("activity_id", TEXT),
+    Column("payload", BYTES),  # the exact JSON body every endpoint receives
+    Column("mac", BYTES),  # the token's HMAC over the id and the payload (none can be invented here)
+    Column("created_at", INT),
+)
+WEBHOOK_DELIVERIES: Final = Table(
+    "webhook_deliveries",
+    Column("event_id", TEXT, references="webhook_events(id)"),
+    Column("endpoint_id", TEXT),  # no reference: a deleted endpoint's deliveries are dropped by the duty
+    _org(),
+    Column("state", TEXT),  # pending, delivered, failed (attempts exhausted), dropped (endpoint gone)
+    Column("attempts", INT, default="0"),
+    Column("next_at", INT),  # not before (ms): the backoff
+    Column("lease_until", INT, default="0"),  # claimed by a replica until then (ms)
+    Column("last_status", INT, null=True),  # the last HTTP status (0: no answer)
+    Column("delivered_at", INT, null=True),
+    Column("created_at", INT),
+    primary_key=("event_id", "endpoint_id"),
+)
+
 # -- the migrations: version n is STEPS[n - 1] -----------------------------------------------------
 STEPS: Final[tuple[Step, ...]] = (
     Step(
@@ -445,6 +483,15 @@ STEPS: Final[tuple[Step, ...]] = (
         10,
         "activities waiting for votes, oldest first, across organizations (the expiry duty)",
         Index("activities_status_created", "activities", "status", "created_at"),
+    ),
+    Step(
+        11,
+        "webhooks: notarised endpoints, an outbox of activity events and their deliveries (store/webhooks.py)",
+        WEBHOOK_ENDPOINTS,
+        Index("webhook_endpoints_organization", "webhook_endpoints", "organization_id"),
+        WEBHOOK_EVENTS,
+        WEBHOOK_DELIVERIES,
+        Index("webhook_deliveries_due", "webhook_deliveries", "state", "next_at"),
     ),
 )
 

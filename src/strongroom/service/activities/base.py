@@ -24,7 +24,9 @@ from strongroom.service.webauthn import WebAuthnSettings
 from strongroom.store.records import Organization
 from strongroom.store.repository import Repository
 
-Resource = Literal["PRIVATE_KEY", "WALLET", "POLICY", "USER", "CREDENTIAL", "ORGANIZATION", "ACTIVITY"]
+Resource = Literal[
+    "PRIVATE_KEY", "WALLET", "POLICY", "USER", "CREDENTIAL", "ORGANIZATION", "ACTIVITY", "WEBHOOK_ENDPOINT"
+]
 """What an activity acts on: `activity.resource` in policies."""
 Action = Literal["CREATE", "UPDATE", "DELETE", "SIGN", "EXPORT", "IMPORT", "APPROVE", "REJECT"]
 """What an activity does to its resource: `activity.action` in policies."""
