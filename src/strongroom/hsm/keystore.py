@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -95,6 +96,7 @@ class KeyStore:
         self.token: Final = token
         self.capabilities: Final = capabilities
         self._kek_ready = False
+        self._creating: Final = threading.Lock()  # two worker threads never create one key pair twice
 
     # -- key encryption key -------------------------------------------------------------
     def ensure_kek(self) -> None:
@@ -201,18 +203,30 @@ class KeyStore:
                 s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label),
             )
         except pkcs11.NoSuchKey:
-            try:
-                return s.generate_keypair(  # type: ignore[no-any-return]
-                    KeyType.EC,
-                    store=True,
-                    label=label,
-                    public_template={Attribute.EC_PARAMS: ec_params(P256_OID)},
-                    private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
-                )
-            except pkcs11.PKCS11Error as err:
-                raise token_error(err, f"cannot create `{label}` in the token") from err
+            with self._creating:
+                try:  # created by another thread while this one waited?
+                    return (
+                        s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label),
+                        s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label),
+                    )
+                except pkcs11.NoSuchKey:
+                    pass
+                return self._new_p256_pair(s, label)
         except pkcs11.PKCS11Error as err:
             raise token_error(err, f"cannot find `{label}` in the token", label, once_only=True) from err
+
+    @staticmethod
+    def _new_p256_pair(s: Any, label: str) -> tuple[Any, Any]:
+        try:
+            return s.generate_keypair(  # type: ignore[no-any-return]
+                KeyType.EC,
+                store=True,
+                label=label,
+                public_template={Attribute.EC_PARAMS: ec_params(P256_OID)},
+                private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
+            )
+        except pkcs11.PKCS11Error as err:
+            raise token_error(err, f"cannot create `{label}` in the token") from err
 
     def _bundle_keys(self) -> tuple[Any, Any]:
         return self._p256_pair(BUNDLE_LABEL, "export and import bundles")
@@ -234,6 +248,11 @@ class KeyStore:
         return self.bundle_signer().public_key
 
     # -- webhooks ------------------------------------------------------------------------------
+    def ensure_webhook_key(self) -> None:
+        """Create the webhook key now if the token can (`init`, and a daemon's start on an older token)."""
+        if {"CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA"} <= self.capabilities.mechanisms:
+            self._p256_pair(WEBHOOK_LABEL, "webhook events")
+
     def webhook_public_key(self) -> str:
         """The token's P-256 webhook key (`strongroom-webhook`), uncompressed hex: receivers pin it."""
         pub, _priv = self._p256_pair(WEBHOOK_LABEL, "webhook events")

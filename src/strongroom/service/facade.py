@@ -40,6 +40,7 @@ class Strongroom:
         keystore = KeyStore(token, capabilities)
         if not (capabilities.secp256k1 and capabilities.ed25519):
             keystore.ensure_kek()  # the fallback will be needed: fail now, not at the first key
+        keystore.ensure_webhook_key()  # before any worker thread could race to create it
         self.keys: Final = AsyncKeyStore(keystore, threads=settings.token.threads)
         self.db: Final = open_database(settings.database_url, settings.database_path)
         self.repo: Final = Repository(self.db)
