@@ -294,3 +294,25 @@ def test_kill_9_before_delivery_then_restart_still_delivers_once(tmp_path: Path,
         assert d.client().query("get_webhook_signer")["publicKey"] == public_key  # the token's key, kept
     finally:
         d.stop()
+
+
+def test_the_end_of_a_vote_window_produces_an_expired_event(tmp_path: Path, receiver: Receiver) -> None:
+    clock = MovedClock(tmp_path / "offset")
+    d = start_daemon(tmp_path / "d", config=CONFIG, clock_offset_file=clock.path)
+    try:
+        create_endpoint(d, clock, receiver.url)
+        setup = two_of_three(d, clock)
+        parked = park(d, clock, setup.key_id, setup.members["alice"], "left waiting")
+        receiver.event("ACTIVITY_CONSENSUS_NEEDED", parked["id"])
+        public_key = d.client().query("get_webhook_signer")["publicKey"]
+        receiver.verify_all(public_key)
+        clock.advance(24 * 3600 * 1000 + 60_000)  # a minute after the vote window ended
+        expired = receiver.event("ACTIVITY_EXPIRED", parked["id"])
+        assert expired["activity"]["status"] == "ACTIVITY_STATUS_REJECTED"
+        assert expired["activity"]["failure"]["message"].startswith("expired: the vote window ended")
+        for headers, body in receiver.attempts:  # signed at the daemon's time, which moved
+            if headers["X-Strongroom-Event-Type"] == "ACTIVITY_EXPIRED":
+                verify_webhook(public_key, headers, body, clock.now_ms())
+        assert sorted(e["type"] for e in receiver.processed) == ["ACTIVITY_CONSENSUS_NEEDED", "ACTIVITY_EXPIRED"]
+    finally:
+        d.stop()

@@ -17,8 +17,10 @@ Both hold the activity's consensus lock (the pipeline's: in-process, then the cr
 `db.exclusive`) and re-read the status under it; the write is conditional on the status still
 being CONSENSUS_NEEDED (`update_activity`'s `EXPECT_ROW`), so a vote racing an expiry, on this
 replica or another, ends in exactly one outcome, and two replicas running the duty write one
-expiry and one audit entry. A parked activity holds no quota reservation (signatures are
-reserved only when it executes, `service/metering.py`), so there is nothing else to release.
+expiry and one audit entry. The `ACTIVITY_EXPIRED` webhook event (`service/webhooks.py`) is
+written in the expiry's own transaction, so it exists exactly when the expiry does. A parked
+activity holds no quota reservation (signatures are reserved only when it executes,
+`service/metering.py`), so there is nothing else to release.
 """
 
 from __future__ import annotations
