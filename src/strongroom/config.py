@@ -78,6 +78,10 @@ class Settings:
     login_challenges_per_client: int = 50  # ... from one client address
     metrics_per_organization: bool = False  # per-organization series (label organization_id) on /metrics
     metrics_listen: str | None = None  # "host:port": serve /metrics there only, not on the API address
+    webhook_timeout_s: float = 5.0  # one webhook POST, connection included (docs/webhooks.md)
+    webhook_backoff_base_ms: int = 2000  # the wait after a failed attempt, doubled after each failure ...
+    webhook_backoff_max_ms: int = 3600 * 1000  # ... up to this
+    webhook_max_attempts: int = 20  # then the delivery is left as failed
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -233,6 +237,10 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "login_challenges_per_client": _positive,
     "metrics_per_organization": _bool,
     "metrics_listen": _listen,
+    "webhook_timeout_s": _number,
+    "webhook_backoff_base_ms": _positive,
+    "webhook_backoff_max_ms": _positive,
+    "webhook_max_attempts": _positive,
 }
 _PATHS: Final = {"database", "unix_socket"}
 _TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}

@@ -512,6 +512,8 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
         "get_bundle_signer": {},
         "get_smart_contract_interface": {"smartContractInterfaceId": interface["smartContractInterfaceId"]},
         "list_smart_contract_interfaces": {},
+        "list_webhook_endpoints": {},
+        "get_webhook_signer": {},
         # A dry run of the policy decision for activities that would write: nothing is written.
         "explain_activity": {
             "type": "ACTIVITY_TYPE_CREATE_USERS_V4",

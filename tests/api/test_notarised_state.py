@@ -43,6 +43,7 @@ from strongroom.store.records import (
     Tag,
     User,
     WalletAccount,
+    WebhookEndpoint,
 )
 
 pytestmark = pytest.mark.softhsm
@@ -63,6 +64,7 @@ EDITABLE = {
     "wallets": "name",
     "wallet_accounts": "address",
     "smart_contract_interfaces": "label",
+    "webhook_endpoints": "url",  # an attacker redirects approval notices
 }
 UNIQUE_TEXT = ("name", "email", "public_key", "credential_id", "address", "path")
 
@@ -199,6 +201,9 @@ async def world(request: pytest.FixtureRequest, softhsm_token: SoftHsmToken, tmp
             *repo.users.insert_authenticator(passkey),
             *repo.policies.insert_policy(policy),
             *repo.tags.insert_tag(tag),
+            *repo.webhooks.insert_endpoint(
+                WebhookEndpoint(str(uuid.uuid4()), org_id, "approvals", "https://hooks.example/a", True, [], now, now)
+            ),
         ]
     )
     w = World(settings, token, org_id, ApiKeyStamper(pub, priv), alice, alice_key, passkey, "", policy, tag, sql)
@@ -285,6 +290,9 @@ def _legit_change(w: World, table: str) -> None:
             WalletAccount(str(uuid.uuid4()), w.org_id, w.wallet_id, None, "CURVE_SECP256K1", "PATH_FORMAT_BIP32",
                           "m/44'/60'/0'/0/1", "ADDRESS_FORMAT_ETHEREUM", "0x" + "cd" * 20, b"\x04" * 65, now, now)
         ]),
+        "webhook_endpoints": lambda: repo.webhooks.update_endpoint(
+            replace(repo.webhooks.endpoints(w.org_id)[0], name="renamed", updated_at=now)
+        ),
     }[table]()  # fmt: skip
     repo.write_sync(ops)
 

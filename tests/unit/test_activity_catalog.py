@@ -306,6 +306,31 @@ WIRE = [
         "SMART_CONTRACT_INTERFACE",
         "DELETE",
     ),
+    # Webhook endpoints (checked against @turnkey/http's swagger).
+    (
+        "ACTIVITY_TYPE_CREATE_WEBHOOK_ENDPOINT",
+        "create_webhook_endpoint",
+        "createWebhookEndpointIntent",
+        "createWebhookEndpointResult",
+        "WEBHOOK_ENDPOINT",
+        "CREATE",
+    ),
+    (
+        "ACTIVITY_TYPE_UPDATE_WEBHOOK_ENDPOINT",
+        "update_webhook_endpoint",
+        "updateWebhookEndpointIntent",
+        "updateWebhookEndpointResult",
+        "WEBHOOK_ENDPOINT",
+        "UPDATE",
+    ),
+    (
+        "ACTIVITY_TYPE_DELETE_WEBHOOK_ENDPOINT",
+        "delete_webhook_endpoint",
+        "deleteWebhookEndpointIntent",
+        "deleteWebhookEndpointResult",
+        "WEBHOOK_ENDPOINT",
+        "DELETE",
+    ),
 ]
 ROOT_ONLY = {
     "ACTIVITY_TYPE_UPDATE_ROOT_QUORUM": "always",

@@ -91,6 +91,8 @@ QUERY_PARAMETERS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "get_authenticators": (["userId"], {"userId": JSON_ID}),
     "get_authenticator": (["authenticatorId"], {"authenticatorId": JSON_ID}),
     "list_suborgs": ([], {"filterType": json_string(64), "filterValue": json_string(4096), **_PAGINATION}),
+    "list_webhook_endpoints": ([], {}),
+    "get_webhook_signer": ([], {}),
     "explain_activity": (["type", "parameters"], {"type": json_string(128), "parameters": {"type": "object"}}),
 }
 

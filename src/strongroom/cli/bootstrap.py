@@ -149,6 +149,7 @@ def prepare_token(settings: Settings) -> tuple[str, Path]:
         if keystore.capabilities.aes_gcm:
             keystore.ensure_kek()
         keystore.ensure_audit_key()
+        keystore.ensure_webhook_key()
         Notary(token).ensure_key()
         token_key, pinned, _ = pin_audit_key(settings.data_dir, keystore)
     finally:

@@ -1,7 +1,9 @@
 """The process's life: sites up, background duties, a signal, an orderly stop.
 
 What runs in the background is scheduled here; what each duty does belongs to the service
-(`check_token`, `retry_store`, `expire_activities`, `checkpoint`).
+(`check_token`, `retry_store`, `expire_activities`, `checkpoint`, `deliver_webhooks`). Webhooks
+run in a task of their own, so a slow receiver delays no other duty; this room makes their
+HTTP requests (the service does no HTTP).
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from strongroom.api.app import make_app, make_metrics_app
@@ -55,6 +59,41 @@ async def maintain(
                 log.error("audit_checkpoint_failed", error=err.message)
 
 
+def webhook_poster(session: aiohttp.ClientSession) -> Callable[[str, bytes, Mapping[str, str], float], Awaitable[int]]:
+    """How a webhook is POSTed: no redirect followed (a 3xx is a failed attempt), a total timeout,
+    the response body neither read into memory beyond the connection's needs nor logged; no
+    answer (refused, reset, timed out, bad URL) raises OSError."""
+
+    async def post(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> int:
+        try:
+            async with session.post(
+                url,
+                data=body,
+                headers=dict(headers),
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=timeout_s, connect=timeout_s),
+            ) as resp:
+                return resp.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as err:
+            raise OSError(type(err).__name__) from err
+
+    return post
+
+
+async def deliver_webhooks(service: Strongroom, every_s: float = 0.25) -> None:
+    """The webhook duty: post what is due, then look again (every replica runs it: each
+    delivery is claimed by one)."""
+    async with aiohttp.ClientSession(trust_env=False, cookie_jar=aiohttp.DummyCookieJar()) as session:
+        post = webhook_poster(session)
+        while True:
+            try:
+                await service.deliver_webhooks(post)
+            except Exception as err:  # noqa: BLE001 - the next run tries again; the pipeline is not concerned
+                why = err.message if isinstance(err, StrongroomError) else type(err).__name__
+                log.error("webhook_delivery_failed", error=why)
+            await asyncio.sleep(every_s)
+
+
 async def run(settings: Settings, service: Strongroom) -> None:
     """Serve until SIGINT or SIGTERM, then stop in order: sites, background duties, a last checkpoint."""
     app = make_app(service)
@@ -94,12 +133,14 @@ async def run(settings: Settings, service: Strongroom) -> None:
 
     flushing = asyncio.create_task(flusher())
     maintaining = asyncio.create_task(maintain(service))
+    delivering = asyncio.create_task(deliver_webhooks(service))
     try:
         await stop.wait()
     finally:
         log.info("shutting_down")
         flushing.cancel()
         maintaining.cancel()
+        delivering.cancel()
         await runner.cleanup()
         if metrics_runner is not None:
             await metrics_runner.cleanup()

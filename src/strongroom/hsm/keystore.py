@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -34,6 +35,7 @@ from strongroom.hsm.unseal import aes_gcm_decrypt_into_buffer
 
 KEK_LABEL: Final = "strongroom-kek"
 AUDIT_LABEL: Final = "strongroom-audit"
+WEBHOOK_LABEL: Final = "strongroom-webhook"  # signs webhook events (service/webhooks.py)
 BUNDLE_LABEL: Final = "strongroom-bundle"  # signs export and import bundles (Turnkey's enclave key)
 P256_OID: Final = "1.2.840.10045.3.1.7"
 _NONCE_LEN: Final = 12
@@ -94,6 +96,7 @@ class KeyStore:
         self.token: Final = token
         self.capabilities: Final = capabilities
         self._kek_ready = False
+        self._creating: Final = threading.Lock()  # two worker threads never create one key pair twice
 
     # -- key encryption key -------------------------------------------------------------
     def ensure_kek(self) -> None:
@@ -189,30 +192,44 @@ class KeyStore:
             wipe(seed)
 
     # -- export and import (Turnkey's bundles, crypto/bundles.py) ----------------------------------
-    def _bundle_keys(self) -> tuple[Any, Any]:
+    def _p256_pair(self, label: str, what: str) -> tuple[Any, Any]:
+        """The token's P-256 key pair labelled `label` (created on first use, non-extractable)."""
         if not {"CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA"} <= self.capabilities.mechanisms:
-            raise UnsupportedAlgorithm(
-                "the token offers no P-256 ECDSA, which export and import bundles are signed with"
-            )
+            raise UnsupportedAlgorithm(f"the token offers no P-256 ECDSA, which {what} are signed with")
         s = self.token.session()
         try:
             return (
-                s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=BUNDLE_LABEL),
-                s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=BUNDLE_LABEL),
+                s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label),
+                s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label),
             )
         except pkcs11.NoSuchKey:
-            try:
-                return s.generate_keypair(  # type: ignore[no-any-return]
-                    KeyType.EC,
-                    store=True,
-                    label=BUNDLE_LABEL,
-                    public_template={Attribute.EC_PARAMS: ec_params(P256_OID)},
-                    private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
-                )
-            except pkcs11.PKCS11Error as err:
-                raise token_error(err, f"cannot create `{BUNDLE_LABEL}` in the token") from err
+            with self._creating:
+                try:  # created by another thread while this one waited?
+                    return (
+                        s.get_key(object_class=ObjectClass.PUBLIC_KEY, label=label),
+                        s.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label),
+                    )
+                except pkcs11.NoSuchKey:
+                    pass
+                return self._new_p256_pair(s, label)
         except pkcs11.PKCS11Error as err:
-            raise token_error(err, f"cannot find `{BUNDLE_LABEL}` in the token", BUNDLE_LABEL, once_only=True) from err
+            raise token_error(err, f"cannot find `{label}` in the token", label, once_only=True) from err
+
+    @staticmethod
+    def _new_p256_pair(s: Any, label: str) -> tuple[Any, Any]:
+        try:
+            return s.generate_keypair(  # type: ignore[no-any-return]
+                KeyType.EC,
+                store=True,
+                label=label,
+                public_template={Attribute.EC_PARAMS: ec_params(P256_OID)},
+                private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.SIGN: True},
+            )
+        except pkcs11.PKCS11Error as err:
+            raise token_error(err, f"cannot create `{label}` in the token") from err
+
+    def _bundle_keys(self) -> tuple[Any, Any]:
+        return self._p256_pair(BUNDLE_LABEL, "export and import bundles")
 
     def bundle_signer(self) -> bundles.BundleSigner:
         """The token's P-256 bundle key: clients pin its public key (`dangerouslyOverrideSignerPublicKey`)."""
@@ -229,6 +246,29 @@ class KeyStore:
 
     def bundle_public_key(self) -> str:
         return self.bundle_signer().public_key
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def ensure_webhook_key(self) -> None:
+        """Create the webhook key now if the token can (`init`, and a daemon's start on an older token)."""
+        if {"CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA"} <= self.capabilities.mechanisms:
+            self._p256_pair(WEBHOOK_LABEL, "webhook events")
+
+    def webhook_public_key(self) -> str:
+        """The token's P-256 webhook key (`strongroom-webhook`), uncompressed hex: receivers pin it."""
+        pub, _priv = self._p256_pair(WEBHOOK_LABEL, "webhook events")
+        return decode_ec_point(bytes(pub[Attribute.EC_POINT])).hex()
+
+    def sign_webhook(self, message: bytes) -> bytes:
+        """ECDSA P-256 over SHA-256 of `message` with the webhook key: a DER signature.
+
+        A key of its own (not the bundle key): what it signs is an event for a receiver, never
+        something an export or import client would take as a bundle."""
+        _pub, priv = self._p256_pair(WEBHOOK_LABEL, "webhook events")
+        try:
+            raw = bytes(priv.sign(hashlib.sha256(message).digest(), mechanism=Mechanism.ECDSA))
+        except pkcs11.PKCS11Error as err:
+            raise token_error(err, "webhook signing failed") from err
+        return bundles.raw_signature_to_der(raw)
 
     def export_key(self, ref: KeyRef, target_public_key: str, organization_id: str) -> str:
         """A private key (a software key's sealed secret, or a wallet account's derived key) encrypted

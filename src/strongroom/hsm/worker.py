@@ -138,6 +138,12 @@ class AsyncKeyStore:
     ) -> SealedWallet:
         return await self._run(self._ks.import_wallet, target_id, sealed_private, encrypted_bundle, wallet_id, accounts)
 
+    async def webhook_public_key(self) -> str:
+        return await self._run(self._ks.webhook_public_key)
+
+    async def sign_webhook(self, message: bytes) -> bytes:
+        return await self._run(self._ks.sign_webhook, message)
+
     async def bundle_public_key(self) -> str:
         """The token's bundle key, which clients pin (created on first use)."""
         return await self._run(self._ks.bundle_public_key)

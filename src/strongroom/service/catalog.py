@@ -33,6 +33,7 @@ from strongroom.service.activities import (
     users,
     votes,
     wallets,
+    webhooks,
 )
 from strongroom.service.activities.base import Action, ActivityType, Resource, RootOnly, older_version
 
@@ -50,6 +51,7 @@ FAMILIES: Final = (
     contracts,
     tags,
     quorum,
+    webhooks,
     votes,
 )
 """The activity families, one module each (docs/architecture.md has one line per family)."""

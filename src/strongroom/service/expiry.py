@@ -17,8 +17,10 @@ Both hold the activity's consensus lock (the pipeline's: in-process, then the cr
 `db.exclusive`) and re-read the status under it; the write is conditional on the status still
 being CONSENSUS_NEEDED (`update_activity`'s `EXPECT_ROW`), so a vote racing an expiry, on this
 replica or another, ends in exactly one outcome, and two replicas running the duty write one
-expiry and one audit entry. A parked activity holds no quota reservation (signatures are
-reserved only when it executes, `service/metering.py`), so there is nothing else to release.
+expiry and one audit entry. The `ACTIVITY_EXPIRED` webhook event (`service/webhooks.py`) is
+written in the expiry's own transaction, so it exists exactly when the expiry does. A parked
+activity holds no quota reservation (signatures are reserved only when it executes,
+`service/metering.py`), so there is nothing else to release.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any, Final
 from strongroom.clock import Clock
 from strongroom.errors import Conflict, Grpc, InvalidRequest, StrongroomError
 from strongroom.logs import get_logger
+from strongroom.service import webhooks
 from strongroom.store.records import Activity
 from strongroom.store.repository import Repository
 
@@ -79,9 +82,14 @@ class Expiry:
     """
 
     def __init__(
-        self, repo: Repository, clock: Clock, lock: Callable[[str], AbstractAsyncContextManager[None]]
+        self,
+        repo: Repository,
+        clock: Clock,
+        lock: Callable[[str], AbstractAsyncContextManager[None]],
+        outbox: webhooks.Outbox | None = None,
     ) -> None:
         self.repo: Final = repo
+        self.outbox: Final = outbox or webhooks.Outbox(repo)  # the "expired" webhook event
         self.clock: Final = clock
         self.lock: Final = lock
         self.expired = 0  # by this process (the duty and late votes): for logs and tests
@@ -96,6 +104,7 @@ class Expiry:
         assert overdue(activity, now_ms)
         expired = replace(activity, status=EXPIRED_STATUS, failure=expired_failure(), updated_at=now_ms)
         ops = self.repo.activities.update_activity(expired, expected_status=WAITING, reason=AUDIT_REASON)
+        ops += self.outbox.ops(webhooks.EXPIRED, expired, now_ms)  # committed with the expiry, or not at all
         try:
             await self.repo.write(ops)
         except Conflict:

@@ -13,7 +13,7 @@ from strongroom.errors import StrongroomError
 from strongroom.hsm import AsyncKeyStore, Capabilities, KeyStore, Token
 from strongroom.hsm.keystore import Notary
 from strongroom.logs import get_logger
-from strongroom.service import audit_trust
+from strongroom.service import audit_trust, webhooks
 from strongroom.service.catalog import CATALOG, Catalog
 from strongroom.service.dashboard import Dashboard
 from strongroom.service.ethrpc import EthRpc
@@ -40,6 +40,7 @@ class Strongroom:
         keystore = KeyStore(token, capabilities)
         if not (capabilities.secp256k1 and capabilities.ed25519):
             keystore.ensure_kek()  # the fallback will be needed: fail now, not at the first key
+        keystore.ensure_webhook_key()  # before any worker thread could race to create it
         self.keys: Final = AsyncKeyStore(keystore, threads=settings.token.threads)
         self.db: Final = open_database(settings.database_url, settings.database_path)
         self.repo: Final = Repository(self.db)
@@ -59,6 +60,16 @@ class Strongroom:
             max_pending=settings.max_pending_activities,
         )
         self.queries: Final = Queries(self.repo, self.pipeline)
+        # Webhook events (written by the pipeline with each change) posted by a background duty.
+        self.webhooks: Final = webhooks.Delivery(
+            self.repo,
+            self.guard,
+            self.keys,
+            timeout_s=settings.webhook_timeout_s,
+            backoff_base_ms=settings.webhook_backoff_base_ms,
+            backoff_max_ms=settings.webhook_backoff_max_ms,
+            max_attempts=settings.webhook_max_attempts,
+        )
         self.ethrpc: Final = EthRpc(self.pipeline)  # POST /eth/rpc: wallet methods over the same pipeline
         # The dashboard's login, sessions (in the store: shared by replicas) and reads.
         self.dashboard: Final = Dashboard(
@@ -168,6 +179,16 @@ class Strongroom:
         if self.pipeline.stopped is not None or self.guard.audit_problem is not None:
             return 0
         return await self.pipeline.expiry.run()
+
+    async def deliver_webhooks(self, post: webhooks.Post) -> int:
+        """Post the webhook events that are due (`service/webhooks.py`); how many were delivered.
+
+        Nothing is sent while signing is stopped or the audit log failed verification: the
+        events' store is then not to be trusted, and their signature would vouch for it.
+        """
+        if self.pipeline.stopped is not None or self.guard.audit_problem is not None:
+            return 0
+        return await self.webhooks.run(post)
 
     async def check_token(self) -> bool:
         """Is the token reachable and logged in? If not, try to log in again (PIN re-read)."""

@@ -44,7 +44,7 @@ from strongroom.errors import (
 from strongroom.hsm import AsyncKeyStore
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
-from strongroom.service import auth, expiry, render
+from strongroom.service import auth, expiry, render, webhooks
 from strongroom.service.activities import votes
 from strongroom.service.activities.base import ActivityType, Context, Deps, Execution, Prepared
 from strongroom.service.auth import Principal
@@ -193,7 +193,8 @@ class Pipeline:
         self.stopped: str | None = None
         self.webauthn: WebAuthnSettings | None = webauthn  # None: passkey stamps are refused
         self.deps: Final = Deps(repo, keys, self.decider, webauthn)  # what readers and executors use
-        self.expiry: Final = expiry.Expiry(repo, clock, self.consensus_lock)  # the end of vote windows
+        self.outbox: Final = webhooks.Outbox(repo)  # webhook events, committed with the activity change
+        self.expiry: Final = expiry.Expiry(repo, clock, self.consensus_lock, self.outbox)  # the end of vote windows
         now = clock.now_ms()
         for fingerprint, at_ms in repo.activities.recent_fingerprints(now - self.recent.window_ms):
             self.recent.add(fingerprint, at_ms)
@@ -538,9 +539,12 @@ class Pipeline:
             self._parking[org.id] = self._parking.get(org.id, 0) + 1
             try:
                 await self.repo.write(
-                    self.repo.activities.insert_activity(
-                        activity, request.body, principal.stamp.header, principal.public_key
-                    )
+                    [
+                        *self.repo.activities.insert_activity(
+                            activity, request.body, principal.stamp.header, principal.public_key
+                        ),
+                        *self.outbox.ops(webhooks.CONSENSUS_NEEDED, activity, now_ms),
+                    ]
                 )
             finally:
                 left = self._parking.pop(org.id) - 1
@@ -610,6 +614,7 @@ class Pipeline:
                 ops += self.repo.activities.insert_activity(done, body, principal.stamp.header, principal.public_key)
             else:
                 ops += self.repo.activities.update_activity(done, expected_status=STATUS_CONSENSUS)
+                ops += self.outbox.outcome_ops(done, done.updated_at)  # the end of a wait for approvals
             await self.repo.write(ops)
         if execution is not None and execution.after_commit is not None:
             try:
@@ -702,11 +707,17 @@ class Pipeline:
             if not approved:
                 rejected = replace(voted, status=STATUS_REJECTED)
                 await self.repo.write(
-                    [*vote_ops, *self.repo.activities.update_activity(rejected, expected_status=STATUS_CONSENSUS)]
+                    [
+                        *vote_ops,
+                        *self.outbox.ops(webhooks.VOTE_CAST, voted, now_ms),
+                        *self.repo.activities.update_activity(rejected, expected_status=STATUS_CONSENSUS),
+                        *self.outbox.outcome_ops(rejected, now_ms),
+                    ]
                 )
                 return vote_activity, rejected
             decision = with_me
             voted = replace(voted, policy_evaluations=self.decider.evaluations_json(org.id, decision))
+            vote_ops += self.outbox.ops(webhooks.VOTE_CAST, voted, now_ms)
             if decision.outcome is Outcome.ALLOW:
                 done = await self._execute(entry, org, prepared, voted, now_ms, extra_ops=vote_ops)
                 return vote_activity, done
@@ -721,7 +732,11 @@ class Pipeline:
                 failure={"code": 7, "message": "policy engine denied request explicitly", "details": []},
             )
             await self.repo.write(
-                [*vote_ops, *self.repo.activities.update_activity(denied, expected_status=STATUS_CONSENSUS)]
+                [
+                    *vote_ops,
+                    *self.repo.activities.update_activity(denied, expected_status=STATUS_CONSENSUS),
+                    *self.outbox.outcome_ops(denied, now_ms),
+                ]
             )
             return vote_activity, denied
 

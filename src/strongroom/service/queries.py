@@ -24,6 +24,7 @@ from typing import Any, Final, TypeVar
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.service import render
 from strongroom.service.activities import contracts
+from strongroom.service.activities.webhooks import render_endpoint
 from strongroom.service.auth import Principal
 from strongroom.service.params import JsonObj, obj, opt_str, opt_str_list, req_str
 from strongroom.service.pipeline import Pipeline
@@ -79,6 +80,7 @@ class Queries:
         self.repo: Final = repo
         self.pipeline: Final = pipeline
         self._bundle_signer: str | None = None
+        self._webhook_signer: str | None = None
         by_id = self._by_id
         self.table: Final[dict[str, QueryFn]] = {
             "whoami": self.whoami,
@@ -107,6 +109,8 @@ class Queries:
             "get_bundle_signer": self.get_bundle_signer,  # Strongroom extension: the key that signs bundles
             "get_smart_contract_interface": self.get_smart_contract_interface,
             "list_smart_contract_interfaces": self.list_smart_contract_interfaces,
+            "list_webhook_endpoints": self.list_webhook_endpoints,
+            "get_webhook_signer": self.get_webhook_signer,  # Strongroom extension: the key that signs webhooks
             "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
         }
 
@@ -188,6 +192,16 @@ class Queries:
     async def list_smart_contract_interfaces(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         items = self.repo.contracts.interfaces(org.id)
         return {"smartContractInterfaces": [contracts.render(c, render.timestamp) for c in items]}
+
+    async def list_webhook_endpoints(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        return {"webhookEndpoints": [render_endpoint(e) for e in self.repo.webhooks.endpoints(org.id)]}
+
+    async def get_webhook_signer(self, _org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
+        """`{publicKey, scheme}`: the token's P-256 key that signs webhook events (uncompressed hex);
+        receivers verify `X-Strongroom-Signature` with it (docs/webhooks.md). Pin it out of band."""
+        if self._webhook_signer is None:
+            self._webhook_signer = await self.pipeline.deps.keys.webhook_public_key()
+        return {"publicKey": self._webhook_signer, "scheme": "ecdsa-p256-sha256"}
 
     async def list_wallets(self, org: Organization, _pr: Principal, _p: JsonObj) -> dict[str, Any]:
         return {"wallets": [render.wallet(w) for w in self.repo.wallets.wallets(org.id)]}

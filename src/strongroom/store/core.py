@@ -41,6 +41,7 @@ _CACHED_TABLES: Final = (
     "wallets",
     "wallet_accounts",
     "smart_contract_interfaces",
+    "webhook_endpoints",
 )
 
 

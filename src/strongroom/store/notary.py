@@ -4,7 +4,8 @@ Every row that decides authorisation or custody belongs to one organization's **
 `organizations` row (name, parent, root quorum threshold, signature quota), its `root_quorum`,
 `users` (access type, tags), `api_keys`, `authenticators` (the passkey signature counter aside:
 it moves on every passkey-stamped request and only guards against cloned authenticators),
-`private_keys` and `key_addresses`, `policies` and `tags`.
+`private_keys` and `key_addresses`, `policies` and `tags`, wallets and their accounts, and
+`webhook_endpoints` (where approval notices are sent).
 
 Each row has a hash (SHA-256 over its table and canonical column values); each table of an
 organization a digest over its rows' hashes; the organization a digest over its tables' digests.
@@ -202,8 +203,15 @@ TABLES: Final[tuple[Table, ...]] = (
         ),
         ("id",),
     ),
+    # Added with schema step 11: where approval notices go (an edited URL would redirect them).
+    Table(
+        "webhook_endpoints",
+        "organization_id",
+        ("id", "organization_id", "name", "url", "is_active", "subscriptions", "created_at", "updated_at"),
+        ("id",),
+    ),
 )
-LATER_TABLES: Final = frozenset({"wallets", "wallet_accounts", "smart_contract_interfaces"})
+LATER_TABLES: Final = frozenset({"wallets", "wallet_accounts", "smart_contract_interfaces", "webhook_endpoints"})
 """Tables notarised since a later schema step: a state that predates them lacks their digest."""
 BY_NAME: Final = {t.name: t for t in TABLES}
 

@@ -225,6 +225,40 @@ class Tag:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    id: str
+    organization_id: str
+    name: str
+    url: str
+    is_active: bool
+    subscriptions: list[dict[str, Any]]  # Turnkey's v1WebhookSubscriptionParams
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """One event of the outbox: its exact payload and the token's MAC over it."""
+
+    id: str
+    organization_id: str
+    type: str
+    activity_id: str
+    payload: bytes
+    mac: bytes
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One (event, endpoint) pair to deliver, as claimed by the duty."""
+
+    event: WebhookEvent
+    endpoint_id: str
+    attempts: int  # including the one just claimed
+
+
+@dataclass(frozen=True, slots=True)
 class Activity:
     id: str
     organization_id: str

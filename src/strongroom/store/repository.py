@@ -21,6 +21,7 @@ from strongroom.store.tags import Tags
 from strongroom.store.usage import Usage
 from strongroom.store.users import Users
 from strongroom.store.wallets import Wallets
+from strongroom.store.webhooks import Webhooks
 
 
 class Repository(Core):
@@ -38,6 +39,7 @@ class Repository(Core):
         self.wallets = Wallets(self)
         self.imports = Imports(self)
         self.contracts = Contracts(self)
+        self.webhooks = Webhooks(self)
 
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "Usage",
     "Users",
     "Wallets",
+    "Webhooks",
     "address_key",
     "read_only",
 ]

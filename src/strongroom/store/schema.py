@@ -380,6 +380,44 @@ SMART_CONTRACT_INTERFACES: Final = Table(
     *_times(),
 )
 
+# Webhooks (schema step 11, store/webhooks.py). The endpoints are notarised (an edited URL would send
+# approval notices elsewhere); an event is written in the transaction that changes its activity,
+# with the token's MAC over its payload; a delivery is one (event, endpoint) pair the duty works on.
+WEBHOOK_ENDPOINTS: Final = Table(
+    "webhook_endpoints",
+    _id(),
+    _org(),
+    Column("name", TEXT),
+    Column("url", TEXT),
+    Column("is_active", BOOL),
+    Column("subscriptions", TEXT, default="'[]'"),  # Turnkey's v1WebhookSubscriptionParams, as JSON
+    *_times(),
+)
+WEBHOOK_EVENTS: Final = Table(
+    "webhook_events",
+    _id(),
+    _org(),
+    Column("type", TEXT),
+    Column("activity_id", TEXT),
+    Column("payload", BYTES),  # the exact JSON body every endpoint receives
+    Column("mac", BYTES),  # the token's HMAC over the id and the payload (none can be invented here)
+    Column("created_at", INT),
+)
+WEBHOOK_DELIVERIES: Final = Table(
+    "webhook_deliveries",
+    Column("event_id", TEXT, references="webhook_events(id)"),
+    Column("endpoint_id", TEXT),  # no reference: a deleted endpoint's deliveries are dropped by the duty
+    _org(),
+    Column("state", TEXT),  # pending, delivered, failed (attempts exhausted), dropped (endpoint gone)
+    Column("attempts", INT, default="0"),
+    Column("next_at", INT),  # not before (ms): the backoff
+    Column("lease_until", INT, default="0"),  # claimed by a replica until then (ms)
+    Column("last_status", INT, null=True),  # the last HTTP status (0: no answer)
+    Column("delivered_at", INT, null=True),
+    Column("created_at", INT),
+    primary_key=("event_id", "endpoint_id"),
+)
+
 # -- the migrations: version n is STEPS[n - 1] -----------------------------------------------------
 STEPS: Final[tuple[Step, ...]] = (
     Step(
@@ -465,6 +503,15 @@ STEPS: Final[tuple[Step, ...]] = (
         "smart contract interfaces (ABIs, IDLs) that policies read calls through (store/contracts.py)",
         SMART_CONTRACT_INTERFACES,
         Index("smart_contract_interfaces_address", "smart_contract_interfaces", "organization_id", "address_key"),
+    ),
+    Step(
+        12,
+        "webhooks: notarised endpoints, an outbox of activity events and their deliveries (store/webhooks.py)",
+        WEBHOOK_ENDPOINTS,
+        Index("webhook_endpoints_organization", "webhook_endpoints", "organization_id"),
+        WEBHOOK_EVENTS,
+        WEBHOOK_DELIVERIES,
+        Index("webhook_deliveries_due", "webhook_deliveries", "state", "next_at"),
     ),
 )
 

@@ -25,7 +25,15 @@ from strongroom.store.records import Organization
 from strongroom.store.repository import Repository
 
 Resource = Literal[
-    "PRIVATE_KEY", "WALLET", "POLICY", "USER", "CREDENTIAL", "ORGANIZATION", "SMART_CONTRACT_INTERFACE", "ACTIVITY"
+    "PRIVATE_KEY",
+    "WALLET",
+    "POLICY",
+    "USER",
+    "CREDENTIAL",
+    "ORGANIZATION",
+    "SMART_CONTRACT_INTERFACE",
+    "ACTIVITY",
+    "WEBHOOK_ENDPOINT",
 ]
 """What an activity acts on: `activity.resource` in policies."""
 Action = Literal["CREATE", "UPDATE", "DELETE", "SIGN", "EXPORT", "IMPORT", "APPROVE", "REJECT"]
