@@ -10,13 +10,13 @@ checker says so). Interfaces are notarised rows: a database edit cannot change w
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from functools import lru_cache
 from typing import Any, Final
 
 from strongroom.chains.ethereum import abi
+from strongroom.chains.solana import idl as solidl
 from strongroom.crypto.base58 import b58decode
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
@@ -45,13 +45,23 @@ def abi_lookup(deps: Deps, org_id: str) -> abi.AbiFor:
     return abi_for
 
 
+@lru_cache(maxsize=256)
+def parsed_idl(digest: str, text: str) -> solidl.Idl:
+    """An uploaded IDL, parsed once per content (the digest keys the cache)."""
+    del digest
+    return solidl.parse_idl(text)
+
+
+def idl_lookup(deps: Deps, org_id: str) -> solidl.IdlFor:
+    def idl_for(program_id: str) -> solidl.Idl | None:
+        found = deps.repo.contracts.for_address(org_id, program_id, SOLANA)
+        return None if found is None else parsed_idl(found.digest, found.interface)
+
+    return idl_for
+
+
 def _check_solana_idl(text: str) -> None:
-    try:
-        idl = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidRequest("the IDL is not valid JSON") from None
-    if not isinstance(idl, dict) or not isinstance(idl.get("instructions"), list):
-        raise InvalidRequest("the IDL must be a JSON object with `instructions` (an Anchor IDL)")
+    solidl.parse_idl(text)  # refused here, with the first defect named, rather than when a call comes
 
 
 async def create_smart_contract_interface(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
