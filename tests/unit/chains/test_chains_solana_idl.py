@@ -385,6 +385,16 @@ def test_hostile_lengths_are_bounded() -> None:
     assert solidl.decode(idl, b"\x09" + b"\xff\xff\xff\xff", []) is None  # 4 billion empty values: refused
     assert solidl.decode(idl, b"\x0a", []) is None  # a type that contains itself never ends: refused
     assert solidl.decode(idl, b"\x09" + b"\xff" * (solidl.MAX_DATA + 1), []) is None
+    # One message's instructions share the budget: the second of two large ones is not decoded.
+    half = b"\x09" + (solidl.MAX_VALUES // 2 + 10).to_bytes(4, "little")
+    budget = solidl.Budget()
+    assert solidl.decode(idl, half, [], budget) is not None
+    assert solidl.decode(idl, half, [], budget) is None
+    left = budget.left
+    assert 0 < left < solidl.MAX_VALUES // 2
+    assert solidl.decode(idl, b"\x09" + (left - 1).to_bytes(4, "little"), [], budget) is not None  # all that is left
+    assert solidl.decode(idl, b"\x09" + (0).to_bytes(4, "little"), [], budget) is None  # spent
+    assert solidl.decode(idl, half, []) is not None  # a fresh budget
 
 
 @settings(max_examples=400, deadline=None)

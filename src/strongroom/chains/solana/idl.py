@@ -20,7 +20,8 @@ data that ends early, bytes left over after the last argument (Anchor itself wou
 them, and so does the program; Turnkey's parser refuses them, and so do we: what a policy
 approves is then all there is), a bool or option tag other than 0/1, an enum variant index out
 of range, a string that is not UTF-8, fewer accounts than the IDL names, or a value that would
-exceed the depth or element budget (hostile data cannot make decoding slow or large).
+exceed the depth or the value budget (shared by one message's instructions, so hostile data
+cannot make decoding slow or large).
 
 Values, as policies read them: integers (all widths, u256/i256 included) as integers, f32/f64
 as floats, `bool`, `string`, `bytes` as lowercase hex without `0x` (Turnkey's choice), keys as
@@ -32,6 +33,7 @@ for named fields, a list for tuple fields) as Turnkey's parser emits them.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import struct
 from collections.abc import Callable
@@ -45,7 +47,7 @@ MAX_INSTRUCTIONS: Final = 2000
 MAX_TYPES: Final = 4000
 MAX_TYPE_NESTING: Final = 16  # of one type expression (vec of option of ...) in the IDL text
 MAX_DECODE_DEPTH: Final = 32  # of values while decoding, across defined types
-MAX_VALUES: Final = 20_000  # values decoded for one instruction
+MAX_VALUES: Final = 10_000  # values decoded for one message (all its instructions), see `Budget`
 MAX_DATA: Final = 64 * 1024  # instruction data longer than this is not decoded (a message holds ~1232 bytes)
 MAX_ARRAY_LEN: Final = 1 << 16
 MAX_DISCRIMINATOR: Final = 32
@@ -333,14 +335,27 @@ def parse_idl(text: str) -> Idl:
         for t in ins.args.types:
             _check_refs(t, types, parsed, f"instructions[{i}] ({ins.name[:64]})")
         instructions.append(ins)
-    discs = [ins.discriminator for ins in instructions]
-    for i, d in enumerate(discs):
-        if any(d.startswith(e) or e.startswith(d) for e in discs[:i]):
-            raise InvalidRequest(f"instructions[{i}]: its discriminator is ambiguous with another instruction's")
+    # If one discriminator is a prefix of another, so is it of every one sorted between them.
+    ordered = sorted((ins.discriminator, ins.name) for ins in instructions)
+    for (a, a_name), (b, b_name) in itertools.pairwise(ordered):
+        if b.startswith(a):
+            raise InvalidRequest(
+                f"instructions `{a_name[:64]}` and `{b_name[:64]}` have ambiguous discriminators"
+                " (equal, or one a prefix of the other)"
+            )
     return Idl(tuple(instructions), parsed, idl_hash(text))
 
 
 # --- Decoding instruction data ---------------------------------------------------------------
+
+
+class Budget:
+    """Values left to decode; one per message, shared by its instructions (mutable)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, values: int = MAX_VALUES) -> None:
+        self.left = values
 
 
 class _Fail(Exception):
@@ -348,8 +363,8 @@ class _Fail(Exception):
 
 
 class _Reader:
-    def __init__(self, data: bytes, types: dict[str, TypeDef]) -> None:
-        self.data, self.pos, self.types, self.budget = data, 0, types, MAX_VALUES
+    def __init__(self, data: bytes, types: dict[str, TypeDef], budget: int) -> None:
+        self.data, self.pos, self.types, self.budget = data, 0, types, budget
 
     def take(self, n: int) -> bytes:
         if n > len(self.data) - self.pos:
@@ -422,8 +437,13 @@ class _Reader:
         return {name: None if f is None else self.fields(f, depth)}
 
 
-def decode(idl: Idl, data: bytes, accounts: list[str]) -> dict[str, Any] | None:
-    """`parsed_instruction_data` for one instruction (`accounts`: its account keys, in order), or None."""
+def decode(idl: Idl, data: bytes, accounts: list[str], budget: Budget | None = None) -> dict[str, Any] | None:
+    """`parsed_instruction_data` for one instruction (`accounts`: its account keys, in order), or None.
+
+    `budget` is shared by the instructions of one message (a fresh one when None): once spent,
+    further instructions decode to nothing, so a message full of hostile instructions stays cheap.
+    """
+    budget = Budget() if budget is None else budget
     if len(data) > MAX_DATA:
         return None
     for ins in idl.instructions:
@@ -433,12 +453,14 @@ def decode(idl: Idl, data: bytes, accounts: list[str]) -> dict[str, Any] | None:
         return None
     if len(accounts) < len(ins.accounts):
         return None
-    r = _Reader(data, idl.types)
+    r = _Reader(data, idl.types, budget.left)
     r.pos = len(ins.discriminator)
     try:
         args = r.fields(ins.args, 0)
     except (_Fail, RecursionError):
+        budget.left = max(r.budget, 0)
         return None
+    budget.left = r.budget
     if r.pos != len(data):
         return None
     return {
@@ -453,6 +475,7 @@ def decode(idl: Idl, data: bytes, accounts: list[str]) -> dict[str, Any] | None:
 
 __all__ = [
     "IDL_SOURCE_CUSTOM",
+    "Budget",
     "Idl",
     "IdlFor",
     "decode",

@@ -140,20 +140,28 @@ def _lookup_fields(m: Message) -> list[dict[str, Any]]:
 
 
 def _parsed(
-    m: Message, ins: Instruction, program: bytes, idl_for: solidl.IdlFor | None, idls: dict[bytes, solidl.Idl | None]
+    m: Message,
+    ins: Instruction,
+    program: bytes,
+    idl_for: solidl.IdlFor | None,
+    idls: dict[bytes, solidl.Idl | None],
+    budget: solidl.Budget,
 ) -> dict[str, Any] | None:
     if idl_for is None:
         return None
     if program not in idls:
         idls[program] = idl_for(address(program))
     found = idls[program]
-    return None if found is None else solidl.decode(found, ins.data, [_account_name(m, a) for a in ins.accounts])
+    if found is None:
+        return None
+    return solidl.decode(found, ins.data, [_account_name(m, a) for a in ins.accounts], budget)
 
 
 def policy_fields(m: Message, idl_for: solidl.IdlFor | None = None) -> dict[str, Any]:
     """`solana.tx` for a parsed message (see the module docstring); `idl_for`: uploaded IDLs by program id."""
     keys = m.account_keys
     idls: dict[bytes, solidl.Idl | None] = {}
+    budget = solidl.Budget()
     called = {ins.program_id_index for ins in m.instructions}
     instructions = []
     transfers = []
@@ -166,7 +174,7 @@ def policy_fields(m: Message, idl_for: solidl.IdlFor | None = None) -> dict[str,
             "instruction_data_hex": ins.data.hex(),
             "address_table_lookups": _instruction_lookups(m, ins),
         }
-        parsed = _parsed(m, ins, program, idl_for, idls)
+        parsed = _parsed(m, ins, program, idl_for, idls, budget)
         if parsed is not None:
             entry["parsed_instruction_data"] = parsed
         instructions.append(entry)
