@@ -480,3 +480,21 @@ def test_policy_fields_fill_parsed_instruction_data_for_programs_with_an_idl() -
     assert "parsed_instruction_data" not in short  # the IDL does not decode it
     assert sorted(seen) == sorted({PROGRAM_ID, b58encode(other_program)})  # looked up once per program
     assert "parsed_instruction_data" not in solpolicy.policy_fields(wire.parse_message(message))["instructions"][0]
+
+
+def test_a_stored_idl_that_no_longer_parses_reads_as_none() -> None:
+    """An IDL stored before uploads were checked must not break signing: it reads as no IDL."""
+    from types import SimpleNamespace
+
+    from strongroom.service.activities import contracts
+
+    def row(text: str) -> Any:
+        return SimpleNamespace(digest=hashlib.sha256(text.encode()).hexdigest(), interface=text)
+
+    stored = {PROGRAM_ID: row(json.dumps(MODERN)), b58encode(labelled(0x72)): row('{"instructions": "x"}')}
+    repo = SimpleNamespace(contracts=SimpleNamespace(for_address=lambda org, address, kind: stored.get(address)))
+    idl_for = contracts.idl_lookup(SimpleNamespace(repo=repo), "org")  # type: ignore[arg-type]
+    found = idl_for(PROGRAM_ID)
+    assert found is not None and [i.name for i in found.instructions] == ["deposit", "configure"]
+    assert idl_for(b58encode(labelled(0x72))) is None
+    assert idl_for(b58encode(labelled(0x73))) is None

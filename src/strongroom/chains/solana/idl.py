@@ -24,8 +24,9 @@ exceed the depth or the value budget (shared by one message's instructions, so h
 cannot make decoding slow or large).
 
 Values, as policies read them: integers (all widths, u256/i256 included) as integers, f32/f64
-as floats, `bool`, `string`, `bytes` as lowercase hex without `0x` (Turnkey's choice), keys as
-base58, `vec`/`array` as lists, `option` as the value or null, structs as maps by field name
+as floats (which the policy language cannot compare: a policy comparing one fails closed),
+`bool`, `string`, `bytes` as lowercase hex without `0x` (Turnkey's choice), keys as base58,
+`vec`/`array` as lists, `option` as the value or null, structs as maps by field name
 (tuple structs as lists), enums as `{variant: fields}` (fields: null for a unit variant, a map
 for named fields, a list for tuple fields) as Turnkey's parser emits them.
 """

@@ -55,7 +55,13 @@ def parsed_idl(digest: str, text: str) -> solidl.Idl:
 def idl_lookup(deps: Deps, org_id: str) -> solidl.IdlFor:
     def idl_for(program_id: str) -> solidl.Idl | None:
         found = deps.repo.contracts.for_address(org_id, program_id, SOLANA)
-        return None if found is None else parsed_idl(found.digest, found.interface)
+        if found is None:
+            return None
+        try:
+            return parsed_idl(found.digest, found.interface)
+        except InvalidRequest:
+            # Stored before IDLs were checked at upload: read as no IDL (the field stays absent).
+            return None
 
     return idl_for
 
