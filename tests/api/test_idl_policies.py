@@ -180,3 +180,17 @@ async def test_bad_idls_are_refused(org: Org, text: str) -> None:
     assert status == 400 and set(data) == {"code", "message", "details"}, data
     status, data = await org.query(org.root, "list_smart_contract_interfaces")
     assert data["smartContractInterfaces"] == []
+
+
+async def test_an_amount_compared_as_a_quoted_string_fails_closed(org: Org) -> None:
+    """Integers are integers: a pasted policy that quotes the amount cannot allow anything."""
+    trader = org.add_user("trader")
+    address, public = await ed25519_key(org, "sol")
+    await org.policy(
+        "exactly this deposit, amount quoted",
+        "EFFECT_ALLOW",
+        f"solana.tx.instructions.any(i, i.program_key == '{PROGRAM_ID}' && "
+        f"i.parsed_instruction_data.program_call_args['amount'] == '{CAP}')",
+    )
+    assert (await upload(org, MODERN_IDL))[0] == 200
+    await Signer(org, trader, address).every_path(deposit_message(public, deposit_data(CAP)), allowed=False)
