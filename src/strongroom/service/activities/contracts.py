@@ -2,9 +2,11 @@
 
 With an Ethereum ABI uploaded for `eth.tx.to`, a call's `function_name`, `function_signature`
 and `contract_call_args` are filled (chains/ethereum/abi.py); without one, they stay absent on a
-contract call and a policy that reads them fails closed. A Solana IDL is stored and listed, but
-not read yet: `solana.tx.instructions[i].parsed_instruction_data` stays unfilled (the policy
-checker says so). Interfaces are notarised rows: a database edit cannot change what a call means.
+contract call and a policy that reads them fails closed. With an Anchor IDL uploaded for a Solana
+program id, `solana.tx.instructions[i].parsed_instruction_data` is filled for each instruction
+calling that program that the IDL decodes exactly (chains/solana/idl.py); otherwise it stays
+absent and a policy that reads it fails closed. Interfaces are notarised rows: a database edit
+cannot change what a call means.
 """
 
 from __future__ import annotations
