@@ -99,12 +99,7 @@ UNFILLED: Final[Mapping[tuple[str, ...], str]] = {}
 
 # Fields inside list elements (read through a bound variable or a position, so no path from a root
 # keyword names them) that this daemon does not fill yet: (where they live, field name) → warning.
-UNFILLED_FIELDS: Final[Mapping[tuple[tuple[str, ...], str], str]] = {
-    (("solana", "tx", "instructions"), "parsed_instruction_data"): (
-        "not filled yet (no Solana IDLs): it fails to evaluate, so a DENY that reads it denies and an ALLOW "
-        "that reads it does not allow"
-    ),
-}
+UNFILLED_FIELDS: Final[Mapping[tuple[tuple[str, ...], str], str]] = {}
 
 
 def unfilled_warnings(policy: Policy) -> list[str]:

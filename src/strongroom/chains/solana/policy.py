@@ -19,7 +19,11 @@ An account loaded from a lookup table has no key in the message, so it appears a
 
 A plain SPL `Transfer` does not name its mint: such an entry has no `token_mint`, so a policy that
 reads it fails to evaluate (a DENY that reads it denies, an ALLOW does not allow) rather than
-compare against a guess. `parsed_instruction_data` needs an uploaded IDL and is never filled yet.
+compare against a guess.
+
+`parsed_instruction_data` is filled only for an instruction whose program has an uploaded Anchor
+IDL (`idl_for`) that decodes it exactly (see `strongroom.chains.solana.idl`); otherwise it is
+absent, and a policy that reads it fails to evaluate (fail closed).
 
 Transfers are decoded as the programs decode them: the instruction data's leading bytes, extra
 bytes after them ignored (the System Program and SPL Token accept trailing data), and an
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from strongroom.chains.solana import idl as solidl
 from strongroom.chains.solana.wire import Instruction, Message, address
 from strongroom.crypto.base58 import b58decode
 
@@ -134,23 +139,45 @@ def _lookup_fields(m: Message) -> list[dict[str, Any]]:
     ]
 
 
-def policy_fields(m: Message) -> dict[str, Any]:
-    """`solana.tx` for a parsed message (see the module docstring)."""
+def _parsed(
+    m: Message,
+    ins: Instruction,
+    program: bytes,
+    idl_for: solidl.IdlFor | None,
+    idls: dict[bytes, solidl.Idl | None],
+    budget: solidl.Budget,
+) -> dict[str, Any] | None:
+    if idl_for is None:
+        return None
+    if program not in idls:
+        idls[program] = idl_for(address(program))
+    found = idls[program]
+    if found is None:
+        return None
+    return solidl.decode(found, ins.data, [_account_name(m, a) for a in ins.accounts], budget)
+
+
+def policy_fields(m: Message, idl_for: solidl.IdlFor | None = None) -> dict[str, Any]:
+    """`solana.tx` for a parsed message (see the module docstring); `idl_for`: uploaded IDLs by program id."""
     keys = m.account_keys
+    idls: dict[bytes, solidl.Idl | None] = {}
+    budget = solidl.Budget()
     called = {ins.program_id_index for ins in m.instructions}
     instructions = []
     transfers = []
     spl_transfers = []
     for ins in m.instructions:
         program = keys[ins.program_id_index]
-        instructions.append(
-            {
-                "program_key": address(program),
-                "accounts": _accounts(m, ins),
-                "instruction_data_hex": ins.data.hex(),
-                "address_table_lookups": _instruction_lookups(m, ins),
-            }
-        )
+        entry: dict[str, Any] = {
+            "program_key": address(program),
+            "accounts": _accounts(m, ins),
+            "instruction_data_hex": ins.data.hex(),
+            "address_table_lookups": _instruction_lookups(m, ins),
+        }
+        parsed = _parsed(m, ins, program, idl_for, idls, budget)
+        if parsed is not None:
+            entry["parsed_instruction_data"] = parsed
+        instructions.append(entry)
         if program == _SYSTEM_KEY:
             transfer = _system_transfer(m, ins)
             if transfer is not None:

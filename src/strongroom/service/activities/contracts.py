@@ -2,21 +2,23 @@
 
 With an Ethereum ABI uploaded for `eth.tx.to`, a call's `function_name`, `function_signature`
 and `contract_call_args` are filled (chains/ethereum/abi.py); without one, they stay absent on a
-contract call and a policy that reads them fails closed. A Solana IDL is stored and listed, but
-not read yet: `solana.tx.instructions[i].parsed_instruction_data` stays unfilled (the policy
-checker says so). Interfaces are notarised rows: a database edit cannot change what a call means.
+contract call and a policy that reads them fails closed. With an Anchor IDL uploaded for a Solana
+program id, `solana.tx.instructions[i].parsed_instruction_data` is filled for each instruction
+calling that program that the IDL decodes exactly (chains/solana/idl.py); otherwise it stays
+absent and a policy that reads it fails closed. Interfaces are notarised rows: a database edit
+cannot change what a call means.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from functools import lru_cache
 from typing import Any, Final
 
 from strongroom.chains.ethereum import abi
+from strongroom.chains.solana import idl as solidl
 from strongroom.crypto.base58 import b58decode
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
@@ -45,13 +47,29 @@ def abi_lookup(deps: Deps, org_id: str) -> abi.AbiFor:
     return abi_for
 
 
+@lru_cache(maxsize=256)
+def parsed_idl(digest: str, text: str) -> solidl.Idl:
+    """An uploaded IDL, parsed once per content (the digest keys the cache)."""
+    del digest
+    return solidl.parse_idl(text)
+
+
+def idl_lookup(deps: Deps, org_id: str) -> solidl.IdlFor:
+    def idl_for(program_id: str) -> solidl.Idl | None:
+        found = deps.repo.contracts.for_address(org_id, program_id, SOLANA)
+        if found is None:
+            return None
+        try:
+            return parsed_idl(found.digest, found.interface)
+        except InvalidRequest:
+            # Stored before IDLs were checked at upload: read as no IDL (the field stays absent).
+            return None
+
+    return idl_for
+
+
 def _check_solana_idl(text: str) -> None:
-    try:
-        idl = json.loads(text)
-    except (ValueError, RecursionError):
-        raise InvalidRequest("the IDL is not valid JSON") from None
-    if not isinstance(idl, dict) or not isinstance(idl.get("instructions"), list):
-        raise InvalidRequest("the IDL must be a JSON object with `instructions` (an Anchor IDL)")
+    solidl.parse_idl(text)  # refused here, with the first defect named, rather than when a call comes
 
 
 async def create_smart_contract_interface(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:

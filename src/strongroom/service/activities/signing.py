@@ -24,12 +24,13 @@ from strongroom.chains.ethereum import tx as ethtx
 from strongroom.chains.ethereum.abi import AbiFor
 from strongroom.chains.solana import policy as solpolicy
 from strongroom.chains.solana import wire as solwire
+from strongroom.chains.solana.idl import IdlFor
 from strongroom.crypto.encoding import hex_to_bytes
 from strongroom.errors import ErrorCode, InvalidRequest, NotFound, UnsupportedAlgorithm
 from strongroom.hsm import Curve
 from strongroom.service import signing
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
-from strongroom.service.activities.contracts import abi_lookup
+from strongroom.service.activities.contracts import abi_lookup, idl_lookup
 from strongroom.service.activities.schema import json_array, json_enum, json_object, json_string
 from strongroom.service.decide import Subject
 from strongroom.service.params import JsonObj, req_str, str_list
@@ -102,7 +103,7 @@ def _payload_eth(key: SigningKey, encoding: str, hash_function: str, payload: st
     return preimage.recognise(data, lambda: ethereum_address(key).lower(), abi_for)
 
 
-def _payload_solana(key: SigningKey, message: bytes) -> dict[str, Any]:
+def _payload_solana(key: SigningKey, message: bytes, idl_for: IdlFor) -> dict[str, Any]:
     """The `solana` namespace an Ed25519 message opens: `tx` when it is a Solana message, else none.
 
     Bytes the parser refuses are no message the network would accept (it applies the same checks),
@@ -111,7 +112,7 @@ def _payload_solana(key: SigningKey, message: bytes) -> dict[str, Any]:
     if key.curve != Curve.ED25519:
         return {}
     try:
-        return {"tx": solpolicy.policy_fields(solwire.parse_message(message))}
+        return {"tx": solpolicy.policy_fields(solwire.parse_message(message), idl_for)}
     except InvalidRequest:
         return {}
 
@@ -121,13 +122,14 @@ def _sign_prepared(
 ) -> Prepared:
     msgs = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
     abi_for = abi_lookup(deps, ctx.organization.id)
+    idl_for = idl_lookup(deps, ctx.organization.id)
     subjects = []
     for i, payload in enumerate(payloads):
         env: dict[str, Any] = dict(key.env)
         eth = _payload_eth(key, encoding, hash_function, payload, abi_for)
         if eth:
             env["eth"] = eth
-        solana = _payload_solana(key, msgs[i])
+        solana = _payload_solana(key, msgs[i], idl_for)
         if solana:
             env["solana"] = solana
         subjects.append(Subject(f"payloads[{i}]" if batch else "", {"payload": payload}, env))
@@ -151,7 +153,7 @@ async def sign_raw_payloads(deps: Deps, ctx: Context, params: JsonObj) -> Prepar
     return _sign_prepared(deps, ctx, key, encoding, hash_function, payloads, batch=True)
 
 
-def _solana_transaction(deps: Deps, key: SigningKey, unsigned: str) -> Prepared:
+def _solana_transaction(deps: Deps, key: SigningKey, unsigned: str, org_id: str) -> Prepared:
     """`TRANSACTION_TYPE_SOLANA`: the serialised transaction (signature slots, then the message),
     signed in the slot of the key's public key; other slots are kept as they came."""
     if key.curve != Curve.ED25519:
@@ -174,7 +176,7 @@ def _solana_transaction(deps: Deps, key: SigningKey, unsigned: str) -> Prepared:
 
     return Prepared(
         run,
-        env={**key.env, "solana": {"tx": solpolicy.policy_fields(tx.message)}},
+        env={**key.env, "solana": {"tx": solpolicy.policy_fields(tx.message, idl_lookup(deps, org_id))}},
         signatures=1,
     )
 
@@ -191,7 +193,7 @@ async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepare
         raise InvalidRequest(f"invalid transaction type `{tx_type[:64]}`")
     key = resolve_key(deps, ctx.organization.id, sign_with)
     if tx_type == TX_SOLANA:
-        return _solana_transaction(deps, key, unsigned)
+        return _solana_transaction(deps, key, unsigned, ctx.organization.id)
     if key.curve != Curve.SECP256K1:
         raise InvalidRequest("Ethereum transactions are signed with secp256k1 keys")
     tx = ethtx.parse_unsigned_transaction(unsigned)
