@@ -198,6 +198,18 @@ def run_flow(page: Any, root: Client, origin: str, shots: Path) -> None:
     page.wait_for_selector("td:has-text('browser-ed-key')")
     ed = next(k for k in root.list_private_keys()["privateKeys"] if k["privateKeyName"] == "browser-ed-key")
     assert [a["format"] for a in ed["addresses"]] == ["ADDRESS_FORMAT_SOLANA"]
+    # An HD wallet with Turnkey's default Ethereum and Solana accounts, listed with their paths.
+    page.fill("#wallet-name", "browser-wallet")
+    page.check("#wallet-sol")
+    page.click("#create-wallet")
+    page.wait_for_selector("td:has-text('browser-wallet')")
+    page.wait_for_selector("small:has-text(\"m/44'/501'/0'/0'\")")
+    (wallet,) = [w for w in root.list_wallets()["wallets"] if w["walletName"] == "browser-wallet"]
+    accounts = root.list_wallet_accounts(wallet["walletId"])["accounts"]
+    assert [a["addressFormat"] for a in accounts] == ["ADDRESS_FORMAT_ETHEREUM", "ADDRESS_FORMAT_SOLANA"]
+    for account in accounts:
+        page.wait_for_selector(f"code:has-text('{account['address']}')")
+    page.screenshot(path=str(shots / "wallets.png"), full_page=True)
 
     # 4. A policy: a syntax error is shown as you type, then a valid one is created.
     page.goto(f"{origin}/dashboard/#policies")

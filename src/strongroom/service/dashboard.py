@@ -358,7 +358,13 @@ class Dashboard:
             {**render.private_key(k), "backend": k.backend}
             for k in self.repo.private_keys.private_keys(viewer.organization.id)
         ]
-        return {"privateKeys": keys, **await self._query(viewer, "list_private_key_tags", {})}
+        org_id = viewer.organization.id
+        accounts = self.repo.wallets.accounts(org_id)
+        wallets = [
+            {**render.wallet(w), "accounts": [render.wallet_account(a) for a in accounts if a.wallet_id == w.id]}
+            for w in self.repo.wallets.wallets(org_id)
+        ]
+        return {"privateKeys": keys, "wallets": wallets, **await self._query(viewer, "list_private_key_tags", {})}
 
     async def policies(self, viewer: Viewer) -> dict[str, Any]:
         return await self._query(viewer, "list_policies", {})

@@ -322,7 +322,32 @@ async function pageKeys() {
     });
     await render();
   }));
-  return [h("h2", { text: "Private keys" }), table(["Name", "Curve", "Addresses", "Held by"], rows), form];
+  return [...walletSection(data.wallets || []), h("h2", { text: "Private keys" }), table(["Name", "Curve", "Addresses", "Held by"], rows), form];
+}
+
+// HD wallets: their accounts (path, address), and a form that creates one with Turnkey's default accounts.
+function walletSection(wallets) {
+  const rows = wallets.map((w) => h("tr", {},
+    h("td", { text: w.walletName }),
+    h("td", {}, w.accounts.map((a) => h("div", {},
+      h("span", { class: "badge", text: a.addressFormat.replace("ADDRESS_FORMAT_", "") }), " ",
+      h("code", { text: a.address }), " ", h("small", { text: a.path })))),
+    h("td", { text: [w.imported ? "imported" : "", w.exported ? "exported" : ""].filter(Boolean).join(", ") })));
+  const name = h("input", { type: "text", required: true });
+  const eth = h("input", { type: "checkbox", checked: true });
+  const sol = h("input", { type: "checkbox" });
+  const form = h("form", { class: "card", "aria-labelledby": "newwallet-h" },
+    h("h3", { id: "newwallet-h", text: "Create a wallet" }),
+    h("div", { class: "inline" }, field("Name", "wallet-name", name), field("Ethereum account", "wallet-eth", eth),
+      field("Solana account", "wallet-sol", sol), h("button", { type: "submit", id: "create-wallet", text: "Create with passkey" })));
+  form.addEventListener("submit", guarded(async () => {
+    const accounts = [];
+    if (eth.checked) accounts.push({ curve: "CURVE_SECP256K1", pathFormat: "PATH_FORMAT_BIP32", path: "m/44'/60'/0'/0/0", addressFormat: "ADDRESS_FORMAT_ETHEREUM" });
+    if (sol.checked) accounts.push({ curve: "CURVE_ED25519", pathFormat: "PATH_FORMAT_BIP32", path: "m/44'/501'/0'/0'", addressFormat: "ADDRESS_FORMAT_SOLANA" });
+    await submit("create_wallet", "ACTIVITY_TYPE_CREATE_WALLET", { walletName: name.value, accounts });
+    await render();
+  }));
+  return [h("h2", { text: "Wallets" }), table(["Name", "Accounts", ""], rows), form];
 }
 
 function debounce(fn, ms) {
