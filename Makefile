@@ -41,6 +41,7 @@ fuzz: dev-deps
 bench: dev-deps
 	$(PY) bench/bench_sign.py
 	$(PY) bench/bench_policy.py
+	$(PY) bench/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
