@@ -78,9 +78,7 @@ def user(u: User, api_keys: Sequence[ApiKey], authenticators: Sequence[Authentic
 
 
 def private_key_public_hex(k: PrivateKey) -> str:
-    if k.curve == "CURVE_SECP256K1":
-        return secp256k1.compress(k.public_key).hex()
-    return k.public_key.hex()
+    return public_key_hex(k.curve, k.public_key)
 
 
 def private_key(k: PrivateKey) -> dict[str, Any]:

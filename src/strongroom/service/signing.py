@@ -109,15 +109,17 @@ def private_key_signer(key: PrivateKey) -> SigningKey:
     return SigningKey(key.id, key.curve, key.public_key, key_ref(key), env)
 
 
+def wallet_probe(wallet: Wallet) -> dict[str, Any]:
+    """What policies read of a wallet: `wallet.{id,label,imported,exported}`."""
+    return {"id": wallet.id, "label": wallet.name, "imported": wallet.imported, "exported": wallet.exported}
+
+
 def wallet_account_signer(wallet: Wallet, account: WalletAccount) -> SigningKey:
     """An account's key: derived from its wallet's sealed seed at `account.path` for each signature."""
     curve = Curve(account.curve)
     path = hd.parse_path(account.path, account.curve)
     ref = KeyRef(wallet.id, curve, account.public_key, Backend.WALLET, wallet.sealed_seed, path)
-    env = {
-        "wallet": {"id": wallet.id, "label": wallet.name, "imported": wallet.imported, "exported": wallet.exported},
-        "wallet_account": {"address": account.address},
-    }
+    env = {"wallet": wallet_probe(wallet), "wallet_account": {"address": account.address}}
     return SigningKey(account.id, account.curve, account.public_key, ref, env)
 
 

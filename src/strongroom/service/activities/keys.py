@@ -14,7 +14,7 @@ from strongroom.errors import InvalidRequest, ResourceExhausted, UnsupportedAlgo
 from strongroom.hsm import Backend, Curve, KeyRef
 from strongroom.logs import get_logger
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
-from strongroom.service.activities.lookups import private_keys_in
+from strongroom.service.activities.lookups import private_keys_in, unexported_refusal
 from strongroom.service.activities.schema import JSON_ID, json_array, json_enum, json_object, json_string
 from strongroom.service.decide import private_key_probe
 from strongroom.service.params import JsonObj, obj, req_list, req_str, str_list
@@ -46,6 +46,26 @@ def _tag_ids(deps: Deps, org_id: str, tags: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tags))
 
 
+def key_curve(item: JsonObj, where: str) -> Curve:
+    """`curve` of a private key: secp256k1 or Ed25519 (P-256 is for API keys only)."""
+    curve_name = req_str(item, "curve", where, max_len=64)
+    try:
+        return Curve(curve_name)
+    except ValueError:
+        if curve_name == "CURVE_P256":
+            raise UnsupportedAlgorithm("curve `CURVE_P256` is not supported for private keys") from None
+        raise InvalidRequest(f"invalid curve `{curve_name[:64]}`") from None
+
+
+def address_formats(item: JsonObj, where: str, curve: Curve) -> list[str]:
+    """`addressFormats` (absent: none), each once and each one the curve can have."""
+    formats = str_list(item, "addressFormats", where, max_items=16) if "addressFormats" in item else []
+    for fmt in formats:
+        if fmt not in SUPPORTED_FORMATS[curve.value]:
+            raise InvalidRequest(f"invalid address format `{fmt[:64]}` for curve `{curve.value}`")
+    return list(dict.fromkeys(formats))
+
+
 async def create_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     org_id = ctx.organization.id
     items = req_list(params, "privateKeys", "parameters.", max_items=MAX_KEYS_PER_REQUEST, allow_empty=False)
@@ -55,22 +75,13 @@ async def create_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prep
         where = f"parameters.privateKeys[{i}]."
         item = obj(raw, where.rstrip("."))
         name = req_str(item, "privateKeyName", where, max_len=256)
-        curve_name = req_str(item, "curve", where, max_len=64)
-        try:
-            curve = Curve(curve_name)
-        except ValueError:
-            if curve_name == "CURVE_P256":
-                raise UnsupportedAlgorithm("curve `CURVE_P256` is not supported for private keys") from None
-            raise InvalidRequest(f"invalid curve `{curve_name}`") from None
+        curve = key_curve(item, where)
         tags = str_list(item, "privateKeyTags", where, max_items=100) if "privateKeyTags" in item else []
-        formats = str_list(item, "addressFormats", where, max_items=16) if "addressFormats" in item else []
-        for fmt in formats:
-            if fmt not in SUPPORTED_FORMATS[curve.value]:
-                raise InvalidRequest(f"invalid address format `{fmt[:64]}` for curve `{curve.value}`")
+        formats = address_formats(item, where, curve)
         if name in names or deps.repo.private_keys.private_key_name_taken(org_id, name):
             raise InvalidRequest(f"private key name `{name}` is already used in this organization")
         names.add(name)
-        wanted.append((name, curve, list(dict.fromkeys(formats)), _tag_ids(deps, org_id, tags)))
+        wanted.append((name, curve, formats, _tag_ids(deps, org_id, tags)))
     if len(deps.repo.private_keys.private_keys(org_id)) + len(wanted) > MAX_PRIVATE_KEYS_PER_ORG:
         raise ResourceExhausted(f"organization has reached its limit of {MAX_PRIVATE_KEYS_PER_ORG} private keys")
 
@@ -140,10 +151,7 @@ async def delete_private_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prep
         raise InvalidRequest("`parameters.deleteWithoutExport` must be a boolean")
     for key in keys:
         if not flag and not key.exported:
-            raise InvalidRequest(
-                f"private key `{key.id}` has not been exported: deleting it destroys it for good; export it"
-                " first, or pass `deleteWithoutExport: true`"
-            )
+            raise unexported_refusal(f"private key `{key.id}`")
 
     async def run() -> Execution:
         ops: list[Any] = []

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from strongroom.errors import NotFound
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.service.activities.base import Context, Deps
-from strongroom.store.records import PrivateKey, User
+from strongroom.store.records import PrivateKey, User, Wallet
 
 
 def user_in(deps: Deps, org_id: str, user_id: str) -> User:
@@ -33,3 +33,19 @@ def private_keys_in(deps: Deps, org_id: str, ids: list[str]) -> list[PrivateKey]
             raise NotFound(f"no private key `{key_id[:64]}` found in this organization")
         out.append(key)
     return out
+
+
+def wallet_in(deps: Deps, org_id: str, wallet_id: str) -> Wallet:
+    """A wallet of this organization, or NotFound."""
+    wallet = deps.repo.wallets.wallet(org_id, wallet_id)
+    if wallet is None:
+        raise NotFound(f"no wallet `{wallet_id[:64]}` found in this organization")
+    return wallet
+
+
+def unexported_refusal(what: str) -> InvalidRequest:
+    """Deleting what was never exported destroys it for good: Turnkey asks for `deleteWithoutExport`."""
+    return InvalidRequest(
+        f"{what} has not been exported: deleting it destroys it for good; export it first, or pass"
+        " `deleteWithoutExport: true`"
+    )

@@ -21,23 +21,17 @@ from __future__ import annotations
 import uuid
 from typing import Any, Final
 
-from strongroom.chains.address_formats import SUPPORTED_FORMATS, derive_address
+from strongroom.chains.address_formats import derive_address
 from strongroom.crypto import bundles
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
-from strongroom.hsm import Curve
 from strongroom.service import signing
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
-from strongroom.service.activities.keys import MAX_PRIVATE_KEYS_PER_ORG
-from strongroom.service.activities.lookups import private_keys_in, user_in
+from strongroom.service.activities.keys import MAX_PRIVATE_KEYS_PER_ORG, address_formats, key_curve
+from strongroom.service.activities.lookups import private_keys_in, user_in, wallet_in
 from strongroom.service.activities.schema import JSON_ID, json_array, json_enum, json_object, json_string
-from strongroom.service.activities.wallets import (
-    ACCOUNTS,
-    MAX_WALLETS_PER_ORG,
-    account_specs,
-    derived_accounts,
-    wallet_env,
-)
-from strongroom.service.params import JsonObj, opt_str, req_str, str_list
+from strongroom.service.activities.wallets import ACCOUNTS, derived_accounts, plan_wallet
+from strongroom.service.params import JsonObj, opt_str, req_str
+from strongroom.service.signing import wallet_probe
 from strongroom.store.records import ImportTarget, PrivateKey, Wallet
 
 IMPORT_TARGET_TTL_MS: Final = 24 * 3600 * 1000
@@ -75,16 +69,9 @@ async def export_private_key(deps: Deps, ctx: Context, params: JsonObj) -> Prepa
     return Prepared(run, env=dict(signer.env))
 
 
-def _wallet_in(deps: Deps, org_id: str, wallet_id: str) -> Wallet:
-    wallet = deps.repo.wallets.wallet(org_id, wallet_id)
-    if wallet is None:
-        raise NotFound(f"no wallet `{wallet_id[:64]}` found in this organization")
-    return wallet
-
-
 async def export_wallet(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     org_id = ctx.organization.id
-    wallet = _wallet_in(deps, org_id, req_str(params, "walletId", "parameters.", max_len=64))
+    wallet = wallet_in(deps, org_id, req_str(params, "walletId", "parameters.", max_len=64))
     target = _target_key(params)
     language = opt_str(params, "language", "parameters.", max_len=64)
     if language not in (None, "", "MNEMONIC_LANGUAGE_ENGLISH"):
@@ -95,7 +82,7 @@ async def export_wallet(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
         ops = [] if wallet.exported else deps.repo.wallets.mark_exported(org_id, wallet.id, ctx.now_ms)
         return Execution({"walletId": wallet.id, "exportBundle": bundle}, ops)
 
-    return Prepared(run, env={"wallet": wallet_env(wallet)})
+    return Prepared(run, env={"wallet": wallet_probe(wallet)})
 
 
 async def export_wallet_account(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
@@ -104,7 +91,7 @@ async def export_wallet_account(deps: Deps, ctx: Context, params: JsonObj) -> Pr
     account = deps.repo.wallets.account_by_address(org_id, address)
     if account is None:
         raise NotFound(f"no wallet account `{address[:128]}` found in this organization")
-    wallet = _wallet_in(deps, org_id, account.wallet_id)
+    wallet = wallet_in(deps, org_id, account.wallet_id)
     target = _target_key(params)
     signer = signing.wallet_account_signer(wallet, account)
 
@@ -161,15 +148,10 @@ async def import_private_key(deps: Deps, ctx: Context, params: JsonObj) -> Prepa
     user = user_in(deps, org_id, req_str(params, "userId", p, max_len=64))
     name = req_str(params, "privateKeyName", p, max_len=256)
     bundle = _bundle(params)
-    curve_name = req_str(params, "curve", p, max_len=64)
-    try:
-        curve = Curve(curve_name)
-    except ValueError:
-        raise InvalidRequest(f"invalid curve `{curve_name[:64]}`") from None
-    formats = list(dict.fromkeys(str_list(params, "addressFormats", p, max_items=16)))
-    for fmt in formats:
-        if fmt not in SUPPORTED_FORMATS[curve.value]:
-            raise InvalidRequest(f"invalid address format `{fmt[:64]}` for curve `{curve.value}`")
+    curve = key_curve(params, p)
+    if "addressFormats" not in params:
+        raise InvalidRequest("`parameters.addressFormats` is required")
+    formats = address_formats(params, p, curve)
     if deps.repo.private_keys.private_key_name_taken(org_id, name):
         raise InvalidRequest(f"private key name `{name}` is already used in this organization")
     if len(deps.repo.private_keys.private_keys(org_id)) >= MAX_PRIVATE_KEYS_PER_ORG:
@@ -205,13 +187,9 @@ async def import_wallet(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     org_id = ctx.organization.id
     p = "parameters."
     user = user_in(deps, org_id, req_str(params, "userId", p, max_len=64))
-    name = req_str(params, "walletName", p, max_len=256)
     bundle = _bundle(params)
-    specs = account_specs(params, p)
-    if deps.repo.wallets.wallet_name_taken(org_id, name):
-        raise InvalidRequest(f"wallet name `{name}` is already used in this organization")
-    if deps.repo.wallets.wallet_count(org_id) >= MAX_WALLETS_PER_ORG:
-        raise ResourceExhausted(f"organization has reached its limit of {MAX_WALLETS_PER_ORG} HD wallets")
+    plan = plan_wallet(deps, org_id, params, p)  # name, accounts and limits, as for CREATE_WALLET
+    name, specs = plan.name, plan.specs
     target = _target_for(deps, ctx, user.id, "WALLET", "init_import_wallet")
 
     async def run() -> Execution:

@@ -20,8 +20,10 @@ from strongroom.crypto import hd
 from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted, UnsupportedAlgorithm
 from strongroom.hsm import Curve
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
+from strongroom.service.activities.lookups import unexported_refusal, wallet_in
 from strongroom.service.activities.schema import JSON_ID, json_array, json_enum, json_object, json_string
 from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
+from strongroom.service.signing import wallet_probe
 from strongroom.store.records import Wallet, WalletAccount
 
 MAX_WALLETS_PER_ORG: Final = 100  # Turnkey's limit for HD wallets
@@ -124,17 +126,6 @@ def derived_accounts(
     ]
 
 
-def wallet_env(wallet: Wallet) -> dict[str, Any]:
-    return {"id": wallet.id, "label": wallet.name, "imported": wallet.imported, "exported": wallet.exported}
-
-
-def _wallet_in(deps: Deps, org_id: str, wallet_id: str) -> Wallet:
-    wallet = deps.repo.wallets.wallet(org_id, wallet_id)
-    if wallet is None:
-        raise NotFound(f"no wallet `{wallet_id[:64]}` found in this organization")
-    return wallet
-
-
 @dataclass(frozen=True, slots=True)
 class NewWallet:
     """A wallet a request will create: checked by the reader, made by `make` in the executor."""
@@ -180,7 +171,7 @@ async def create_wallet(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
 async def create_wallet_accounts(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     """`{walletId, accounts, persist?}`; with `persist: false` the addresses are derived, not stored."""
     org_id = ctx.organization.id
-    wallet = _wallet_in(deps, org_id, req_str(params, "walletId", "parameters.", max_len=64))
+    wallet = wallet_in(deps, org_id, req_str(params, "walletId", "parameters.", max_len=64))
     specs = account_specs(params, "parameters.")
     persist = params.get("persist", True)
     if not isinstance(persist, bool):
@@ -203,12 +194,12 @@ async def create_wallet_accounts(deps: Deps, ctx: Context, params: JsonObj) -> P
         ops = deps.repo.wallets.insert_accounts(org_id, accounts) if persist and accounts else []
         return Execution({"addresses": [a.address for a in accounts]}, ops)
 
-    return Prepared(run, env={"wallet": wallet_env(wallet)})
+    return Prepared(run, env={"wallet": wallet_probe(wallet)})
 
 
 async def update_wallet(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     org_id = ctx.organization.id
-    wallet = _wallet_in(deps, org_id, req_str(params, "walletId", "parameters.", max_len=64))
+    wallet = wallet_in(deps, org_id, req_str(params, "walletId", "parameters.", max_len=64))
     name = opt_str(params, "walletName", "parameters.", max_len=256)
     if name is not None and not name:
         raise InvalidRequest("`parameters.walletName` must not be empty")
@@ -219,7 +210,7 @@ async def update_wallet(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
         ops = [] if name is None else deps.repo.wallets.rename_wallet(org_id, wallet.id, name, ctx.now_ms)
         return Execution({"walletId": wallet.id}, ops)
 
-    return Prepared(run, env={"wallet": wallet_env(wallet)})
+    return Prepared(run, env={"wallet": wallet_probe(wallet)})
 
 
 def _delete_without_export(params: JsonObj) -> bool:
@@ -229,18 +220,11 @@ def _delete_without_export(params: JsonObj) -> bool:
     return flag
 
 
-def unexported_refusal(what: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"{what} has not been exported: deleting it destroys it for good; export it first, or pass"
-        " `deleteWithoutExport: true`"
-    )
-
-
 async def delete_wallets(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     """`{walletIds, deleteWithoutExport?}`: each wallet, its accounts and its sealed seed."""
     org_id = ctx.organization.id
     ids = str_list(params, "walletIds", "parameters.", max_items=MAX_WALLETS_PER_ORG, allow_empty=False)
-    wallets = [_wallet_in(deps, org_id, i) for i in dict.fromkeys(ids)]
+    wallets = [wallet_in(deps, org_id, i) for i in dict.fromkeys(ids)]
     if not _delete_without_export(params):
         for w in wallets:
             if not w.exported:
@@ -252,9 +236,9 @@ async def delete_wallets(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
             ops += deps.repo.wallets.delete_wallet(org_id, w.id)
         return Execution({"walletIds": [w.id for w in wallets]}, ops)
 
-    env: dict[str, Any] = {"wallets": [wallet_env(w) for w in wallets]}
+    env: dict[str, Any] = {"wallets": [wallet_probe(w) for w in wallets]}
     if len(wallets) == 1:
-        env["wallet"] = wallet_env(wallets[0])
+        env["wallet"] = wallet_probe(wallets[0])
     return Prepared(run, env=env)
 
 
@@ -268,7 +252,7 @@ async def delete_wallet_accounts(deps: Deps, ctx: Context, params: JsonObj) -> P
         if account is None:
             raise NotFound(f"no wallet account `{account_id[:64]}` found in this organization")
         accounts.append(account)
-    wallets = {a.wallet_id: _wallet_in(deps, org_id, a.wallet_id) for a in accounts}
+    wallets = {a.wallet_id: wallet_in(deps, org_id, a.wallet_id) for a in accounts}
     if not _delete_without_export(params):
         for a in accounts:
             if not wallets[a.wallet_id].exported:
@@ -280,9 +264,9 @@ async def delete_wallet_accounts(deps: Deps, ctx: Context, params: JsonObj) -> P
             ops += deps.repo.wallets.delete_account(org_id, a.id)
         return Execution({"walletAccountIds": [a.id for a in accounts]}, ops)
 
-    env: dict[str, Any] = {"wallets": [wallet_env(w) for w in wallets.values()]}
+    env: dict[str, Any] = {"wallets": [wallet_probe(w) for w in wallets.values()]}
     if len(wallets) == 1:
-        env["wallet"] = wallet_env(next(iter(wallets.values())))
+        env["wallet"] = wallet_probe(next(iter(wallets.values())))
     return Prepared(run, env=env)
 
 
