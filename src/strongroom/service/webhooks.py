@@ -25,21 +25,25 @@ read into logs nor kept; the logs name the endpoint by id, never by URL (a URL m
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
 from strongroom.clock import Clock
-from strongroom.errors import Conflict, StrongroomError
+from strongroom.errors import Conflict, InvalidRequest, StrongroomError
 from strongroom.hsm import AsyncKeyStore
 from strongroom.logs import get_logger
 from strongroom.service import render
+from strongroom.service.params import JsonObj, obj
 from strongroom.store import webhooks as rows
 from strongroom.store.group_commit import Op
 from strongroom.store.records import Activity, WebhookEndpoint, WebhookEvent
 from strongroom.store.repository import Repository
+from strongroom.strictjson import StrictJsonError, loads
 
 log = get_logger("strongroom.webhooks")
 
@@ -66,13 +70,92 @@ Post = Callable[[str, bytes, Mapping[str, str], float], Awaitable[int]]
 answer (refused, reset, timed out). The daemon provides it (the service room does no HTTP)."""
 
 
-def receives(endpoint: WebhookEndpoint) -> bool:
-    """Does this endpoint get activity events: active, and subscribed to ACTIVITY_UPDATES (an
-    endpoint created without subscriptions gets them too)."""
+_ACTIVITY_TYPE: Final = re.compile(r"ACTIVITY_TYPE_[A-Z0-9_]{1,96}")
+MAX_FILTER_ITEMS: Final = 64
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events an endpoint or a stream gets (docs/webhooks.md#filters): an empty set lets
+    every value through; two sets must both match."""
+
+    event_types: frozenset[str] = frozenset()
+    activity_types: frozenset[str] = frozenset()
+
+    def matches(self, event_type: str, activity_type: str) -> bool:
+        return (not self.event_types or event_type in self.event_types) and (
+            not self.activity_types or activity_type in self.activity_types
+        )
+
+
+EVERYTHING: Final = EventFilter()
+
+
+def _filter_list(data: JsonObj, key: str, where: str, allowed: Any) -> frozenset[str]:
+    raw = data.get(key)
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_FILTER_ITEMS:
+        raise InvalidRequest(f"`{where}{key}` must be a list of 1 to {MAX_FILTER_ITEMS} strings")
+    for item in raw:
+        if not isinstance(item, str) or not allowed(item):
+            shown = item[:96] if isinstance(item, str) else type(item).__name__
+            raise InvalidRequest(f"`{where}{key}` has an unknown value `{shown}`")
+    return frozenset(raw)
+
+
+def parse_filter(data: Any, where: str) -> EventFilter:
+    """A filter object `{eventTypes?: [...], activityTypes?: [...]}` (nothing else); InvalidRequest,
+    naming `where`, for anything else."""
+    filters = obj(data, where.rstrip(".") or "filters")
+    unknown = sorted(set(filters) - {"eventTypes", "activityTypes"})
+    if unknown:
+        raise InvalidRequest(f"`{where}{unknown[0][:64]}` is not a filter: use eventTypes and activityTypes")
+    return EventFilter(
+        _filter_list(filters, "eventTypes", where, lambda t: t in EVENT_TYPES),
+        _filter_list(filters, "activityTypes", where, lambda t: _ACTIVITY_TYPE.fullmatch(t) is not None),
+    )
+
+
+def parse_filters_json(text: str, where: str) -> EventFilter:
+    """A subscription's `filtersJson`: the JSON text of a filter object (see `parse_filter`)."""
+    try:
+        data = loads(text.encode())
+    except StrictJsonError as err:
+        raise InvalidRequest(f"`{where}` is not valid JSON: {err.reason}") from err
+    return parse_filter(data, where + ".")
+
+
+def endpoint_filter(endpoint: WebhookEndpoint) -> EventFilter | None:
+    """The filter of the endpoint's ACTIVITY_UPDATES subscription; None when it receives nothing
+    (inactive, or not subscribed). An endpoint created without subscriptions receives everything.
+    A stored `filtersJson` that does not parse (written before filters were checked) filters
+    nothing, as it did then."""
     if not endpoint.is_active:
-        return False
+        return None
     subs = endpoint.subscriptions
-    return not subs or any(s.get("eventType") == SUBSCRIPTION and s.get("isActive", True) for s in subs)
+    if not subs:
+        return EVERYTHING
+    for sub in subs:
+        if sub.get("eventType") == SUBSCRIPTION and sub.get("isActive", True):
+            text = sub.get("filtersJson")
+            if not isinstance(text, str) or not text:
+                return EVERYTHING
+            try:
+                return parse_filters_json(text, "filtersJson")
+            except InvalidRequest:
+                return EVERYTHING
+    return None
+
+
+def receives(endpoint: WebhookEndpoint, event_type: str | None = None, activity_type: str = "") -> bool:
+    """Does this endpoint get activity events: active, and subscribed to ACTIVITY_UPDATES (an
+    endpoint created without subscriptions gets them too); with `event_type`, does its filter let
+    this event through."""
+    found = endpoint_filter(endpoint)
+    if found is None:
+        return False
+    return event_type is None or found.matches(event_type, activity_type)
 
 
 def mac_message(event_id: str, org_id: str, payload: bytes) -> bytes:
@@ -106,7 +189,7 @@ class Outbox:
         )
         notary = self.repo.notary
         mac = b"" if notary is None else notary.mac(mac_message(event_id, org_id, payload))
-        endpoints = [e.id for e in self.repo.webhooks.endpoints(org_id) if receives(e)]
+        endpoints = [e.id for e in self.repo.webhooks.endpoints(org_id) if receives(e, event_type, activity.type)]
         event = WebhookEvent(event_id, org_id, event_type, activity.id, payload, mac, at_ms)
         return self.repo.webhooks.insert_event(event, endpoints)
 

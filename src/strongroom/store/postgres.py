@@ -263,6 +263,7 @@ class PostgresDatabase(WriterDatabase):
 
 # -- moving an embedded store to PostgreSQL ------------------------------------------------------
 _COPY_ORDER: Final = schema.table_names()
+_SERIAL: Final = dict(schema.serial_columns())  # table -> its SERIAL column
 
 
 def copy_from_sqlite(path: Path, url: str) -> dict[str, int]:
@@ -283,14 +284,15 @@ def copy_from_sqlite(path: Path, url: str) -> dict[str, int]:
                 counts[table] = len(rows)
                 if not rows:
                     continue
-                override = " OVERRIDING SYSTEM VALUE" if table == "activities" else ""
+                override = " OVERRIDING SYSTEM VALUE" if table in _SERIAL else ""
                 sql = f"INSERT INTO {table} ({', '.join(names)}){override} VALUES ({', '.join(['%s'] * len(names))})"
                 with dst.cursor() as c:
                     c.executemany(sql, rows)
-            dst.execute(
-                "SELECT setval(pg_get_serial_sequence('activities', 'seq'),"
-                " coalesce((SELECT max(seq) FROM activities), 0) + 1, false)"
-            )
+            for table, column in _SERIAL.items():
+                dst.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'),"
+                    f" coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)"
+                )
     finally:
         src.close()
     return counts

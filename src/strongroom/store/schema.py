@@ -417,6 +417,21 @@ WEBHOOK_DELIVERIES: Final = Table(
     Column("created_at", INT),
     primary_key=("event_id", "endpoint_id"),
 )
+# The event stream's cursor (schema step 13, store/webhooks.py): each event gets an ascending `seq`
+# when it is written. Events are written only by transactions that append to the audit chain, which
+# hold the chain lock until they commit, so `seq` is assigned in commit order on every replica (a
+# reader that saw `seq` n never sees a smaller one appear later).
+EVENT_STREAM: Final = Table(
+    "event_stream",
+    Column("seq", SERIAL, primary_key=True),
+    Column("event_id", TEXT, unique=True, references="webhook_events(id)"),
+    _org(),
+)
+
+_BACKFILL_STREAM: Final = (
+    "INSERT INTO event_stream (event_id, organization_id)"
+    " SELECT id, organization_id FROM webhook_events ORDER BY created_at, id"
+)
 
 # -- the migrations: version n is STEPS[n - 1] -----------------------------------------------------
 STEPS: Final[tuple[Step, ...]] = (
@@ -513,6 +528,16 @@ STEPS: Final[tuple[Step, ...]] = (
         WEBHOOK_DELIVERIES,
         Index("webhook_deliveries_due", "webhook_deliveries", "state", "next_at"),
     ),
+    Step(
+        13,
+        "the event stream: an ascending cursor over each organization's webhook events (store/webhooks.py)",
+        EVENT_STREAM,
+        Index("event_stream_org_seq", "event_stream", "organization_id", "seq"),
+        Raw(
+            sqlite=(_BACKFILL_STREAM,),
+            postgres=(_BACKFILL_STREAM,),
+        ),
+    ),
 )
 
 VERSION_TABLE: Final = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
@@ -534,3 +559,15 @@ def pending(scripts: tuple[tuple[str, ...], ...], current: int) -> Iterator[tupl
 def table_names() -> tuple[str, ...]:
     """Every table, in creation order (a table only references tables created before it)."""
     return tuple(c.name for step in STEPS for c in step.changes if isinstance(c, Table))
+
+
+def serial_columns() -> tuple[tuple[str, str], ...]:
+    """(table, column) of every SERIAL column (the database assigns them; a copy must keep them)."""
+    return tuple(
+        (c.name, col.name)
+        for step in STEPS
+        for c in step.changes
+        if isinstance(c, Table)
+        for col in c.columns
+        if col.type == SERIAL
+    )

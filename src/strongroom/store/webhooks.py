@@ -78,7 +78,11 @@ class Webhooks(Aggregate):
     @staticmethod
     def insert_event(event: WebhookEvent, endpoint_ids: list[str]) -> list[Op]:
         """The event and one pending delivery per endpoint, due at once (commit with the activity)."""
-        ops = [insert("webhook_events", columns(event))]
+        ops = [
+            insert("webhook_events", columns(event)),
+            # The stream's cursor: assigned under the audit chain's lock, so in commit order.
+            insert("event_stream", {"event_id": event.id, "organization_id": event.organization_id}),
+        ]
         for endpoint_id in endpoint_ids:
             ops.append(
                 insert(
@@ -107,6 +111,27 @@ class Webhooks(Aggregate):
             (org_id, activity_id),
         )
         return [self._event(r) for r in rows]
+
+    # -- the event stream --------------------------------------------------------------------------
+    def stream_head(self, org_id: str) -> int:
+        """The cursor of the organization's newest event (0: none yet)."""
+        row = self.db.one("SELECT max(seq) FROM event_stream WHERE organization_id = ?", (org_id,))
+        return 0 if row is None or row[0] is None else int(row[0])
+
+    def stream_cursor(self, org_id: str, event_id: str) -> int | None:
+        """The cursor of one event of this organization (None: no such event here)."""
+        row = self.db.one("SELECT seq FROM event_stream WHERE event_id = ? AND organization_id = ?", (event_id, org_id))
+        return None if row is None else int(row[0])
+
+    def stream_after(self, org_id: str, after: int, limit: int) -> list[tuple[int, WebhookEvent]]:
+        """(cursor, event) of the organization's events after cursor `after`, in order (the index
+        `event_stream_org_seq` answers it)."""
+        rows = self.db.all(
+            "SELECT s.seq AS stream_seq, e.* FROM event_stream s JOIN webhook_events e ON e.id = s.event_id"
+            " WHERE s.organization_id = ? AND s.seq > ? ORDER BY s.seq LIMIT ?",
+            (org_id, after, limit),
+        )
+        return [(int(r["stream_seq"]), self._event(r)) for r in rows]
 
     def due(self, now_ms: int, limit: int) -> list[tuple[str, str, int]]:
         """(event id, endpoint id, attempts so far) of pending deliveries due at `now_ms` and not

@@ -22,6 +22,7 @@ from strongroom.errors import InvalidRequest, NotFound, ResourceExhausted
 from strongroom.service.activities.base import Context, Deps, Execution, Prepared, activity
 from strongroom.service.activities.schema import JSON_ID, json_array, json_object, json_string
 from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str
+from strongroom.service.webhooks import parse_filters_json
 from strongroom.store.records import WebhookEndpoint
 
 MAX_ENDPOINTS: Final = 10
@@ -43,7 +44,12 @@ CREATE_PARAMS: Final = json_object(
     subscriptions=json_array(_SUBSCRIPTION, max_items=len(SUBSCRIPTION_TYPES)),
 )
 UPDATE_PARAMS: Final = json_object(
-    ["endpointId"], endpointId=JSON_ID, url=json_string(MAX_URL), name=json_string(256), isActive={"type": "boolean"}
+    ["endpointId"],
+    endpointId=JSON_ID,
+    url=json_string(MAX_URL),
+    name=json_string(256),
+    isActive={"type": "boolean"},
+    subscriptions=json_array(_SUBSCRIPTION, max_items=len(SUBSCRIPTION_TYPES)),
 )
 DELETE_PARAMS: Final = json_object(["endpointId"], endpointId=JSON_ID)
 
@@ -91,6 +97,7 @@ def _subscriptions(params: JsonObj) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"eventType": event_type}
         filters = opt_str(sub, "filtersJson", where, max_len=4096)
         if filters:
+            parse_filters_json(filters, f"{where}filtersJson")  # refused now, not ignored at delivery
             entry["filtersJson"] = filters
         active = sub.get("isActive")
         if active is not None and not isinstance(active, bool):
@@ -146,13 +153,14 @@ async def update(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
     url = opt_str(params, "url", "parameters.", max_len=MAX_URL)
     name = opt_str(params, "name", "parameters.", max_len=256)
     active = _opt_bool(params, "isActive")
+    subscriptions = current.subscriptions if params.get("subscriptions") is None else _subscriptions(params)
     changed = WebhookEndpoint(
         current.id,
         current.organization_id,
         current.name if name is None else name,
         current.url if url is None else check_url(url),
         current.is_active if active is None else active,
-        current.subscriptions,
+        subscriptions,
         current.created_at,
         ctx.now_ms,
     )
