@@ -82,6 +82,8 @@ class Settings:
     webhook_backoff_base_ms: int = 2000  # the wait after a failed attempt, doubled after each failure ...
     webhook_backoff_max_ms: int = 3600 * 1000  # ... up to this
     webhook_max_attempts: int = 20  # then the delivery is left as failed
+    max_event_streams_per_user: int = 4  # open event streams (docs/events.md) per user at once
+    event_stream_heartbeat_s: float = 15.0  # a `: keepalive` comment after this much silence
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -241,6 +243,8 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "webhook_backoff_base_ms": _positive,
     "webhook_backoff_max_ms": _positive,
     "webhook_max_attempts": _positive,
+    "max_event_streams_per_user": _positive,
+    "event_stream_heartbeat_s": _number,
 }
 _PATHS: Final = {"database", "unix_socket"}
 _TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}

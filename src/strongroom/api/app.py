@@ -159,6 +159,40 @@ async def query(request: web.Request) -> web.Response:
     return json_response(200, result)
 
 
+async def stream_events(request: web.Request) -> web.StreamResponse:
+    """`POST /public/v1/stream/events` (docs/events.md): the organization's events as server-sent
+    events. Every refusal (stamp, time, rights, cursor, filters, limits) is raised by `open_stream`
+    before the first byte, so it is Turnkey's JSON error; once streaming, an error ends the stream
+    and the client resumes with `Last-Event-ID`."""
+    service = request.app[SERVICE]
+    body = await request.read()
+    stream = await service.open_stream(body, request.headers)
+    try:
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",  # nginx: do not buffer the stream
+                "X-Request-Id": request_id_of(request),
+            },
+        )
+        await response.prepare(request)
+        try:
+            transport = request.transport
+
+            def connected() -> bool:
+                return transport is not None and not transport.is_closing()
+
+            async for chunk in service.stream_frames(stream, connected):
+                await response.write(chunk)
+        except (ConnectionResetError, ConnectionError):
+            pass  # the client went away: nothing to answer
+        return response
+    finally:
+        service.close_stream(stream)
+
+
 async def eth_rpc(request: web.Request) -> web.Response:
     """Ethereum JSON-RPC signer: always HTTP 200 with a JSON-RPC result or error object."""
     body = await request.read()
@@ -191,6 +225,7 @@ def make_app(service: Strongroom) -> web.Application:
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.trusted_proxies)
     app.router.add_post("/public/v1/submit/{name}", submit)
     app.router.add_post("/public/v1/query/{name}", query)
+    app.router.add_post("/public/v1/stream/events", stream_events)
     app.router.add_post("/eth/rpc", eth_rpc)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)

@@ -798,6 +798,40 @@ def cmd_activities_reject(args: argparse.Namespace) -> Output:
     return _vote(args, False)
 
 
+def cmd_activities_watch(args: argparse.Namespace) -> Output:
+    """Print the organization's events as they are committed (docs/events.md), each checked
+    against the webhook key (`get_webhook_signer`); one line each, or one JSON object per line
+    with --json. Resume after an event with --after ID."""
+    from strongroom.client import verify_event
+
+    client = _client(args)
+    signer = client.query("get_webhook_signer")["publicKey"]
+    filters: dict[str, Any] = {}
+    if args.event_type:
+        filters["eventTypes"] = args.event_type
+    if args.activity_type:
+        filters["activityTypes"] = args.activity_type
+    last = args.after
+    for seen, item in enumerate(client.events(args.after, filters or None), start=1):
+        try:
+            event = verify_event(signer, item.data)
+        except ValueError as err:
+            raise LocalError(f"event {item.id}: {err}") from err
+        last = item.id
+        if args.json:
+            line = json.dumps(event, separators=(",", ":"))
+        else:
+            activity = event["activity"]
+            line = f"{item.id}  {item.type}  {activity['id']}  {activity['type']}  {activity['status']}"
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        if args.count and seen >= args.count:
+            return Output("", None)
+    resume = f": resume with --after {last}" if last else ""
+    sys.stderr.write(f"the daemon ended the stream{resume}\n")
+    return Output("", None)
+
+
 def cmd_users_list(args: argparse.Namespace) -> Output:
     """Users, each with its credentials and whether it is in the root quorum."""
     org = _client(args).get_organization()["organizationData"]
@@ -1168,6 +1202,12 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("activity_id", nargs="?")
         s.add_argument("--fingerprint")
         s.add_argument("-y", "--yes", action="store_true", help=f"{name} without asking (needed without a terminal)")
+
+    s = add(act, "watch", cmd_activities_watch, "print events (consensus needed, votes, outcomes) as they happen")
+    s.add_argument("--after", metavar="EVENT_ID", help="resume right after this event (its id)")
+    s.add_argument("--event-type", action="append", help="only these event types (repeatable)")
+    s.add_argument("--activity-type", action="append", help="only events of these activity types (repeatable)")
+    s.add_argument("--count", type=_count, default=0, help="stop after this many events (0: never)")
 
     users = sub.add_parser("users", help="users and their credentials").add_subparsers(dest="sub", required=True)
     add(users, "list", cmd_users_list, "list users")

@@ -14,6 +14,16 @@ daemon could not be reached; `ActivityError` is raised by `wait` for FAILED/REJE
 from strongroom.client.aio import AsyncClient
 from strongroom.client.errors import ActivityError, ApiError, ClientError, Unreachable
 from strongroom.client.stamp import ApiKeyStamper
-from strongroom.client.sync import Client
+from strongroom.client.sync import Client, StreamEvent, verify_event
 
-__all__ = ["ActivityError", "ApiError", "ApiKeyStamper", "AsyncClient", "Client", "ClientError", "Unreachable"]
+__all__ = [
+    "ActivityError",
+    "ApiError",
+    "ApiKeyStamper",
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "StreamEvent",
+    "Unreachable",
+    "verify_event",
+]

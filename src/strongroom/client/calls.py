@@ -23,6 +23,16 @@ def submit(org: str, name: str, activity_type: str, parameters: dict[str, Any]) 
     return f"/public/v1/submit/{name}", body
 
 
+def stream(org: str, after: str | None, filters: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The event stream's request (docs/events.md), stamped with the current time."""
+    body: dict[str, Any] = {"organizationId": org, "timestampMs": str(int(time.time() * 1000))}
+    if after:
+        body["lastEventId"] = after
+    if filters:
+        body["filters"] = filters
+    return "/public/v1/stream/events", body
+
+
 def create_private_keys(keys: list[tuple[str, str, list[str]]]) -> dict[str, Any]:
     return {
         "privateKeys": [

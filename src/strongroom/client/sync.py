@@ -6,12 +6,15 @@ import http.client
 import json
 import socket
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from strongroom.client import calls
 from strongroom.client.base import Methods
 from strongroom.client.errors import ActivityError, Unreachable, raise_for
 from strongroom.client.stamp import ApiKeyStamper
+from strongroom.crypto import p256
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -28,6 +31,36 @@ class _UnixConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One event of `Client.events`: `data` is the signed envelope {eventId, eventType, timestamp,
+    signature, body}; `event` is `body` decoded (the webhook body: id, type, organizationId,
+    activity, timestampMs). Check it with `verify_event` and the key of `get_webhook_signer`."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def event(self) -> Any:
+        return json.loads(self.data["body"])
+
+
+def verify_event(public_key_hex: str, data: dict[str, Any]) -> Any:
+    """The event of a stream envelope whose signature (the webhook key's, over `timestamp.body`)
+    verifies; raises ValueError otherwise. Freshness is up to the caller (`data["timestamp"]`)."""
+    body = str(data["body"]).encode()
+    message = str(data["timestamp"]).encode() + b"." + body
+    try:
+        p256.verify_sha256_der(bytes.fromhex(public_key_hex), message, bytes.fromhex(data["signature"]))
+    except Exception as err:
+        raise ValueError("the event's signature does not verify") from err
+    event = json.loads(body)
+    if event.get("id") != data.get("eventId"):
+        raise ValueError("event id mismatch")
+    return event
 
 
 class Client(Methods):
@@ -63,6 +96,52 @@ class Client(Methods):
         except ValueError:
             return resp.status, raw.decode(errors="replace")
 
+    def events(
+        self,
+        after: str | None = None,
+        filters: dict[str, Any] | None = None,
+        *,
+        read_timeout: float = 60.0,
+        headers: dict[str, str] | None = None,
+        on_open: Callable[[], None] | None = None,
+    ) -> Iterator[StreamEvent]:
+        """The organization's events as they are committed (docs/events.md), after event `after`
+        (its id) or from now; `filters` {eventTypes?, activityTypes?}. A refusal raises `ApiError`;
+        `on_open` is called once the daemon has accepted the stream (from then on, no event is
+        missed); the stream ends when the daemon closes it (resume with the last id seen)."""
+        path, body = calls.stream(self.organization_id, after, filters)
+        raw = json.dumps(body).encode()
+        conn = self._connection()
+        conn.timeout = read_timeout  # longer than the daemon's keepalive
+        try:
+            try:
+                conn.request(
+                    "POST",
+                    self._prefix + path,
+                    body=raw,
+                    headers={
+                        "Content-Type": "application/json",
+                        "Accept": "text/event-stream",
+                        "X-Stamp": self.stamper.stamp(raw),
+                        **(headers or {}),
+                    },
+                )
+                resp = conn.getresponse()
+            except OSError as err:
+                raise Unreachable(0, None, f"daemon not reachable at {self._where()}: {err}") from err
+            if resp.status != 200 or not resp.getheader("Content-Type", "").startswith("text/event-stream"):
+                text = resp.read()
+                try:
+                    data: Any = json.loads(text)
+                except ValueError:
+                    data = text.decode(errors="replace")
+                raise_for(resp.status if resp.status != 200 else 502, data)
+            if on_open is not None:
+                on_open()
+            yield from _sse(resp)
+        finally:
+            conn.close()
+
     def _call(self, path: str, body: dict[str, Any]) -> Any:
         status, data = self.post_raw(path, json.dumps(body).encode())
         raise_for(status, data)
@@ -79,3 +158,22 @@ class Client(Methods):
         if activity["status"] != "ACTIVITY_STATUS_COMPLETED":
             raise ActivityError(f"activity {activity['id']} ended {activity['status']}", activity)
         return activity
+
+
+def _sse(resp: http.client.HTTPResponse) -> Iterator[StreamEvent]:
+    """Server-sent events (one JSON `data` line each here), comments skipped."""
+    fields: dict[str, str] = {}
+    while True:
+        line = resp.readline()
+        if not line:
+            return
+        text = line.decode().rstrip("\r\n")
+        if not text:
+            if "data" in fields:
+                yield StreamEvent(fields.get("id", ""), fields.get("event", "message"), json.loads(fields["data"]))
+            fields = {}
+            continue
+        if text.startswith(":"):
+            continue
+        name, _, value = text.partition(":")
+        fields[name] = value.removeprefix(" ")

@@ -138,6 +138,7 @@ async def run(settings: Settings, service: Strongroom) -> None:
         await stop.wait()
     finally:
         log.info("shutting_down")
+        service.stop_streams()  # event streams end now: the sites' cleanup does not wait for them
         flushing.cancel()
         maintaining.cancel()
         delivering.cancel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Final
 
 from strongroom.clock import Clock, SystemClock
@@ -17,6 +17,7 @@ from strongroom.service import audit_trust, webhooks
 from strongroom.service.catalog import CATALOG, Catalog
 from strongroom.service.dashboard import Dashboard
 from strongroom.service.ethrpc import EthRpc
+from strongroom.service.events import EventStreams, StreamRequest
 from strongroom.service.metrics import Metrics
 from strongroom.service.pipeline import Pipeline
 from strongroom.service.queries import Queries
@@ -69,6 +70,14 @@ class Strongroom:
             backoff_base_ms=settings.webhook_backoff_base_ms,
             backoff_max_ms=settings.webhook_backoff_max_ms,
             max_attempts=settings.webhook_max_attempts,
+        )
+        # The same events as a server-sent event stream, read from the store (service/events.py).
+        self.events: Final = EventStreams(
+            self.repo,
+            self.pipeline,
+            self.keys,
+            per_user=settings.max_event_streams_per_user,
+            heartbeat_s=settings.event_stream_heartbeat_s,
         )
         self.ethrpc: Final = EthRpc(self.pipeline)  # POST /eth/rpc: wallet methods over the same pipeline
         # The dashboard's login, sessions (in the store: shared by replicas) and reads.
@@ -139,7 +148,25 @@ class Strongroom:
         return self.pipeline.catalog
 
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        return await self.pipeline.submit(path, body, headers)
+        try:
+            return await self.pipeline.submit(path, body, headers)
+        finally:
+            self.events.notify()  # an event this submission committed reaches the streams at once
+
+    async def open_stream(self, body: bytes, headers: Mapping[str, str]) -> StreamRequest:
+        """Check an event-stream request and take its slot (every refusal is raised here, before
+        the stream starts); then `stream_frames`, and `close_stream` at the end."""
+        return await self.events.open(body, headers)
+
+    def stream_frames(self, request: StreamRequest, connected: Callable[[], bool]) -> AsyncIterator[bytes]:
+        return self.events.frames(request, connected)
+
+    def close_stream(self, request: StreamRequest) -> None:
+        self.events.release(request)
+
+    def stop_streams(self) -> None:
+        """End every event stream and refuse new ones (the daemon is stopping)."""
+        self.events.close()
 
     async def query(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         return await self.queries.run(name, body, headers)
@@ -178,7 +205,10 @@ class Strongroom:
         """
         if self.pipeline.stopped is not None or self.guard.audit_problem is not None:
             return 0
-        return await self.pipeline.expiry.run()
+        expired = await self.pipeline.expiry.run()
+        if expired:
+            self.events.notify()
+        return expired
 
     async def deliver_webhooks(self, post: webhooks.Post) -> int:
         """Post the webhook events that are due (`service/webhooks.py`); how many were delivered.
