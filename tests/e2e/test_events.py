@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import test_replicas
 from test_expiry import SIGN, MovedClock, Setup, ok, submit, two_of_three
+from test_replicas import Replicas
 from test_webhooks import Receiver, create_endpoint
 
 from conftest import Daemon, start_daemon
@@ -32,6 +34,9 @@ from strongroom.client import ApiError, ApiKeyStamper, Client, StreamEvent, veri
 from strongroom.crypto import p256
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
+
+cluster = test_replicas.cluster  # two daemons on one PostgreSQL database (tests/e2e/test_replicas.py)
+replicas = test_replicas.replicas
 
 CONFIG = (
     "rate_limit_per_second = 10000\nwebhook_backoff_base_ms = 100\nwebhook_timeout_s = 2\n"
@@ -406,3 +411,27 @@ def test_streams_are_bounded_and_end_when_the_daemon_stops(tmp_path: Path) -> No
         assert "shutting_down" in d.logs()
     finally:
         d.stop()
+
+
+def test_events_written_by_another_replica_reach_the_stream(replicas: Replicas) -> None:
+    """Two daemons on one PostgreSQL database: a stream on A gets the events of a 2-of-3 request
+    made and approved on B (the stream reads the store, not this process's memory)."""
+    a, b = replicas.a, replicas.b
+    clock = MovedClock(a.data_dir / "unmoved-offset")  # offset 0: both daemons run on the real clock
+    setup = two_of_three(b, clock)
+    o = Org(b, clock, setup, a.client().query("get_webhook_signer")["publicKey"])
+    on_a = Watcher(a.client()).start()
+    on_a_socket = Watcher(Client(url_of(a, "unix"), ApiKeyStamper.from_files(a.key_prefix), a.organization_id)).start()
+    parked = park(o, "made on B")
+    approve(o, parked)
+    expected = [
+        ("ACTIVITY_CONSENSUS_NEEDED", parked["id"]),
+        ("ACTIVITY_VOTE_CAST", parked["id"]),
+        ("ACTIVITY_COMPLETED", parked["id"]),
+    ]
+    first = on_a.take(3)
+    assert kinds(o, first) == expected
+    assert kinds(o, on_a_socket.take(3)) == expected
+    # Resuming on B after A's first event gets the same two others, with the same ids.
+    resumed = Watcher(b.client(), after=first[0].id).start().take(2)
+    assert [e.id for e in resumed] == [e.id for e in first[1:]]

@@ -29,6 +29,7 @@ from strongroom.store.records import (
     PrivateKey,
     Tag,
     User,
+    WebhookEvent,
 )
 
 NOW = 1_700_000_000_000  # milliseconds: does not fit in 32 bits
@@ -507,10 +508,13 @@ def test_copy_from_sqlite(tmp_path: Path, cluster: PgCluster) -> None:
     acts = [activity(org, user) for _ in range(3)]
     for a in acts:
         repo.write_sync(repo.activities.insert_activity(a, b"r", "s", "k"))
+    events = [WebhookEvent(str(uuid.uuid4()), org.id, "ACTIVITY_COMPLETED", a.id, b"{}", b"", 1) for a in acts]
+    for e in events:
+        repo.write_sync(repo.webhooks.insert_event(e, []))
     lite.close()
     url = cluster.create_database()
     counts = pg.copy_from_sqlite(tmp_path / "s.sqlite3", url)
-    assert counts["activities"] == 3 and counts["audit_log"] == 3
+    assert counts["activities"] == 3 and counts["audit_log"] == 3 and counts["event_stream"] == 3
     post = pg.PostgresDatabase(url)
     try:
         prepo = Repository(post)
@@ -519,6 +523,11 @@ def test_copy_from_sqlite(tmp_path: Path, cluster: PgCluster) -> None:
         later = activity(org, user)
         prepo.write_sync(prepo.activities.insert_activity(later, b"r", "s", "k"))  # identity continues after the copy
         assert prepo.activities.activities(org.id, limit=1)[0].id == later.id
+        # The event stream's cursors are kept, and continue after the copy too.
+        assert [e for _, e in prepo.webhooks.stream_after(org.id, 0, 10)] == events
+        more = WebhookEvent(str(uuid.uuid4()), org.id, "ACTIVITY_COMPLETED", later.id, b"{}", b"", 2)
+        prepo.write_sync(prepo.webhooks.insert_event(more, []))
+        assert [e for _, e in prepo.webhooks.stream_after(org.id, 0, 10)] == [*events, more]
         assert chain_problems(post) == []
     finally:
         post.close()

@@ -93,3 +93,33 @@ async def test_two_replicas_claiming_the_same_deliveries_claim_each_once(cluster
     finally:
         a.close()
         b.close()
+
+
+async def test_the_event_stream_reads_an_organizations_events_by_cursor(db: Database) -> None:
+    """`stream_after` answers the organization's events after a cursor, in the order they were
+    written, and never another organization's; `stream_cursor` finds only the organization's own."""
+    repo = Repository(db)
+    org, other = await new_org(repo), await new_org(repo)
+    assert repo.webhooks.stream_head(org) == 0
+    mine: list[WebhookEvent] = []
+    for i in range(5):
+        e = event(org)
+        mine.append(e)
+        await repo.write(repo.webhooks.insert_event(e, []))
+        await repo.write(repo.webhooks.insert_event(event(other), []))  # interleaved with the other's
+        assert repo.webhooks.stream_head(org) == repo.webhooks.stream_cursor(org, e.id), i
+    everything = repo.webhooks.stream_after(org, 0, 100)
+    assert [e for _, e in everything] == mine
+    cursors = [c for c, _ in everything]
+    assert cursors == sorted(cursors) and len(set(cursors)) == 5
+    # Resuming after the second event: exactly the three after it; in pages of two, the same.
+    after_second = repo.webhooks.stream_cursor(org, mine[1].id)
+    assert after_second is not None
+    assert [e for _, e in repo.webhooks.stream_after(org, after_second, 100)] == mine[2:]
+    page = repo.webhooks.stream_after(org, after_second, 2)
+    rest = repo.webhooks.stream_after(org, page[-1][0], 2)
+    assert [e for _, e in page + rest] == mine[2:]
+    assert repo.webhooks.stream_after(org, everything[-1][0], 100) == []
+    # Another organization's event is no cursor here.
+    theirs = repo.webhooks.stream_after(other, 0, 100)
+    assert len(theirs) == 5 and repo.webhooks.stream_cursor(org, theirs[0][1].id) is None
