@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import test_replicas
+from test_daemon import run_cli
 from test_expiry import SIGN, MovedClock, Setup, ok, submit, two_of_three
 from test_replicas import Replicas
 from test_webhooks import Receiver, create_endpoint
@@ -435,3 +436,41 @@ def test_events_written_by_another_replica_reach_the_stream(replicas: Replicas) 
     # Resuming on B after A's first event gets the same two others, with the same ids.
     resumed = Watcher(b.client(), after=first[0].id).start().take(2)
     assert [e.id for e in resumed] == [e.id for e in first[1:]]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_activities_watch_prints_events_and_resumes_after_an_id(org: Org, transport: str) -> None:
+    watch = Watcher(org.d.client()).start()
+    parked = park(org, f"watched from the cli over {transport}")
+    approve(org, parked)
+    first, second, third = watch.take(3)
+    where = (
+        ["--url", org.d.url] if transport == "http" else ["--socket", str(org.d.data_dir / "run" / "strongroom.sock")]
+    )
+    common = [*where, "--org", org.d.organization_id, "--key", str(org.d.key_prefix)]
+    # Resumed after the first event: the two that followed, one line each, then --count stops it.
+    out = run_cli(*common, "activities", "watch", "--after", first.id, "--count", "2", data_dir=org.d.data_dir)
+    lines = out.stdout.splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        [second.id, "ACTIVITY_VOTE_CAST", parked["id"]],
+        [third.id, "ACTIVITY_COMPLETED", parked["id"]],
+    ]
+    # --json: the verified webhook bodies, one per line; filters apply.
+    out = run_cli(
+        *common,
+        "--json",
+        "activities",
+        "watch",
+        "--after",
+        first.id,
+        "--count",
+        "1",
+        "--event-type",
+        "ACTIVITY_COMPLETED",
+        data_dir=org.d.data_dir,
+    )
+    (line,) = out.stdout.splitlines()
+    assert json.loads(line) == json.loads(third.data["body"])
+    # An unknown id is the daemon's refusal, exit code 1.
+    out = run_cli(*common, "activities", "watch", "--after", str(uuid.uuid4()), data_dir=org.d.data_dir, check=False)
+    assert out.returncode == 1 and "404" in out.stderr
