@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -474,3 +475,14 @@ def test_activities_watch_prints_events_and_resumes_after_an_id(org: Org, transp
     # An unknown id is the daemon's refusal, exit code 1.
     out = run_cli(*common, "activities", "watch", "--after", str(uuid.uuid4()), data_dir=org.d.data_dir, check=False)
     assert out.returncode == 1 and "404" in out.stderr
+
+
+def test_the_stream_is_in_the_openapi_document(org: Org) -> None:
+    with urllib.request.urlopen(f"{org.d.url}/openapi.json", timeout=10) as resp:
+        doc = json.loads(resp.read())
+    post = doc["paths"]["/public/v1/stream/events"]["post"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["organizationId", "timestampMs"]
+    assert set(body["properties"]) == {"organizationId", "timestampMs", "lastEventId", "filters"}
+    assert "text/event-stream" in post["responses"]["200"]["content"]
+    assert set(doc["components"]["schemas"]["EventFilter"]["properties"]) == {"eventTypes", "activityTypes"}

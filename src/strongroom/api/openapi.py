@@ -122,6 +122,39 @@ _ACTIVITY_RESPONSE = {
 }
 
 
+EVENT_FILTER = json_object(
+    [],
+    eventTypes=json_array(json_string(64), max_items=64, min_items=1),
+    activityTypes=json_array(json_string(128), max_items=64, min_items=1),
+)
+"""A filter of events (docs/events.md#filters): a stream's `filters`, a webhook subscription's `filtersJson`."""
+_STREAM_REQUEST = {
+    "type": "object",
+    "required": ["organizationId", "timestampMs"],
+    "properties": {
+        "organizationId": {"type": "string", "format": "uuid"},
+        "timestampMs": {"type": "string", "description": "milliseconds since the epoch (the activities' window)"},
+        "lastEventId": {**JSON_ID, "description": "resume after this event (the Last-Event-ID header wins)"},
+        "filters": EVENT_FILTER,
+    },
+}
+_STREAM_EVENT = json_object(
+    ["eventId", "eventType", "timestamp", "signature", "body"],
+    eventId=JSON_ID,
+    eventType=json_string(64),
+    timestamp=json_string(16),
+    signature=json_string(256),
+    body=json_string(1 << 20),
+)
+_STREAM_RESPONSE = {
+    "description": (
+        "server-sent events: `id:` the event id, `event:` its type, `data:` an EventEnvelope (the webhook body, "
+        "signed by the webhook key over `timestamp.body`); `: keepalive` comments in between"
+    ),
+    "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/EventEnvelope"}}},
+}
+
+
 def document(catalog: Catalog, queries: list[str]) -> dict[str, Any]:
     """`catalog`: the activity types (each submit path, its one `type`, its parameters); `queries`: query names."""
     paths: dict[str, Any] = {}
@@ -146,6 +179,7 @@ def document(catalog: Catalog, queries: list[str]) -> dict[str, Any]:
         }
         ok = {"description": "the query result", "content": {"application/json": {}}}
         paths[f"/public/v1/query/{name}"] = _post(f"query_{name}", body, ok)
+    paths["/public/v1/stream/events"] = _post("stream_events", _STREAM_REQUEST, _STREAM_RESPONSE)
     for probe, text in (("/healthz", "the process is alive"), ("/readyz", "token, clock and store are ready")):
         paths[probe] = {"get": {"operationId": probe.strip("/"), "responses": {"200": {"description": text}}}}
     paths["/metrics"] = {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus metrics"}}}}
@@ -159,6 +193,12 @@ def document(catalog: Catalog, queries: list[str]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"stamp": {"type": "apiKey", "in": "header", "name": "X-Stamp"}},
-            "schemas": {"Error": _ERROR, "Timestamp": _TIMESTAMP, "Activity": _ACTIVITY},
+            "schemas": {
+                "Error": _ERROR,
+                "Timestamp": _TIMESTAMP,
+                "Activity": _ACTIVITY,
+                "EventFilter": EVENT_FILTER,
+                "EventEnvelope": _STREAM_EVENT,
+            },
         },
     }
