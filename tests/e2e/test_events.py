@@ -62,6 +62,7 @@ class Watcher:
     headers: dict[str, str] | None = None
     events: queue.Queue[StreamEvent | BaseException | None] = field(default_factory=queue.Queue)
     opened: threading.Event = field(default_factory=threading.Event)
+    refused: BaseException | None = None
 
     def start(self) -> Watcher:
         def run() -> None:
@@ -72,11 +73,15 @@ class Watcher:
                     self.events.put(ev)
                 self.events.put(None)  # the daemon ended the stream
             except BaseException as err:  # handed to the test
+                if not self.opened.is_set():
+                    self.refused = err
                 self.events.put(err)
                 self.opened.set()
 
         threading.Thread(target=run, daemon=True).start()
         assert self.opened.wait(30), "the stream was never accepted"
+        if self.refused is not None:
+            raise self.refused
         return self
 
     def next(self, timeout: float = 30.0) -> StreamEvent:
@@ -392,12 +397,26 @@ def test_webhook_filters_are_checked_and_applied(tmp_path: Path) -> None:
         d.stop()
 
 
+def _open_raw(d: Daemon) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """A stream of the root user read by hand (HTTP), after its headers."""
+    raw = json.dumps({"organizationId": d.organization_id, "timestampMs": str(int(time.time() * 1000))}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", int(d.url.rsplit(":", 1)[1]), timeout=30)
+    stamp = ApiKeyStamper.from_files(d.key_prefix).stamp(raw)
+    conn.request("POST", STREAM, body=raw, headers={"Content-Type": "application/json", "X-Stamp": stamp})
+    return conn, conn.getresponse()
+
+
 def test_streams_are_bounded_and_end_when_the_daemon_stops(tmp_path: Path) -> None:
     d = start_daemon(tmp_path / "d", config=CONFIG.replace("per_user = 50", "per_user = 2"))
     try:
-        watchers = [Watcher(d.client()).start()]
+        conn, resp = _open_raw(d)
+        assert (resp.status, resp.getheader("Content-Type")) == (200, "text/event-stream")
+        assert resp.readline() == b": stream open\n"
+        # Keepalive comments flow while nothing happens (every second here).
+        while (line := resp.readline()) != b": keepalive\n":
+            assert line in (b"retry: 2000\n", b"\n"), line
         sock = Client(url_of(d, "unix"), ApiKeyStamper.from_files(d.key_prefix), d.organization_id)
-        watchers.append(Watcher(sock).start())
+        watchers = [Watcher(sock).start()]
         # A third stream of the same user, on either transport, is refused (Turnkey's shape, 429).
         for client in (d.client(), sock):
             with pytest.raises(ApiError) as err:
@@ -405,8 +424,17 @@ def test_streams_are_bounded_and_end_when_the_daemon_stops(tmp_path: Path) -> No
             assert err.value.status == 429
             assert "at most 2 event streams" in err.value.message
             assert set(err.value.body) == {"code", "message", "details"}
-        # Keepalive comments flow while nothing happens (every second here): the streams stay open.
-        assert all(w.events.empty() for w in watchers)
+        # A client that goes away frees its slot: a new stream is accepted (once the daemon noticed).
+        conn.close()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                watchers.append(Watcher(d.client()).start())
+                break
+            except ApiError as refused:
+                status = refused.status
+            assert status == 429 and time.monotonic() < deadline, "the slot was never freed"
+            time.sleep(0.2)
         d.process.terminate()
         d.process.wait(20)  # aiohttp would wait a minute for open handlers: the streams end first
         assert all(w.ended() for w in watchers)
