@@ -10,6 +10,7 @@ is created or updated and decides which events are queued for it.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import queue
@@ -32,7 +33,7 @@ from test_replicas import Replicas
 from test_webhooks import Receiver, create_endpoint
 
 from conftest import Daemon, start_daemon
-from strongroom.client import ApiError, ApiKeyStamper, Client, StreamEvent, verify_event
+from strongroom.client import ApiError, ApiKeyStamper, AsyncClient, Client, StreamEvent, verify_event
 from strongroom.crypto import p256
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
@@ -514,3 +515,30 @@ def test_the_stream_is_in_the_openapi_document(org: Org) -> None:
     assert set(body["properties"]) == {"organizationId", "timestampMs", "lastEventId", "filters"}
     assert "text/event-stream" in post["responses"]["200"]["content"]
     assert set(doc["components"]["schemas"]["EventFilter"]["properties"]) == {"eventTypes", "activityTypes"}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_async_client_streams_too(org: Org, transport: str) -> None:
+    url = url_of(org.d, transport)
+
+    async def watch() -> list[StreamEvent]:
+        opened = asyncio.Event()
+        got: list[StreamEvent] = []
+        async with AsyncClient(url, ApiKeyStamper.from_files(org.d.key_prefix), org.d.organization_id) as client:
+
+            async def read() -> None:
+                async for item in client.events(on_open=opened.set):
+                    got.append(item)
+                    if len(got) == 3:
+                        return
+
+            reading = asyncio.create_task(read())
+            await asyncio.wait_for(opened.wait(), 30)
+            parked = await asyncio.to_thread(park, org, f"async over {transport}")
+            await asyncio.to_thread(approve, org, parked)
+            await asyncio.wait_for(reading, 30)
+        assert {checked(org, e)["activity"]["id"] for e in got} == {parked["id"]}
+        return got
+
+    events = asyncio.run(watch())
+    assert [e.type for e in events] == ["ACTIVITY_CONSENSUS_NEEDED", "ACTIVITY_VOTE_CAST", "ACTIVITY_COMPLETED"]

@@ -13,8 +13,9 @@ daemon could not be reached; `ActivityError` is raised by `wait` for FAILED/REJE
 
 from strongroom.client.aio import AsyncClient
 from strongroom.client.errors import ActivityError, ApiError, ClientError, Unreachable
+from strongroom.client.events import StreamEvent, verify_event
 from strongroom.client.stamp import ApiKeyStamper
-from strongroom.client.sync import Client, StreamEvent, verify_event
+from strongroom.client.sync import Client
 
 __all__ = [
     "ActivityError",

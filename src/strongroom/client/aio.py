@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -12,6 +13,7 @@ import aiohttp
 from strongroom.client import calls
 from strongroom.client.base import Methods
 from strongroom.client.errors import ActivityError, Unreachable, raise_for
+from strongroom.client.events import SseParser, StreamEvent
 from strongroom.client.stamp import ApiKeyStamper
 
 
@@ -61,6 +63,44 @@ class AsyncClient(Methods):
 
     def _call(self, path: str, body: dict[str, Any]) -> Any:
         return self._send(path, body)
+
+    async def events(
+        self,
+        after: str | None = None,
+        filters: dict[str, Any] | None = None,
+        *,
+        read_timeout: float = 60.0,
+        headers: dict[str, str] | None = None,
+        on_open: Callable[[], None] | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """`Client.events`, asynchronously: `async for item in client.events(): ...`."""
+        path, body = calls.stream(self.organization_id, after, filters)
+        raw = json.dumps(body).encode()
+        h = {
+            "Content-Type": "application/json",
+            "Accept": "text/event-stream",
+            "X-Stamp": self.stamper.stamp(raw),
+            **(headers or {}),
+        }
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=read_timeout)
+        try:
+            async with self._get_session().post(self._root + path, data=raw, headers=h, timeout=timeout) as resp:
+                if resp.status != 200 or not resp.content_type.startswith("text/event-stream"):
+                    text = await resp.read()
+                    try:
+                        data: Any = json.loads(text)
+                    except ValueError:
+                        data = text.decode(errors="replace")
+                    raise_for(resp.status if resp.status != 200 else 502, data)
+                if on_open is not None:
+                    on_open()
+                parser = SseParser()
+                while line := await resp.content.readline():
+                    event = parser.line(line)
+                    if event is not None:
+                        yield event
+        except (TimeoutError, aiohttp.ClientConnectionError) as err:
+            raise Unreachable(0, None, f"daemon not reachable at {self._where()}: {err}") from err
 
     async def wait(self, activity: dict[str, Any], timeout: float = 30.0, interval: float = 0.5) -> dict[str, Any]:
         """Poll until the activity is COMPLETED (returned), FAILED/REJECTED or out of time (raised)."""

@@ -7,14 +7,13 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from strongroom.client import calls
 from strongroom.client.base import Methods
 from strongroom.client.errors import ActivityError, Unreachable, raise_for
+from strongroom.client.events import SseParser, StreamEvent
 from strongroom.client.stamp import ApiKeyStamper
-from strongroom.crypto import p256
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -31,36 +30,6 @@ class _UnixConnection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = sock
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One event of `Client.events`: `data` is the signed envelope {eventId, eventType, timestamp,
-    signature, body}; `event` is `body` decoded (the webhook body: id, type, organizationId,
-    activity, timestampMs). Check it with `verify_event` and the key of `get_webhook_signer`."""
-
-    id: str
-    type: str
-    data: dict[str, Any]
-
-    @property
-    def event(self) -> Any:
-        return json.loads(self.data["body"])
-
-
-def verify_event(public_key_hex: str, data: dict[str, Any]) -> Any:
-    """The event of a stream envelope whose signature (the webhook key's, over `timestamp.body`)
-    verifies; raises ValueError otherwise. Freshness is up to the caller (`data["timestamp"]`)."""
-    body = str(data["body"]).encode()
-    message = str(data["timestamp"]).encode() + b"." + body
-    try:
-        p256.verify_sha256_der(bytes.fromhex(public_key_hex), message, bytes.fromhex(data["signature"]))
-    except Exception as err:
-        raise ValueError("the event's signature does not verify") from err
-    event = json.loads(body)
-    if event.get("id") != data.get("eventId"):
-        raise ValueError("event id mismatch")
-    return event
 
 
 class Client(Methods):
@@ -161,19 +130,8 @@ class Client(Methods):
 
 
 def _sse(resp: http.client.HTTPResponse) -> Iterator[StreamEvent]:
-    """Server-sent events (one JSON `data` line each here), comments skipped."""
-    fields: dict[str, str] = {}
-    while True:
-        line = resp.readline()
-        if not line:
-            return
-        text = line.decode().rstrip("\r\n")
-        if not text:
-            if "data" in fields:
-                yield StreamEvent(fields.get("id", ""), fields.get("event", "message"), json.loads(fields["data"]))
-            fields = {}
-            continue
-        if text.startswith(":"):
-            continue
-        name, _, value = text.partition(":")
-        fields[name] = value.removeprefix(" ")
+    parser = SseParser()
+    while line := resp.readline():
+        event = parser.line(line)
+        if event is not None:
+            yield event

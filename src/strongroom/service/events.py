@@ -84,7 +84,7 @@ class EventStreams:
         self.pipeline: Final = pipeline
         self.keys: Final = keys
         self.poll_s = poll_s
-        self.heartbeat_s = heartbeat_s
+        self.heartbeat_s = max(heartbeat_s, 0.5)  # 0 would write a keepalive at every poll
         self.per_user: Final = per_user
         self.total: Final = total
         self.batch: Final = batch
