@@ -186,8 +186,10 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
 
             async for chunk in service.stream_frames(stream, connected):
                 await response.write(chunk)
-        except (ConnectionResetError, ConnectionError):
+        except ConnectionError:
             pass  # the client went away: nothing to answer
+        except StrongroomError as err:  # the headers are sent: end the stream, the client resumes
+            log.warning("event_stream_ended", error=err.message)
         return response
     finally:
         service.close_stream(stream)
