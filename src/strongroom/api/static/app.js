@@ -172,6 +172,12 @@ function addCopyButtons(root) {
   }
 }
 
+// A fieldset of checkboxes: [id, label, input] each.
+function choices(legend, items) {
+  return h("fieldset", { class: "choices" }, h("legend", { text: legend }),
+    items.map(([id, label, input]) => { input.id = id; return h("div", { class: "choice" }, input, h("label", { for: id, text: label })); }));
+}
+
 // -- polish: badges ---------------------------------------------------------------------------------------
 // kind: space-separated words, each a class badge-<word> (style.css, "badges").
 function badge(text, kind = "") {
@@ -485,8 +491,9 @@ function walletSection(wallets) {
   const sol = h("input", { type: "checkbox" });
   const form = h("form", { class: "card", "aria-labelledby": "newwallet-h" },
     h("h3", { id: "newwallet-h", text: "Create a wallet" }),
-    h("div", { class: "inline" }, field("Name", "wallet-name", name), field("Ethereum account", "wallet-eth", eth),
-      field("Solana account", "wallet-sol", sol), h("button", { type: "submit", id: "create-wallet", text: "Create with passkey" })));
+    field("Name", "wallet-name", name),
+    choices("Accounts (Turnkey's default paths)", [["wallet-eth", "Ethereum (m/44'/60'/0'/0/0)", eth], ["wallet-sol", "Solana (m/44'/501'/0'/0')", sol]]),
+    h("button", { type: "submit", id: "create-wallet", text: "Create with passkey" }));
   form.addEventListener("submit", guarded(async () => {
     const accounts = [];
     if (eth.checked) accounts.push({ curve: "CURVE_SECP256K1", pathFormat: "PATH_FORMAT_BIP32", path: "m/44'/60'/0'/0/0", addressFormat: "ADDRESS_FORMAT_ETHEREUM" });
