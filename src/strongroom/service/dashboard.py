@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from strongroom import strictjson
+from strongroom.chains.address_formats import SUPPORTED_FORMATS
 from strongroom.clock import Clock
 from strongroom.config import Settings
 from strongroom.crypto import encoding
@@ -354,6 +355,8 @@ class Dashboard:
         return {**data, **await self._query(viewer, "list_user_tags", {})}
 
     async def private_keys(self, viewer: Viewer) -> dict[str, Any]:
+        """The keys (with the backend holding each), the wallets with their accounts, and the address
+        formats each curve can have (the key form offers those, so it never offers a refused pairing)."""
         keys = [
             {**render.private_key(k), "backend": k.backend}
             for k in self.repo.private_keys.private_keys(viewer.organization.id)
@@ -364,7 +367,12 @@ class Dashboard:
             {**render.wallet(w), "accounts": [render.wallet_account(a) for a in accounts if a.wallet_id == w.id]}
             for w in self.repo.wallets.wallets(org_id)
         ]
-        return {"privateKeys": keys, "wallets": wallets, **await self._query(viewer, "list_private_key_tags", {})}
+        return {
+            "privateKeys": keys,
+            "wallets": wallets,
+            "addressFormats": {curve: sorted(formats) for curve, formats in sorted(SUPPORTED_FORMATS.items())},
+            **await self._query(viewer, "list_private_key_tags", {}),
+        }
 
     async def policies(self, viewer: Viewer) -> dict[str, Any]:
         return await self._query(viewer, "list_policies", {})

@@ -70,11 +70,16 @@ function guarded(fn) {
   };
 }
 
-function table(headers, rows, caption) {
-  return h("table", {},
+// A table inside a scroll container; each cell carries its column's name (data-label), which the
+// phone layout shows when it stacks a row's cells (style.css, "responsive tables").
+function table(headers, rows, caption, empty = "None yet.") {
+  for (const row of rows) {
+    [...row.children].forEach((cell, i) => { if (headers[i] && !cell.dataset.label) cell.dataset.label = headers[i]; });
+  }
+  return h("div", { class: "table-wrap" }, h("table", {},
     caption ? h("caption", { class: "hint", text: caption }) : null,
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col", text: x })))),
-    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: headers.length, text: "None yet." }))));
+    h("tbody", {}, rows.length ? rows : h("tr", { class: "empty" }, h("td", { colspan: headers.length, text: empty })))));
 }
 
 function facts(pairs) {
@@ -88,6 +93,139 @@ function field(label, id, control) {
 
 function short(text) { return typeof text === "string" && text.length > 18 ? `${text.slice(0, 8)}…${text.slice(-6)}` : text; }
 function when(ts) { return ts && ts.seconds ? new Date(Number(ts.seconds) * 1000).toLocaleString() : ""; }
+
+// -- polish: flash messages -------------------------------------------------------------------------------
+// A status or error line belongs to the page (hash) it was said on: navigating elsewhere clears it,
+// unless an action itself navigates there afterwards (carryFlashTo, just before setting the hash).
+let flashCarry = null;
+function clearFlash() { statusEl.textContent = ""; errorEl.textContent = ""; }
+function carryFlashTo(hash) { flashCarry = hash; }
+function flashOnNavigation() {
+  if (flashCarry !== location.hash) clearFlash();
+  flashCarry = null;
+}
+
+// -- polish: copy buttons ---------------------------------------------------------------------------------
+// The Clipboard API where the page may use it (a secure context), else a selected scratch textarea and
+// execCommand("copy"); the outcome is announced in a polite live region.
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    try { await navigator.clipboard.writeText(text); return true; } catch { /* fall back below */ }
+  }
+  const area = h("textarea", { readonly: true, class: "copy-scratch", "aria-hidden": "true", tabindex: "-1" });
+  area.value = text;
+  document.body.append(area);
+  area.select();
+  let ok = false;
+  try { ok = document.execCommand("copy"); } catch { ok = false; }
+  area.remove();
+  return ok;
+}
+
+function copyAnnouncer() {
+  let el = document.getElementById("copy-announcer");
+  if (!el) {
+    el = h("span", { id: "copy-announcer", class: "visually-hidden", role: "status", "aria-live": "polite" });
+    document.body.append(el);
+  }
+  return el;
+}
+
+function copyButton(text, label) {
+  const button = h("button", { type: "button", class: "copy", "aria-label": `Copy ${label}`, title: `Copy ${label}`, "data-copy": text, text: "Copy" });
+  button.addEventListener("click", async () => {
+    button.textContent = "Copying…";
+    const ok = await copyText(text);
+    button.textContent = ok ? "Copied" : "Copy failed";
+    button.classList.toggle("copied", ok);
+    copyAnnouncer().textContent = ok ? `Copied ${label}.` : `Could not copy ${label}: select the text and copy it.`;
+  });
+  button.addEventListener("blur", () => { button.textContent = "Copy"; button.classList.remove("copied"); });
+  return button;
+}
+
+// `text` in a code element (shown as `display`, e.g. shortened) with a copy button for the whole text.
+function copyable(text, label, display = text) {
+  if (!text) return "";
+  return h("span", { class: "copyable" }, h("code", { title: display === text ? null : text, text: display }), copyButton(text, label));
+}
+
+// Copy buttons for identifiers the pages show in plain code elements (a table cell or a fact): the
+// label names the column (or fact) and the row's first cell.
+const COPYABLE_TEXT = /^[^\s]{16,}$/;
+function addCopyButtons(root) {
+  for (const code of root.querySelectorAll("td > code, dd > code")) {
+    if (code.closest(".copyable") || code.nextElementSibling?.classList.contains("copy")) continue;
+    const text = code.dataset.copy || code.textContent;
+    if (!COPYABLE_TEXT.test(text)) continue;
+    let label = "value";
+    const cell = code.parentElement;
+    if (cell.tagName === "DD") {
+      label = cell.previousElementSibling?.textContent || label;
+    } else {
+      const row = cell.parentElement;
+      const column = cell.dataset.label || "value";
+      const first = row.firstElementChild;
+      label = first && first !== cell && first.textContent ? `${column} of ${first.textContent}` : column;
+    }
+    code.after(" ", copyButton(text, label));
+  }
+}
+
+// A fieldset of checkboxes: [id, label, input] each.
+function choices(legend, items) {
+  return h("fieldset", { class: "choices" }, h("legend", { text: legend }),
+    items.map(([id, label, input]) => { input.id = id; return h("div", { class: "choice" }, input, h("label", { for: id, text: label })); }));
+}
+
+// -- polish: badges ---------------------------------------------------------------------------------------
+// kind: space-separated words, each a class badge-<word> (style.css, "badges").
+function badge(text, kind = "") {
+  return h("span", { class: ["badge", ...kind.split(" ").filter(Boolean).map((k) => `badge-${k}`)].join(" "), text });
+}
+
+const STATUS_KINDS = {
+  ACTIVITY_STATUS_COMPLETED: "ok",
+  ACTIVITY_STATUS_CONSENSUS_NEEDED: "warn",
+  ACTIVITY_STATUS_PENDING: "info",
+  ACTIVITY_STATUS_CREATED: "info",
+  ACTIVITY_STATUS_FAILED: "bad",
+  ACTIVITY_STATUS_REJECTED: "bad",
+};
+function statusBadge(status) {
+  const el = badge((status || "").replace("ACTIVITY_STATUS_", "").replaceAll("_", " ").toLowerCase(), `status ${STATUS_KINDS[status] || "info"}`);
+  el.dataset.status = status || "";
+  return el;
+}
+
+const CURVE_NAMES = {
+  CURVE_SECP256K1: "secp256k1", CURVE_ED25519: "Ed25519", CURVE_P256: "P-256",
+  API_KEY_CURVE_SECP256K1: "secp256k1", API_KEY_CURVE_ED25519: "Ed25519", API_KEY_CURVE_P256: "P-256",
+  CREDENTIAL_TYPE_API_KEY_SECP256K1: "secp256k1", CREDENTIAL_TYPE_API_KEY_ED25519: "Ed25519", CREDENTIAL_TYPE_API_KEY_P256: "P-256",
+  CREDENTIAL_TYPE_WEBAUTHN_AUTHENTICATOR: "passkey",
+};
+function curveBadge(curve) {
+  const el = badge(CURVE_NAMES[curve] || (curve || "").replace(/^(API_KEY_)?CURVE_|^CREDENTIAL_TYPE_/, ""), "curve");
+  el.dataset.curve = curve || "";
+  return el;
+}
+
+function rootBadge() { return badge("root", "root"); }
+
+// Address formats, readable (the form's checkboxes and the tables' badges).
+const FORMAT_NAMES = {
+  ADDRESS_FORMAT_ETHEREUM: "Ethereum",
+  ADDRESS_FORMAT_SOLANA: "Solana",
+  ADDRESS_FORMAT_COSMOS: "Cosmos",
+  ADDRESS_FORMAT_TRON: "Tron",
+  ADDRESS_FORMAT_BITCOIN_MAINNET_P2PKH: "Bitcoin P2PKH",
+  ADDRESS_FORMAT_BITCOIN_MAINNET_P2WPKH: "Bitcoin P2WPKH",
+  ADDRESS_FORMAT_BITCOIN_TESTNET_P2PKH: "Bitcoin testnet P2PKH",
+  ADDRESS_FORMAT_BITCOIN_TESTNET_P2WPKH: "Bitcoin testnet P2WPKH",
+  ADDRESS_FORMAT_COMPRESSED: "Compressed public key",
+  ADDRESS_FORMAT_UNCOMPRESSED: "Uncompressed public key",
+};
+function formatName(format) { return FORMAT_NAMES[format] || (format || "").replace("ADDRESS_FORMAT_", ""); }
 
 // -- pages --------------------------------------------------------------------------------------------
 
@@ -139,8 +277,9 @@ async function pageOverview() {
   return [
     h("h2", { text: `Organization ${o.name}` }),
     facts([
-      ["Organization ID", h("code", { text: o.organizationId })],
-      ["Root quorum", `${o.rootQuorum.threshold} of ${o.rootQuorum.users.length}: ${o.rootQuorum.users.map((u) => u.username || u.userId).join(", ")}`],
+      ["Organization ID", copyable(o.organizationId, "organization ID")],
+      ["Root quorum", h("span", {}, `${o.rootQuorum.threshold} of ${o.rootQuorum.users.length}: `,
+        o.rootQuorum.users.map((u, i) => h("span", { class: "nowrap" }, i ? ", " : "", u.username || u.userId, " ", rootBadge())))],
       ["Users", String(o.counts.users)],
       ["Private keys", String(o.counts.privateKeys)],
       ["Policies", String(o.counts.policies)],
@@ -176,21 +315,23 @@ async function pageUsers() {
   const data = await api("users");
   const tagNames = Object.fromEntries((data.userTags || []).map((t) => [t.tagId, t.tagName]));
   const rows = data.users.map((u) => h("tr", { "data-user": u.userId },
-    h("td", {}, h("a", { href: `#user/${u.userId}`, text: u.userName })),
+    h("td", {}, h("a", { href: `#user/${u.userId}`, text: u.userName }),
+      u.isRoot ? [" ", rootBadge()] : null, u.userId === session.userId ? [" ", badge("you", "you")] : null,
+      h("div", { class: "sub" }, copyable(u.userId, `user ID of ${u.userName}`, short(u.userId)))),
     h("td", { text: u.userEmail || "" }),
-    h("td", { text: (u.accessType || "").replace("ACCESS_TYPE_", "") }),
-    h("td", {}, h("ul", {},
-      (u.apiKeys || []).map((k) => h("li", { text: `API key ${k.apiKeyName} (${k.credential?.type || ""})` })),
-      (u.authenticators || []).map((a) => h("li", { text: `Passkey ${a.authenticatorName}` })))),
+    h("td", {}, badge((u.accessType || "").replace("ACCESS_TYPE_", "").toLowerCase() || "?", "access")),
+    h("td", {}, h("ul", { class: "plain" },
+      (u.apiKeys || []).map((k) => h("li", {}, `API key ${k.apiKeyName} `, curveBadge(k.credential?.type))),
+      (u.authenticators || []).map((a) => h("li", {}, `Passkey ${a.authenticatorName} `, badge("passkey", "curve"))))),
     h("td", { text: (u.userTags || []).map((t) => tagNames[t] || t).join(", ") }),
-    h("td", {}, u.userId === session.userId || u.isRoot ? (u.isRoot ? h("span", { class: "badge", text: "root" }) : null) : h("button", {
+    h("td", {}, u.userId === session.userId || u.isRoot ? null : h("button", {
       type: "button", class: "danger", "aria-label": `Remove user ${u.userName}`, text: "Remove",
       onclick: guarded(async () => {
         if (!window.confirm(`Remove user ${u.userName} and all of their credentials?`)) return;
         await submit("delete_users", "ACTIVITY_TYPE_DELETE_USERS", { userIds: [u.userId] });
         await render();
       }) }))));
-  return [h("h2", { text: "Users" }), table(["Name", "Email", "Access", "Credentials", "Tags", ""], rows), newUserForm()];
+  return [h("h2", { text: "Users" }), table(["Name", "Email", "Access", "Credentials", "Tags", ""], rows, null, "No users yet."), newUserForm()];
 }
 
 function newUserForm() {
@@ -243,8 +384,8 @@ async function pageUser(id) {
   const tagNames = Object.fromEntries((data.userTags || []).map((t) => [t.tagId, t.tagName]));
   const keyRows = (u.apiKeys || []).map((k) => h("tr", { "data-api-key": k.apiKeyId },
     h("td", { text: k.apiKeyName }),
-    h("td", { text: (k.credential?.type || "").replace("CREDENTIAL_TYPE_", "") }),
-    h("td", {}, h("code", { text: k.credential?.publicKey || "" })),
+    h("td", {}, curveBadge(k.credential?.type)),
+    h("td", {}, copyable(k.credential?.publicKey || "", `public key of API key ${k.apiKeyName}`)),
     h("td", { text: k.expirationSeconds ? `${k.expirationSeconds} s` : "never" }),
     h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Remove API key ${k.apiKeyName}`, text: "Remove",
       onclick: guarded(async () => {
@@ -253,7 +394,7 @@ async function pageUser(id) {
       }) }))));
   const authRows = (u.authenticators || []).map((a) => h("tr", { "data-authenticator": a.authenticatorId },
     h("td", { text: a.authenticatorName }),
-    h("td", {}, h("code", { text: short(a.credentialId) })),
+    h("td", {}, copyable(a.credentialId, `credential ID of passkey ${a.authenticatorName}`, short(a.credentialId))),
     h("td", { text: when(a.createdAt) }),
     h("td", {}, h("button", { type: "button", class: "danger", "aria-label": `Remove passkey ${a.authenticatorName}`, text: "Remove",
       onclick: guarded(async () => {
@@ -279,67 +420,80 @@ async function pageUser(id) {
   }));
   return [
     h("p", {}, h("a", { href: "#users", text: "← Users" })),
-    h("h2", { text: `User ${u.userName}` }),
+    h("h2", {}, `User ${u.userName}`, u.isRoot ? [" ", rootBadge()] : null),
     facts([
-      ["User ID", h("code", { text: u.userId })],
+      ["User ID", copyable(u.userId, "user ID")],
       ["Email", u.userEmail || ""],
-      ["Access", (u.accessType || "").replace("ACCESS_TYPE_", "")],
+      ["Access", badge((u.accessType || "").replace("ACCESS_TYPE_", "").toLowerCase() || "?", "access")],
       ["Tags", (u.userTags || []).map((t) => tagNames[t] || t).join(", ")],
     ]),
-    h("h3", { text: "API keys" }), table(["Name", "Type", "Public key", "Expiry", ""], keyRows),
+    h("h3", { text: "API keys" }), table(["Name", "Curve", "Public key", "Expiry", ""], keyRows, null, "No API keys."),
     form,
-    h("h3", { text: "Passkeys" }), table(["Name", "Credential ID", "Created", ""], authRows),
+    h("h3", { text: "Passkeys" }), table(["Name", "Credential ID", "Created", ""], authRows, null, "No passkeys."),
   ];
 }
 
 async function pageKeys() {
   const data = await api("private-keys");
-  const rows = data.privateKeys.map((k) => h("tr", {},
-    h("td", { text: k.privateKeyName }),
-    h("td", { text: k.curve }),
-    h("td", {}, (k.addresses || []).map((a) => h("div", {}, h("span", { class: "badge", text: a.format.replace("ADDRESS_FORMAT_", "") }), " ", h("code", { text: a.address })))),
+  const rows = data.privateKeys.map((k) => h("tr", { "data-private-key": k.privateKeyId },
+    h("td", {}, k.privateKeyName,
+      h("div", { class: "sub" }, copyable(k.privateKeyId, `private key ID of ${k.privateKeyName}`, short(k.privateKeyId)))),
+    h("td", {}, curveBadge(k.curve)),
+    h("td", {}, copyable(k.publicKey, `public key of ${k.privateKeyName}`, short(k.publicKey))),
+    h("td", {}, (k.addresses || []).length
+      ? k.addresses.map((a) => h("div", { class: "address" }, badge(formatName(a.format), "format"), " ",
+        copyable(a.address, `${formatName(a.format)} address of ${k.privateKeyName}`)))
+      : h("span", { class: "hint", text: "none" })),
     h("td", {}, h("span", { class: `badge ${k.backend === "token" ? "token" : "fallback"}`, text: k.backend === "token" ? "token" : `software fallback (${k.backend})` }))));
   const name = h("input", { type: "text", required: true });
   const curve = h("select", {}, h("option", { value: "CURVE_SECP256K1", text: "secp256k1" }), h("option", { value: "CURVE_ED25519", text: "Ed25519" }));
-  // The address formats each curve can have (an Ed25519 key has no Ethereum address).
-  const formats = {
-    CURVE_SECP256K1: [["ADDRESS_FORMAT_ETHEREUM", "Ethereum"], ["", "none"]],
-    CURVE_ED25519: [["ADDRESS_FORMAT_SOLANA", "Solana"], ["", "none"]],
-  };
-  const format = h("select", {});
+  // The address formats each curve can have, as the server derives them (an Ed25519 key has no
+  // Ethereum address); the chain's usual format first and checked.
+  const supported = data.addressFormats || { CURVE_SECP256K1: ["ADDRESS_FORMAT_ETHEREUM"], CURVE_ED25519: ["ADDRESS_FORMAT_SOLANA"] };
+  const usual = { CURVE_SECP256K1: "ADDRESS_FORMAT_ETHEREUM", CURVE_ED25519: "ADDRESS_FORMAT_SOLANA" };
+  const formats = h("fieldset", { id: "key-formats", class: "choices" });
   const fillFormats = () => {
-    format.replaceChildren(...formats[curve.value].map(([value, text]) => h("option", { value, text })));
+    const list = [...(supported[curve.value] || [])].sort((a, b) => (b === usual[curve.value]) - (a === usual[curve.value]));
+    formats.replaceChildren(h("legend", { text: "Address formats" }), ...list.map((f) => {
+      const id = `key-format-${f.replace("ADDRESS_FORMAT_", "").toLowerCase()}`;
+      return h("div", { class: "choice" },
+        h("input", { type: "checkbox", id, value: f, checked: f === usual[curve.value] }), h("label", { for: id, text: formatName(f) }));
+    }), h("p", { class: "hint", text: "None checked: a key without addresses." }));
   };
   curve.addEventListener("change", fillFormats);
   fillFormats();
   const form = h("form", { class: "card", "aria-labelledby": "newkey-h" },
     h("h3", { id: "newkey-h", text: "Create a private key" }),
-    h("div", { class: "inline" }, field("Name", "key-name", name), field("Curve", "key-curve", curve), field("Address format", "key-format", format),
-      h("button", { type: "submit", id: "create-key", text: "Create with passkey" })));
+    h("div", { class: "inline" }, field("Name", "key-name", name), field("Curve", "key-curve", curve)),
+    formats,
+    h("button", { type: "submit", id: "create-key", text: "Create with passkey" }));
   form.addEventListener("submit", guarded(async () => {
+    const addressFormats = [...formats.querySelectorAll("input:checked")].map((c) => c.value);
     await submit("create_private_keys", "ACTIVITY_TYPE_CREATE_PRIVATE_KEYS_V2", {
-      privateKeys: [{ privateKeyName: name.value, curve: curve.value, privateKeyTags: [], addressFormats: format.value ? [format.value] : [] }],
+      privateKeys: [{ privateKeyName: name.value, curve: curve.value, privateKeyTags: [], addressFormats }],
     });
     await render();
   }));
-  return [...walletSection(data.wallets || []), h("h2", { text: "Private keys" }), table(["Name", "Curve", "Addresses", "Held by"], rows), form];
+  return [...walletSection(data.wallets || []), h("h2", { text: "Private keys" }),
+    table(["Name", "Curve", "Public key", "Addresses", "Held by"], rows, null, "No private keys yet: create one below."), form];
 }
 
 // HD wallets: their accounts (path, address), and a form that creates one with Turnkey's default accounts.
 function walletSection(wallets) {
-  const rows = wallets.map((w) => h("tr", {},
-    h("td", { text: w.walletName }),
-    h("td", {}, w.accounts.map((a) => h("div", {},
-      h("span", { class: "badge", text: a.addressFormat.replace("ADDRESS_FORMAT_", "") }), " ",
-      h("code", { text: a.address }), " ", h("small", { text: a.path })))),
+  const rows = wallets.map((w) => h("tr", { "data-wallet": w.walletId },
+    h("td", {}, w.walletName, h("div", { class: "sub" }, copyable(w.walletId, `wallet ID of ${w.walletName}`, short(w.walletId)))),
+    h("td", {}, w.accounts.map((a) => h("div", { class: "address" },
+      badge(formatName(a.addressFormat), "format"), " ", curveBadge(a.curve), " ",
+      copyable(a.address, `${formatName(a.addressFormat)} address of ${w.walletName} ${a.path}`), " ", h("small", { text: a.path })))),
     h("td", { text: [w.imported ? "imported" : "", w.exported ? "exported" : ""].filter(Boolean).join(", ") })));
   const name = h("input", { type: "text", required: true });
   const eth = h("input", { type: "checkbox", checked: true });
   const sol = h("input", { type: "checkbox" });
   const form = h("form", { class: "card", "aria-labelledby": "newwallet-h" },
     h("h3", { id: "newwallet-h", text: "Create a wallet" }),
-    h("div", { class: "inline" }, field("Name", "wallet-name", name), field("Ethereum account", "wallet-eth", eth),
-      field("Solana account", "wallet-sol", sol), h("button", { type: "submit", id: "create-wallet", text: "Create with passkey" })));
+    field("Name", "wallet-name", name),
+    choices("Accounts (Turnkey's default paths)", [["wallet-eth", "Ethereum (m/44'/60'/0'/0/0)", eth], ["wallet-sol", "Solana (m/44'/501'/0'/0')", sol]]),
+    h("button", { type: "submit", id: "create-wallet", text: "Create with passkey" }));
   form.addEventListener("submit", guarded(async () => {
     const accounts = [];
     if (eth.checked) accounts.push({ curve: "CURVE_SECP256K1", pathFormat: "PATH_FORMAT_BIP32", path: "m/44'/60'/0'/0/0", addressFormat: "ADDRESS_FORMAT_ETHEREUM" });
@@ -347,7 +501,7 @@ function walletSection(wallets) {
     await submit("create_wallet", "ACTIVITY_TYPE_CREATE_WALLET", { walletName: name.value, accounts });
     await render();
   }));
-  return [h("h2", { text: "Wallets" }), table(["Name", "Accounts", ""], rows), form];
+  return [h("h2", { text: "Wallets" }), table(["Name", "Accounts", ""], rows, null, "No wallets yet: create one below."), form];
 }
 
 function debounce(fn, ms) {
@@ -394,16 +548,16 @@ function policyForm({ prefix, heading, submitId, submitText, initial, onSubmit }
 
 async function pagePolicies(editId) {
   const data = await api("policies");
-  const rows = data.policies.map((p) => h("tr", {},
-    h("td", { text: p.policyName }),
-    h("td", { text: p.effect.replace("EFFECT_", "") }),
+  const rows = data.policies.map((p) => h("tr", { "data-policy": p.policyId },
+    h("td", {}, p.policyName, h("div", { class: "sub" }, copyable(p.policyId, `policy ID of ${p.policyName}`, short(p.policyId)))),
+    h("td", {}, badge(p.effect.replace("EFFECT_", "").toLowerCase(), p.effect === "EFFECT_DENY" ? "effect bad" : "effect ok")),
     h("td", {}, h("code", { text: p.condition || "(any)" })),
     h("td", {}, h("code", { text: p.consensus || "(none)" })),
     h("td", {},
       h("a", { href: `#policies/${p.policyId}`, class: "button-link", "aria-label": `Edit policy ${p.policyName}`, text: "Edit" }), " ",
       h("button", { type: "button", class: "danger", "aria-label": `Delete policy ${p.policyName}`, text: "Delete",
         onclick: guarded(async () => { await submit("delete_policy", "ACTIVITY_TYPE_DELETE_POLICY", { policyId: p.policyId }); await render(); }) }))));
-  const out = [h("h2", { text: "Policies" }), table(["Name", "Effect", "Condition", "Consensus", ""], rows)];
+  const out = [h("h2", { text: "Policies" }), table(["Name", "Effect", "Condition", "Consensus", ""], rows, null, "No policies yet: only the root quorum can act.")];
   const editing = editId ? data.policies.find((p) => p.policyId === editId) : null;
   if (editId && !editing) fail("That policy no longer exists.");
   if (editing) {
@@ -416,7 +570,7 @@ async function pagePolicies(editId) {
           policyId: editing.policyId, policyName: v.name, policyEffect: v.effect,
           policyCondition: v.condition, policyConsensus: v.consensus, policyNotes: v.notes,
         });
-        if (location.hash === "#policies") await render(); else location.hash = "#policies";
+        if (location.hash === "#policies") await render(); else { carryFlashTo("#policies"); location.hash = "#policies"; }
       },
     }));
   }
@@ -464,12 +618,12 @@ async function pageActivities(query) {
   for (const k of ["status", "type"]) if (query.get(k)) q.set(k, query.get(k));
   const data = await api(`activities?${q}`);
   const rows = data.activities.map((a) => h("tr", { "data-activity": a.id },
-    h("td", {}, h("a", { href: `#activity/${a.id}`, text: short(a.id) })),
+    h("td", {}, h("a", { href: `#activity/${a.id}`, text: short(a.id) }), " ", copyButton(a.id, `activity ID ${a.id}`)),
     h("td", { text: a.type.replace("ACTIVITY_TYPE_", "") }),
-    h("td", { class: "activity-status", text: a.status.replace("ACTIVITY_STATUS_", "") }),
+    h("td", { class: "activity-status" }, statusBadge(a.status)),
     h("td", { text: when(a.createdAt) }),
     h("td", {}, voteButtons(a))));
-  return [h("h2", { text: "Activities" }), filters, table(["ID", "Type", "Status", "Created", "Your vote"], rows)];
+  return [h("h2", { text: "Activities" }), filters, table(["ID", "Type", "Status", "Created", "Your vote"], rows, null, "No activities match.")];
 }
 
 async function pageActivity(id) {
@@ -500,8 +654,8 @@ async function pageActivity(id) {
 async function pageSuborgs() {
   const data = await api("suborgs");
   const rows = data.subOrganizations.map((s) => h("tr", {},
-    h("td", { text: s.name }), h("td", {}, h("code", { text: s.organizationId })), h("td", { text: String(s.users) }), h("td", { text: when(s.createdAt) })));
-  return [h("h2", { text: "Sub-organizations" }), table(["Name", "ID", "Users", "Created"], rows)];
+    h("td", { text: s.name }), h("td", {}, copyable(s.organizationId, `organization ID of ${s.name}`)), h("td", { text: String(s.users) }), h("td", { text: when(s.createdAt) })));
+  return [h("h2", { text: "Sub-organizations" }), table(["Name", "ID", "Users", "Created"], rows, null, "No sub-organizations.")];
 }
 
 // -- routing --------------------------------------------------------------------------------------------
@@ -532,6 +686,7 @@ async function render() {
     fail(err.message);
   }
   main.replaceChildren(...content);
+  addCopyButtons(main);
   main.dataset.page = session ? page : (page === "register" ? "register" : "login");
 }
 
@@ -549,9 +704,9 @@ async function start(hash) {
         await start("#overview");
       }) }));
   }
-  if (hash && location.hash !== hash) location.hash = hash; // triggers render via hashchange
+  if (hash && location.hash !== hash) { carryFlashTo(hash); location.hash = hash; } // triggers render via hashchange
   else await render();
 }
 
-window.addEventListener("hashchange", () => { render(); });
+window.addEventListener("hashchange", () => { flashOnNavigation(); render(); });
 start();
