@@ -23,11 +23,11 @@ from test_solana_policies import ed25519_key
 from solana_build import sol_transfer_message, transaction
 from strongroom.chains.ethereum import rlp
 from strongroom.chains.ethereum.address import to_checksum
+from strongroom.cli.activity_view import text
 from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
 from strongroom.crypto import p256
 from strongroom.crypto.base58 import b58encode
-from strongroom.service.decoded import text
 
 pytestmark = pytest.mark.softhsm
 

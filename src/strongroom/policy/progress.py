@@ -5,8 +5,8 @@ and describes each part. The shapes policies use for approvals are recognised:
 
 - `approvers.count() >= N` (or `>`, `==`, `.count` without parentheses): "N approvals from any users";
 - `approvers.filter(u, BODY).count() >= N`: "N approvals from users tagged X" when BODY is
-  `u.tags.contains('X')` (or `'X' in u.tags`), "from user ID" when BODY is `u.id == 'ID'`, else
-  "from approvers where BODY";
+  `u.tags.contains('X')` or `'X' in u.tags` (with the tag's name when `tag_names` knows X),
+  "from user ID" when BODY is `u.id == 'ID'`, else "from approvers where BODY";
 - `approvers.any(u, BODY)`: one approval from the users BODY selects;
 
 and `has` is the number of approvers (the requester included) that count towards it, evaluated
@@ -43,7 +43,7 @@ def _counted(node: ast.Expr) -> ast.Expr | None:
     return None
 
 
-def _who(target: ast.Expr) -> str | None:
+def _who(target: ast.Expr, tags: Mapping[str, str]) -> str | None:
     """Whose approvals a list of approvers names, or None if it is not a list of approvers."""
     if isinstance(target, ast.Name) and target.name == "approvers":
         return "any users"
@@ -51,19 +51,24 @@ def _who(target: ast.Expr) -> str | None:
         return None
     if not (isinstance(target.target, ast.Name) and target.target.name == "approvers"):
         return None
-    return _selected(target.var, target.body)
+    return _selected(target.var, target.body, tags)
 
 
 def _is_field(node: ast.Expr, var: str, name: str) -> bool:
     return isinstance(node, ast.Attribute) and node.name == name and node.obj == ast.Name(var)
 
 
-def _selected(var: str, body: ast.Expr) -> str:
+def _tagged(tag: str, tags: Mapping[str, str]) -> str:
+    name = tags.get(tag)
+    return f"users tagged {name} ({tag})" if name and name != tag else f"users tagged {tag}"
+
+
+def _selected(var: str, body: ast.Expr, tags: Mapping[str, str]) -> str:
     match body:
         case ast.Contains(target=target, value=ast.StrLit(value=tag)) if _is_field(target, var, "tags"):
-            return f"users tagged {tag}"
+            return _tagged(tag, tags)
         case ast.Membership(element=ast.StrLit(value=tag), container=container) if _is_field(container, var, "tags"):
-            return f"users tagged {tag}"
+            return _tagged(tag, tags)
         case ast.Compare(op="==", left=left, right=ast.StrLit(value=user_id)) if _is_field(left, var, "id"):
             return f"user {user_id}"
     return f"approvers where {to_source(body)}"
@@ -77,16 +82,16 @@ def _count(expr: ast.Expr, env: Mapping[str, object], now_ms: int) -> int | None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _describe(part: ast.Expr, env: Mapping[str, object], now_ms: int) -> dict[str, Any]:
+def _describe(part: ast.Expr, env: Mapping[str, object], now_ms: int, tags: Mapping[str, str]) -> dict[str, Any]:
     needed: int | None = None
     who: str | None = None
     counted: ast.Expr | None = None
     if isinstance(part, ast.Compare) and part.op in _COUNTED and isinstance(part.right, ast.IntLit):
         target = _counted(part.left)
-        if target is not None and (who := _who(target)) is not None:
+        if target is not None and (who := _who(target, tags)) is not None:
             needed, counted = part.right.value + _COUNTED[part.op], part.left
     elif isinstance(part, ast.Quantifier) and part.kind == "any" and part.target == ast.Name("approvers"):
-        who = _selected(part.var, part.body)
+        who = _selected(part.var, part.body, tags)
         needed, counted = 1, ast.Count(ast.Quantifier("filter", part.target, part.var, part.body))
     text = to_source(part)
     if needed is not None and counted is not None and who is not None:
@@ -112,11 +117,13 @@ def progress(
     approvers: Sequence[Mapping[str, object]],
     credentials: Sequence[Mapping[str, object]],
     now_ms: int,
+    tag_names: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One entry per `&&` part of `consensus`: `expression`, `met`, `description`, and for a
-    count of approvals `needed` and `has` (see the module docstring)."""
+    count of approvals `needed` and `has` (see the module docstring). `tag_names`: user tag ids
+    to their names, so that "users tagged X" names the tag people know."""
     env = {"approvers": list(approvers), "credentials": list(credentials)}
-    return [_describe(part, env, now_ms) for part in _parts(consensus)]
+    return [_describe(part, env, now_ms, tag_names or {}) for part in _parts(consensus)]
 
 
 __all__ = ["progress"]

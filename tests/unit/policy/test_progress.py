@@ -55,3 +55,10 @@ def test_counts_and_met_are_given_for_counted_parts() -> None:
     (part,) = progress(parse_expression("approvers.count() >= 2"), [ALICE, BOB], [], 0)
     assert (part["needed"], part["has"], part["met"]) == (2, 2, True)
     assert part["expression"] == "approvers.count() >= 2"
+
+
+def test_a_known_tag_id_is_shown_with_its_name() -> None:
+    tagged = {**ALICE, "tags": ["t-1"]}
+    consensus = parse_expression("approvers.filter(u, u.tags.contains('t-1')).count() >= 2")
+    (part,) = progress(consensus, [tagged], [], 0, {"t-1": "treasury"})
+    assert part["description"] == "needs 2 approvals from users tagged treasury (t-1), has 1"
