@@ -2,11 +2,15 @@
 with `executable_path`) against a real daemon, with Chromium's virtual WebAuthn authenticator:
 register a passkey, log in, create a key, write a policy (a syntax error shown as you type, then
 a valid one) and edit its condition, approve a CONSENSUS_NEEDED activity another user created
-through the API, add then remove an API key on a user's page, and add then remove a user.
+through the API, open an EIP-1559 transfer waiting for two approvals on its activity page (the
+decoded view: to, value in ETH, chain id, what is missing) and approve it there, add then remove
+an API key on a user's page, and add then remove a user.
 
 It runs on SQLite and on PostgreSQL (sessions and challenges in the store; the activity pages).
 
-Screenshots of the main pages go to $STRONGROOM_ARTIFACTS/dashboard (default var/artifacts/dashboard).
+Screenshots of the main pages go to $STRONGROOM_ARTIFACTS/dashboard (default var/artifacts/dashboard);
+the SQLite run also saves the decoded activity page as docs/images/activity-approve.png (the README
+shows it).
 Without /usr/bin/chromium the test fails, unless STRONGROOM_SKIP_BROWSER=1.
 """
 
@@ -26,10 +30,14 @@ from test_dashboard_api import start_dashboard_daemon
 
 from conftest import REPO, Daemon
 from store.pg_cluster import PgCluster
+from strongroom.chains.ethereum import rlp
+from strongroom.chains.ethereum.address import to_checksum
+from strongroom.chains.ethereum.tx import parse_signed_transaction
 from strongroom.client import ApiKeyStamper, Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
+SIGN_TX = "ACTIVITY_TYPE_SIGN_TRANSACTION_V2"
 CHROMIUM = os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -95,13 +103,16 @@ def test_dashboard_in_chromium(tmp_path: Path, backend: str) -> None:
     cluster = PgCluster() if backend == "postgres" else None
     try:
         daemon, origin = start_dashboard_daemon(tmp_path / "daemon", cluster.create_database() if cluster else None)
-        drive_browser(sync_playwright, tmp_path, daemon, origin, shots)
+        docs_image = REPO / "docs" / "images" / "activity-approve.png" if backend == "sqlite" else None
+        drive_browser(sync_playwright, tmp_path, daemon, origin, shots, docs_image)
     finally:
         if cluster is not None:
             cluster.stop()
 
 
-def drive_browser(sync_playwright: Any, tmp_path: Path, daemon: Daemon, origin: str, shots: Path) -> None:
+def drive_browser(
+    sync_playwright: Any, tmp_path: Path, daemon: Daemon, origin: str, shots: Path, docs_image: Path | None = None
+) -> None:
     root = daemon.client()
     try:
         with sync_playwright() as p:
@@ -129,7 +140,7 @@ def drive_browser(sync_playwright: Any, tmp_path: Path, daemon: Daemon, origin: 
                 },
             )
             try:
-                run_flow(page, root, origin, shots)
+                run_flow(page, root, origin, shots, docs_image)
             except Exception as err:
                 page.screenshot(path=str(shots / "failure.png"), full_page=True)
                 raise AssertionError(f"{err}\n--- page text ---\n{page.inner_text('body')}") from err
@@ -139,7 +150,7 @@ def drive_browser(sync_playwright: Any, tmp_path: Path, daemon: Daemon, origin: 
         daemon.stop()
 
 
-def run_flow(page: Any, root: Client, origin: str, shots: Path) -> None:
+def run_flow(page: Any, root: Client, origin: str, shots: Path, docs_image: Path | None = None) -> None:
     email = f"web-{uuid.uuid4().hex[:6]}@example.com"
     # 1. Register a passkey: the browser makes it; the administrator (root API key) adds the user.
     page.goto(f"{origin}/dashboard/#register")
@@ -263,6 +274,45 @@ def run_flow(page: Any, root: Client, origin: str, shots: Path) -> None:
     page.wait_for_selector("#activity-status:has-text('ACTIVITY_STATUS_COMPLETED')")
     page.wait_for_selector("#audit")
     page.screenshot(path=str(shots / "activity.png"), full_page=True)
+
+    # 5a. A two-approver consensus on transfers: alice's EIP-1559 transfer waits; its page shows it
+    # decoded (to, value in ETH, chain id, what is still missing); the Approve button on that page
+    # signs (passkey) the approval of exactly that activity's fingerprint, and it completes.
+    root.delete_policy(edited["policyId"])  # it allowed every SIGN_TRANSACTION_V2 without approvals
+    root.create_policy(
+        "two approvers for transfers", "EFFECT_ALLOW", f"activity.type == '{SIGN_TX}'", "approvers.count() >= 2"
+    )
+    made = root.create_private_key("treasury", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])["activity"]
+    sender = made["result"]["createPrivateKeysResultV2"]["privateKeys"][0]["addresses"][0]["address"]
+    to = "0x" + "35" * 20
+    u = rlp.encode_uint
+    fields = [u(11155111), u(3), u(10**9), u(30 * 10**9), u(21000), bytes.fromhex(to[2:]), u(25 * 10**16), b"", []]
+    unsigned = (b"\x02" + rlp.encode(fields)).hex()
+    params = {"signWith": sender, "type": "TRANSACTION_TYPE_ETHEREUM", "unsignedTransaction": unsigned}
+    transfer = alice.submit("sign_transaction", SIGN_TX, params)["activity"]
+    assert transfer["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED", transfer
+    page.goto(f"{origin}/dashboard/#activity/{transfer['id']}")
+    page.wait_for_selector("#activity-status:has-text('ACTIVITY_STATUS_CONSENSUS_NEEDED')")
+    assert page.inner_text("[data-field='to']") == to_checksum(to)
+    assert page.inner_text("[data-field='value']").startswith("0.25 ETH (250000000000000000 wei)")
+    assert page.inner_text("[data-field='chain-id']") == "11155111"
+    page.wait_for_selector("li:has-text('two approvers for transfers: needs 2 approvals from any users, has 1')")
+    page.wait_for_selector("dd:has-text('alice')")  # who asked
+    assert not page.is_visible("details.raw-json pre")  # the raw JSON stays folded
+    approve = f"button[aria-label='Approve activity {transfer['id']}']"
+    page.wait_for_selector(approve)
+    page.screenshot(path=str(shots / "activity-decoded.png"), full_page=True)
+    if docs_image is not None:
+        page.screenshot(path=str(docs_image), full_page=True)
+    page.click(approve)
+    page.wait_for_selector("#activity-status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    done = root.get_activity(transfer["id"])["activity"]
+    assert done["status"] == "ACTIVITY_STATUS_COMPLETED"
+    signed = parse_signed_transaction(done["result"]["signTransactionResult"]["signedTransaction"])
+    assert (signed.tx.to, signed.tx.value, signed.tx.chain_id) == (to_checksum(to), 25 * 10**16, 11155111)
+    (web_vote,) = [v for v in done["votes"] if v["userId"] == web_id]
+    assert web_vote["selection"] == "VOTE_SELECTION_APPROVED" and web_vote["scheme"] == "SIGNATURE_SCHEME_WEBAUTHN"
+    assert json.loads(web_vote["message"])["parameters"] == {"fingerprint": transfer["fingerprint"]}
     # 5b. Add an API key to alice on her user page, then remove it (create_api_keys, delete_api_keys).
     alice_id = {u["userName"]: u["userId"] for u in root.list_users()["users"]}["alice"]
     extra = ec.generate_private_key(ec.SECP256R1()).public_key()

@@ -275,6 +275,7 @@ class Views:
             if found is not None:
                 creds.append(credential_env(found))
         tag_names = {t.id: t.name for t in self.repo.tags.tags(org_id, USER_TAG)}
+        user_names = {u.id: u.name for u in self.repo.users.users(org_id)}
         out = []
         for e in activity.policy_evaluations:
             record = self.repo.policies.policy(org_id, str(e.get("policyId", "")))
@@ -295,7 +296,9 @@ class Views:
                     except PolicySyntaxError:  # pragma: no cover - stored policies parse
                         parsed = None
                     if parsed is not None:
-                        item["consensusProgress"] = progress(parsed, users_env, creds, activity.updated_at, tag_names)
+                        item["consensusProgress"] = progress(
+                            parsed, users_env, creds, activity.updated_at, tag_names, user_names
+                        )
             out.append(item)
         return out
 

@@ -62,3 +62,9 @@ def test_a_known_tag_id_is_shown_with_its_name() -> None:
     consensus = parse_expression("approvers.filter(u, u.tags.contains('t-1')).count() >= 2")
     (part,) = progress(consensus, [tagged], [], 0, {"t-1": "treasury"})
     assert part["description"] == "needs 2 approvals from users tagged treasury (t-1), has 1"
+
+
+def test_a_known_user_id_is_shown_with_its_name() -> None:
+    consensus = parse_expression("approvers.any(u, u.id == 'u-bob')")
+    (part,) = progress(consensus, [ALICE], [], 0, user_names={"u-bob": "bob"})
+    assert part["description"] == "needs 1 approval from user bob (u-bob), has 0"
