@@ -237,6 +237,34 @@ async def test_a_raw_payload_shows_payload_encoding_and_hash_function(org: Org) 
     assert view["result"]["signRawPayloadResult"]["r"]
 
 
+async def test_a_wallet_account_signer_names_its_wallet_and_address(org: Org) -> None:
+    account = {
+        "curve": "CURVE_SECP256K1",
+        "pathFormat": "PATH_FORMAT_BIP32",
+        "path": "m/44'/60'/0'/0/0",
+        "addressFormat": "ADDRESS_FORMAT_ETHEREUM",
+    }
+    status, made, _ = await org.submit(
+        org.root, "create_wallet", "ACTIVITY_TYPE_CREATE_WALLET", {"walletName": "vault", "accounts": [account]}
+    )
+    assert status == 200, made
+    result = made["activity"]["result"]["createWalletResult"]
+    (address,) = result["addresses"]
+    params = {"signWith": address, "type": "TRANSACTION_TYPE_ETHEREUM", "unsignedTransaction": eip1559(TO, 1)}
+    status, data, _ = await org.submit(org.root, "sign_transaction", SIGN_TX, params)
+    assert status == 200, data
+    view = await view_of(org, org.root, data["activity"]["id"])
+    signer = view["signer"]
+    assert (signer["kind"], signer["walletId"], signer["name"], signer["address"]) == (
+        "WALLET_ACCOUNT",
+        result["walletId"],
+        "vault",
+        address,
+    )
+    assert view["payloads"][0]["ethereumTransaction"]["valueEth"] == "0.000000000000000001"
+    assert f"signs with: wallet 'vault' account {address}" in text(view)
+
+
 async def test_bad_unknown_and_other_organizations_ids_are_turnkey_errors(org: Org) -> None:
     for bad in ("not-a-uuid", "", "1" * 65):
         status, data = await org.query(org.root, "get_activity_view", activityId=bad)

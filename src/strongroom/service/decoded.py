@@ -274,8 +274,12 @@ class Views:
             )
             if found is not None:
                 creds.append(credential_env(found))
-        tag_names = {t.id: t.name for t in self.repo.tags.tags(org_id, USER_TAG)}
-        user_names = {u.id: u.name for u in self.repo.users.users(org_id)}
+        tag_names: dict[str, str] = {}
+        user_names: dict[str, str] = {}
+        if any(e.get("outcome") == CONSENSUS_OUTCOME for e in activity.policy_evaluations):
+            # Only a consensus still to be met is described, naming tags and users.
+            tag_names = {t.id: t.name for t in self.repo.tags.tags(org_id, USER_TAG)}
+            user_names = {u.id: u.name for u in self.repo.users.users(org_id)}
         out = []
         for e in activity.policy_evaluations:
             record = self.repo.policies.policy(org_id, str(e.get("policyId", "")))
