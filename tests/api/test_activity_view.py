@@ -64,6 +64,7 @@ async def test_an_eip1559_transfer_waiting_for_two_tagged_approvers(org: Org) ->
         condition="activity.action == 'SIGN'",
         consensus="approvers.filter(user, user.tags.contains('treasury')).count() >= 2",
     )
+    other_id = await org.policy("users only", "EFFECT_ALLOW", condition="activity.resource == 'USER'")
     params = {"signWith": address, "type": "TRANSACTION_TYPE_ETHEREUM", "unsignedTransaction": eip1559(TO, 25 * 10**16)}
     status, data, _ = await org.submit(alice, "sign_transaction", SIGN_TX, params)
     assert status == 200, data
@@ -97,7 +98,10 @@ async def test_an_eip1559_transfer_waiting_for_two_tagged_approvers(org: Org) ->
     assert (tx["gasLimit"], tx["maxPriorityFeePerGas"], tx["maxFeePerGas"]) == ("21000", "2000000000", "30000000000")
     assert tx["gasPrice"] is None
     assert "call" not in tx  # a plain transfer: no calldata
-    (policy,) = view["policies"]
+    (policy,) = view["policies"]  # the matched one; the other is listed apart
+    assert view["policiesNotMatched"] == [
+        {"policyId": other_id, "policyName": "users only", "outcome": "OUTCOME_DENY_IMPLICIT"}
+    ]
     assert policy["policyId"] == policy_id
     assert policy["policyName"] == "two from treasury"
     assert policy["effect"] == "EFFECT_ALLOW"
@@ -118,6 +122,7 @@ async def test_an_eip1559_transfer_waiting_for_two_tagged_approvers(org: Org) ->
     assert "value: 0.25 ETH (250000000000000000 wei)" in shown
     assert "chain id: 11155111" in shown and f"to: {to_checksum(TO)}" in shown
     assert "needs 2 approvals from users tagged treasury, has 1" in shown
+    assert "did not match: 'users only'" in shown
 
     status, voted = await org.vote(bob, activity)
     assert status == 200, voted

@@ -101,7 +101,17 @@ QUERY_PARAMETERS: dict[str, tuple[list[str], dict[str, Any]]] = {
 _ACTIVITY_VIEW: dict[str, Any] = {
     "type": "object",
     "description": "an activity decoded for people (src/strongroom/service/decoded.py, docs/api.md)",
-    "required": ["activityId", "organizationId", "type", "status", "fingerprint", "requester", "policies", "votes"],
+    "required": [
+        "activityId",
+        "organizationId",
+        "type",
+        "status",
+        "fingerprint",
+        "requester",
+        "policies",
+        "policiesNotMatched",
+        "votes",
+    ],
     "properties": {
         "activityId": {"type": "string"},
         "organizationId": {"type": "string"},
@@ -115,6 +125,7 @@ _ACTIVITY_VIEW: dict[str, Any] = {
         "payloads": {"type": "array", "items": {"type": "object"}},
         "parameters": {"type": "object"},
         "policies": {"type": "array", "items": {"type": "object"}},
+        "policiesNotMatched": {"type": "array", "items": {"type": "object"}},
         "votes": {"type": "array", "items": {"type": "object"}},
         "waitingFor": {"type": "array", "items": {"type": "string"}},
     },

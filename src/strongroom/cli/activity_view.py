@@ -144,6 +144,10 @@ def text(view: Mapping[str, Any]) -> str:
             f"    {effect} {pol['policyName']!r} ({pol['policyId']}){subject}: {_short(pol['outcome'], 'OUTCOME_')}"
         )
         lines += [f"      {step['description']}" for step in pol.get("consensusProgress", [])]
+    others = view.get("policiesNotMatched") or []
+    if others:
+        names = ", ".join(repr(p["policyName"] or p["policyId"]) for p in others)
+        lines.append(f"    did not match: {names}")
     votes = view.get("votes") or []
     lines.append("  votes:" if votes else "  votes: none")
     for v in votes:

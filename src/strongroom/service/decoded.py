@@ -15,8 +15,9 @@ What it shows, and where each part comes from (nothing is parsed twice):
   `eth.eip_7702_authorization`, `solana.tx` (transfers and instructions, `chains/solana`, with
   instructions decoded by stored IDLs), plus the raw payload, its encoding and hash function;
   other activity types show their parameters (`parameters`);
-- `policies`: the policy evaluations recorded with the activity (id, name, outcome), the
-  policy's effect, and for a consensus what is still missing (`strongroom.policy.progress`);
+- `policies`: the policies that matched, from the evaluations recorded with the activity (id,
+  name, outcome), with the policy's effect, and for a consensus what is still missing
+  (`strongroom.policy.progress`); `policiesNotMatched`: the others, by name;
 - `votes`, `status`, `voteWindowEndsAt` (24 hours after creation), `result` or `failure`.
 
 Quantities that may exceed 2^53 (wei, gas, token amounts, ABI and typed-data integers) are
@@ -54,6 +55,9 @@ ETH_TX_TYPES: Final = {
 APPROVED: Final = "VOTE_SELECTION_APPROVED"
 USER_TAG: Final = "TAG_TYPE_USER"
 CONSENSUS_OUTCOME: Final = "OUTCOME_REQUIRES_CONSENSUS"
+NOT_MATCHED: Final = frozenset({"OUTCOME_DENY_IMPLICIT", "OUTCOME_TIME_INACTIVE"})
+"""Per-policy outcomes of a policy that did not match the request (its condition is false or
+cannot apply, or its time window is closed): listed apart from the ones that decided."""
 
 
 def decimal_units(amount: int, unit: int) -> str:
@@ -306,6 +310,20 @@ class Views:
             out.append(item)
         return out
 
+    def _policy_lists(self, activity: Activity, approvers: list[User]) -> dict[str, Any]:
+        """`policies`: the ones that matched (allowed, denied, wait for consensus, or failed to
+        evaluate); `policiesNotMatched`: the others, by name only."""
+        every = self._policies(activity, approvers)
+        return {
+            "policies": [p for p in every if p["outcome"] not in NOT_MATCHED],
+            "policiesNotMatched": [
+                {k: p[k] for k in ("policyId", "policyName", "outcome") if k in p}
+                | ({"notApplicable": p["notApplicable"]} if "notApplicable" in p else {})
+                for p in every
+                if p["outcome"] in NOT_MATCHED
+            ],
+        }
+
     def _decoded(self, activity: Activity, params: Mapping[str, Any]) -> dict[str, Any]:
         reader = READERS.get(activity.type)
         if reader is None:
@@ -353,7 +371,7 @@ class Views:
             },
             "parameters": _plain(dict(params)),
             **self._decoded(activity, params),
-            "policies": self._policies(activity, approvers),
+            **self._policy_lists(activity, approvers),
             "votes": votes,
             "approvals": sum(1 for v in votes if v["selection"] == APPROVED),
             "canVote": waiting,

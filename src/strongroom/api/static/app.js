@@ -594,6 +594,8 @@ async function pageActivity(id) {
       !(v.payloads || []).length ? valueFacts(v.parameters) : null),
     h("h3", { text: "Policies" }),
     table(["Policy", "Effect", "Outcome", "Consensus"], policyRows(v.policies || []), "Policies that matched, and what each still needs"),
+    (v.policiesNotMatched || []).length ? h("p", { class: "hint",
+      text: `Did not match: ${v.policiesNotMatched.map((p) => p.policyName || p.policyId).join(", ")}.` }) : null,
     h("h3", { text: "Votes" }),
     table(["User", "Vote", "Credential", "At"], (v.votes || []).map((x) => h("tr", {},
       h("td", { text: x.userName || x.userId }), h("td", { text: (x.selection || "").replace("VOTE_SELECTION_", "") }),
