@@ -299,6 +299,7 @@ def run_flow(page: Any, root: Client, origin: str, shots: Path, docs_image: Path
     page.wait_for_selector("li:has-text('two approvers for transfers: needs 2 approvals from any users, has 1')")
     page.wait_for_selector("dd:has-text('alice')")  # who asked
     assert not page.is_visible("details.raw-json pre")  # the raw JSON stays folded
+    assert not page.evaluate("[...document.querySelector('main').childNodes].some((n) => n.nodeType === 3)")
     approve = f"button[aria-label='Approve activity {transfer['id']}']"
     page.wait_for_selector(approve)
     page.screenshot(path=str(shots / "activity-decoded.png"), full_page=True)

@@ -613,7 +613,7 @@ async function pageActivity(id) {
     table(["Seq", "Entry hash", "Status"], data.audit.map((e) => h("tr", { id: `audit-${e.seq}` },
       h("td", { text: String(e.seq) }), h("td", {}, h("code", { text: e.hash })), h("td", { text: e.entry.status })))),
     h("p", { class: "hint", text: "Check the whole chain offline with `strongroom audit verify`." }),
-  ];
+  ].filter(Boolean);
 }
 
 async function pageSuborgs() {
