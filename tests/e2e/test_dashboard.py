@@ -2,7 +2,9 @@
 with `executable_path`) against a real daemon, with Chromium's virtual WebAuthn authenticator:
 register a passkey, log in, create a key, write a policy (a syntax error shown as you type, then
 a valid one) and edit its condition, approve a CONSENSUS_NEEDED activity another user created
-through the API, add then remove an API key on a user's page, and add then remove a user.
+through the API, open an EIP-1559 transfer waiting for two approvals on its activity page (the
+decoded view: to, value in ETH, chain id, what is missing) and approve it there, add then remove
+an API key on a user's page, and add then remove a user.
 
 It runs on SQLite and on PostgreSQL (sessions and challenges in the store; the activity pages).
 
@@ -12,7 +14,8 @@ the key form offers each curve's address formats; at 375x800 no main page scroll
 
 Screenshots of the main pages go to $STRONGROOM_ARTIFACTS/dashboard (default var/artifacts/dashboard);
 with STRONGROOM_DOC_IMAGES=1 the desktop and phone shots of the main pages also go to docs/images/
-(the ones docs/dashboard.md shows).
+(the ones docs/dashboard.md shows), and the decoded activity page as
+docs/images/activity-approve.png (the README shows it).
 Without /usr/bin/chromium the test fails, unless STRONGROOM_SKIP_BROWSER=1.
 """
 
@@ -32,10 +35,14 @@ from test_dashboard_api import start_dashboard_daemon
 
 from conftest import REPO, Daemon
 from store.pg_cluster import PgCluster
+from strongroom.chains.ethereum import rlp
+from strongroom.chains.ethereum.address import to_checksum
+from strongroom.chains.ethereum.tx import parse_signed_transaction
 from strongroom.client import ApiKeyStamper, Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
+SIGN_TX = "ACTIVITY_TYPE_SIGN_TRANSACTION_V2"
 CHROMIUM = os.environ.get("STRONGROOM_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -346,6 +353,46 @@ def run_flow(page: Any, root: Client, origin: str, shots: Path, docs: Path | Non
     # The activity page's identifiers get copy buttons too (labelled by their fact).
     assert copy(page, "Fingerprint") == root.get_activity(pending["id"])["activity"]["fingerprint"]
     page.screenshot(path=str(shots / "activity.png"), full_page=True)
+
+    # 5a. A two-approver consensus on transfers: alice's EIP-1559 transfer waits; its page shows it
+    # decoded (to, value in ETH, chain id, what is still missing); the Approve button on that page
+    # signs (passkey) the approval of exactly that activity's fingerprint, and it completes.
+    root.delete_policy(edited["policyId"])  # it allowed every SIGN_TRANSACTION_V2 without approvals
+    root.create_policy(
+        "two approvers for transfers", "EFFECT_ALLOW", f"activity.type == '{SIGN_TX}'", "approvers.count() >= 2"
+    )
+    made = root.create_private_key("treasury", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])["activity"]
+    sender = made["result"]["createPrivateKeysResultV2"]["privateKeys"][0]["addresses"][0]["address"]
+    to = "0x" + "35" * 20
+    u = rlp.encode_uint
+    fields = [u(11155111), u(3), u(10**9), u(30 * 10**9), u(21000), bytes.fromhex(to[2:]), u(25 * 10**16), b"", []]
+    unsigned = (b"\x02" + rlp.encode(fields)).hex()
+    params = {"signWith": sender, "type": "TRANSACTION_TYPE_ETHEREUM", "unsignedTransaction": unsigned}
+    transfer = alice.submit("sign_transaction", SIGN_TX, params)["activity"]
+    assert transfer["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED", transfer
+    page.goto(f"{origin}/dashboard/#activity/{transfer['id']}")
+    page.wait_for_selector("#activity-status:has-text('ACTIVITY_STATUS_CONSENSUS_NEEDED')")
+    assert page.inner_text("[data-field='to']") == to_checksum(to)
+    assert page.inner_text("[data-field='value']").startswith("0.25 ETH (250000000000000000 wei)")
+    assert page.inner_text("[data-field='chain-id']") == "11155111"
+    page.wait_for_selector("li:has-text('two approvers for transfers: needs 2 approvals from any users, has 1')")
+    page.wait_for_selector("dd:has-text('alice')")  # who asked
+    assert not page.is_visible("details.raw-json pre")  # the raw JSON stays folded
+    assert not page.evaluate("[...document.querySelector('main').childNodes].some((n) => n.nodeType === 3)")
+    approve = f"button[aria-label='Approve activity {transfer['id']}']"
+    page.wait_for_selector(approve)
+    page.screenshot(path=str(shots / "activity-decoded.png"), full_page=True)
+    if docs is not None:
+        page.screenshot(path=str(docs / "activity-approve.png"), full_page=True)
+    page.click(approve)
+    page.wait_for_selector("#activity-status:has-text('ACTIVITY_STATUS_COMPLETED')")
+    done = root.get_activity(transfer["id"])["activity"]
+    assert done["status"] == "ACTIVITY_STATUS_COMPLETED"
+    signed = parse_signed_transaction(done["result"]["signTransactionResult"]["signedTransaction"])
+    assert (signed.tx.to, signed.tx.value, signed.tx.chain_id) == (to_checksum(to), 25 * 10**16, 11155111)
+    (web_vote,) = [v for v in done["votes"] if v["userId"] == web_id]
+    assert web_vote["selection"] == "VOTE_SELECTION_APPROVED" and web_vote["scheme"] == "SIGNATURE_SCHEME_WEBAUTHN"
+    assert json.loads(web_vote["message"])["parameters"] == {"fingerprint": transfer["fingerprint"]}
     # 5b. Add an API key to alice on her user page, then remove it (create_api_keys, delete_api_keys).
     alice_id = {u["userName"]: u["userId"] for u in root.list_users()["users"]}["alice"]
     extra = ec.generate_private_key(ec.SECP256R1()).public_key()

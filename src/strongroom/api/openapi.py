@@ -93,9 +93,47 @@ QUERY_PARAMETERS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "list_suborgs": ([], {"filterType": json_string(64), "filterValue": json_string(4096), **_PAGINATION}),
     "list_webhook_endpoints": ([], {}),
     "get_webhook_signer": ([], {}),
+    "get_activity_view": (["activityId"], {"activityId": JSON_ID}),
     "explain_activity": (["type", "parameters"], {"type": json_string(128), "parameters": {"type": "object"}}),
 }
 
+
+_ACTIVITY_VIEW: dict[str, Any] = {
+    "type": "object",
+    "description": "an activity decoded for people (src/strongroom/service/decoded.py, docs/api.md)",
+    "required": [
+        "activityId",
+        "organizationId",
+        "type",
+        "status",
+        "fingerprint",
+        "requester",
+        "policies",
+        "policiesNotMatched",
+        "votes",
+    ],
+    "properties": {
+        "activityId": {"type": "string"},
+        "organizationId": {"type": "string"},
+        "type": {"type": "string"},
+        "status": {"type": "string"},
+        "fingerprint": {"type": "string"},
+        "createdAt": {"type": "string", "format": "date-time"},
+        "voteWindowEndsAt": {"type": "string", "format": "date-time"},
+        "requester": {"type": "object"},
+        "signer": {"type": "object"},
+        "payloads": {"type": "array", "items": {"type": "object"}},
+        "parameters": {"type": "object"},
+        "policies": {"type": "array", "items": {"type": "object"}},
+        "policiesNotMatched": {"type": "array", "items": {"type": "object"}},
+        "votes": {"type": "array", "items": {"type": "object"}},
+        "waitingFor": {"type": "array", "items": {"type": "string"}},
+    },
+}
+QUERY_RESULTS: dict[str, dict[str, Any]] = {
+    "get_activity_view": {"type": "object", "required": ["view"], "properties": {"view": _ACTIVITY_VIEW}},
+}
+"""The result schema of the queries that have one written down (the others: any JSON object)."""
 
 _STAMPED: list[dict[str, list[str]]] = [{"stamp": []}]
 
@@ -144,7 +182,8 @@ def document(catalog: Catalog, queries: list[str]) -> dict[str, Any]:
             "required": ["organizationId", *required],
             "properties": {"organizationId": {"type": "string", "format": "uuid"}, **properties},
         }
-        ok = {"description": "the query result", "content": {"application/json": {}}}
+        result = QUERY_RESULTS.get(name)
+        ok = {"description": "the query result", "content": {"application/json": {"schema": result} if result else {}}}
         paths[f"/public/v1/query/{name}"] = _post(f"query_{name}", body, ok)
     for probe, text in (("/healthz", "the process is alive"), ("/readyz", "token, clock and store are ready")):
         paths[probe] = {"get": {"operationId": probe.strip("/"), "responses": {"200": {"description": text}}}}

@@ -635,15 +635,20 @@ def cmd_activities_list(args: argparse.Namespace) -> Output:
 
 
 def cmd_activities_pending(args: argparse.Namespace) -> Output:
-    """Activities waiting for votes, newest first, with the votes they have."""
-    activities = _client(args).list_activities(args.limit, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])[
-        "activities"
-    ]
+    """Activities waiting for votes, newest first: what each asks, and what it still needs."""
+    from strongroom.cli.activity_view import summary
+
+    client = _client(args)
+    activities = client.list_activities(args.limit, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])["activities"]
     lines = []
     for a in activities:
-        approvals = sum(1 for v in a.get("votes", []) if v.get("selection") == "VOTE_SELECTION_APPROVED")
+        view = client.get_activity_view(a["id"])["view"]
+        approvals = view["approvals"]
         lines.append(
             f"{_activity_line(a)}  {_when(a.get('createdAt'))}  {approvals} approval{'s' * (approvals != 1)}\n"
+            f"    {summary(view)}\n"
+            + "".join(f"    waiting for: {w}\n" for w in view.get("waitingFor", []))
+            + f"    vote window ends: {view['voteWindowEndsAt']}\n"
             f"    fingerprint: {a['fingerprint']}"
         )
     return Output("\n".join(lines) or "no activities waiting for votes", activities)
@@ -659,77 +664,17 @@ def _when(ts: Any) -> str:
         return "?"
 
 
-def _fields(value: Any, indent: str) -> list[str]:
-    """Nested JSON as indented `name: value` lines."""
-    if isinstance(value, dict):
-        lines: list[str] = []
-        for k, v in value.items():
-            if isinstance(v, dict | list) and v and not all(isinstance(i, str | int | float) for i in v):
-                lines += [f"{indent}{k}:", *_fields(v, indent + "  ")]
-            elif isinstance(v, list):
-                lines.append(f"{indent}{k}: {', '.join(str(i) for i in v) or '(none)'}")
-            else:
-                lines.append(f"{indent}{k}: {'(empty)' if v == '' else v}")
-        return lines
-    if isinstance(value, list):
-        out: list[str] = []
-        for item in value:
-            inner = _fields(item, indent + "  ")
-            out += [f"{indent}- {inner[0].lstrip()}", *inner[1:]] if inner else [f"{indent}-"]
-        return out
-    return [f"{indent}{value}"]
+def _activity_text(client: Any, activity_id: str) -> str:
+    """What people are shown of an activity: the daemon's decoded view (`get_activity_view`) as text."""
+    from strongroom.cli import activity_view
 
-
-def _decoded_transaction(params: dict[str, Any]) -> list[str]:
-    """What an unsigned Ethereum transaction does, when it parses."""
-    from strongroom.chains.ethereum.tx import parse_unsigned_transaction
-
-    try:
-        tx = parse_unsigned_transaction(str(params.get("unsignedTransaction", "")))
-    except (StrongroomError, ValueError):
-        return []
-    return [
-        "  decoded transaction:",
-        f"    chain id: {tx.chain_id}",
-        f"    to: {tx.to or '(contract creation)'}",
-        f"    value: {tx.value} wei",
-        f"    nonce: {tx.nonce}",
-        f"    data: {'0x' + tx.data.hex() if tx.data else '(none)'}",
-    ]
-
-
-def _activity_text(a: dict[str, Any]) -> str:
-    lines = [
-        _activity_line(a),
-        f"  created: {_when(a.get('createdAt'))}   updated: {_when(a.get('updatedAt'))}",
-        f"  fingerprint: {a['fingerprint']}",
-    ]
-    for name, params in (a.get("intent") or {}).items():
-        lines += [f"  intent ({name}):", *_fields(params, "    ")]
-        if a["type"].startswith("ACTIVITY_TYPE_SIGN_TRANSACTION") and isinstance(params, dict):
-            lines += _decoded_transaction(params)
-    votes = a.get("votes") or []
-    lines.append("  votes:" if votes else "  votes: none")
-    for v in votes:
-        choice = {"VOTE_SELECTION_APPROVED": "approved", "VOTE_SELECTION_REJECTED": "rejected"}.get(
-            v.get("selection", ""), v.get("selection", "?")
-        )
-        who = (v.get("user") or {}).get("userName", "?")
-        lines.append(f"    {choice:<8}  {who} ({v.get('userId', '?')})  {_when(v.get('createdAt'))}")
-    if a.get("failure"):
-        f = a["failure"]
-        lines.append(f"  failure: {f.get('message', '')} (code {f.get('code', '?')})")
-    elif a["status"] == "ACTIVITY_STATUS_COMPLETED":
-        for name, result in (a.get("result") or {}).items():
-            lines += [f"  result ({name}):", *(_fields(result, "    ") or ["    (empty)"])]
-    elif a["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED":
-        lines.append("  result: none yet, more approvals are needed (strongroom activities approve ID)")
-    return "\n".join(lines)
+    return activity_view.text(client.get_activity_view(activity_id)["view"])
 
 
 def cmd_activities_get(args: argparse.Namespace) -> Output:
-    activity = _client(args).get_activity(args.activity_id)["activity"]
-    return Output(_activity_text(activity), activity)
+    client = _client(args)
+    activity = client.get_activity(args.activity_id)["activity"]
+    return Output(_activity_text(client, activity["id"]), activity)
 
 
 WAITING_FOR_VOTES: Final = "ACTIVITY_STATUS_CONSENSUS_NEEDED"
@@ -769,7 +714,7 @@ def _vote(args: argparse.Namespace, approve: bool) -> Output:
         fingerprint = str(args.fingerprint)
     else:
         if not (args.json and args.yes):
-            view.write(_activity_text(activity) + "\n")
+            view.write(_activity_text(client, activity["id"]) + "\n")
             view.flush()
         if activity["status"] != WAITING_FOR_VOTES:
             status = activity["status"].removeprefix("ACTIVITY_STATUS_")

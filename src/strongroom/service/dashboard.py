@@ -392,8 +392,10 @@ class Dashboard:
         return data
 
     async def activity(self, viewer: Viewer, activity_id: str) -> dict[str, Any]:
-        """One activity, how the policies evaluated it, and its audit trail."""
+        """One activity, its decoded view (`get_activity_view`), how the policies evaluated it, and
+        its audit trail."""
         data = await self._query(viewer, "get_activity", {"activityId": activity_id})
+        data["view"] = (await self._query(viewer, "get_activity_view", {"activityId": activity_id}))["view"]
         evaluations = await self._query(viewer, "get_policy_evaluations", {"activityId": activity_id})
         data["activity"]["needsMyVote"] = _needs_vote(data["activity"], viewer.user.id)
         data["policyEvaluations"] = evaluations["policyEvaluations"]

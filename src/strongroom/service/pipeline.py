@@ -44,7 +44,7 @@ from strongroom.errors import (
 from strongroom.hsm import AsyncKeyStore
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
-from strongroom.service import auth, expiry, render, webhooks
+from strongroom.service import auth, decoded, expiry, render, webhooks
 from strongroom.service.activities import votes
 from strongroom.service.activities.base import ActivityType, Context, Deps, Execution, Prepared
 from strongroom.service.auth import Principal
@@ -193,7 +193,8 @@ class Pipeline:
         self.stopped: str | None = None
         self.webauthn: WebAuthnSettings | None = webauthn  # None: passkey stamps are refused
         self.deps: Final = Deps(repo, keys, self.decider, webauthn)  # what readers and executors use
-        self.outbox: Final = webhooks.Outbox(repo)  # webhook events, committed with the activity change
+        self.views: Final = decoded.Views(self.deps)  # what people see of an activity (and webhooks carry)
+        self.outbox: Final = webhooks.Outbox(repo, self.views.view)  # webhook events, committed with the change
         self.expiry: Final = expiry.Expiry(repo, clock, self.consensus_lock, self.outbox)  # the end of vote windows
         now = clock.now_ms()
         for fingerprint, at_ms in repo.activities.recent_fingerprints(now - self.recent.window_ms):

@@ -626,29 +626,148 @@ async function pageActivities(query) {
   return [h("h2", { text: "Activities" }), filters, table(["ID", "Type", "Status", "Created", "Your vote"], rows, null, "No activities match.")];
 }
 
+// -- the activity page: the decoded view (get_activity_view), then votes, raw JSON, audit ------------
+
+function mono(text) { return text === null || text === undefined || text === "" ? "—" : h("code", { text: String(text) }); }
+function isoWhen(text) { return text ? `${new Date(text).toLocaleString()} (${text})` : ""; }
+
+function credentialText(c) {
+  if (!c) return "";
+  const kind = { API_KEY: "API key", PASSKEY: "passkey" }[c.type] || "a credential since deleted";
+  return c.id ? `${kind} “${c.name}”` : kind;
+}
+
+// Nested JSON (call arguments, typed-data messages, IDL-decoded instructions) as nested facts.
+function valueFacts(value) {
+  if (value === null || typeof value !== "object") return mono(value);
+  const entries = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
+  if (!entries.length) return mono("");
+  return facts(entries.map(([k, v]) => [k, valueFacts(v)]));
+}
+
+function ethSection(tx) {
+  if (!tx.decoded) return [h("p", { text: "Bytes that do not decode as an Ethereum transaction." })];
+  const wei = (v) => (v === null || v === undefined ? null : `${v} wei`);
+  const rows = [
+    ["Type", tx.type],
+    ["Chain ID", h("span", { "data-field": "chain-id", text: String(tx.chainId ?? "none (pre-EIP-155)") })],
+    ["From", mono(tx.from)],
+    ["To", h("code", { "data-field": "to", text: tx.to || "(contract creation)" })],
+    ["Value", h("span", { "data-field": "value" }, h("strong", { text: `${tx.valueEth} ETH` }), ` (${tx.valueWei} wei)`)],
+    ["Nonce", String(tx.nonce)],
+    ["Gas limit", tx.gasLimit],
+  ];
+  for (const [key, label] of [["gasPrice", "Gas price"], ["maxFeePerGas", "Max fee per gas"],
+    ["maxPriorityFeePerGas", "Max priority fee per gas"], ["maxFeePerBlobGas", "Max fee per blob gas"]]) {
+    if (tx[key] !== null && tx[key] !== undefined) rows.push([label, wei(tx[key])]);
+  }
+  if (tx.call) rows.push(["Call", h("div", {}, h("code", { text: tx.call.functionSignature }), valueFacts(tx.call.arguments))]);
+  else if ("call" in tx) rows.push(["Call", "not decoded: no stored ABI for this address describes it"]);
+  rows.push(["Data", tx.data === "0x" ? "none" : h("code", { class: "wrap", text: tx.data })]);
+  return [h("h4", { text: `Ethereum transaction (${tx.type})` }), facts(rows)];
+}
+
+function typedDataSection(td) {
+  if (!td.decoded) return [h("p", { text: "An EIP-712 digest input: the typed data behind it is not known." })];
+  const domain = Object.entries(td.domain).filter(([, v]) => v !== null && v !== undefined);
+  return [
+    h("h4", { text: `EIP-712 typed data: ${td.primaryType}` }),
+    facts([["Primary type", td.primaryType], ["Domain", valueFacts(Object.fromEntries(domain))], ["Message", valueFacts(td.message)]]),
+  ];
+}
+
+function solanaSection(sol) {
+  return [
+    h("h4", { text: "Solana transaction" }),
+    table(["From", "To", "SOL", "Lamports"], sol.transfers.map((t) => h("tr", {},
+      h("td", {}, mono(t.from)), h("td", {}, mono(t.to)), h("td", {}, h("strong", { text: t.sol })), h("td", { text: t.lamports }))), "SOL transfers"),
+    sol.splTransfers.length ? table(["From", "To", "Amount", "Mint"], sol.splTransfers.map((t) => h("tr", {},
+      h("td", {}, mono(t.from)), h("td", {}, mono(t.to)), h("td", { text: t.amount }), h("td", {}, mono(t.tokenMint)))), "Token transfers") : null,
+    table(["#", "Program", "Data", "Decoded"], sol.instructions.map((ins, i) => h("tr", {},
+      h("td", { text: String(i) }), h("td", {}, mono(ins.programKey)), h("td", {}, mono(ins.dataHex)),
+      h("td", {}, ins.parsed ? valueFacts(ins.parsed) : "—"))), "Instructions"),
+    facts([["Recent blockhash", mono(sol.recentBlockhash)]]),
+  ];
+}
+
+function payloadSection(p) {
+  const out = [];
+  if (p.subject) out.push(h("h4", { text: p.subject }));
+  if (p.raw && "payload" in p.raw) {
+    out.push(facts([["Payload", h("code", { class: "wrap", text: p.raw.payload })],
+      ["Encoding", p.raw.encoding], ["Hash function", p.raw.hashFunction]]));
+  }
+  if (p.ethereumTransaction) out.push(...ethSection(p.ethereumTransaction));
+  if (p.typedData) out.push(...typedDataSection(p.typedData));
+  if (p.authorization) out.push(h("h4", { text: "EIP-7702 authorization" }), valueFacts(p.authorization));
+  if (p.solanaTransaction) out.push(...solanaSection(p.solanaTransaction));
+  return out;
+}
+
+function signerText(s) {
+  const what = s.kind === "WALLET_ACCOUNT" ? `wallet “${s.name}” account` : `private key “${s.name}”`;
+  return h("span", {}, `${what} `, h("code", { text: s.address }), ` (${s.curve.replace("CURVE_", "")})`);
+}
+
+function policyRows(policies) {
+  return policies.map((p) => h("tr", {},
+    h("td", {}, h("strong", { text: p.policyName || "(deleted policy)" }), h("br"), h("small", {}, mono(p.policyId))),
+    h("td", { text: (p.effect || "—").replace("EFFECT_", "") }),
+    h("td", { text: (p.outcome || "").replace("OUTCOME_", "") }),
+    h("td", {}, (p.consensusProgress || []).length
+      ? h("ul", { class: "progress" }, p.consensusProgress.map((s) => h("li", { class: s.met ? "met" : "unmet", text: s.description })))
+      : (p.consensus ? h("code", { text: p.consensus }) : "—"))));
+}
+
 async function pageActivity(id) {
   const data = await api(`activities/${encodeURIComponent(id)}`);
   const a = data.activity;
+  const v = data.view;
+  const waiting = Array.isArray(v.waitingFor);
+  const requester = v.requester || {};
   return [
     h("h2", { text: `Activity ${a.type.replace("ACTIVITY_TYPE_", "")}` }),
-    facts([
-      ["ID", h("code", { text: a.id })],
-      ["Status", h("span", { id: "activity-status", text: a.status })],
-      ["Fingerprint", h("code", { text: a.fingerprint })],
-      ["Created", when(a.createdAt)],
-    ]),
-    ...[voteButtons(a)].filter(Boolean),
-    h("h3", { text: "Intent" }), h("pre", { text: JSON.stringify(a.intent, null, 2) }),
+    h("section", { class: "activity-view", "aria-label": "What is asked" },
+      facts([
+        ["Status", h("span", { id: "activity-status", text: a.status })],
+        ["Requested by", h("span", {}, h("strong", { text: requester.userName || "?" }), " ", h("small", {}, mono(requester.userId)),
+          requester.credential ? ` with ${credentialText(requester.credential)}` : "")],
+        v.signer ? ["Signs with", signerText(v.signer)] : null,
+        ["Created", isoWhen(v.createdAt)],
+        waiting ? ["Vote window ends", isoWhen(v.voteWindowEndsAt)] : null,
+        ["ID", h("code", { text: a.id })],
+        ["Fingerprint", h("code", { class: "wrap", text: a.fingerprint })],
+      ].filter(Boolean)),
+      waiting ? h("div", { class: "waiting", role: "status" },
+        h("strong", { text: "Waiting for approvals" }),
+        h("ul", {}, (v.waitingFor.length ? v.waitingFor : ["more approvals"]).map((w) => h("li", { text: w })))) : null,
+      ...[voteButtons(a)].filter(Boolean),
+      h("h3", { text: "What is asked" }),
+      ...(v.payloads || []).flatMap(payloadSection),
+      v.decodeError ? h("p", { class: "hint", text: `Not decoded: ${v.decodeError}` }) : null,
+      !(v.payloads || []).length ? valueFacts(v.parameters) : null),
+    h("h3", { text: "Policies" }),
+    table(["Policy", "Effect", "Outcome", "Consensus"], policyRows(v.policies || []), "Policies that matched, and what each still needs"),
+    (v.policiesNotMatched || []).length ? h("p", { class: "hint",
+      text: `Did not match: ${v.policiesNotMatched.map((p) => p.policyName || p.policyId).join(", ")}.` }) : null,
     h("h3", { text: "Votes" }),
-    table(["User", "Selection", "Scheme", "At"], (a.votes || []).map((v) => h("tr", {},
-      h("td", { text: v.user?.userName || v.userId }), h("td", { text: v.selection }), h("td", { text: v.signatureScheme || v.scheme || "" }), h("td", { text: when(v.createdAt) })))),
-    h("h3", { text: "Result" }), h("pre", { text: JSON.stringify(a.failure || a.result, null, 2) }),
-    h("h3", { text: "Policy evaluations" }), h("pre", { text: JSON.stringify(data.policyEvaluations, null, 2) }),
+    table(["User", "Vote", "Credential", "At"], (v.votes || []).map((x) => h("tr", {},
+      h("td", { text: x.userName || x.userId }), h("td", { text: (x.selection || "").replace("VOTE_SELECTION_", "") }),
+      h("td", { text: credentialText(x.credential) }), h("td", { text: isoWhen(x.at) })))),
+    h("h3", { text: v.failure ? "Failure" : "Result" }),
+    v.failure ? facts([["Message", v.failure.message], ["Code", String(v.failure.code)]])
+      : (v.result && Object.keys(v.result).length ? valueFacts(v.result) : h("p", { class: "hint", text: waiting ? "None yet." : "None." })),
+    h("details", { class: "raw-json" },
+      h("summary", { text: "Raw JSON (intent, result, policy evaluations, decoded view)" }),
+      h("h4", { text: "Intent" }), h("pre", { text: JSON.stringify(a.intent, null, 2) }),
+      h("h4", { text: "Result" }), h("pre", { text: JSON.stringify(a.failure || a.result, null, 2) }),
+      h("h4", { text: "Policy evaluations" }), h("pre", { text: JSON.stringify(data.policyEvaluations, null, 2) }),
+      h("h4", { text: "Decoded view" }), h("pre", { text: JSON.stringify(v, null, 2) })),
     h("h3", { id: "audit", text: "Audit log" }),
     table(["Seq", "Entry hash", "Status"], data.audit.map((e) => h("tr", { id: `audit-${e.seq}` },
       h("td", { text: String(e.seq) }), h("td", {}, h("code", { text: e.hash })), h("td", { text: e.entry.status })))),
     h("p", { class: "hint", text: "Check the whole chain offline with `strongroom audit verify`." }),
-  ];
+  ].filter(Boolean);
 }
 
 async function pageSuborgs() {
