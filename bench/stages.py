@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--curve", choices=("secp256k1", "ed25519"), default="secp256k1")
     ap.add_argument("--fallback", action="store_true", help="mask CKM_EC_KEY_PAIR_GEN/CKM_ECDSA (software keys)")
     ap.add_argument("-n", type=int, default=2000)
+    ap.add_argument("--profile", metavar="FILE", help="cProfile the sequential Pipeline.submit loop into FILE")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="strongroom-stages-"))
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         spec = pl.catalog.by_path["sign_raw_payload"]
         timed("resolve_key (private_keys SELECT)", lambda i: resolve_key(pl.deps, org_id, key_id), n, r)
         key = resolve_key(pl.deps, org_id, key_id)
-        ref = signing.key_ref(key)
+        ref = key.ref
         ks = svc.keys._ks
         msgs = [
             signing.message_for(
@@ -217,10 +218,19 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
         # the whole pipeline, one request at a time (each with its own durable commit)
         loop_n = min(n, 1000)
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         t0 = time.perf_counter()
         for i in range(n, n + loop_n):
             await pl.submit("sign_raw_payload", bodies[i], headers[i])
         r["WHOLE Pipeline.submit, sequential (incl. sign + fsync commit)"] = (time.perf_counter() - t0) / loop_n * 1e6
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         # and the durable commit alone
         from dataclasses import replace
 
