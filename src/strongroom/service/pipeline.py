@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -126,9 +127,12 @@ def _check_storable(activity: Activity) -> None:
 
 _ID_POOL_BYTES: Final = 16 * 256
 _id_pool = bytearray()
+_id_lock = threading.Lock()
 
 
 def _forget_ids() -> None:
+    global _id_lock  # noqa: PLW0603 - a lock held by another thread at fork time is never released
+    _id_lock = threading.Lock()
     _id_pool.clear()  # a forked child must not hand out the ids its parent will also hand out
 
 
@@ -144,10 +148,11 @@ def new_ids(n: int) -> list[str]:
     pool is emptied in a forked child, so two processes never share ids.
     """
     need = 16 * n
-    if len(_id_pool) < need:
-        _id_pool.extend(os.urandom(max(_ID_POOL_BYTES, need)))
-    raw = bytes(_id_pool[:need])
-    del _id_pool[:need]
+    with _id_lock:  # a pipeline per event loop, and tests run several: never hand out bytes twice
+        if len(_id_pool) < need:
+            _id_pool.extend(os.urandom(max(_ID_POOL_BYTES, need)))
+        raw = bytes(_id_pool[:need])
+        del _id_pool[:need]
     return [str(uuid.UUID(bytes=raw[i * 16 : (i + 1) * 16], version=4)) for i in range(n)]
 
 
