@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -124,9 +125,34 @@ def _check_storable(activity: Activity) -> None:
         raise InvalidRequest("bad request body: the parameters cannot be stored") from err
 
 
+_ID_POOL_BYTES: Final = 16 * 256
+_id_pool = bytearray()
+_id_lock = threading.Lock()
+
+
+def _forget_ids() -> None:
+    global _id_lock  # noqa: PLW0603 - a lock held by another thread at fork time is never released
+    _id_lock = threading.Lock()
+    _id_pool.clear()  # a forked child must not hand out the ids its parent will also hand out
+
+
+os.register_at_fork(after_in_child=_forget_ids)
+
+
 def new_ids(n: int) -> list[str]:
-    """`n` random UUIDs from one `urandom` call (each call is a syscall on the event loop)."""
-    raw = os.urandom(16 * n)
+    """`n` random (version 4) UUIDs, from a pool filled by one `urandom` call per 256 ids.
+
+    `urandom` is a syscall that releases the GIL: on the event loop, while the PKCS#11 threads
+    and the writer hold the GIL, each call could wait up to a switch interval to get it back
+    (py-spy showed ~10 % of the loop's samples there). Ids are identifiers, not secrets; the
+    pool is emptied in a forked child, so two processes never share ids.
+    """
+    need = 16 * n
+    with _id_lock:  # a pipeline per event loop, and tests run several: never hand out bytes twice
+        if len(_id_pool) < need:
+            _id_pool.extend(os.urandom(max(_ID_POOL_BYTES, need)))
+        raw = bytes(_id_pool[:need])
+        del _id_pool[:need]
     return [str(uuid.UUID(bytes=raw[i * 16 : (i + 1) * 16], version=4)) for i in range(n)]
 
 
@@ -272,8 +298,11 @@ class Pipeline:
             raise NotFound(f"unknown activity endpoint `{path[:64]}`")
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
-        envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
-        return await self._audited(entry, org, principal, self._submit(entry, envelope, body, org, principal, now_ms))
+        with self.repo.request_scope():  # on PostgreSQL: `org_state` read once, every row still checked
+            envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
+            return await self._audited(
+                entry, org, principal, self._submit(entry, envelope, body, org, principal, now_ms)
+            )
 
     async def _audited(
         self, entry: ActivityType, org: Organization, principal: Principal, work: Awaitable[dict[str, Any]]
@@ -317,9 +346,10 @@ class Pipeline:
         entry = self.catalog.by_type[activity_type]
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
-        return await self._audited(
-            entry, org, principal, self._record(entry, params, body, org, principal, now_ms, park=False)
-        )
+        with self.repo.request_scope():
+            return await self._audited(
+                entry, org, principal, self._record(entry, params, body, org, principal, now_ms, park=False)
+            )
 
     async def _record(
         self,
@@ -497,7 +527,7 @@ class Pipeline:
             root_only=prepared.root_only or entry.root_only == "always",
         )
         if self.metrics is not None:
-            self.metrics.decisions.labels(decision.outcome.value).inc()
+            self.metrics.decision(decision.outcome.value)
         return decision
 
     async def _prepare(self, entry: ActivityType, ctx: Context, params: JsonObj) -> Prepared:
