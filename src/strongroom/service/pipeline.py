@@ -163,6 +163,21 @@ class RecentFingerprints:
         return len(self._seen)
 
 
+INVITE_ACTIVITY: Final = "ACTIVITY_TYPE_CREATE_AUTHENTICATORS_V2"
+
+
+def _check_invite_use(data: JsonObj, principal: auth.Principal, *, read: bool) -> None:
+    """A passkey invite's key registers a passkey for its own user, and does nothing else."""
+    params = data.get("parameters")
+    target = params.get("userId") if isinstance(params, dict) else None
+    if read or data.get("type") != INVITE_ACTIVITY or target != principal.user.id:
+        raise PermissionDenied(
+            "request not authorized: a passkey invite only registers a passkey for its own user"
+            f" ({INVITE_ACTIVITY} with userId `{principal.user.id}`)",
+            code=ErrorCode.REQUEST_NOT_AUTHORIZED,
+        )
+
+
 class Pipeline:
     def __init__(
         self,
@@ -260,6 +275,8 @@ class Pipeline:
         org = self.organization(req_str(data, "organizationId"))
         now_ms = self.clock.now_ms()
         principal = auth.resolve(self.repo, stamp, org, now_ms, read=read, webauthn=self.webauthn, body=body)
+        if auth.is_invite(principal.credential):
+            _check_invite_use(data, principal, read=read)
         if principal.ops:
             await self.repo.write(list(principal.ops))
         return data, org, principal, now_ms
