@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,21 @@ def test_invites_need_an_email_and_web_access(served: tuple[Daemon, str], tmp_pa
     cli(daemon, "users", "create", "--name", "api-only", "--email", "api@example.com", "--api-key-file", key)
     out = run_cli("--url", daemon.url, "users", "add-passkey-invite", "api-only", data_dir=daemon.data_dir, check=False)
     assert out.returncode == 1 and "needs web access" in out.stderr, out.stderr
+
+
+def test_concurrent_redemptions_register_one_passkey(served: tuple[Daemon, str]) -> None:
+    """Four redemptions of one invite at once (four passkeys): one registers, the others are refused
+    (the invite is gone, or spent by the racing activity's transaction) and write nothing."""
+    daemon, origin = served
+    root = daemon.client()
+    token = token_of(cli(daemon, "dashboard", "invite", "--email", "erin@example.com")["link"])
+    passkeys = [SoftPasskey(origin) for _ in range(4)]
+    with ThreadPoolExecutor(len(passkeys)) as pool:
+        answers = list(pool.map(lambda pk: redeem(origin, token, "erin@example.com", pk), passkeys))
+    ok = [data for status, data in answers if status == 200]
+    assert len(ok) == 1 and ok[0]["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED", answers
+    assert sorted(status for status, _ in answers)[1:] in ([401] * 3, [401, 401, 409], [401, 409, 409], [409] * 3)
+    for status, data in answers:
+        assert status == 200 or "invite" in data["message"], data
+    erin = users(root)["erin"]
+    assert len(erin["authenticators"]) == 1 and erin["apiKeys"] == [], erin

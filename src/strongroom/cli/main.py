@@ -639,6 +639,8 @@ def cmd_activities_pending(args: argparse.Namespace) -> Output:
     activities = _client(args).list_activities(args.limit, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])[
         "activities"
     ]
+    if args.print == "id":  # for scripts: ACTIVITY=$(strongroom activities pending --print id)
+        return Output("\n".join(a["id"] for a in activities), [a["id"] for a in activities])
     lines = []
     for a in activities:
         approvals = sum(1 for v in a.get("votes", []) if v.get("selection") == "VOTE_SELECTION_APPROVED")
@@ -1243,6 +1245,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s = add(act, "pending", cmd_activities_pending, "activities waiting for votes, newest first")
     s.add_argument("--limit", type=_count, default=50)
+    s.add_argument("--print", choices=["id"], help="print only their ids, one a line")
     s = add(act, "get", cmd_activities_get, "show one activity: its decoded intent, votes and result or failure")
     s.add_argument("activity_id")
     for name, fn in (("approve", cmd_activities_approve), ("reject", cmd_activities_reject)):

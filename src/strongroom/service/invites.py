@@ -39,7 +39,7 @@ import orjson
 
 from strongroom.clock import Clock
 from strongroom.crypto import encoding, p256
-from strongroom.errors import ErrorCode, InvalidRequest, Unauthenticated
+from strongroom.errors import Conflict, ErrorCode, InvalidRequest, Unauthenticated
 from strongroom.service.auth import INVITE_KEY_PREFIX, SCHEME_P256, is_invite
 from strongroom.service.pipeline import Pipeline
 from strongroom.store.repository import Repository
@@ -118,7 +118,10 @@ class Invites:
         signature = p256.sign_sha256_der(private_hex, body).hex()
         stamp = orjson.dumps({"publicKey": public, "scheme": SCHEME_P256, "signature": signature})
         header = base64.urlsafe_b64encode(stamp).rstrip(b"=").decode()
-        return await self.pipeline.submit(INVITE_PATH, body, {"X-Stamp": header})
+        try:
+            return await self.pipeline.submit(INVITE_PATH, body, {"X-Stamp": header})
+        except Conflict as err:  # another redemption of this invite committed first
+            raise Conflict("this invite was used by another request at the same time: nothing was registered") from err
 
 
 __all__ = ["DEFAULT_TTL_S", "INVITE_KEY_PREFIX", "Invites", "make_token", "parse_token"]

@@ -569,7 +569,13 @@ class Pipeline:
                     self._parking[org.id] = left
             structlog.contextvars.bind_contextvars(activity_status=STATUS_CONSENSUS, organization_id=org.id)
             return activity
-        return await self._execute(entry, org, prepared, activity, now_ms, new=(request.body, principal))
+        # A passkey invite is spent by the activity it stamps, in its transaction, and only if it is
+        # still there: of two redemptions racing past authentication, one conflicts and writes nothing.
+        invite = auth.is_invite(principal.credential)
+        spent = self.repo.users.consume_api_key(org.id, principal.credential.id) if invite else []
+        return await self._execute(
+            entry, org, prepared, activity, now_ms, new=(request.body, principal), extra_ops=spent
+        )
 
     def _check_pending_cap(self, org_id: str, now_ms: int) -> None:
         """At most `max_pending` activities of an organization wait for votes at once.

@@ -119,7 +119,7 @@ async function pageRegister() {
     h("p", { id: "register-hint", class: "hint" },
       "Your browser creates the passkey; its public registration (below) is then added to your user by an ",
       "administrator with create_users or create_authenticators, stamped with their own credential. ",
-      "Nothing secret leaves this device."),
+      "Nothing secret leaves this device. With an invitation link, just open the link instead."),
     field("Passkey name", "register-name", name),
     field("Email (for the administrator)", "register-email", email),
     h("button", { type: "submit", id: "register-button", text: "Create passkey" }),

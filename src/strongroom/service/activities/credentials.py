@@ -7,7 +7,7 @@ Each is refused with ResourceExhausted (gRPC 8, HTTP 429) naming the limit. Chan
 user's credentials is root-quorum-only (`RootOnly.ROOT_TARGET`).
 
 Passkey invites (`auth.INVITE_KEY_PREFIX`, `service/invites.py`) are expiring API keys a web user
-may hold; registering a passkey for a user consumes its invites in the same transaction.
+may hold; registering a passkey for a user deletes its invites in the same transaction.
 """
 
 from __future__ import annotations
@@ -264,11 +264,11 @@ async def create_authenticators(deps: Deps, ctx: Context, params: JsonObj) -> Pr
         ops: list[Any] = []
         for a in new:
             ops += deps.repo.users.insert_authenticator(a)
-        # A registered passkey consumes the user's passkey invites, in the same transaction: each
-        # must still be there (a concurrent redemption of the same invite conflicts, nothing is written).
+        # A registered passkey voids the user's passkey invites, in the same transaction (the invite
+        # that stamped this request, if one did, is spent by the pipeline: `Pipeline._new`).
         for k in deps.repo.users.api_keys_of_user(user.id):
             if is_invite(k):
-                ops += deps.repo.users.consume_api_key(org_id, k.id)
+                ops += deps.repo.users.delete_api_key(org_id, k.id)
         return Execution({"authenticatorIds": [a.id for a in new]}, ops)
 
     return Prepared(run, params={"user_id": user.id}, root_only=is_root(ctx, user))
