@@ -640,6 +640,8 @@ def cmd_activities_pending(args: argparse.Namespace) -> Output:
 
     client = _client(args)
     activities = client.list_activities(args.limit, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])["activities"]
+    if args.print == "id":  # for scripts: ACTIVITY=$(strongroom activities pending --print id)
+        return Output("\n".join(a["id"] for a in activities), [a["id"] for a in activities])
     lines = []
     for a in activities:
         view = client.get_activity_view(a["id"])["view"]
@@ -892,6 +894,88 @@ def cmd_users_remove_credential(args: argparse.Namespace) -> Output:
     raise LocalError(f"user {user['userName']} has no API key or passkey with the id or name `{ref}`")
 
 
+def _dashboard_origin(args: argparse.Namespace, client: Any) -> str:
+    """Where the invitee opens the link: --origin, else the first allowed passkey origin (by default
+    http://<webauthn_rp_id>:<the port the CLI talks to>)."""
+    from urllib.parse import urlsplit
+
+    from strongroom.config import load_settings
+
+    if args.origin:
+        return str(args.origin).rstrip("/")
+    try:
+        settings = load_settings(Path(args.data_dir))
+    except (StrongroomError, OSError):
+        settings = None
+    if settings is not None and settings.webauthn_origins:
+        return settings.webauthn_origins[0].rstrip("/")
+    rp_id = settings.webauthn_rp_id if settings is not None else "localhost"
+    port = urlsplit(client.base_url).port if str(client.base_url).startswith("http") else None
+    return f"http://{rp_id}:{port or (settings.port if settings is not None else 8080)}"
+
+
+def _invite(args: argparse.Namespace, client: Any, user: dict[str, Any], created: bool) -> Output:
+    """A passkey invite for `user` (see `strongroom.service.invites`): its key's public half goes
+    to the daemon with the operator's stamp; the private half is printed once, in the link."""
+    from strongroom.client import calls
+    from strongroom.crypto import p256
+    from strongroom.service.invites import INVITE_KEY_PREFIX, make_token
+
+    private_hex, public = p256.generate_private_key()
+    name = f"{INVITE_KEY_PREFIX}{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+    key = calls.api_key(name, public, API_KEY_CURVES["p256"], args.expires_in)
+    if created:
+        out = client.create_users([calls.user(user["userName"], user["userEmail"], [key])])
+        result = _activity_output(out, "createUsersResult")
+        if result.code:
+            return result
+        (user_id,) = result.data["userIds"]
+        user = {**user, "userId": user_id}
+    else:
+        result = _activity_output(client.create_api_keys(user["userId"], [key]), "createApiKeysResult")
+        if result.code:
+            return result
+    data: dict[str, Any] = {
+        "userId": user["userId"],
+        "userName": user["userName"],
+        "userEmail": user.get("userEmail"),
+        "inviteName": name,
+        "expiresInSeconds": args.expires_in,
+    }
+    lines = [f"{'created' if created else 'invited'} user {user['userName']} ({user['userId']})"]
+    if getattr(args, "root", False):
+        q = _quorum(client)
+        ids = [*q["userIds"], user["userId"]]
+        made_root = _activity_output(client.update_root_quorum(q["threshold"], ids), "updateRootQuorumResult")
+        if made_root.code:
+            return Output(f"{lines[0]}, but not added to the root quorum: {made_root.human}", data, made_root.code)
+        data["rootQuorum"] = {"threshold": q["threshold"], "userIds": ids}
+        lines.append(f"added to the root quorum ({q['threshold']} of {len(ids)} must approve)")
+    link = f"{_dashboard_origin(args, client)}/dashboard/#invite/{make_token(client.organization_id, private_hex)}"
+    data["link"] = link
+    hours = args.expires_in / 3600
+    lines += [
+        f"one-time passkey invite for {user.get('userEmail') or user['userName']}, valid {hours:g} h"
+        f" (revoke: strongroom users remove-credential {user['userId']} {name}):",
+        link,
+    ]
+    return Output("\n".join(lines), data)
+
+
+def cmd_dashboard_invite(args: argparse.Namespace) -> Output:
+    client = _client(args)
+    name = args.name or args.email.split("@", 1)[0]
+    return _invite(args, client, {"userName": name, "userEmail": args.email}, created=True)
+
+
+def cmd_users_add_passkey_invite(args: argparse.Namespace) -> Output:
+    client = _client(args)
+    user = _find_user(client, args.user)
+    if not user.get("userEmail"):
+        raise LocalError(f"user {user['userName']} has no email: set one first (users update USER --email …)")
+    return _invite(args, client, user, created=False)
+
+
 def _quorum(client: Any) -> dict[str, Any]:
     org = client.get_organization()["organizationData"]
     by_id = {u["userId"]: u for u in org["users"]}
@@ -1106,6 +1190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s = add(act, "pending", cmd_activities_pending, "activities waiting for votes, newest first")
     s.add_argument("--limit", type=_count, default=50)
+    s.add_argument("--print", choices=["id"], help="print only their ids, one a line")
     s = add(act, "get", cmd_activities_get, "show one activity: its decoded intent, votes and result or failure")
     s.add_argument("activity_id")
     for name, fn in (("approve", cmd_activities_approve), ("reject", cmd_activities_reject)):
@@ -1140,6 +1225,19 @@ def build_parser() -> argparse.ArgumentParser:
     s = add(users, "remove-credential", cmd_users_remove_credential, "remove one of a user's API keys or passkeys")
     s.add_argument("user", metavar="USER", help=user_help)
     s.add_argument("credential", metavar="CREDENTIAL", help="the API key's or passkey's id or name")
+
+    invite_ttl = "how long the link works (default 24h), e.g. 2h, 30m"
+    s = add(users, "add-passkey-invite", cmd_users_add_passkey_invite, "print a one-time link that registers a passkey")
+    s.add_argument("user", metavar="USER", help=user_help)
+    s.add_argument("--expires-in", type=_duration, default=86400, metavar="DURATION", help=invite_ttl)
+    s.add_argument("--origin", help="the dashboard's origin in the link (default: the passkey origin)")
+    dash = sub.add_parser("dashboard", help="the web dashboard").add_subparsers(dest="sub", required=True)
+    s = add(dash, "invite", cmd_dashboard_invite, "create a web user and print a one-time passkey registration link")
+    s.add_argument("--email", required=True, help="the invitee's email (their dashboard login)")
+    s.add_argument("--name", help="the user's name (default: the email's local part)")
+    s.add_argument("--root", action="store_true", help="also add the user to the root quorum")
+    s.add_argument("--expires-in", type=_duration, default=86400, metavar="DURATION", help=invite_ttl)
+    s.add_argument("--origin", help="the dashboard's origin in the link (default: the passkey origin)")
 
     rq = sub.add_parser("root-quorum", help="the root quorum").add_subparsers(dest="sub", required=True)
     add(rq, "show", cmd_root_quorum_show, "the root quorum's users and how many must approve")

@@ -51,6 +51,7 @@ from strongroom.policy import check_policy
 from strongroom.service import render
 from strongroom.service import webauthn as passkeys
 from strongroom.service.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
+from strongroom.service.invites import Invites
 from strongroom.service.queries import Queries
 from strongroom.store.records import Authenticator, Organization, User
 from strongroom.store.repository import Repository
@@ -160,6 +161,7 @@ class Dashboard:
             settings.login_challenges_per_email, settings.login_challenges_per_client, settings.login_challenges_max
         )
         self._issued = itertools.count()
+        self.invites: Invites | None = None  # set by the facade
 
     @functools.cached_property
     def _decoy_key(self) -> bytes:
@@ -276,12 +278,29 @@ class Dashboard:
 
     def register_options(self) -> dict[str, Any]:
         """A challenge for navigator.credentials.create(); the resulting attestation is submitted
-        (create_users / create_authenticators) by an administrator stamping with their own credential."""
+        (create_users / create_authenticators) by an administrator stamping with their own credential,
+        or with a passkey invite (`redeem_invite`). `origins`: where passkeys work (the page warns
+        when it is served from elsewhere)."""
         return {
             "challenge": encoding.b64url_encode(secrets.token_bytes(32)),
             "rpId": self.webauthn.rp_id,
             "rpName": "Strongroom",
+            "origins": list(self.webauthn.origins),
         }
+
+    def _invites(self) -> Invites:
+        if self.invites is None:  # pragma: no cover - the facade always sets it
+            raise InvalidRequest("passkey invites are not enabled")
+        return self.invites
+
+    def invite(self, token: object) -> dict[str, Any]:
+        """Whether an invite can still be redeemed (`Unauthenticated` otherwise), before a passkey is made."""
+        self._invites().check(token)
+        return {"valid": True}
+
+    async def redeem_invite(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Register the invited user's passkey (see `service/invites.py`): the submit answer."""
+        return await self._invites().redeem(data.get("invite"), data.get("email"), data.get("authenticator"))
 
     # -- sessions -----------------------------------------------------------------------------------------
     async def viewer(self, session_id: str) -> Viewer:

@@ -17,6 +17,7 @@ from strongroom.service import audit_trust, webhooks
 from strongroom.service.catalog import CATALOG, Catalog
 from strongroom.service.dashboard import Dashboard
 from strongroom.service.ethrpc import EthRpc
+from strongroom.service.invites import Invites
 from strongroom.service.metrics import Metrics
 from strongroom.service.pipeline import Pipeline
 from strongroom.service.queries import Queries
@@ -75,6 +76,7 @@ class Strongroom:
         self.dashboard: Final = Dashboard(
             settings, self.repo, SessionRepository(self.db), self.queries, clock, passkeys
         )
+        self.dashboard.invites = Invites(self.repo, self.pipeline, clock)  # passkey invites (service/invites.py)
         self.metrics: Final = Metrics(per_organization=settings.metrics_per_organization)
         self.token_problem: str | None = None
         self.keys.observe = self.metrics.observe_signing

@@ -189,6 +189,21 @@ class RecentFingerprints:
         return len(self._seen)
 
 
+INVITE_ACTIVITY: Final = "ACTIVITY_TYPE_CREATE_AUTHENTICATORS_V2"
+
+
+def _check_invite_use(data: JsonObj, principal: auth.Principal, *, read: bool) -> None:
+    """A passkey invite's key registers a passkey for its own user, and does nothing else."""
+    params = data.get("parameters")
+    target = params.get("userId") if isinstance(params, dict) else None
+    if read or data.get("type") != INVITE_ACTIVITY or target != principal.user.id:
+        raise PermissionDenied(
+            "request not authorized: a passkey invite only registers a passkey for its own user"
+            f" ({INVITE_ACTIVITY} with userId `{principal.user.id}`)",
+            code=ErrorCode.REQUEST_NOT_AUTHORIZED,
+        )
+
+
 class Pipeline:
     def __init__(
         self,
@@ -287,6 +302,8 @@ class Pipeline:
         org = self.organization(req_str(data, "organizationId"))
         now_ms = self.clock.now_ms()
         principal = auth.resolve(self.repo, stamp, org, now_ms, read=read, webauthn=self.webauthn, body=body)
+        if auth.is_invite(principal.credential):
+            _check_invite_use(data, principal, read=read)
         if principal.ops:
             await self.repo.write(list(principal.ops))
         return data, org, principal, now_ms
@@ -583,7 +600,13 @@ class Pipeline:
                     self._parking[org.id] = left
             structlog.contextvars.bind_contextvars(activity_status=STATUS_CONSENSUS, organization_id=org.id)
             return activity
-        return await self._execute(entry, org, prepared, activity, now_ms, new=(request.body, principal))
+        # A passkey invite is spent by the activity it stamps, in its transaction, and only if it is
+        # still there: of two redemptions racing past authentication, one conflicts and writes nothing.
+        invite = auth.is_invite(principal.credential)
+        spent = self.repo.users.consume_api_key(org.id, principal.credential.id) if invite else []
+        return await self._execute(
+            entry, org, prepared, activity, now_ms, new=(request.body, principal), extra_ops=spent
+        )
 
     def _check_pending_cap(self, org_id: str, now_ms: int) -> None:
         """At most `max_pending` activities of an organization wait for votes at once.

@@ -257,16 +257,74 @@ async function pageRegister() {
     h("p", { id: "register-hint", class: "hint" },
       "Your browser creates the passkey; its public registration (below) is then added to your user by an ",
       "administrator with create_users or create_authenticators, stamped with their own credential. ",
-      "Nothing secret leaves this device."),
+      "Nothing secret leaves this device. With an invitation link, just open the link instead."),
     field("Passkey name", "register-name", name),
     field("Email (for the administrator)", "register-email", email),
     h("button", { type: "submit", id: "register-button", text: "Create passkey" }),
     field("Registration for the administrator", "registration-output", output));
+  const options = await api("register/options", { method: "POST", body: "{}" });
+  const warning = originWarning(options);
+  if (warning) form.insertBefore(warning, form.children[1]);
   form.addEventListener("submit", guarded(async () => {
     const options = await api("register/options", { method: "POST", body: "{}" });
     const params = await createPasskey(options, name.value, email.value);
     output.value = JSON.stringify(params, null, 2);
     say("Passkey created: give the registration below to an administrator.");
+  }));
+  return [form];
+}
+
+// The dashboard's origin must be one the daemon allows for passkeys (webauthn_origins).
+function originWarning(options) {
+  const allowed = options.origins || [];
+  if (!allowed.length || allowed.includes(location.origin)) return null;
+  return h("p", { class: "error", id: "origin-warning", role: "alert" },
+    `Passkeys made here will not work: this page is served from ${location.origin}, but the daemon accepts `,
+    `passkeys only from ${allowed.join(", ")} (webauthn_origins). Open the dashboard there.`);
+}
+
+// A passkey invite (`strongroom dashboard invite`): the link's fragment holds a one-time secret that
+// registers a passkey for the invited user (create_authenticators, stamped by the invite), then logs in.
+async function pageInvite(token) {
+  const options = await api("register/options", { method: "POST", body: "{}" });
+  const warning = originWarning(options);
+  const name = h("input", { type: "text", required: true, value: "passkey", autocomplete: "off" });
+  const email = h("input", { type: "email", required: true, autocomplete: "username" });
+  const button = h("button", { type: "submit", id: "invite-button", text: "Create passkey and log in" });
+  const form = h("form", { class: "card", "aria-labelledby": "invite-h" },
+    h("h2", { id: "invite-h", text: "Accept an invitation" }),
+    warning,
+    h("p", { class: "hint" },
+      "This one-time link registers a passkey for your user. Type the email the invitation was sent to; ",
+      "your browser creates the passkey and only its public part is sent."),
+    field("Email", "invite-email", email),
+    field("Passkey name", "invite-name", name),
+    button);
+  try {
+    await api("invite", { method: "POST", body: JSON.stringify({ invite: token }) });
+  } catch (err) {
+    button.disabled = true;
+    fail(err.message);
+  }
+  form.addEventListener("submit", guarded(async () => {
+    const fresh = await api("register/options", { method: "POST", body: "{}" });
+    const authenticator = await createPasskey(fresh, name.value, email.value);
+    const out = await api("invite", {
+      method: "POST",
+      body: JSON.stringify({ invite: token, email: email.value, authenticator }),
+    });
+    history.replaceState(null, "", "#overview"); // the secret is spent: keep it out of the address bar
+    if (out.activity.status !== "ACTIVITY_STATUS_COMPLETED") {
+      say(`Passkey submitted: activity ${out.activity.id} is ${out.activity.status} (the root quorum approves it).`);
+      return;
+    }
+    say("Passkey registered. Confirm with it to log in…");
+    const login = await api("login/options", { method: "POST", body: JSON.stringify({ email: email.value }) });
+    const assertion = await getAssertion(
+      fromB64url(login.challenge), login.rpId, login.allowCredentials.map((c) => c.id));
+    await api("login", { method: "POST", body: JSON.stringify({ email: email.value, assertion }) });
+    say("Passkey registered, logged in.");
+    await start("#overview");
   }));
   return [form];
 }
@@ -790,6 +848,7 @@ async function render() {
   let content;
   try {
     if (page === "register") content = await pageRegister();
+    else if (page === "invite") content = await pageInvite(arg || "");
     else if (!session) content = await pageLogin();
     else if (page === "users") content = await pageUsers();
     else if (page === "user") content = await pageUser(arg);
@@ -806,7 +865,7 @@ async function render() {
   }
   main.replaceChildren(...content);
   addCopyButtons(main);
-  main.dataset.page = session ? page : (page === "register" ? "register" : "login");
+  main.dataset.page = page === "register" || page === "invite" ? page : (session ? page : "login");
 }
 
 async function start(hash) {
