@@ -163,9 +163,16 @@ def worker_pids(d: Daemon) -> dict[str, int]:
     return pids
 
 
+def start_workers(data: Path) -> Daemon:
+    """A daemon with two workers, once both are ready (the daemon answers as soon as one is)."""
+    d = start_daemon(data, config=CONFIG)
+    assert '"workers_ready"' in d.logs(wait_for='"workers_ready"', timeout=30), d.logs()
+    return d
+
+
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[Daemon]:
-    d = start_daemon(tmp_path / "d", config=CONFIG)
+    d = start_workers(tmp_path / "d")
     yield d
     d.stop()
 
@@ -265,10 +272,24 @@ def test_a_worker_that_dies_is_restarted(two_workers: Daemon) -> None:
     assert worker_pids(d)["0"] == old["0"]  # the other worker was never disturbed
     assert d.process.poll() is None
 
+    # Both at once: they are restarted together, and each opens the token once (SoftHSM2 fails
+    # two logins at the same moment; the workers take turns).
+    old = worker_pids(d)
+    for pid in old.values():
+        os.kill(pid, signal.SIGKILL)
+    for worker in ("0", "1"):
+        WorkerConnection(d, worker)
+    logs = d.logs(wait_for='"worker_ready","level"')
+    assert logs.count('"worker_died"') == 3, logs
+    assert logs.count('"worker_started"') == 2 + 1 + 2, logs
+    assert set(worker_pids(d).values()).isdisjoint(old.values())
+    status, data = WorkerConnection(d, "0").post(SIGN_PATH, sign_body(d.organization_id, key, "after both"))
+    assert status == 200, data
+
 
 def test_workers_that_cannot_start_fail_the_daemon_with_one_line(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    d = start_daemon(data, config=CONFIG)
+    d = start_workers(data)
     d.stop()
     (data / "softhsm" / "user.pin").write_text("000000\n")  # the token refuses this PIN
     out = run_cli("serve", "--port", "0", data_dir=data, check=False)
@@ -283,7 +304,7 @@ def test_kill_9_parent_and_workers_under_load_then_restart(tmp_path: Path) -> No
     worker at once; after a restart everything acknowledged is there, once, and replays of the
     acknowledged bodies return the original activities."""
     data = tmp_path / "d"
-    d = start_daemon(data, config=CONFIG)
+    d = start_workers(data)
     org = d.organization_id
     acknowledged: dict[bytes, dict[str, Any]] = {}
     errors: list[str] = []
@@ -340,7 +361,7 @@ def test_kill_9_parent_and_workers_under_load_then_restart(tmp_path: Path) -> No
     report = json.loads(run_cli("audit", "verify", "--json", data_dir=data).stdout)
     assert report["ok"], report
 
-    d = start_daemon(data, config=CONFIG)
+    d = start_workers(data)
     try:
         rows = db_rows(d, "SELECT id, fingerprint, status FROM activities WHERE type = ?", (SIGN,))
         by_id = {r[0]: r for r in rows}

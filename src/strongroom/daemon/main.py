@@ -54,7 +54,11 @@ def _serve(
     configure_logging(settings.log_format, level, buffered=True)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        service = Strongroom.open(settings, clock=clock)
+        if listeners is None:
+            service = Strongroom.open(settings, clock=clock)
+        else:
+            with workers.opening(settings.data_dir):
+                service = Strongroom.open(settings, clock=clock)
         try:
             asyncio.run(lifecycle.run(settings, service, listeners, ready))
         finally:

@@ -16,7 +16,9 @@ Sockets, made once by the parent and inherited:
   (mode 0600 in a 0700 directory, as one process does) and removes it when it stops.
 
 Start-up: worker 0 starts alone (it creates what a first start creates: the token's webhook and
-notary keys, pinned audit key, login decoy key, schema migrations), then the others. If a
+notary keys, pinned audit key, login decoy key, schema migrations), then the others; a worker
+opens the token and the store holding a lock (`opening`), so two never initialise SoftHSM2 at
+the same moment, at the first start or at a restart. If a
 worker exits before it is ready, the parent stops the others and fails with one line naming the
 worker and its error. Afterwards a worker that dies is restarted (after a pause that grows while
 it keeps dying young). SIGTERM or SIGINT to the parent stops every worker cleanly, then the
@@ -29,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import select
 import signal
@@ -36,7 +39,7 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -56,6 +59,28 @@ RESTART_PAUSE_S: Final = (0.1, 5.0)
 YOUNG_S: Final = 10.0
 """A worker that dies within this long of its start died young (the pause grows)."""
 _PR_SET_PDEATHSIG: Final = 1
+
+
+OPEN_LOCK_NAME: Final = ".workers-open.lock"
+"""In the data directory: held by a worker while it opens the token and the store."""
+
+
+@contextlib.contextmanager
+def opening(data_dir: Path) -> Iterator[None]:
+    """One worker at a time opens the token (initialise, log in, probe) and the store.
+
+    SoftHSM2 is not safe against two processes initialising and logging in at the same moment:
+    measured here, one of them then fails to find the token or to load the module most of the
+    time (a login rewrites the token's file while the other reads it). Once open, concurrent
+    use (signing, making and destroying keys in one process while another starts) is fine.
+    Serialising the start also means a first start's lazy creations (keys, files) happen once.
+    """
+    fd = os.open(data_dir / OPEN_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class StartFailed(Exception):
