@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -202,6 +203,22 @@ def test_two_workers_serve_and_a_key_made_by_one_signs_on_the_other(two_workers:
     assert (status, data["message"]) == (403, "policy engine denied request explicitly")
 
 
+def test_the_local_socket_is_served_by_the_workers_and_removed_at_stop(tmp_path: Path) -> None:
+    d = start_workers(tmp_path / "d")
+    path = d.data_dir / "run" / "strongroom.sock"
+    try:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        c = Client(f"unix://{path}", ApiKeyStamper.from_files(d.key_prefix), d.organization_id)
+        key = create_key(WorkerConnection(d, "1"), d.organization_id)  # made by worker 1
+        for i in range(10):
+            signed = c.sign_raw_payload(key, f"local {i}", "PAYLOAD_ENCODING_TEXT_UTF8", "HASH_FUNCTION_KECCAK256")
+            assert signed["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"
+    finally:
+        d.stop()
+    assert d.process.returncode == 0
+    assert not path.exists()
+
+
 def test_identical_submissions_and_approvals_raced_at_both_workers_execute_once(two_workers: Daemon) -> None:
     d = two_workers
     org = d.organization_id
@@ -378,3 +395,38 @@ def test_kill_9_parent_and_workers_under_load_then_restart(tmp_path: Path) -> No
     finally:
         d.stop()
     assert json.loads(run_cli("audit", "verify", "--json", data_dir=data).stdout)["ok"]
+
+
+def test_one_quota_holds_across_workers(two_workers: Daemon) -> None:
+    """Quota N, concurrent signing through both workers: exactly N signatures, the rest refused."""
+    d, quota, requests = two_workers, 6, 20
+    org = d.organization_id
+    key = create_key(WorkerConnection(d, "0"), org)
+    run_cli("usage", "set-quota", "--organization", org, "--signatures", str(quota), data_dir=d.data_dir)
+    for worker in ("0", "1"):  # each worker re-reads a quota within 5 s
+        c = WorkerConnection(d, worker)
+        deadline = time.monotonic() + 15
+        while True:
+            body = {"organizationId": org}
+            status, data = c.post("/public/v1/query/get_usage", json.dumps(body).encode())
+            assert status == 200, data
+            if data["usage"].get("monthlySignatureQuota") == str(quota):
+                break
+            assert time.monotonic() < deadline, data
+            time.sleep(0.2)
+    connections = [WorkerConnection(d, str(i % 2)) for i in range(requests)]
+    barrier = threading.Barrier(requests)
+
+    def send(i: int) -> tuple[int, Any]:
+        body = sign_body(org, key, f"quota {i}")
+        barrier.wait()
+        return connections[i].post(SIGN_PATH, body)
+
+    with ThreadPoolExecutor(requests) as pool:
+        results = list(pool.map(send, range(requests)))
+    completed = [x for s, x in results if s == 200 and x["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"]
+    refused = [x for s, x in results if s == 429]
+    assert len(completed) == quota, results
+    assert len(refused) == requests - quota, results
+    assert db_rows(d, "SELECT signatures FROM usage WHERE organization_id = ?", (org,)) == [(quota,)]
+    assert db_rows(d, "SELECT count(*) FROM usage_reservations WHERE organization_id = ?", (org,)) == [(0,)]
