@@ -430,3 +430,17 @@ def test_one_quota_holds_across_workers(two_workers: Daemon) -> None:
     assert len(refused) == requests - quota, results
     assert db_rows(d, "SELECT signatures FROM usage WHERE organization_id = ?", (org,)) == [(quota,)]
     assert db_rows(d, "SELECT count(*) FROM usage_reservations WHERE organization_id = ?", (org,)) == [(0,)]
+
+
+def test_workers_is_a_setting_with_an_environment_override(tmp_path: Path) -> None:
+    from strongroom.config import load_settings
+    from strongroom.errors import ConfigError
+
+    (tmp_path / "strongroom.toml").write_text('workers = 3\n[token]\nmodule = "m.so"\nlabel = "t"\n')
+    assert load_settings(tmp_path, environ={}).workers == 3
+    assert load_settings(tmp_path, environ={"STRONGROOM_WORKERS": "2"}).workers == 2
+    (tmp_path / "strongroom.toml").write_text('[token]\nmodule = "m.so"\nlabel = "t"\n')
+    assert load_settings(tmp_path, environ={}).workers == 1
+    for bad in ("0", "65", "two"):
+        with pytest.raises(ConfigError, match="`workers` must be"):
+            load_settings(tmp_path, environ={"STRONGROOM_WORKERS": bad})
