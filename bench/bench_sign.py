@@ -10,6 +10,10 @@ For each path (token secp256k1, software-fallback secp256k1, token ed25519):
    200 answer left exactly one COMPLETED activity. Stop the daemon.
 4. floor: bench/floor.py on the same data dir (same token, same key), same warm-up and run.
 
+`--workers N` runs the daemon with `workers = N` and the floor with N processes as well (each
+with its own SO_REUSEPORT socket and token session), so the ratio compares like with like;
+`--loop uvloop` runs both servers on uvloop (installed separately: `pip install uvloop`).
+
 Ends with one line per path:
 `PATH e2e_rps=N floor_rps=N ratio=R e2e_p99_ms=N floor_p99_ms=N`.
 Never part of the test suite; run by hand (`make bench`, or `--quick` for ~3 s runs).
@@ -300,15 +304,20 @@ def activity_counts(db: Path, after_seq: int) -> tuple[int, dict[str, int]]:
     return int(seq), {str(s): int(n) for s, n in rows}
 
 
-def settle_activities(db: Path, after_seq: int) -> dict[str, int]:
-    """Counts once the daemon has committed the requests still in flight when wrk stopped."""
+def settle_activities(db: Path, after_seq: int, quiet_s: float = 1.5) -> dict[str, int]:
+    """Counts once the daemon has committed the requests still in flight when wrk stopped: when
+    no new activity has appeared for `quiet_s` (on a busy machine a straggler can take far more
+    than one poll interval; counted later, a warm-up straggler would look like an extra activity)."""
     last: dict[str, int] | None = None
-    for _ in range(50):
+    quiet_since = time.monotonic()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         _, counts = activity_counts(db, after_seq)
-        if counts == last:
+        if counts != last:
+            last, quiet_since = counts, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
             return counts
-        last = counts
-        time.sleep(0.3)
+        time.sleep(0.1)
     return last or {}
 
 
