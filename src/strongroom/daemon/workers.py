@@ -292,17 +292,19 @@ class Parent:
             if w.ready_fd >= 0 and w.ready_fd in readable:
                 self._read_ready(w)
 
-    def start(self, group: list[_Worker]) -> None:
-        """Start `group` and wait until each is ready; `StartFailed` if one dies first."""
+    def start(self, group: list[_Worker]) -> bool:
+        """Start `group` and wait until each is ready (False: a signal asked to stop first);
+        `StartFailed` if one dies first."""
         for w in group:
             self.spawn(w)
         while not all(w.ready for w in group):
             if self.stopping:
-                raise StartFailed("stopped by a signal while the workers were starting")
+                return False
             self._wait(0.5)
             for w, status in self._reap():
                 why = w.error.decode(errors="replace").strip() or _describe(status)
                 raise StartFailed(f"worker {w.index} could not start: {why}")
+        return True
 
     def supervise(self) -> None:
         while not self.stopping:
@@ -379,10 +381,10 @@ def run(settings: Settings, worker_main: WorkerMain) -> None:
     parent.install_signals()
     log.info("workers_starting", workers=settings.workers, port=parent.port, parent_pid=os.getpid())
     try:
-        parent.start(parent.workers[:1])  # alone: it creates what a first start creates
-        parent.start(parent.workers[1:])
-        log.info("workers_ready", workers=settings.workers, port=parent.port)
-        parent.supervise()
+        # Worker 0 alone: it creates what a first start creates.
+        if parent.start(parent.workers[:1]) and parent.start(parent.workers[1:]):
+            log.info("workers_ready", workers=settings.workers, port=parent.port)
+            parent.supervise()
         log.info("shutting_down", workers=settings.workers)
     finally:
         parent.stop()
