@@ -37,11 +37,11 @@ FUZZ_CASES ?= 10000
 fuzz: dev-deps
 	STRONGROOM_FUZZ_CASES=$(FUZZ_CASES) $(VENV)/bin/pytest -q -m fuzz -p no:cacheprovider tests/fuzz
 
-## make bench: end-to-end throughput and latency against the bare floor (run by hand)
+## make bench: end-to-end throughput and latency against the bare floor, policies, scale (run by hand);
+## ends with a summary: one line per signing path, policies_100_ms, the scale table
+BENCH_WORKERS ?= 2
 bench: dev-deps
-	$(PY) bench/bench_sign.py
-	$(PY) bench/bench_policy.py
-	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_all.py --workers $(BENCH_WORKERS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -58,6 +58,7 @@ class Settings:
     token: TokenSettings
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1  # processes serving the API (daemon/workers.py); one token, one store
     database: Path | None = None
     database_url: str | None = None  # postgresql://...: several replicas share this database
     max_body_bytes: int = 256 * 1024
@@ -213,10 +214,21 @@ def _port(key: str, value: object) -> int:
     return n
 
 
+MAX_WORKERS: Final = 64
+
+
+def _workers(key: str, value: object) -> int:
+    n = _positive(key, value)
+    if n > MAX_WORKERS:
+        raise ConfigError(f"`{key}` must be at most {MAX_WORKERS}")
+    return n
+
+
 # setting -> parser; the path-valued ones are resolved against the data directory
 _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "host": _str,
     "port": _port,
+    "workers": _workers,
     "database": _str,
     "database_url": _database_url,
     "max_body_bytes": _positive,

@@ -112,6 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> Output:
 
     from strongroom.config import load_settings
     from strongroom.daemon.main import serve
+    from strongroom.daemon.workers import StartFailed
 
     settings = load_settings(Path(args.data_dir))
     if args.host is not None:
@@ -128,6 +129,8 @@ def cmd_serve(args: argparse.Namespace) -> Output:
         serve(settings)
     except OSError as err:  # e.g. the port is taken: one line, not a traceback
         raise LocalError(f"cannot serve on {settings.host}:{settings.port}: {err.strerror or err}") from None
+    except StartFailed as err:
+        raise LocalError(f"cannot start {settings.workers} workers: {err}") from None
     return Output("", None)
 
 

@@ -43,7 +43,7 @@ class Strongroom:
             keystore.ensure_kek()  # the fallback will be needed: fail now, not at the first key
         keystore.ensure_webhook_key()  # before any worker thread could race to create it
         self.keys: Final = AsyncKeyStore(keystore, threads=settings.token.threads)
-        self.db: Final = open_database(settings.database_url, settings.database_path)
+        self.db: Final = open_database(settings.database_url, settings.database_path, shared=settings.workers > 1)
         self.repo: Final = Repository(self.db)
         # The database is untrusted: what decides authorisation is checked against the token.
         self.notary: Final = Notary(token)

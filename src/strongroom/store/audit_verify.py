@@ -75,7 +75,7 @@ def read_pinned(path: Path) -> PinnedKey:
 
 
 def _write_file(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # the daemon's workers may write at once
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
