@@ -173,11 +173,15 @@ def test_a_wallet_account_is_listed_and_signs_over_json_rpc(daemon: Daemon) -> N
     assert Account.recover_message(encode_defunct(b"hello"), signature=out["result"]) == eth
 
 
+last_body: list[bytes] = [b""]
+
+
 def batch(client: Client, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A JSON-RPC batch: each call with the organization and a timestamp, the whole body stamped once."""
     now = str(int(time.time() * 1000))
     body = [{"jsonrpc": "2.0", "organizationId": client.organization_id, "timestampMs": now, **c} for c in calls]
-    status, data = client.post_raw("/eth/rpc", json.dumps(body).encode())
+    last_body[0] = json.dumps(body).encode()
+    status, data = client.post_raw("/eth/rpc", last_body[0])
     assert status == 200, data
     assert isinstance(data, list), data
     return data
@@ -213,6 +217,10 @@ def test_a_batch_is_answered_call_by_call_in_order(daemon: Daemon) -> None:
     assert answers[6]["error"]["code"] == -32601  # no upstream node
     # Each signing call of the batch is its own activity, the two identical ones too (3: the call
     # with no such key is refused before it is one).
+    assert len(activity_ids(client) - before) == 3
+    # The same body again (a replay inside the window) answers the same activities: nothing new is signed.
+    status, again = client.post_raw("/eth/rpc", last_body[0])
+    assert [a.get("result") for a in again] == [a.get("result") for a in answers]
     assert len(activity_ids(client) - before) == 3
 
     # Not an object, another organization, no timestamp: that call is refused, the others answered.
