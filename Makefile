@@ -17,8 +17,10 @@ dev-deps:
 lock: dev-deps
 	$(VENV)/bin/python -m pip install -q uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
-	@# the runtime lock takes the dev lock's versions: what is served is what the tests ran
+	@# the runtime locks take the dev lock's versions: what is served is what the tests ran
+	@# (runtime: SQLite only; postgres: with the [postgres] extra, for database_url and deploy/Containerfile)
 	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -c requirements/dev.lock -o requirements/runtime.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgres --universal --python-version 3.11 --generate-hashes -q -c requirements/dev.lock -o requirements/postgres.lock
 
 ## make serve: create the embedded default under ./var on first run, then serve the API
 serve: deps

@@ -83,6 +83,9 @@ class Settings:
     webhook_backoff_base_ms: int = 2000  # the wait after a failed attempt, doubled after each failure ...
     webhook_backoff_max_ms: int = 3600 * 1000  # ... up to this
     webhook_max_attempts: int = 20  # then the delivery is left as failed
+    eth_upstream_url: str | None = None  # http(s) URL of an Ethereum node: /eth/rpc passes the node's methods to it
+    eth_upstream_timeout_s: float = 10.0  # one call to that node, connection included
+    eth_rpc_max_batch: int = 20  # calls in one JSON-RPC batch to /eth/rpc
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -207,6 +210,14 @@ def _listen(key: str, value: object) -> str:
     return text
 
 
+def _http_url(key: str, value: object) -> str:
+    text = _str(key, value).strip()
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"`{key}` must be an `http://` or `https://` URL")
+    return text
+
+
 def _port(key: str, value: object) -> int:
     n = _int(key, value)
     if not 0 <= n <= 65535:
@@ -253,6 +264,9 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "webhook_backoff_base_ms": _positive,
     "webhook_backoff_max_ms": _positive,
     "webhook_max_attempts": _positive,
+    "eth_upstream_url": _http_url,
+    "eth_upstream_timeout_s": _number,
+    "eth_rpc_max_batch": _positive,
 }
 _PATHS: Final = {"database", "unix_socket"}
 _TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}

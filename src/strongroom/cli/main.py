@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from strongroom import __version__
+from strongroom.cli import completion
 from strongroom.errors import StrongroomError
 from strongroom.strictjson import is_ascii_digits
 
@@ -1042,6 +1043,11 @@ def cmd_request(args: argparse.Namespace) -> Output:
 
 
 # -- parser -------------------------------------------------------------------------------------------------
+def cmd_completion(args: argparse.Namespace) -> Output:
+    text = completion.script(build_parser(), args.shell)
+    return Output(text.rstrip("\n"), {"shell": args.shell, "script": text})
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="strongroom", description="Strongroom: keys behind a PKCS#11 token, Turnkey's API."
@@ -1276,6 +1282,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="notarise organizations that predate notarisation, as they are (explicit consent)",
     )
+
+    s = add(sub, "completion", cmd_completion, "print a shell completion script: bash, zsh or fish")
+    s.add_argument("shell", choices=completion.SHELLS)
 
     s = add(sub, "request", cmd_request, "stamp and send any API call (like tkcli request)")
     s.add_argument("--path", required=True, help="e.g. /public/v1/query/whoami")

@@ -16,7 +16,7 @@ from strongroom.logs import get_logger
 from strongroom.service import audit_trust, webhooks
 from strongroom.service.catalog import CATALOG, Catalog
 from strongroom.service.dashboard import Dashboard
-from strongroom.service.ethrpc import EthRpc
+from strongroom.service.ethrpc import EthRpc, Upstream
 from strongroom.service.invites import Invites
 from strongroom.service.metrics import Metrics
 from strongroom.service.pipeline import Pipeline
@@ -71,7 +71,8 @@ class Strongroom:
             backoff_max_ms=settings.webhook_backoff_max_ms,
             max_attempts=settings.webhook_max_attempts,
         )
-        self.ethrpc: Final = EthRpc(self.pipeline)  # POST /eth/rpc: wallet methods over the same pipeline
+        # POST /eth/rpc: wallet methods over the same pipeline (the transport sets its upstream node)
+        self.ethrpc: Final = EthRpc(self.pipeline, max_batch=settings.eth_rpc_max_batch)
         # The dashboard's login, sessions (in the store: shared by replicas) and reads.
         self.dashboard: Final = Dashboard(
             settings, self.repo, SessionRepository(self.db), self.queries, clock, passkeys
@@ -146,9 +147,13 @@ class Strongroom:
     async def query(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         return await self.queries.run(name, body, headers)
 
-    async def eth_rpc(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        """One Ethereum JSON-RPC call (see `service/ethrpc.py`): a result or a JSON-RPC error object."""
+    async def eth_rpc(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | list[dict[str, Any]]:
+        """One Ethereum JSON-RPC call or batch (see `service/ethrpc.py`): result and error objects."""
         return await self.ethrpc.handle(body, headers)
+
+    def use_eth_upstream(self, upstream: Upstream | None) -> None:
+        """The Ethereum node `/eth/rpc` passes the node's methods to (`eth_upstream_url`)."""
+        self.ethrpc.upstream = upstream
 
     async def checkpoint(self) -> bool:
         """Sign the audit chain head with the token's audit key, if it moved since the last one."""

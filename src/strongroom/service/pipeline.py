@@ -299,14 +299,30 @@ class Pipeline:
         stamp = auth.parse_stamp(headers)
         auth.verify_stamp(stamp, body)
         data = self.parse_body(body)
-        org = self.organization(req_str(data, "organizationId"))
+        org, principal, now_ms = await self._credential(stamp, body, req_str(data, "organizationId"), data, read=read)
+        return data, org, principal, now_ms
+
+    async def authenticate_for(
+        self, headers: Mapping[str, str], body: bytes, org_id: str, *, read: bool
+    ) -> tuple[Organization, Principal, int]:
+        """As `authenticate`, for a body that is not one envelope (a JSON-RPC batch): the caller
+        read `org_id` from it. The stamp is verified over the exact bytes first. A passkey invite's
+        key is refused here: it only ever registers its user's passkey, which is not a JSON-RPC call."""
+        stamp = auth.parse_stamp(headers)
+        auth.verify_stamp(stamp, body)
+        return await self._credential(stamp, body, org_id, {}, read=read)
+
+    async def _credential(
+        self, stamp: auth.Stamp, body: bytes, org_id: str, data: JsonObj, *, read: bool
+    ) -> tuple[Organization, Principal, int]:
+        org = self.organization(org_id)
         now_ms = self.clock.now_ms()
         principal = auth.resolve(self.repo, stamp, org, now_ms, read=read, webauthn=self.webauthn, body=body)
         if auth.is_invite(principal.credential):
             _check_invite_use(data, principal, read=read)
         if principal.ops:
             await self.repo.write(list(principal.ops))
-        return data, org, principal, now_ms
+        return org, principal, now_ms
 
     # -- submit ---------------------------------------------------------------------------------------
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -351,7 +367,15 @@ class Pipeline:
         return await self._record(entry, params, body, org, principal, now_ms, park=True)
 
     async def submit_as(
-        self, activity_type: str, params: JsonObj, body: bytes, org: Organization, principal: Principal, now_ms: int
+        self,
+        activity_type: str,
+        params: JsonObj,
+        body: bytes,
+        org: Organization,
+        principal: Principal,
+        now_ms: int,
+        *,
+        part: int | None = None,
     ) -> dict[str, Any]:
         """An activity for a request authenticated (and its timestamp checked) by another transport.
 
@@ -359,13 +383,15 @@ class Pipeline:
         recorded as the activity's evidence and fingerprint, as a Turnkey envelope is. It is not an
         envelope, and a vote re-reads a pending activity's parameters from the envelope, so the
         request must be decided at once: one that needs approvals is refused, not parked.
+        `part` is the call's position when `body` carries several (a JSON-RPC batch): each call is
+        its own activity, fingerprinted by the body and its position.
         """
         entry = self.catalog.by_type[activity_type]
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
         with self.repo.request_scope():
             return await self._audited(
-                entry, org, principal, self._record(entry, params, body, org, principal, now_ms, park=False)
+                entry, org, principal, self._record(entry, params, body, org, principal, now_ms, park=False, part=part)
             )
 
     async def _record(
@@ -378,8 +404,9 @@ class Pipeline:
         now_ms: int,
         *,
         park: bool,
+        part: int | None = None,
     ) -> dict[str, Any]:
-        fingerprint = hashlib.sha256(body).hexdigest()
+        fingerprint = hashlib.sha256(body if part is None else body + b"\n#%d" % part).hexdigest()
         if fingerprint in self.recent:
             existing = self.repo.activities.activity_by_fingerprint(fingerprint)
             if existing is not None:

@@ -131,9 +131,9 @@ def verify_database(
     """The whole chain of a SQLite file (a Path) or a PostgreSQL database (a URL)."""
     conn: Any
     if isinstance(source, str):
-        import psycopg
+        from strongroom.store.postgres import connect  # ConfigError naming the extra without it
 
-        conn = psycopg.connect(source, autocommit=True)
+        conn = connect(source)
     else:
         conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:
