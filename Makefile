@@ -17,8 +17,10 @@ dev-deps:
 lock: dev-deps
 	$(VENV)/bin/python -m pip install -q uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes -q -o requirements/dev.lock
-	@# the runtime lock takes the dev lock's versions: what is served is what the tests ran
+	@# the runtime locks take the dev lock's versions: what is served is what the tests ran
+	@# (runtime: SQLite only; postgres: with the [postgres] extra, for database_url and deploy/Containerfile)
 	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -q -c requirements/dev.lock -o requirements/runtime.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgres --universal --python-version 3.11 --generate-hashes -q -c requirements/dev.lock -o requirements/postgres.lock
 
 ## make serve: create the embedded default under ./var on first run, then serve the API
 serve: deps
@@ -37,11 +39,11 @@ FUZZ_CASES ?= 10000
 fuzz: dev-deps
 	STRONGROOM_FUZZ_CASES=$(FUZZ_CASES) $(VENV)/bin/pytest -q -m fuzz -p no:cacheprovider tests/fuzz
 
-## make bench: end-to-end throughput and latency against the bare floor (run by hand)
+## make bench: end-to-end throughput and latency against the bare floor, policies, scale (run by hand);
+## ends with a summary: one line per signing path, policies_100_ms, the scale table
+BENCH_WORKERS ?= 2
 bench: dev-deps
-	$(PY) bench/bench_sign.py
-	$(PY) bench/bench_policy.py
-	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_all.py --workers $(BENCH_WORKERS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

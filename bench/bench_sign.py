@@ -10,6 +10,10 @@ For each path (token secp256k1, software-fallback secp256k1, token ed25519):
    200 answer left exactly one COMPLETED activity. Stop the daemon.
 4. floor: bench/floor.py on the same data dir (same token, same key), same warm-up and run.
 
+`--workers N` runs the daemon with `workers = N` and the floor with N processes as well (each
+with its own SO_REUSEPORT socket and token session), so the ratio compares like with like;
+`--loop uvloop` runs both servers on uvloop (installed separately: `pip install uvloop`).
+
 Ends with one line per path:
 `PATH e2e_rps=N floor_rps=N ratio=R e2e_p99_ms=N floor_p99_ms=N`.
 Never part of the test suite; run by hand (`make bench`, or `--quick` for ~3 s runs).
@@ -44,6 +48,8 @@ BENCH = Path(__file__).resolve().parent
 LUA = BENCH / "stamped.lua"
 SUBMIT_PATH = "/public/v1/submit/sign_raw_payload"
 FALLBACK_MASK = ("CKM_EC_KEY_PAIR_GEN", "CKM_ECDSA")
+WORKERS = 1
+"""Processes of the daemon (`workers`) and of the floor, the same for both."""
 
 
 @dataclass(frozen=True)
@@ -114,9 +120,16 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of a process (all its threads) and of its live children (workers), from /proc."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -153,14 +166,20 @@ def ensure_wrk() -> str:
 
 
 def python_cmd(args: argparse.Namespace, target: str) -> list[str]:
-    """`python -m strongroom` / `python floor.py`, optionally with another GIL switch interval (diagnostics)."""
-    if args.switch_interval is None:
+    """`python -m strongroom` / `python floor.py`, optionally with another GIL switch interval
+    (diagnostics) or on uvloop (`--loop uvloop`: its policy is installed before anything runs, so
+    every `asyncio.run`, in every worker, runs on it)."""
+    if args.switch_interval is None and args.loop == "asyncio":
         return [sys.executable, "-m", target] if target == "strongroom" else [sys.executable, target]
     run = f"runpy.run_module({target!r}, run_name='__main__')"
     if target != "strongroom":
         run = f"runpy.run_path({target!r}, run_name='__main__')"
-    code = f"import runpy, sys; sys.setswitchinterval({args.switch_interval}); sys.argv[0] = {target!r}; {run}"
-    return [sys.executable, "-c", code]
+    setup = "import runpy, sys; "
+    if args.switch_interval is not None:
+        setup += f"sys.setswitchinterval({args.switch_interval}); "
+    if args.loop == "uvloop":
+        setup += "import uvloop; uvloop.install(); "
+    return [sys.executable, "-c", f"{setup}sys.argv[0] = {target!r}; {run}"]
 
 
 # -- request generation -----------------------------------------------------------------------------
@@ -269,6 +288,8 @@ def py_spy(args: argparse.Namespace, procs: Procs, pid: int, name: str, duration
     out = Path(args.py_spy) / f"{name}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [exe, "record", "--pid", str(pid), "--duration", str(math.ceil(duration)), "--format", "raw"]
+    if args.workers > 1:
+        cmd.append("--subprocesses")
     cmd += ["--rate", "250", "--threads", "--nonblocking", "--output", str(out)]
     return procs.start(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -283,15 +304,20 @@ def activity_counts(db: Path, after_seq: int) -> tuple[int, dict[str, int]]:
     return int(seq), {str(s): int(n) for s, n in rows}
 
 
-def settle_activities(db: Path, after_seq: int) -> dict[str, int]:
-    """Counts once the daemon has committed the requests still in flight when wrk stopped."""
+def settle_activities(db: Path, after_seq: int, quiet_s: float = 1.5) -> dict[str, int]:
+    """Counts once the daemon has committed the requests still in flight when wrk stopped: when
+    no new activity has appeared for `quiet_s` (on a busy machine a straggler can take far more
+    than one poll interval; counted later, a warm-up straggler would look like an extra activity)."""
     last: dict[str, int] | None = None
-    for _ in range(50):
+    quiet_since = time.monotonic()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         _, counts = activity_counts(db, after_seq)
-        if counts == last:
+        if counts != last:
+            last, quiet_since = counts, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
             return counts
-        last = counts
-        time.sleep(0.3)
+        time.sleep(0.1)
     return last or {}
 
 
@@ -307,7 +333,8 @@ def bench_path(bp: BenchPath, args: argparse.Namespace, wrk: str, tmp: Path, pro
     out = subprocess.run(init, check=True, capture_output=True, env=env, cwd=REPO)
     # Every guard stays on; the per-IP rate limit is raised so that wrk (one IP) measures signing.
     cfg = data / "strongroom.toml"
-    cfg.write_text("rate_limit_per_second = 1000000\n" + cfg.read_text())  # before the [token] table
+    head = f"rate_limit_per_second = 1000000\nworkers = {args.workers}\n"
+    cfg.write_text(head + cfg.read_text())  # before the [token] table
     info = json.loads(out.stdout)
     db = data / "strongroom.sqlite3"
 
@@ -392,6 +419,8 @@ def bench_path(bp: BenchPath, args: argparse.Namespace, wrk: str, tmp: Path, pro
                 str(port),
                 "--key-id",
                 key_id,
+                "--workers",
+                str(args.workers),
             ],
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -423,6 +452,8 @@ def main() -> int:
     ap.add_argument("--paths", default=",".join(p.name for p in PATHS), help="comma-separated subset")
     ap.add_argument("--py-spy", metavar="DIR", help="also record py-spy raw profiles of the servers into DIR")
     ap.add_argument("--switch-interval", type=float, help="diagnostics: sys.setswitchinterval() in both servers")
+    ap.add_argument("--workers", type=int, default=WORKERS, help=f"daemon and floor processes ({WORKERS})")
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of both servers")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print wrk's own output")
     args = ap.parse_args()
@@ -439,7 +470,8 @@ def main() -> int:
     results: dict[str, tuple[WrkResult, WrkResult]] = {}
     print(
         f"strongroom bench: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency "
-        f"(warm-up {args.warmup:g} s), {os.cpu_count()} CPUs, data in {tmp}",
+        f"(warm-up {args.warmup:g} s), {args.workers} worker process(es) on the {args.loop} loop for "
+        f"the daemon and the floor, {os.cpu_count()} CPUs, data in {tmp}",
         file=sys.stderr,
     )
     try:

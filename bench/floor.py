@@ -11,17 +11,22 @@ Run it on a daemon's data directory while that daemon is stopped:
 
     python bench/floor.py --data-dir D --port P --key-id KEY_ID
 
-Same HTTP settings as `strongroom serve`: one process, default asyncio loop, access log off,
-backlog 1024, same client_max_size.
+Same HTTP settings as `strongroom serve`: default asyncio loop, access log off, backlog 1024,
+same client_max_size; and the same process layout: `--workers N` (as the daemon's `workers`
+setting) forks N processes, each with its own `SO_REUSEPORT` socket on the port and its own
+PKCS#11 session opened after the fork, so the ratio compares like with like.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import sqlite3
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,7 @@ import orjson
 from aiohttp import web
 
 from strongroom.config import load_settings
+from strongroom.daemon.workers import opening
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -78,10 +84,10 @@ def make_app(keys: Any, ref: Any, max_body: int) -> web.Application:
     return app
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
+async def _serve(app: web.Application, sock: socket.socket) -> None:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024)
+    site = web.SockSite(runner, sock, backlog=1024)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,7 +105,9 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", required=True, type=int)
     ap.add_argument("--key-id", required=True, help="id of a key created through the daemon")
+    ap.add_argument("--workers", type=int, default=1, help="serving processes, as the daemon's `workers` (1)")
     args = ap.parse_args()
+    waited = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
 
     settings = load_settings(args.data_dir)
     if settings.token.softhsm2_conf is not None:
@@ -115,15 +123,55 @@ def main() -> None:
         raise SystemExit(f"key {args.key_id} not found in {settings.database_path}")
     ref = KeyRef(row[0], Curve(row[1]), bytes(row[2]), Backend(row[3]), None if row[4] is None else bytes(row[4]))
 
-    token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
-    capabilities = token.probe()  # as the daemon does at start-up
-    keystore = KeyStore(token, capabilities)
-    keys = AsyncKeyStore(keystore, threads=settings.token.threads)
-    try:
-        asyncio.run(_serve(make_app(keys, ref, settings.max_body_bytes), args.host, args.port))
-    finally:
-        keys.close()
-        token.close()
+    socks = []
+    for _ in range(args.workers):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(1024)
+        socks.append(sock)
+
+    def serve(sock: socket.socket) -> None:
+        # The token is opened here, in the serving process: never before a fork; one process at a
+        # time, as the daemon's workers do (SoftHSM2 is not safe against concurrent logins).
+        with opening(settings.data_dir):
+            token = Token(settings.token.module, settings.token.label, settings.token.read_pin(os.environ))
+            capabilities = token.probe()  # as the daemon does at start-up
+        keystore = KeyStore(token, capabilities)
+        keys = AsyncKeyStore(keystore, threads=settings.token.threads)
+        try:
+            asyncio.run(_serve(make_app(keys, ref, settings.max_body_bytes), sock))
+        finally:
+            keys.close()
+            token.close()
+
+    if args.workers == 1:
+        serve(socks[0])
+        return
+    children = []
+    signal.pthread_sigmask(signal.SIG_BLOCK, waited)  # the parent waits for them (sigwait)
+    for sock in socks:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+            try:
+                serve(sock)
+            except BaseException:  # reported, then this child ends
+                traceback.print_exc()
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    for sock in socks:
+        sock.close()
+    stop = signal.sigwait(waited)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    if stop == signal.SIGCHLD or any(codes):
+        raise SystemExit(f"floor workers exited: {codes}")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ class Settings:
     token: TokenSettings
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1  # processes serving the API (daemon/workers.py); one token, one store
     database: Path | None = None
     database_url: str | None = None  # postgresql://...: several replicas share this database
     max_body_bytes: int = 256 * 1024
@@ -84,6 +85,9 @@ class Settings:
     webhook_max_attempts: int = 20  # then the delivery is left as failed
     max_event_streams_per_user: int = 4  # open event streams (docs/events.md) per user at once
     event_stream_heartbeat_s: float = 15.0  # a `: keepalive` comment after this much silence
+    eth_upstream_url: str | None = None  # http(s) URL of an Ethereum node: /eth/rpc passes the node's methods to it
+    eth_upstream_timeout_s: float = 10.0  # one call to that node, connection included
+    eth_rpc_max_batch: int = 20  # calls in one JSON-RPC batch to /eth/rpc
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -208,6 +212,14 @@ def _listen(key: str, value: object) -> str:
     return text
 
 
+def _http_url(key: str, value: object) -> str:
+    text = _str(key, value).strip()
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"`{key}` must be an `http://` or `https://` URL")
+    return text
+
+
 def _port(key: str, value: object) -> int:
     n = _int(key, value)
     if not 0 <= n <= 65535:
@@ -215,10 +227,21 @@ def _port(key: str, value: object) -> int:
     return n
 
 
+MAX_WORKERS: Final = 64
+
+
+def _workers(key: str, value: object) -> int:
+    n = _positive(key, value)
+    if n > MAX_WORKERS:
+        raise ConfigError(f"`{key}` must be at most {MAX_WORKERS}")
+    return n
+
+
 # setting -> parser; the path-valued ones are resolved against the data directory
 _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "host": _str,
     "port": _port,
+    "workers": _workers,
     "database": _str,
     "database_url": _database_url,
     "max_body_bytes": _positive,
@@ -245,6 +268,9 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "webhook_max_attempts": _positive,
     "max_event_streams_per_user": _positive,
     "event_stream_heartbeat_s": _number,
+    "eth_upstream_url": _http_url,
+    "eth_upstream_timeout_s": _number,
+    "eth_rpc_max_batch": _positive,
 }
 _PATHS: Final = {"database", "unix_socket"}
 _TOKEN: Final = {"module", "label", "uri", "pin_file", "pin_env", "threads", "softhsm2_conf"}

@@ -500,6 +500,7 @@ async def test_every_query_leaves_the_database_unchanged(org: Org) -> None:
         "get_user": {"userId": pat_id},
         "list_users": {},
         "get_policy_evaluations": {"activityId": activity_id},
+        "get_activity_view": {"activityId": activity_id},
         "get_api_keys": {"userId": pat_id},
         "get_api_key": {"apiKeyId": pat_user["apiKeys"][0]["apiKeyId"]},
         "get_authenticators": {"userId": pat_id},

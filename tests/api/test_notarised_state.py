@@ -664,3 +664,19 @@ async def test_an_audit_log_rewritten_while_the_daemon_runs_stops_writes_and_sig
     assert status == 503 and "signing is stopped" in data["message"], data
     assert service.keys.operations == before
     assert not await service.checkpoint()  # the rewritten head is never signed
+
+
+async def test_an_organization_reparented_in_the_database_is_not_listed_as_a_sub_organization(world: World) -> None:
+    """A database writer moves organization B under A (`parent_id`): A's root must not be shown B as
+    one of its sub-organizations; the forged row is refused, naming it."""
+    w = world
+    assert w.service is not None and w.client is not None
+    _, pub = p256.generate_private_key()
+    b_id, _ = create_organization(w.service.repo, "victim", "root", pub, int(time.time() * 1000))
+    w.sql("UPDATE organizations SET parent_id = ? WHERE id = ?", (w.org_id, b_id))
+    body = json.dumps({"organizationId": w.org_id}).encode()
+    resp = await w.client.post("/public/v1/query/list_suborgs", data=body, headers={"X-Stamp": w.root.stamp(body)})
+    data = json.loads(await resp.read())
+    assert "organizationIds" not in data, data  # B is never listed as A's
+    assert resp.status == 503, data
+    assert "`organizations` row" in data["message"], data

@@ -141,3 +141,12 @@ async def test_openapi_document_lists_every_endpoint_that_answers(env: Env) -> N
         if path.startswith("/public/"):
             r = await env.client.post(path, data=b"{}")
             assert r.status == 401, path
+    # The Ethereum JSON-RPC signer: one call or a batch, stamped; it answers JSON-RPC (HTTP 200).
+    rpc = paths["/eth/rpc"]["post"]
+    assert rpc["security"] == [{"stamp": []}]
+    call, calls = rpc["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert call["properties"]["jsonrpc"]["enum"] == ["2.0"] and calls["items"] == call
+    assert "eth_sendTransaction" in rpc["description"] and "eth_feeHistory" in rpc["description"]
+    r = await env.client.post("/eth/rpc", data=b'{"jsonrpc": "2.0", "id": 1, "method": "eth_accounts"}')
+    assert r.status == 200
+    assert (await r.json())["error"]["code"] == 4100

@@ -404,7 +404,8 @@ def test_root_quorum_and_pending_activities(d: Daemon, tmp_path: Path) -> None:
     assert activity_id in human(d, "activities", "pending").stdout
     text = human(d, "activities", "get", activity_id).stdout
     assert "CONSENSUS_NEEDED  UPDATE_ROOT_QUORUM" in text
-    assert "intent (updateRootQuorumIntent):" in text and "threshold: 1" in text
+    assert "parameters:" in text and "threshold: 1" in text
+    assert f"requested by: {cli(d, 'whoami')['username']} ({d.user_id}) with API key" in text
     root_name = cli(d, "whoami")["username"]
     assert f"approved  {root_name} ({d.user_id})" in text  # who voted, and how
     assert "more approvals are needed" in text
@@ -428,8 +429,10 @@ def test_activities_get_decodes_a_signed_transaction(d: Daemon) -> None:
     signed = cli(d, "sign", "tx", "--sign-with", address, "--unsigned", unsigned)
     text = human(d, "activities", "get", signed["activityId"]).stdout
     assert "COMPLETED  SIGN_TRANSACTION_V2" in text
-    assert f"signWith: {address}" in text
-    assert "decoded transaction:" in text and "value: 10000000000000000 wei" in text and "nonce: 7" in text
+    assert "signs with: private key 'cli-" in text and f" {address} (" in text
+    assert "Ethereum transaction (EIP-1559):" in text and "value: 0.01 ETH (10000000000000000 wei)" in text
+    assert "chain id: 11155111" in text and f"to: 0x{'35' * 20}" in text and "nonce: 7" in text
+    assert "max fee per gas: 30000000000 wei" in text and "max priority fee per gas: 1000000000 wei" in text
     assert "result (signTransactionResult):" in text and "signedTransaction: " in text
     assert "votes:" in text
 
@@ -448,6 +451,9 @@ def test_activities_get_shows_who_rejected(d: Daemon, tmp_path: Path) -> None:
     waiting = cli(d, "sign", "raw", "--sign-with", address, "--payload", "x", key=member_key, check=False)
     activity = json.loads(waiting.stdout)["activity"]
     assert cli(d, "activities", "pending")[0]["id"] == activity["id"]
+    pending = human(d, "activities", "pending").stdout
+    assert f"payload x with {address}, asked by {member['userName']}" in pending
+    assert "waiting for: pair: needs 2 approvals from any users, has 1" in pending
     cli(d, "activities", "reject", activity["id"], "--yes")
     text = human(d, "activities", "get", activity["id"]).stdout
     assert "REJECTED  SIGN_RAW_PAYLOAD_V2" in text and "payload: x" in text
@@ -578,7 +584,10 @@ def test_approve_and_reject_show_the_activity_and_ask_first(d: Daemon, tmp_path:
     declined = on_terminal(d, "activities", "approve", first["id"], answer="n")
     assert declined.returncode == 2
     assert declined.stdout.startswith(view)  # exactly what `activities get` prints
-    assert "decoded transaction:" in declined.stdout and "value: 250000000000000000 wei" in declined.stdout
+    assert "Ethereum transaction (EIP-1559):" in declined.stdout
+    assert "value: 0.25 ETH (250000000000000000 wei)" in declined.stdout
+    assert f"pair {key_id}" in declined.stdout and "needs 2 approvals from any users, has 1" in declined.stdout
+    assert f"requested by: {member['userName']} ({member['userId']}) with API key" in declined.stdout
     assert declined.stdout.endswith(f"approve activity {first['id']}? [y/N] ")
     assert declined.stderr == "error: not approved: nothing was sent\n"
     assert status(first) == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
@@ -603,14 +612,14 @@ def test_approve_and_reject_show_the_activity_and_ask_first(d: Daemon, tmp_path:
     rejected = on_terminal(d, "activities", "reject", "--fingerprint", second["fingerprint"], answer="yes")
     assert rejected.returncode == 0, rejected.stderr
     assert rejected.stdout.startswith(f"{second['id']}  CONSENSUS_NEEDED  SIGN_TRANSACTION_V2\n")
-    assert "value: 250000000000000000 wei" in rejected.stdout and "nonce: 2" in rejected.stdout
+    assert "value: 0.25 ETH (250000000000000000 wei)" in rejected.stdout and "nonce: 2" in rejected.stdout
     assert rejected.stdout.endswith(f"rejected: activity {second['id']} is now REJECTED\n")
     assert status(second) == "ACTIVITY_STATUS_REJECTED"
 
     # --yes: no question, and --json keeps stdout one JSON document.
     third = park(3)
     shown = human(d, "activities", "approve", third["id"], "--yes")
-    assert "decoded transaction:" in shown.stdout and "[y/N]" not in shown.stdout
+    assert "Ethereum transaction (EIP-1559):" in shown.stdout and "[y/N]" not in shown.stdout
     assert shown.stdout.endswith(f"approved: activity {third['id']} is now COMPLETED\n")
     fourth = park(4)
     assert cli(d, "activities", "reject", fourth["id"], "--yes")["status"] == "ACTIVITY_STATUS_REJECTED"

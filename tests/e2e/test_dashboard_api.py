@@ -317,6 +317,20 @@ def test_the_users_page_shows_access_type_and_root_users(setup: dict[str, Any]) 
     assert (web["isRoot"], web["accessType"]) == (False, "ACCESS_TYPE_WEB")
 
 
+def test_the_keys_page_offers_each_curves_address_formats(setup: dict[str, Any]) -> None:
+    """The key form offered one format per curve (typed into app.js); now the server's list."""
+    session, _ = login(setup["base"], setup["email"], setup["passkey"])
+    status, _, data = http("GET", f"{setup['base']}/dashboard/api/private-keys", cookie=session)
+    assert status == 200, data
+    formats = data["addressFormats"]
+    assert set(formats) == {"CURVE_SECP256K1", "CURVE_ED25519"}, formats
+    assert {"ADDRESS_FORMAT_ETHEREUM", "ADDRESS_FORMAT_BITCOIN_MAINNET_P2WPKH", "ADDRESS_FORMAT_TRON"} <= set(
+        formats["CURVE_SECP256K1"]
+    )
+    assert set(formats["CURVE_ED25519"]) == {"ADDRESS_FORMAT_SOLANA", "ADDRESS_FORMAT_COMPRESSED"}
+    assert formats["CURVE_SECP256K1"] == sorted(formats["CURVE_SECP256K1"])
+
+
 def test_logout_ends_the_session_server_side(setup: dict[str, Any]) -> None:
     base = setup["base"]
     session, _ = login(base, setup["email"], setup["passkey"])

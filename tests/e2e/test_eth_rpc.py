@@ -93,14 +93,21 @@ def test_every_failure_is_a_json_rpc_error(daemon: Daemon) -> None:
         assert "result" not in out, out
         return dict(out["error"])
 
-    assert error("eth_sendTransaction", [{}])["code"] == -32601
+    assert error("eth_sendTransaction", [{}])["code"] == -32602  # no `from`
+    # The node's methods, and sending, need the upstream node, which this daemon has not.
+    for method, params in (("eth_chainId", []), ("eth_sendTransaction", [{"from": address, "to": TO}])):
+        refused = error(method, params)
+        assert refused["code"] == -32601
+        assert "eth_upstream_url" in refused["message"]
+    assert error("eth_signTypedData", [address, {}])["code"] == -32601  # never passed to a node
+    assert error("personal_unlockAccount", [address, ""])["code"] == -32601
     assert error("eth_signTransaction", [{"from": address, "to": TO}])["code"] == -32602  # no gas, nonce...
     assert error("eth_signTransaction", [{"to": TO, "gas": 1, "gasPrice": 1, "nonce": 0}])["code"] == -32602
     assert error("personal_sign", ["0x00", address], timestampMs="1000")["code"] == -32602  # replay window
     assert error("personal_sign", ["0x00", "0x" + "12" * 20])["code"] == -32001  # no such key
     assert error("personal_sign", "0x00", address=address)["code"] == -32602  # params by position only
-    status, data = client.post_raw("/eth/rpc", b'[{"jsonrpc": "2.0", "id": 1, "method": "eth_accounts"}]')
-    assert data["error"]["code"] == -32600
+    status, data = client.post_raw("/eth/rpc", b"[]")
+    assert (status, data["error"]["code"]) == (200, -32600)
     status, data = client.post_raw("/eth/rpc", b"{not json")
     assert (status, data["id"], data["error"]["code"]) == (200, None, -32700)
 
@@ -164,3 +171,147 @@ def test_a_wallet_account_is_listed_and_signs_over_json_rpc(daemon: Daemon) -> N
     assert eth in accounts and sol not in accounts
     out = rpc(client, "personal_sign", ["0x68656c6c6f", eth])
     assert Account.recover_message(encode_defunct(b"hello"), signature=out["result"]) == eth
+
+
+last_body: list[bytes] = [b""]
+
+
+def batch(client: Client, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A JSON-RPC batch: each call with the organization and a timestamp, the whole body stamped once."""
+    now = str(int(time.time() * 1000))
+    body = [{"jsonrpc": "2.0", "organizationId": client.organization_id, "timestampMs": now, **c} for c in calls]
+    last_body[0] = json.dumps(body).encode()
+    status, data = client.post_raw("/eth/rpc", last_body[0])
+    assert status == 200, data
+    assert isinstance(data, list), data
+    return data
+
+
+def activity_ids(client: Client) -> set[str]:
+    """The ids of the organization's 100 newest activities."""
+    return {a["id"] for a in client.list_activities(limit=100).get("activities", [])}
+
+
+def test_a_batch_is_answered_call_by_call_in_order(daemon: Daemon) -> None:
+    client = daemon.client()
+    address = new_address(client)
+    tx = {"from": address, "to": TO, "gas": "0x5208", "gasPrice": "0x1", "nonce": "0x0", "chainId": "0x1"}
+    calls: list[Any] = [
+        {"id": 1, "method": "eth_accounts", "params": []},
+        {"id": "two", "method": "personal_sign", "params": ["0x68656c6c6f", address]},
+        {"id": 3, "method": "eth_signTransaction", "params": [tx]},
+        {"id": 4, "method": "eth_coinbase", "params": []},
+        {"id": 5, "method": "personal_sign", "params": ["0x00", "0x" + "12" * 20]},
+        {"id": 6, "method": "personal_sign", "params": ["0x68656c6c6f", address]},  # the same call again
+        {"id": 7, "method": "eth_chainId", "params": []},
+    ]
+    before = activity_ids(client)
+    answers = batch(client, calls)
+    assert [a["id"] for a in answers] == [1, "two", 3, 4, 5, 6, 7]
+    assert address in answers[0]["result"]
+    assert Account.recover_message(encode_defunct(b"hello"), signature=answers[1]["result"]) == address
+    assert Account.recover_transaction(answers[2]["result"]) == address
+    assert answers[3]["error"]["code"] == -32601
+    assert answers[4]["error"]["code"] == -32001  # no such key: this call alone fails
+    assert Account.recover_message(encode_defunct(b"hello"), signature=answers[5]["result"]) == address
+    assert answers[6]["error"]["code"] == -32601  # no upstream node
+    # Each signing call of the batch is its own activity, the two identical ones too (3: the call
+    # with no such key is refused before it is one).
+    assert len(activity_ids(client) - before) == 3
+    # The same body again (a replay inside the window) answers the same activities: nothing new is signed.
+    status, again = client.post_raw("/eth/rpc", last_body[0])
+    assert [a.get("result") for a in again] == [a.get("result") for a in answers]
+    assert len(activity_ids(client) - before) == 3
+
+    # Not an object, another organization, no timestamp: that call is refused, the others answered.
+    mixed: list[Any] = [7, {"id": 8, "method": "eth_accounts", "params": [], "organizationId": str(uuid.uuid4())}]
+    body = json.dumps(
+        [{"jsonrpc": "2.0", "id": 9, "method": "eth_accounts", "organizationId": client.organization_id}, *mixed]
+    )
+    status, data = client.post_raw("/eth/rpc", body.encode())
+    assert [a.get("id") for a in data] == [9, None, 8]
+    assert "result" in data[0]
+    assert data[1]["error"]["code"] == data[2]["error"]["code"] == -32600
+    body = json.dumps(
+        [
+            {
+                "jsonrpc": "2.0",
+                "id": 10,
+                "method": "personal_sign",
+                "params": ["0x00", address],
+                "organizationId": client.organization_id,
+            }
+        ]
+    )
+    status, data = client.post_raw("/eth/rpc", body.encode())
+    assert data[0]["error"]["code"] == -32602 and "timestampMs" in data[0]["error"]["message"]
+
+
+def test_a_batch_is_stamped_once_whole_and_bounded(daemon: Daemon) -> None:
+    client = daemon.client()
+    address = new_address(client)
+    calls = [
+        {"jsonrpc": "2.0", "id": i, "method": "eth_accounts", "organizationId": client.organization_id}
+        for i in range(3)
+    ]
+    body = json.dumps(calls).encode()
+    # Unstamped, or stamped over other bytes: every call is refused, nothing is answered.
+    request = urllib.request.Request(
+        client.base_url + "/eth/rpc", body, {"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request) as resp:
+        data = json.loads(resp.read())
+    assert [(a["id"], a["error"]["code"]) for a in data] == [(0, 4100), (1, 4100), (2, 4100)]
+    status, data = client.post_raw("/eth/rpc", body, {"X-Stamp": client.stamper.stamp(json.dumps(calls[:1]).encode())})
+    assert all(a["error"]["code"] == 4100 and "result" not in a for a in data)
+    # At most eth_rpc_max_batch (20 by default) calls: a larger batch is one error, and signs nothing.
+    before = activity_ids(client)
+    sign = {"method": "personal_sign", "params": ["0x00", address]}
+    data = client.post_raw(
+        "/eth/rpc",
+        json.dumps(
+            [
+                {
+                    "jsonrpc": "2.0",
+                    "id": i,
+                    "organizationId": client.organization_id,
+                    "timestampMs": str(int(time.time() * 1000)),
+                    **sign,
+                }
+                for i in range(21)
+            ]
+        ).encode(),
+    )[1]
+    assert isinstance(data, dict)
+    assert data["error"]["code"] == -32600 and "batch too large" in data["error"]["message"]
+    assert activity_ids(client) == before
+    assert len(batch(client, [{"id": i, **sign} for i in range(20)])) == 20
+
+
+def test_a_policy_decides_each_call_of_a_batch(daemon: Daemon) -> None:
+    root = daemon.client()
+    alice = api_user(root, f"alice-{uuid.uuid4().hex[:6]}")
+    address = new_address(root)
+    root.create_policy(
+        f"alice signs with {address}",
+        "EFFECT_ALLOW",
+        f"activity.resource == 'PRIVATE_KEY' && eth.tx.from == '{address.lower()}'",
+        f"approvers.any(user, user.id == '{alice.whoami()['userId']}')",
+    )
+    root.create_policy(
+        f"never to dead from {address}",
+        "EFFECT_DENY",
+        f"eth.tx.from == '{address.lower()}' && eth.tx.to == '{BLOCKED.lower()}'",
+    )
+    tx = {"from": address, "gas": "0x5208", "gasPrice": "0x1", "nonce": "0x0", "chainId": "0x1"}
+    denied, allowed = batch(
+        alice,
+        [
+            {"id": 1, "method": "eth_signTransaction", "params": [{**tx, "to": BLOCKED}]},
+            {"id": 2, "method": "eth_signTransaction", "params": [{**tx, "to": TO}]},
+        ],
+    )
+    assert denied["error"]["code"] == 4001
+    assert denied["error"]["message"] == "policy engine denied request explicitly"
+    assert "result" not in denied
+    assert Account.recover_transaction(allowed["result"]) == address

@@ -64,3 +64,15 @@ def test_log_level_is_a_setting(tmp_path: Path) -> None:
         assert not any(e.get("event") in ("listening", "request") for e in events)
     finally:
         quiet.stop()
+
+
+def test_the_ethereum_upstream_is_off_by_default_and_a_checked_url(tmp_path: Path) -> None:
+    run_cli("init", data_dir=tmp_path / "d")
+    settings = load_settings(tmp_path / "d", {})
+    assert (settings.eth_upstream_url, settings.eth_rpc_max_batch) == (None, 20)
+    env = {"STRONGROOM_ETH_UPSTREAM_URL": "http://127.0.0.1:8545", "STRONGROOM_ETH_RPC_MAX_BATCH": "5"}
+    settings = load_settings(tmp_path / "d", env)
+    assert (settings.eth_upstream_url, settings.eth_rpc_max_batch) == ("http://127.0.0.1:8545", 5)
+    for bad in ("127.0.0.1:8545", "ws://127.0.0.1:8546", "http://"):
+        with pytest.raises(ConfigError, match="eth_upstream_url"):
+            load_settings(tmp_path / "d", {"STRONGROOM_ETH_UPSTREAM_URL": bad})

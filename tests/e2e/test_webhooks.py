@@ -203,6 +203,22 @@ def test_a_two_of_three_request_produces_signed_events(tmp_path: Path, receiver:
         assert needed["organizationId"] == d.organization_id
         assert needed["activity"]["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
         assert needed["activity"]["fingerprint"] == parked["fingerprint"]
+        # The decoded view, as `get_activity_view` gives it: what is asked, by whom, what is missing.
+        view = needed["view"]
+        assert view == client.get_activity_view(parked["id"])["view"]
+        assert view["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED"
+        assert view["requester"]["userName"].startswith("alice-")
+        assert view["requester"]["credential"]["name"] == "alice key"
+        assert view["signer"]["privateKeyId"] == setup.key_id
+        assert view["payloads"][0]["raw"] == {
+            "payload": "pay the supplier",
+            "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
+            "hashFunction": "HASH_FUNCTION_KECCAK256",
+        }
+        (policy,) = view["policies"]
+        assert policy["policyName"] == f"two of three {setup.key_id}"
+        assert policy["consensusProgress"][0]["needed"] == 2 and policy["consensusProgress"][0]["has"] == 1
+        assert view["waitingFor"] == [f"two of three {setup.key_id}: {policy['consensusProgress'][0]['description']}"]
         receiver.verify_all(public_key)
 
         done = vote(d, clock, True, parked["fingerprint"], bob)
@@ -212,6 +228,10 @@ def test_a_two_of_three_request_produces_signed_events(tmp_path: Path, receiver:
         completed = receiver.event("ACTIVITY_COMPLETED", parked["id"])
         assert completed["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED"
         assert completed["activity"]["result"] == done["result"]
+        assert completed["view"]["status"] == "ACTIVITY_STATUS_COMPLETED"
+        assert completed["view"]["result"] == done["result"]
+        assert [v["selection"] for v in completed["view"]["votes"]] == ["VOTE_SELECTION_APPROVED"] * 2
+        assert cast["view"]["approvals"] == 2
 
         refused = park(d, clock, setup.key_id, alice, "pay someone else")
         rejected = vote(d, clock, False, refused["fingerprint"], carol)
@@ -310,6 +330,9 @@ def test_the_end_of_a_vote_window_produces_an_expired_event(tmp_path: Path, rece
         expired = receiver.event("ACTIVITY_EXPIRED", parked["id"])
         assert expired["activity"]["status"] == "ACTIVITY_STATUS_REJECTED"
         assert expired["activity"]["failure"]["message"].startswith("expired: the vote window ended")
+        assert expired["view"]["status"] == "ACTIVITY_STATUS_REJECTED"
+        assert expired["view"]["failure"] == expired["activity"]["failure"]
+        assert "waitingFor" not in expired["view"]
         for headers, body in receiver.attempts:  # signed at the daemon's time, which moved
             if headers["X-Strongroom-Event-Type"] == "ACTIVITY_EXPIRED":
                 verify_webhook(public_key, headers, body, clock.now_ms())

@@ -27,13 +27,28 @@ def pins(lock: str) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize(
-    ("lock", "declared"),
-    [
-        ("runtime.lock", PROJECT["dependencies"]),
-        ("dev.lock", PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"]),
-    ],
-)
+def declared(*extras: str) -> list[str]:
+    """The dependencies with these extras; an extra may name the project's own others (`strongroom[eth]`)."""
+    out = list(PROJECT["dependencies"])
+    todo, seen = list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for spec in PROJECT["optional-dependencies"][extra]:
+            req = Requirement(spec)
+            if canonicalize_name(req.name) == canonicalize_name(PROJECT["name"]):
+                todo.extend(req.extras)
+            else:
+                out.append(spec)
+    return out
+
+
+LOCKS = {"runtime.lock": (), "postgres.lock": ("postgres",), "dev.lock": ("dev",)}
+
+
+@pytest.mark.parametrize(("lock", "declared"), [(lock, declared(*extras)) for lock, extras in LOCKS.items()])
 def test_every_declared_dependency_is_locked_within_its_range(lock: str, declared: list[str]) -> None:
     pinned = pins(lock)
     for spec in declared:
@@ -46,7 +61,7 @@ def test_every_declared_dependency_is_locked_within_its_range(lock: str, declare
 
 
 def test_every_pin_has_a_hash() -> None:
-    for lock in ("runtime.lock", "dev.lock"):
+    for lock in LOCKS:
         text = (ROOT / "requirements" / lock).read_text()
         blocks = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
         for block in blocks:
@@ -54,7 +69,17 @@ def test_every_pin_has_a_hash() -> None:
                 assert "--hash=sha256:" in block, f"{lock}: {block.splitlines()[0]} has no hash"
 
 
-def test_what_is_served_is_what_the_tests_ran() -> None:
+@pytest.mark.parametrize("lock", ["runtime.lock", "postgres.lock"])
+def test_what_is_served_is_what_the_tests_ran(lock: str) -> None:
     """Every runtime pin is the dev lock's pin: `make serve` runs the versions `make test` tested."""
-    runtime, dev = pins("runtime.lock"), pins("dev.lock")
+    runtime, dev = pins(lock), pins("dev.lock")
     assert {name: v for name, v in runtime.items() if dev.get(name) != v} == {}
+
+
+def test_the_extras_stay_out_of_the_runtime_lock() -> None:
+    """A SQLite daemon installs no PostgreSQL driver and no browser driver; the postgres lock adds the driver."""
+    runtime, postgres, dev = pins("runtime.lock"), pins("postgres.lock"), pins("dev.lock")
+    assert "psycopg" not in runtime and "psycopg-binary" not in runtime
+    assert "playwright" not in runtime and "playwright" not in postgres
+    assert "psycopg" in postgres and "psycopg-binary" in postgres
+    assert {"psycopg", "playwright", "eth-account"} <= set(dev)

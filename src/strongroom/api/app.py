@@ -16,6 +16,7 @@ from aiohttp import web
 
 from strongroom.api.dashboard import setup_dashboard
 from strongroom.api.errors import http_error, render_error
+from strongroom.api.ethupstream import HttpUpstream
 from strongroom.api.guard import request_id_of, unexpected
 from strongroom.api.local import peer_of
 from strongroom.api.openapi import document
@@ -229,6 +230,14 @@ def make_app(service: Strongroom) -> web.Application:
     app.router.add_post("/public/v1/query/{name}", query)
     app.router.add_post("/public/v1/stream/events", stream_events)
     app.router.add_post("/eth/rpc", eth_rpc)
+    if settings.eth_upstream_url is not None:  # the node /eth/rpc passes the node's methods to
+        upstream = HttpUpstream(settings.eth_upstream_url, settings.eth_upstream_timeout_s)
+        service.use_eth_upstream(upstream)
+
+        async def close_upstream(_app: web.Application) -> None:
+            await upstream.close()
+
+        app.on_cleanup.append(close_upstream)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)
     if settings.metrics_listen is None:  # else only on its own address (make_metrics_app)

@@ -6,8 +6,10 @@ Here: the cookie (HttpOnly, SameSite=Strict, Path=/dashboard, Secure over TLS), 
 a strict Content-Security-Policy (with the other security headers) on every dashboard response,
 errors included. Errors are rendered by the application's one error middleware (`api/app.py`).
 
-A session authorizes the GET/POST read endpoints under `/dashboard/api/` only. There is no
-dashboard endpoint that writes: writes are Turnkey activities the browser stamps with
+A session authorizes the GET/POST read endpoints under `/dashboard/api/` only. The one dashboard
+endpoint that writes needs no session: `/dashboard/api/invite` redeems a passkey invite, whose
+secret authorizes it, by submitting the Turnkey activity it stamps (`service/invites.py`). Other
+writes are Turnkey activities the browser stamps with
 `X-Stamp-WebAuthn` over the exact body and posts to `/public/v1/submit/<name>`, which never
 looks at cookies. A forged cross-site request cannot carry a fresh passkey signature.
 """
@@ -119,6 +121,14 @@ async def register_options(request: web.Request) -> web.Response:
     return _json(200, request.app[DASHBOARD].register_options())
 
 
+async def invite(request: web.Request) -> web.Response:
+    """A passkey invite: POST {invite} checks it is still valid; with `email` and `authenticator`, redeems it."""
+    data = await _body(request)
+    if "authenticator" not in data:
+        return _json(200, request.app[DASHBOARD].invite(data.get("invite")))
+    return _json(200, await request.app[DASHBOARD].redeem_invite(data))
+
+
 # -- reads ----------------------------------------------------------------------------------------------
 
 
@@ -196,6 +206,7 @@ def setup_dashboard(app: web.Application, service: Strongroom) -> None:
     r.add_post("/dashboard/api/login", login)
     r.add_post("/dashboard/api/logout", logout)
     r.add_post("/dashboard/api/register/options", register_options)
+    r.add_post("/dashboard/api/invite", invite)
     r.add_get("/dashboard/api/session", session_info)
     r.add_get("/dashboard/api/overview", overview)
     r.add_get("/dashboard/api/users", users)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import traceback
 import uuid
@@ -35,7 +36,10 @@ def request_id_of(request: web.BaseRequest) -> str:
     if found is not None:
         return str(found)
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if _GOOD_ID.fullmatch(given) else str(uuid.uuid4())
+    # Not `uuid4()`: its `urandom` syscall releases the GIL, and on the busy event loop getting it
+    # back could wait a whole switch interval behind the PKCS#11 threads. A request id only has to
+    # be unique in the logs, not unpredictable (`random` is reseeded in a forked child).
+    request_id = given if _GOOD_ID.fullmatch(given) else str(uuid.UUID(int=random.getrandbits(128), version=4))
     request[REQUEST_ID] = request_id
     return request_id
 

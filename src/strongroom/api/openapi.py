@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom import __version__
-from strongroom.service import JSON_ID, Catalog, json_array, json_object, json_string
+from strongroom.service import JSON_ID, PROXIED, Catalog, json_array, json_object, json_string
 
 _ERROR = {
     "type": "object",
@@ -93,9 +93,47 @@ QUERY_PARAMETERS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "list_suborgs": ([], {"filterType": json_string(64), "filterValue": json_string(4096), **_PAGINATION}),
     "list_webhook_endpoints": ([], {}),
     "get_webhook_signer": ([], {}),
+    "get_activity_view": (["activityId"], {"activityId": JSON_ID}),
     "explain_activity": (["type", "parameters"], {"type": json_string(128), "parameters": {"type": "object"}}),
 }
 
+
+_ACTIVITY_VIEW: dict[str, Any] = {
+    "type": "object",
+    "description": "an activity decoded for people (src/strongroom/service/decoded.py, docs/api.md)",
+    "required": [
+        "activityId",
+        "organizationId",
+        "type",
+        "status",
+        "fingerprint",
+        "requester",
+        "policies",
+        "policiesNotMatched",
+        "votes",
+    ],
+    "properties": {
+        "activityId": {"type": "string"},
+        "organizationId": {"type": "string"},
+        "type": {"type": "string"},
+        "status": {"type": "string"},
+        "fingerprint": {"type": "string"},
+        "createdAt": {"type": "string", "format": "date-time"},
+        "voteWindowEndsAt": {"type": "string", "format": "date-time"},
+        "requester": {"type": "object"},
+        "signer": {"type": "object"},
+        "payloads": {"type": "array", "items": {"type": "object"}},
+        "parameters": {"type": "object"},
+        "policies": {"type": "array", "items": {"type": "object"}},
+        "policiesNotMatched": {"type": "array", "items": {"type": "object"}},
+        "votes": {"type": "array", "items": {"type": "object"}},
+        "waitingFor": {"type": "array", "items": {"type": "string"}},
+    },
+}
+QUERY_RESULTS: dict[str, dict[str, Any]] = {
+    "get_activity_view": {"type": "object", "required": ["view"], "properties": {"view": _ACTIVITY_VIEW}},
+}
+"""The result schema of the queries that have one written down (the others: any JSON object)."""
 
 _STAMPED: list[dict[str, list[str]]] = [{"stamp": []}]
 
@@ -155,6 +193,69 @@ _STREAM_RESPONSE = {
 }
 
 
+_ETH_CALL = {
+    "type": "object",
+    "required": ["jsonrpc", "method", "organizationId"],
+    "properties": {
+        "jsonrpc": {"type": "string", "enum": ["2.0"]},
+        "id": {"type": ["string", "integer", "null"]},
+        "method": {"type": "string", "examples": ["eth_accounts", "eth_sendTransaction", *sorted(PROXIED)[:3]]},
+        "params": {"type": "array", "description": "by position"},
+        "organizationId": {"type": "string", "format": "uuid"},
+        "timestampMs": {"type": "string", "description": "milliseconds since the epoch (signing methods)"},
+    },
+}
+_ETH_ANSWER = {
+    "type": "object",
+    "required": ["jsonrpc", "id"],
+    "properties": {
+        "jsonrpc": {"type": "string", "enum": ["2.0"]},
+        "id": {"type": ["string", "integer", "null"]},
+        "result": {},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}},
+        },
+    },
+}
+
+
+def _eth_rpc() -> dict[str, Any]:
+    """`POST /eth/rpc`: Ethereum JSON-RPC 2.0, one call or a batch, stamped over the whole body."""
+    return {
+        "post": {
+            "operationId": "eth_rpc",
+            "summary": "Ethereum JSON-RPC signer (docs/api.md): a call, or a batch of calls answered in order",
+            "description": (
+                "Signs with eth_sign, personal_sign, eth_signTransaction, eth_signTypedData_v4 and "
+                "eth_sendTransaction (each an activity decided by the policies); eth_accounts; passes the node's "
+                "methods (" + ", ".join(sorted(PROXIED)) + ") to `eth_upstream_url`. Always HTTP 200: failures "
+                "are JSON-RPC error objects."
+            ),
+            "security": _STAMPED,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [_ETH_CALL, {"type": "array", "minItems": 1, "items": _ETH_CALL}]}
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "the answer (an array of answers, in order, for a batch)",
+                    "content": {
+                        "application/json": {
+                            "schema": {"oneOf": [_ETH_ANSWER, {"type": "array", "items": _ETH_ANSWER}]}
+                        }
+                    },
+                }
+            },
+        }
+    }
+
+
 def document(catalog: Catalog, queries: list[str]) -> dict[str, Any]:
     """`catalog`: the activity types (each submit path, its one `type`, its parameters); `queries`: query names."""
     paths: dict[str, Any] = {}
@@ -177,12 +278,14 @@ def document(catalog: Catalog, queries: list[str]) -> dict[str, Any]:
             "required": ["organizationId", *required],
             "properties": {"organizationId": {"type": "string", "format": "uuid"}, **properties},
         }
-        ok = {"description": "the query result", "content": {"application/json": {}}}
+        result = QUERY_RESULTS.get(name)
+        ok = {"description": "the query result", "content": {"application/json": {"schema": result} if result else {}}}
         paths[f"/public/v1/query/{name}"] = _post(f"query_{name}", body, ok)
     paths["/public/v1/stream/events"] = _post("stream_events", _STREAM_REQUEST, _STREAM_RESPONSE)
     for probe, text in (("/healthz", "the process is alive"), ("/readyz", "token, clock and store are ready")):
         paths[probe] = {"get": {"operationId": probe.strip("/"), "responses": {"200": {"description": text}}}}
     paths["/metrics"] = {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus metrics"}}}}
+    paths["/eth/rpc"] = _eth_rpc()
     return {
         "openapi": "3.1.0",
         "info": {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from strongroom import __version__
+from strongroom.cli import completion
 from strongroom.errors import StrongroomError
 from strongroom.strictjson import is_ascii_digits
 
@@ -112,6 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> Output:
 
     from strongroom.config import load_settings
     from strongroom.daemon.main import serve
+    from strongroom.daemon.workers import StartFailed
 
     settings = load_settings(Path(args.data_dir))
     if args.host is not None:
@@ -128,6 +130,8 @@ def cmd_serve(args: argparse.Namespace) -> Output:
         serve(settings)
     except OSError as err:  # e.g. the port is taken: one line, not a traceback
         raise LocalError(f"cannot serve on {settings.host}:{settings.port}: {err.strerror or err}") from None
+    except StartFailed as err:
+        raise LocalError(f"cannot start {settings.workers} workers: {err}") from None
     return Output("", None)
 
 
@@ -635,15 +639,22 @@ def cmd_activities_list(args: argparse.Namespace) -> Output:
 
 
 def cmd_activities_pending(args: argparse.Namespace) -> Output:
-    """Activities waiting for votes, newest first, with the votes they have."""
-    activities = _client(args).list_activities(args.limit, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])[
-        "activities"
-    ]
+    """Activities waiting for votes, newest first: what each asks, and what it still needs."""
+    from strongroom.cli.activity_view import summary
+
+    client = _client(args)
+    activities = client.list_activities(args.limit, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])["activities"]
+    if args.print == "id":  # for scripts: ACTIVITY=$(strongroom activities pending --print id)
+        return Output("\n".join(a["id"] for a in activities), [a["id"] for a in activities])
     lines = []
     for a in activities:
-        approvals = sum(1 for v in a.get("votes", []) if v.get("selection") == "VOTE_SELECTION_APPROVED")
+        view = client.get_activity_view(a["id"])["view"]
+        approvals = view["approvals"]
         lines.append(
             f"{_activity_line(a)}  {_when(a.get('createdAt'))}  {approvals} approval{'s' * (approvals != 1)}\n"
+            f"    {summary(view)}\n"
+            + "".join(f"    waiting for: {w}\n" for w in view.get("waitingFor", []))
+            + f"    vote window ends: {view['voteWindowEndsAt']}\n"
             f"    fingerprint: {a['fingerprint']}"
         )
     return Output("\n".join(lines) or "no activities waiting for votes", activities)
@@ -659,77 +670,17 @@ def _when(ts: Any) -> str:
         return "?"
 
 
-def _fields(value: Any, indent: str) -> list[str]:
-    """Nested JSON as indented `name: value` lines."""
-    if isinstance(value, dict):
-        lines: list[str] = []
-        for k, v in value.items():
-            if isinstance(v, dict | list) and v and not all(isinstance(i, str | int | float) for i in v):
-                lines += [f"{indent}{k}:", *_fields(v, indent + "  ")]
-            elif isinstance(v, list):
-                lines.append(f"{indent}{k}: {', '.join(str(i) for i in v) or '(none)'}")
-            else:
-                lines.append(f"{indent}{k}: {'(empty)' if v == '' else v}")
-        return lines
-    if isinstance(value, list):
-        out: list[str] = []
-        for item in value:
-            inner = _fields(item, indent + "  ")
-            out += [f"{indent}- {inner[0].lstrip()}", *inner[1:]] if inner else [f"{indent}-"]
-        return out
-    return [f"{indent}{value}"]
+def _activity_text(client: Any, activity_id: str) -> str:
+    """What people are shown of an activity: the daemon's decoded view (`get_activity_view`) as text."""
+    from strongroom.cli import activity_view
 
-
-def _decoded_transaction(params: dict[str, Any]) -> list[str]:
-    """What an unsigned Ethereum transaction does, when it parses."""
-    from strongroom.chains.ethereum.tx import parse_unsigned_transaction
-
-    try:
-        tx = parse_unsigned_transaction(str(params.get("unsignedTransaction", "")))
-    except (StrongroomError, ValueError):
-        return []
-    return [
-        "  decoded transaction:",
-        f"    chain id: {tx.chain_id}",
-        f"    to: {tx.to or '(contract creation)'}",
-        f"    value: {tx.value} wei",
-        f"    nonce: {tx.nonce}",
-        f"    data: {'0x' + tx.data.hex() if tx.data else '(none)'}",
-    ]
-
-
-def _activity_text(a: dict[str, Any]) -> str:
-    lines = [
-        _activity_line(a),
-        f"  created: {_when(a.get('createdAt'))}   updated: {_when(a.get('updatedAt'))}",
-        f"  fingerprint: {a['fingerprint']}",
-    ]
-    for name, params in (a.get("intent") or {}).items():
-        lines += [f"  intent ({name}):", *_fields(params, "    ")]
-        if a["type"].startswith("ACTIVITY_TYPE_SIGN_TRANSACTION") and isinstance(params, dict):
-            lines += _decoded_transaction(params)
-    votes = a.get("votes") or []
-    lines.append("  votes:" if votes else "  votes: none")
-    for v in votes:
-        choice = {"VOTE_SELECTION_APPROVED": "approved", "VOTE_SELECTION_REJECTED": "rejected"}.get(
-            v.get("selection", ""), v.get("selection", "?")
-        )
-        who = (v.get("user") or {}).get("userName", "?")
-        lines.append(f"    {choice:<8}  {who} ({v.get('userId', '?')})  {_when(v.get('createdAt'))}")
-    if a.get("failure"):
-        f = a["failure"]
-        lines.append(f"  failure: {f.get('message', '')} (code {f.get('code', '?')})")
-    elif a["status"] == "ACTIVITY_STATUS_COMPLETED":
-        for name, result in (a.get("result") or {}).items():
-            lines += [f"  result ({name}):", *(_fields(result, "    ") or ["    (empty)"])]
-    elif a["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED":
-        lines.append("  result: none yet, more approvals are needed (strongroom activities approve ID)")
-    return "\n".join(lines)
+    return activity_view.text(client.get_activity_view(activity_id)["view"])
 
 
 def cmd_activities_get(args: argparse.Namespace) -> Output:
-    activity = _client(args).get_activity(args.activity_id)["activity"]
-    return Output(_activity_text(activity), activity)
+    client = _client(args)
+    activity = client.get_activity(args.activity_id)["activity"]
+    return Output(_activity_text(client, activity["id"]), activity)
 
 
 WAITING_FOR_VOTES: Final = "ACTIVITY_STATUS_CONSENSUS_NEEDED"
@@ -769,7 +720,7 @@ def _vote(args: argparse.Namespace, approve: bool) -> Output:
         fingerprint = str(args.fingerprint)
     else:
         if not (args.json and args.yes):
-            view.write(_activity_text(activity) + "\n")
+            view.write(_activity_text(client, activity["id"]) + "\n")
             view.flush()
         if activity["status"] != WAITING_FOR_VOTES:
             status = activity["status"].removeprefix("ACTIVITY_STATUS_")
@@ -981,6 +932,88 @@ def cmd_users_remove_credential(args: argparse.Namespace) -> Output:
     raise LocalError(f"user {user['userName']} has no API key or passkey with the id or name `{ref}`")
 
 
+def _dashboard_origin(args: argparse.Namespace, client: Any) -> str:
+    """Where the invitee opens the link: --origin, else the first allowed passkey origin (by default
+    http://<webauthn_rp_id>:<the port the CLI talks to>)."""
+    from urllib.parse import urlsplit
+
+    from strongroom.config import load_settings
+
+    if args.origin:
+        return str(args.origin).rstrip("/")
+    try:
+        settings = load_settings(Path(args.data_dir))
+    except (StrongroomError, OSError):
+        settings = None
+    if settings is not None and settings.webauthn_origins:
+        return settings.webauthn_origins[0].rstrip("/")
+    rp_id = settings.webauthn_rp_id if settings is not None else "localhost"
+    port = urlsplit(client.base_url).port if str(client.base_url).startswith("http") else None
+    return f"http://{rp_id}:{port or (settings.port if settings is not None else 8080)}"
+
+
+def _invite(args: argparse.Namespace, client: Any, user: dict[str, Any], created: bool) -> Output:
+    """A passkey invite for `user` (see `strongroom.service.invites`): its key's public half goes
+    to the daemon with the operator's stamp; the private half is printed once, in the link."""
+    from strongroom.client import calls
+    from strongroom.crypto import p256
+    from strongroom.service.invites import INVITE_KEY_PREFIX, make_token
+
+    private_hex, public = p256.generate_private_key()
+    name = f"{INVITE_KEY_PREFIX}{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+    key = calls.api_key(name, public, API_KEY_CURVES["p256"], args.expires_in)
+    if created:
+        out = client.create_users([calls.user(user["userName"], user["userEmail"], [key])])
+        result = _activity_output(out, "createUsersResult")
+        if result.code:
+            return result
+        (user_id,) = result.data["userIds"]
+        user = {**user, "userId": user_id}
+    else:
+        result = _activity_output(client.create_api_keys(user["userId"], [key]), "createApiKeysResult")
+        if result.code:
+            return result
+    data: dict[str, Any] = {
+        "userId": user["userId"],
+        "userName": user["userName"],
+        "userEmail": user.get("userEmail"),
+        "inviteName": name,
+        "expiresInSeconds": args.expires_in,
+    }
+    lines = [f"{'created' if created else 'invited'} user {user['userName']} ({user['userId']})"]
+    if getattr(args, "root", False):
+        q = _quorum(client)
+        ids = [*q["userIds"], user["userId"]]
+        made_root = _activity_output(client.update_root_quorum(q["threshold"], ids), "updateRootQuorumResult")
+        if made_root.code:
+            return Output(f"{lines[0]}, but not added to the root quorum: {made_root.human}", data, made_root.code)
+        data["rootQuorum"] = {"threshold": q["threshold"], "userIds": ids}
+        lines.append(f"added to the root quorum ({q['threshold']} of {len(ids)} must approve)")
+    link = f"{_dashboard_origin(args, client)}/dashboard/#invite/{make_token(client.organization_id, private_hex)}"
+    data["link"] = link
+    hours = args.expires_in / 3600
+    lines += [
+        f"one-time passkey invite for {user.get('userEmail') or user['userName']}, valid {hours:g} h"
+        f" (revoke: strongroom users remove-credential {user['userId']} {name}):",
+        link,
+    ]
+    return Output("\n".join(lines), data)
+
+
+def cmd_dashboard_invite(args: argparse.Namespace) -> Output:
+    client = _client(args)
+    name = args.name or args.email.split("@", 1)[0]
+    return _invite(args, client, {"userName": name, "userEmail": args.email}, created=True)
+
+
+def cmd_users_add_passkey_invite(args: argparse.Namespace) -> Output:
+    client = _client(args)
+    user = _find_user(client, args.user)
+    if not user.get("userEmail"):
+        raise LocalError(f"user {user['userName']} has no email: set one first (users update USER --email …)")
+    return _invite(args, client, user, created=False)
+
+
 def _quorum(client: Any) -> dict[str, Any]:
     org = client.get_organization()["organizationData"]
     by_id = {u["userId"]: u for u in org["users"]}
@@ -1044,6 +1077,11 @@ def cmd_request(args: argparse.Namespace) -> Output:
 
 
 # -- parser -------------------------------------------------------------------------------------------------
+def cmd_completion(args: argparse.Namespace) -> Output:
+    text = completion.script(build_parser(), args.shell)
+    return Output(text.rstrip("\n"), {"shell": args.shell, "script": text})
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="strongroom", description="Strongroom: keys behind a PKCS#11 token, Turnkey's API."
@@ -1195,6 +1233,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s = add(act, "pending", cmd_activities_pending, "activities waiting for votes, newest first")
     s.add_argument("--limit", type=_count, default=50)
+    s.add_argument("--print", choices=["id"], help="print only their ids, one a line")
     s = add(act, "get", cmd_activities_get, "show one activity: its decoded intent, votes and result or failure")
     s.add_argument("activity_id")
     for name, fn in (("approve", cmd_activities_approve), ("reject", cmd_activities_reject)):
@@ -1236,6 +1275,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("user", metavar="USER", help=user_help)
     s.add_argument("credential", metavar="CREDENTIAL", help="the API key's or passkey's id or name")
 
+    invite_ttl = "how long the link works (default 24h), e.g. 2h, 30m"
+    s = add(users, "add-passkey-invite", cmd_users_add_passkey_invite, "print a one-time link that registers a passkey")
+    s.add_argument("user", metavar="USER", help=user_help)
+    s.add_argument("--expires-in", type=_duration, default=86400, metavar="DURATION", help=invite_ttl)
+    s.add_argument("--origin", help="the dashboard's origin in the link (default: the passkey origin)")
+    dash = sub.add_parser("dashboard", help="the web dashboard").add_subparsers(dest="sub", required=True)
+    s = add(dash, "invite", cmd_dashboard_invite, "create a web user and print a one-time passkey registration link")
+    s.add_argument("--email", required=True, help="the invitee's email (their dashboard login)")
+    s.add_argument("--name", help="the user's name (default: the email's local part)")
+    s.add_argument("--root", action="store_true", help="also add the user to the root quorum")
+    s.add_argument("--expires-in", type=_duration, default=86400, metavar="DURATION", help=invite_ttl)
+    s.add_argument("--origin", help="the dashboard's origin in the link (default: the passkey origin)")
+
     rq = sub.add_parser("root-quorum", help="the root quorum").add_subparsers(dest="sub", required=True)
     add(rq, "show", cmd_root_quorum_show, "the root quorum's users and how many must approve")
     s = add(rq, "set", cmd_root_quorum_set, "replace the root quorum (decided by the current root quorum)")
@@ -1270,6 +1322,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="notarise organizations that predate notarisation, as they are (explicit consent)",
     )
+
+    s = add(sub, "completion", cmd_completion, "print a shell completion script: bash, zsh or fish")
+    s.add_argument("shell", choices=completion.SHELLS)
 
     s = add(sub, "request", cmd_request, "stamp and send any API call (like tkcli request)")
     s.add_argument("--path", required=True, help="e.g. /public/v1/query/whoami")

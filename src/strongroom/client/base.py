@@ -63,6 +63,10 @@ class Methods:
     def get_activity(self, activity_id: str) -> Any:
         return self.query("get_activity", activityId=activity_id)
 
+    def get_activity_view(self, activity_id: str) -> Any:
+        """`{view}`: the activity decoded for people (Strongroom extension, docs/api.md)."""
+        return self.query("get_activity_view", activityId=activity_id)
+
     def list_activities(self, limit: int = 10, **filters: Any) -> Any:
         return self.query("list_activities", paginationOptions={"limit": str(limit)}, **filters)
 

@@ -72,4 +72,14 @@ def sign_sha256_der(private_hex: str, message: bytes) -> bytes:
     return private.sign(bytes(message), ec.ECDSA(hashes.SHA256()))
 
 
-__all__ = ["N", "generate_private_key", "load_public_key", "sign_sha256_der", "verify_sha256_der"]
+def public_key_of(private_hex: str) -> str:
+    """The compressed public key (66 lowercase hex) of a hex P-256 scalar; ValueError if it is not one."""
+    raw = hex_to_bytes(private_hex)
+    scalar = int.from_bytes(raw, "big")
+    if len(raw) != 32 or not 0 < scalar < N:
+        raise ValueError("p256 private key must be 32 bytes of hex, in range")
+    public = ec.derive_private_key(scalar, _CURVE).public_key()
+    return public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint).hex()
+
+
+__all__ = ["N", "generate_private_key", "public_key_of", "load_public_key", "sign_sha256_der", "verify_sha256_der"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
@@ -21,19 +22,40 @@ from aiohttp import web
 from strongroom.api.app import make_app, make_metrics_app
 from strongroom.api.local import start_unix_site
 from strongroom.config import Settings
-from strongroom.errors import StrongroomError
+from strongroom.errors import Conflict, StrongroomError
 from strongroom.logs import flush_logs, get_logger
 from strongroom.service import Strongroom
 
 log = get_logger("strongroom.daemon")
 
+WORKER_HEADER = "Strongroom-Worker"
+"""With several workers, each response names the worker (0 .. workers-1) that served it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listeners:
+    """Sockets a worker serves on, made by the parent (`daemon/workers.py`) before it forked:
+    the API port (this worker's own `SO_REUSEPORT` socket), and the local socket and the metrics
+    address (one listening socket, shared by every worker)."""
+
+    worker: int
+    api: socket.socket
+    unix: socket.socket | None = None
+    metrics: socket.socket | None = None
+
 
 async def maintain(
-    service: Strongroom, checkpoint_every_s: float = 1.0, token_every_s: float = 2.0, expiry_every_s: float = 1.0
+    service: Strongroom,
+    checkpoint_every_s: float = 1.0,
+    token_every_s: float = 2.0,
+    expiry_every_s: float = 1.0,
+    *,
+    checkpoints: bool = True,
 ) -> None:
     """Background duties: watch the token (and log in again), retry a failed store (so signing
-    resumes), end the vote windows that have passed (every replica runs it: each activity is
-    expired once), and sign audit checkpoints."""
+    resumes), end the vote windows that have passed (every replica and worker runs it: each
+    activity is expired once), and sign audit checkpoints (`checkpoints`: of a daemon's workers,
+    only worker 0 does, so they do not sign the same head twice)."""
     last = 0.0
     last_expiry = 0.0
     last_token = time.monotonic()
@@ -51,12 +73,20 @@ async def maintain(
             except Exception as err:  # noqa: BLE001 - the next run tries again; the other duties go on
                 why = err.message if isinstance(err, StrongroomError) else type(err).__name__
                 log.error("activity_expiry_failed", error=why)
-        if time.monotonic() - last >= checkpoint_every_s:
+        if checkpoints and time.monotonic() - last >= checkpoint_every_s:
             last = time.monotonic()
-            try:
-                await service.checkpoint()
-            except StrongroomError as err:
-                log.error("audit_checkpoint_failed", error=err.message)
+            await checkpoint(service)
+
+
+async def checkpoint(service: Strongroom) -> None:
+    """Sign the audit head; another process (replica, worker) that signed the same head first is
+    not a failure."""
+    try:
+        await service.checkpoint()
+    except Conflict:
+        log.info("audit_checkpoint_taken", note="another process signed this head first")
+    except StrongroomError as err:
+        log.error("audit_checkpoint_failed", error=err.message)
 
 
 def webhook_poster(session: aiohttp.ClientSession) -> Callable[[str, bytes, Mapping[str, str], float], Awaitable[int]]:
@@ -94,12 +124,32 @@ async def deliver_webhooks(service: Strongroom, every_s: float = 0.25) -> None:
             await asyncio.sleep(every_s)
 
 
-async def run(settings: Settings, service: Strongroom) -> None:
-    """Serve until SIGINT or SIGTERM, then stop in order: sites, background duties, a last checkpoint."""
+async def run(
+    settings: Settings,
+    service: Strongroom,
+    listeners: Listeners | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then stop in order: sites, background duties, a last checkpoint.
+
+    `listeners`: serve on the parent's sockets, as one of several workers; `ready` is called once
+    every site accepts connections.
+    """
     app = make_app(service)
+    if listeners is not None:
+        worker = str(listeners.worker)
+
+        async def name_worker(request: web.Request, response: web.StreamResponse) -> None:
+            response.headers[WORKER_HEADER] = worker
+
+        app.on_response_prepare.append(name_worker)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    site: web.BaseSite
+    if listeners is None:
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=1024)
+    else:
+        site = web.SockSite(runner, listeners.api, backlog=1024)
     await site.start()
     server: Any = site._server  # the only way to learn the port when 0 was asked for
     port = server.sockets[0].getsockname()[1] if server is not None and server.sockets else settings.port
@@ -108,9 +158,14 @@ async def run(settings: Settings, service: Strongroom) -> None:
         url=f"http://{settings.host}:{port}",
         dashboard=replace(settings, port=port).dashboard_url,
         data_dir=str(settings.data_dir),
+        **({} if listeners is None else {"worker": listeners.worker}),
     )
     if settings.unix_socket is not None:
-        await start_unix_site(runner, settings.unix_socket)
+        if listeners is None:
+            await start_unix_site(runner, settings.unix_socket)
+        else:
+            assert listeners.unix is not None
+            await web.SockSite(runner, listeners.unix).start()
         log.info(
             "listening_local", socket=str(settings.unix_socket), allowed_uids=list(settings.unix_socket_allowed_uids)
         )
@@ -118,9 +173,15 @@ async def run(settings: Settings, service: Strongroom) -> None:
     if settings.metrics_address is not None:
         metrics_runner = web.AppRunner(make_metrics_app(service), access_log=None, handle_signals=False)
         await metrics_runner.setup()
-        metrics_host, metrics_port = settings.metrics_address
-        await web.TCPSite(metrics_runner, metrics_host, metrics_port).start()
+        if listeners is None:
+            metrics_host, metrics_port = settings.metrics_address
+            await web.TCPSite(metrics_runner, metrics_host, metrics_port).start()
+        else:
+            assert listeners.metrics is not None
+            await web.SockSite(metrics_runner, listeners.metrics).start()
         log.info("listening_metrics", address=settings.metrics_listen)
+    if ready is not None:
+        ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -132,7 +193,7 @@ async def run(settings: Settings, service: Strongroom) -> None:
             flush_logs()
 
     flushing = asyncio.create_task(flusher())
-    maintaining = asyncio.create_task(maintain(service))
+    maintaining = asyncio.create_task(maintain(service, checkpoints=listeners is None or listeners.worker == 0))
     delivering = asyncio.create_task(deliver_webhooks(service))
     try:
         await stop.wait()
@@ -145,10 +206,7 @@ async def run(settings: Settings, service: Strongroom) -> None:
         await runner.cleanup()
         if metrics_runner is not None:
             await metrics_runner.cleanup()
-        if settings.unix_socket is not None:
-            settings.unix_socket.unlink(missing_ok=True)
-        try:
-            await service.checkpoint()  # leave the log with a signed head
-        except StrongroomError as err:
-            log.error("audit_checkpoint_failed", error=err.message)
+        if settings.unix_socket is not None and listeners is None:
+            settings.unix_socket.unlink(missing_ok=True)  # (the workers' parent removes its own)
+        await checkpoint(service)  # leave the log with a signed head
         flush_logs()

@@ -1,14 +1,19 @@
-"""The daemon's entry: settings -> logging -> the service -> `lifecycle.run` -> clean up."""
+"""The daemon's entry: settings -> logging -> the service -> `lifecycle.run` -> clean up.
+
+With `workers` > 1 the process becomes the pre-fork parent (`daemon/workers.py`) and each
+worker runs `_worker` on the parent's sockets.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
 from strongroom.clock import Clock
 from strongroom.config import Settings
-from strongroom.daemon import lifecycle
+from strongroom.daemon import lifecycle, workers
 from strongroom.logs import configure_logging, flush_logs
 from strongroom.service import Strongroom
 
@@ -24,13 +29,38 @@ each thread hand-off of those requests could still wait 5 ms behind them.
 
 
 def serve(settings: Settings, clock: Clock | None = None) -> None:
-    """Serve until stopped; `clock` replaces the system's trusted clock (tests move time with it)."""
-    configure_logging(settings.log_format, logging.getLevelNamesMapping()[settings.log_level.upper()], buffered=True)
+    """Serve until stopped; `clock` replaces the system's trusted clock (tests move time with it).
+
+    Several workers: `workers.StartFailed` if they cannot start (its message is one line)."""
+    level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    if settings.workers > 1:
+        configure_logging(settings.log_format, level)  # the parent logs little: unbuffered
+
+        def worker(settings: Settings, listeners: lifecycle.Listeners, ready: Callable[[], None]) -> None:
+            _serve(settings, clock, listeners, ready)
+
+        workers.run(settings, worker)
+        return
+    _serve(settings, clock)
+
+
+def _serve(
+    settings: Settings,
+    clock: Clock | None,
+    listeners: lifecycle.Listeners | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    level = logging.getLevelNamesMapping()[settings.log_level.upper()]
+    configure_logging(settings.log_format, level, buffered=True)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        service = Strongroom.open(settings, clock=clock)
+        if listeners is None:
+            service = Strongroom.open(settings, clock=clock)
+        else:
+            with workers.opening(settings.data_dir):
+                service = Strongroom.open(settings, clock=clock)
         try:
-            asyncio.run(lifecycle.run(settings, service))
+            asyncio.run(lifecycle.run(settings, service, listeners, ready))
         finally:
             service.close()
     finally:

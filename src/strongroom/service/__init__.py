@@ -7,12 +7,14 @@ composed service and the few types a transport needs; everything else stays insi
 from strongroom.service.activities.schema import JSON_ID, json_array, json_object, json_string
 from strongroom.service.catalog import CATALOG, Action, ActivityType, Catalog, Resource, RootOnly
 from strongroom.service.dashboard import Dashboard, Login, Viewer
+from strongroom.service.ethrpc import PROXIED, RpcError, Upstream
 from strongroom.service.facade import Strongroom
 from strongroom.service.metrics import Metrics
 
 __all__ = [
     "CATALOG",
     "JSON_ID",
+    "PROXIED",
     "Action",
     "ActivityType",
     "Catalog",
@@ -21,7 +23,9 @@ __all__ = [
     "Metrics",
     "Resource",
     "RootOnly",
+    "RpcError",
     "Strongroom",
+    "Upstream",
     "Viewer",
     "json_array",
     "json_object",

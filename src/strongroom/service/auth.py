@@ -49,6 +49,15 @@ MAX_WEBAUTHN_STAMP_LEN: Final = 16384
 
 Credential = ApiKey | Authenticator
 
+INVITE_KEY_PREFIX: Final = "strongroom-invite:"
+"""An API key named so is a passkey invite (`strongroom dashboard invite`): it may do one thing,
+register a passkey for its own user (CREATE_AUTHENTICATORS_V2), which consumes it. A web user may
+hold one. See `service/invites.py`."""
+
+
+def is_invite(credential: Credential) -> bool:
+    return isinstance(credential, ApiKey) and credential.name.startswith(INVITE_KEY_PREFIX)
+
 
 @dataclass(frozen=True, slots=True)
 class Stamp:
@@ -218,7 +227,7 @@ def resolve(
             "user has access type ACCESS_TYPE_API: it cannot authenticate with a passkey",
             code=ErrorCode.REQUEST_NOT_AUTHORIZED,
         )
-    if isinstance(credential, ApiKey) and user.access_type == ACCESS_WEB:
+    if isinstance(credential, ApiKey) and user.access_type == ACCESS_WEB and not is_invite(credential):
         raise Unauthenticated(
             "user has access type ACCESS_TYPE_WEB: it cannot authenticate with an api key",
             code=ErrorCode.REQUEST_NOT_AUTHORIZED,

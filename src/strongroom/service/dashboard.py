@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from strongroom import strictjson
+from strongroom.chains.address_formats import SUPPORTED_FORMATS
 from strongroom.clock import Clock
 from strongroom.config import Settings
 from strongroom.crypto import encoding
@@ -50,6 +51,7 @@ from strongroom.policy import check_policy
 from strongroom.service import render
 from strongroom.service import webauthn as passkeys
 from strongroom.service.auth import ACCESS_ALL, ACCESS_WEB, Principal, Stamp
+from strongroom.service.invites import Invites
 from strongroom.service.queries import Queries
 from strongroom.store.records import Authenticator, Organization, User
 from strongroom.store.repository import Repository
@@ -159,6 +161,7 @@ class Dashboard:
             settings.login_challenges_per_email, settings.login_challenges_per_client, settings.login_challenges_max
         )
         self._issued = itertools.count()
+        self.invites: Invites | None = None  # set by the facade
 
     @functools.cached_property
     def _decoy_key(self) -> bytes:
@@ -275,12 +278,29 @@ class Dashboard:
 
     def register_options(self) -> dict[str, Any]:
         """A challenge for navigator.credentials.create(); the resulting attestation is submitted
-        (create_users / create_authenticators) by an administrator stamping with their own credential."""
+        (create_users / create_authenticators) by an administrator stamping with their own credential,
+        or with a passkey invite (`redeem_invite`). `origins`: where passkeys work (the page warns
+        when it is served from elsewhere)."""
         return {
             "challenge": encoding.b64url_encode(secrets.token_bytes(32)),
             "rpId": self.webauthn.rp_id,
             "rpName": "Strongroom",
+            "origins": list(self.webauthn.origins),
         }
+
+    def _invites(self) -> Invites:
+        if self.invites is None:  # pragma: no cover - the facade always sets it
+            raise InvalidRequest("passkey invites are not enabled")
+        return self.invites
+
+    def invite(self, token: object) -> dict[str, Any]:
+        """Whether an invite can still be redeemed (`Unauthenticated` otherwise), before a passkey is made."""
+        self._invites().check(token)
+        return {"valid": True}
+
+    async def redeem_invite(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Register the invited user's passkey (see `service/invites.py`): the submit answer."""
+        return await self._invites().redeem(data.get("invite"), data.get("email"), data.get("authenticator"))
 
     # -- sessions -----------------------------------------------------------------------------------------
     async def viewer(self, session_id: str) -> Viewer:
@@ -354,6 +374,8 @@ class Dashboard:
         return {**data, **await self._query(viewer, "list_user_tags", {})}
 
     async def private_keys(self, viewer: Viewer) -> dict[str, Any]:
+        """The keys (with the backend holding each), the wallets with their accounts, and the address
+        formats each curve can have (the key form offers those, so it never offers a refused pairing)."""
         keys = [
             {**render.private_key(k), "backend": k.backend}
             for k in self.repo.private_keys.private_keys(viewer.organization.id)
@@ -364,7 +386,12 @@ class Dashboard:
             {**render.wallet(w), "accounts": [render.wallet_account(a) for a in accounts if a.wallet_id == w.id]}
             for w in self.repo.wallets.wallets(org_id)
         ]
-        return {"privateKeys": keys, "wallets": wallets, **await self._query(viewer, "list_private_key_tags", {})}
+        return {
+            "privateKeys": keys,
+            "wallets": wallets,
+            "addressFormats": {curve: sorted(formats) for curve, formats in sorted(SUPPORTED_FORMATS.items())},
+            **await self._query(viewer, "list_private_key_tags", {}),
+        }
 
     async def policies(self, viewer: Viewer) -> dict[str, Any]:
         return await self._query(viewer, "list_policies", {})
@@ -384,8 +411,10 @@ class Dashboard:
         return data
 
     async def activity(self, viewer: Viewer, activity_id: str) -> dict[str, Any]:
-        """One activity, how the policies evaluated it, and its audit trail."""
+        """One activity, its decoded view (`get_activity_view`), how the policies evaluated it, and
+        its audit trail."""
         data = await self._query(viewer, "get_activity", {"activityId": activity_id})
+        data["view"] = (await self._query(viewer, "get_activity_view", {"activityId": activity_id}))["view"]
         evaluations = await self._query(viewer, "get_policy_evaluations", {"activityId": activity_id})
         data["activity"]["needsMyVote"] = _needs_vote(data["activity"], viewer.user.id)
         data["policyEvaluations"] = evaluations["policyEvaluations"]

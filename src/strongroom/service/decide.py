@@ -133,8 +133,22 @@ class Subject:
 
 
 def snake_case(name: str) -> str:
-    """Turnkey's policy name for a request field: `signWith` → `sign_with`."""
-    return _CAMEL.sub(r"_\1", name).lower()
+    """Turnkey's policy name for a request field: `signWith` → `sign_with`.
+
+    Memoised for short names (a pure function of the name; requests use a small set of field
+    names), bounded in count and size so that a client's odd keys cannot grow it.
+    """
+    try:
+        return _SNAKE[name]
+    except KeyError:
+        pass
+    out = _CAMEL.sub(r"_\1", name).lower()
+    if len(name) <= 64 and len(_SNAKE) < 4096:
+        _SNAKE[name] = out
+    return out
+
+
+_SNAKE: dict[str, str] = {}
 
 
 def _snake_value(value: Any) -> Any:
@@ -469,7 +483,15 @@ class Decider:
         return any(v.user.id == target for v in approving)
 
     def evaluations_json(self, org_id: str, decision: Decision) -> list[dict[str, Any]]:
-        records, _ = self.policies(org_id)
+        """The decision's evaluations as Turnkey shows them, with each policy's name.
+
+        The names come from the records the organization's policy set was last compiled from
+        (by the decision itself, just before), so the policies are not read and checked again.
+        """
+        if not decision.evaluations:
+            return []
+        cached = self._compiled.get(org_id)
+        records = cached[0] if cached is not None else tuple(self.policies(org_id)[0])
         names = {p.id: p.name for p in records}
         out = []
         for e in decision.evaluations:

@@ -16,8 +16,9 @@ from strongroom.logs import get_logger
 from strongroom.service import audit_trust, webhooks
 from strongroom.service.catalog import CATALOG, Catalog
 from strongroom.service.dashboard import Dashboard
-from strongroom.service.ethrpc import EthRpc
+from strongroom.service.ethrpc import EthRpc, Upstream
 from strongroom.service.events import EventStreams, StreamRequest
+from strongroom.service.invites import Invites
 from strongroom.service.metrics import Metrics
 from strongroom.service.pipeline import Pipeline
 from strongroom.service.queries import Queries
@@ -43,7 +44,7 @@ class Strongroom:
             keystore.ensure_kek()  # the fallback will be needed: fail now, not at the first key
         keystore.ensure_webhook_key()  # before any worker thread could race to create it
         self.keys: Final = AsyncKeyStore(keystore, threads=settings.token.threads)
-        self.db: Final = open_database(settings.database_url, settings.database_path)
+        self.db: Final = open_database(settings.database_url, settings.database_path, shared=settings.workers > 1)
         self.repo: Final = Repository(self.db)
         # The database is untrusted: what decides authorisation is checked against the token.
         self.notary: Final = Notary(token)
@@ -79,11 +80,13 @@ class Strongroom:
             per_user=settings.max_event_streams_per_user,
             heartbeat_s=settings.event_stream_heartbeat_s,
         )
-        self.ethrpc: Final = EthRpc(self.pipeline)  # POST /eth/rpc: wallet methods over the same pipeline
+        # POST /eth/rpc: wallet methods over the same pipeline (the transport sets its upstream node)
+        self.ethrpc: Final = EthRpc(self.pipeline, max_batch=settings.eth_rpc_max_batch)
         # The dashboard's login, sessions (in the store: shared by replicas) and reads.
         self.dashboard: Final = Dashboard(
             settings, self.repo, SessionRepository(self.db), self.queries, clock, passkeys
         )
+        self.dashboard.invites = Invites(self.repo, self.pipeline, clock)  # passkey invites (service/invites.py)
         self.metrics: Final = Metrics(per_organization=settings.metrics_per_organization)
         self.token_problem: str | None = None
         self.keys.observe = self.metrics.observe_signing
@@ -171,9 +174,13 @@ class Strongroom:
     async def query(self, name: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         return await self.queries.run(name, body, headers)
 
-    async def eth_rpc(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        """One Ethereum JSON-RPC call (see `service/ethrpc.py`): a result or a JSON-RPC error object."""
+    async def eth_rpc(self, body: bytes, headers: Mapping[str, str]) -> dict[str, Any] | list[dict[str, Any]]:
+        """One Ethereum JSON-RPC call or batch (see `service/ethrpc.py`): result and error objects."""
         return await self.ethrpc.handle(body, headers)
+
+    def use_eth_upstream(self, upstream: Upstream | None) -> None:
+        """The Ethereum node `/eth/rpc` passes the node's methods to (`eth_upstream_url`)."""
+        self.ethrpc.upstream = upstream
 
     async def checkpoint(self) -> bool:
         """Sign the audit chain head with the token's audit key, if it moved since the last one."""

@@ -22,6 +22,11 @@ class Metrics:
 
     def __init__(self, *, per_organization: bool = False) -> None:
         r = self.registry = CollectorRegistry()
+        # Children of the labelled series the request path updates, by label values (bounded sets:
+        # catalogued activity types and statuses, policy outcomes, curves and backends).
+        self._activity_children: dict[tuple[str, str], Counter] = {}
+        self._signing_children: dict[tuple[str, str], Histogram] = {}
+        self._decision_children: dict[str, Counter] = {}
         self.per_organization: Counter | None = None
         if per_organization:
             self.per_organization = Counter(
@@ -80,12 +85,26 @@ class Metrics:
         self.store_writable.set_function(lambda: float(store_ok()))
 
     def activity(self, organization_id: str, activity_type: str, status: str) -> None:
-        self.activities.labels(activity_type, status).inc()
+        key = (activity_type, status)
+        child = self._activity_children.get(key)
+        if child is None:  # `labels` validates and locks on every call: keep each child (few label sets)
+            child = self._activity_children[key] = self.activities.labels(activity_type, status)
+        child.inc()
         if self.per_organization is not None:
             self.per_organization.labels(organization_id, activity_type, status).inc()
 
+    def decision(self, outcome: str) -> None:
+        child = self._decision_children.get(outcome)
+        if child is None:
+            child = self._decision_children[outcome] = self.decisions.labels(outcome)
+        child.inc()
+
     def observe_signing(self, curve: str, backend: str, seconds: float) -> None:
-        self.signing.labels(curve, backend).observe(seconds)
+        key = (curve, backend)
+        child = self._signing_children.get(key)
+        if child is None:
+            child = self._signing_children[key] = self.signing.labels(curve, backend)
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -44,7 +45,7 @@ from strongroom.errors import (
 from strongroom.hsm import AsyncKeyStore
 from strongroom.logs import get_logger
 from strongroom.policy import Decision, Outcome
-from strongroom.service import auth, expiry, render, webhooks
+from strongroom.service import auth, decoded, expiry, render, webhooks
 from strongroom.service.activities import votes
 from strongroom.service.activities.base import ActivityType, Context, Deps, Execution, Prepared
 from strongroom.service.auth import Principal
@@ -124,9 +125,34 @@ def _check_storable(activity: Activity) -> None:
         raise InvalidRequest("bad request body: the parameters cannot be stored") from err
 
 
+_ID_POOL_BYTES: Final = 16 * 256
+_id_pool = bytearray()
+_id_lock = threading.Lock()
+
+
+def _forget_ids() -> None:
+    global _id_lock  # noqa: PLW0603 - a lock held by another thread at fork time is never released
+    _id_lock = threading.Lock()
+    _id_pool.clear()  # a forked child must not hand out the ids its parent will also hand out
+
+
+os.register_at_fork(after_in_child=_forget_ids)
+
+
 def new_ids(n: int) -> list[str]:
-    """`n` random UUIDs from one `urandom` call (each call is a syscall on the event loop)."""
-    raw = os.urandom(16 * n)
+    """`n` random (version 4) UUIDs, from a pool filled by one `urandom` call per 256 ids.
+
+    `urandom` is a syscall that releases the GIL: on the event loop, while the PKCS#11 threads
+    and the writer hold the GIL, each call could wait up to a switch interval to get it back
+    (py-spy showed ~10 % of the loop's samples there). Ids are identifiers, not secrets; the
+    pool is emptied in a forked child, so two processes never share ids.
+    """
+    need = 16 * n
+    with _id_lock:  # a pipeline per event loop, and tests run several: never hand out bytes twice
+        if len(_id_pool) < need:
+            _id_pool.extend(os.urandom(max(_ID_POOL_BYTES, need)))
+        raw = bytes(_id_pool[:need])
+        del _id_pool[:need]
     return [str(uuid.UUID(bytes=raw[i * 16 : (i + 1) * 16], version=4)) for i in range(n)]
 
 
@@ -163,6 +189,21 @@ class RecentFingerprints:
         return len(self._seen)
 
 
+INVITE_ACTIVITY: Final = "ACTIVITY_TYPE_CREATE_AUTHENTICATORS_V2"
+
+
+def _check_invite_use(data: JsonObj, principal: auth.Principal, *, read: bool) -> None:
+    """A passkey invite's key registers a passkey for its own user, and does nothing else."""
+    params = data.get("parameters")
+    target = params.get("userId") if isinstance(params, dict) else None
+    if read or data.get("type") != INVITE_ACTIVITY or target != principal.user.id:
+        raise PermissionDenied(
+            "request not authorized: a passkey invite only registers a passkey for its own user"
+            f" ({INVITE_ACTIVITY} with userId `{principal.user.id}`)",
+            code=ErrorCode.REQUEST_NOT_AUTHORIZED,
+        )
+
+
 class Pipeline:
     def __init__(
         self,
@@ -193,7 +234,8 @@ class Pipeline:
         self.stopped: str | None = None
         self.webauthn: WebAuthnSettings | None = webauthn  # None: passkey stamps are refused
         self.deps: Final = Deps(repo, keys, self.decider, webauthn)  # what readers and executors use
-        self.outbox: Final = webhooks.Outbox(repo)  # webhook events, committed with the activity change
+        self.views: Final = decoded.Views(self.deps)  # what people see of an activity (and webhooks carry)
+        self.outbox: Final = webhooks.Outbox(repo, self.views.view)  # webhook events, committed with the change
         self.expiry: Final = expiry.Expiry(repo, clock, self.consensus_lock, self.outbox)  # the end of vote windows
         now = clock.now_ms()
         for fingerprint, at_ms in repo.activities.recent_fingerprints(now - self.recent.window_ms):
@@ -257,12 +299,30 @@ class Pipeline:
         stamp = auth.parse_stamp(headers)
         auth.verify_stamp(stamp, body)
         data = self.parse_body(body)
-        org = self.organization(req_str(data, "organizationId"))
+        org, principal, now_ms = await self._credential(stamp, body, req_str(data, "organizationId"), data, read=read)
+        return data, org, principal, now_ms
+
+    async def authenticate_for(
+        self, headers: Mapping[str, str], body: bytes, org_id: str, *, read: bool
+    ) -> tuple[Organization, Principal, int]:
+        """As `authenticate`, for a body that is not one envelope (a JSON-RPC batch): the caller
+        read `org_id` from it. The stamp is verified over the exact bytes first. A passkey invite's
+        key is refused here: it only ever registers its user's passkey, which is not a JSON-RPC call."""
+        stamp = auth.parse_stamp(headers)
+        auth.verify_stamp(stamp, body)
+        return await self._credential(stamp, body, org_id, {}, read=read)
+
+    async def _credential(
+        self, stamp: auth.Stamp, body: bytes, org_id: str, data: JsonObj, *, read: bool
+    ) -> tuple[Organization, Principal, int]:
+        org = self.organization(org_id)
         now_ms = self.clock.now_ms()
         principal = auth.resolve(self.repo, stamp, org, now_ms, read=read, webauthn=self.webauthn, body=body)
+        if auth.is_invite(principal.credential):
+            _check_invite_use(data, principal, read=read)
         if principal.ops:
             await self.repo.write(list(principal.ops))
-        return data, org, principal, now_ms
+        return org, principal, now_ms
 
     # -- submit ---------------------------------------------------------------------------------------
     async def submit(self, path: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -271,8 +331,11 @@ class Pipeline:
             raise NotFound(f"unknown activity endpoint `{path[:64]}`")
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
-        envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
-        return await self._audited(entry, org, principal, self._submit(entry, envelope, body, org, principal, now_ms))
+        with self.repo.request_scope():  # on PostgreSQL: `org_state` read once, every row still checked
+            envelope, org, principal, now_ms = await self.authenticate(headers, body, read=False)
+            return await self._audited(
+                entry, org, principal, self._submit(entry, envelope, body, org, principal, now_ms)
+            )
 
     async def _audited(
         self, entry: ActivityType, org: Organization, principal: Principal, work: Awaitable[dict[str, Any]]
@@ -304,7 +367,15 @@ class Pipeline:
         return await self._record(entry, params, body, org, principal, now_ms, park=True)
 
     async def submit_as(
-        self, activity_type: str, params: JsonObj, body: bytes, org: Organization, principal: Principal, now_ms: int
+        self,
+        activity_type: str,
+        params: JsonObj,
+        body: bytes,
+        org: Organization,
+        principal: Principal,
+        now_ms: int,
+        *,
+        part: int | None = None,
     ) -> dict[str, Any]:
         """An activity for a request authenticated (and its timestamp checked) by another transport.
 
@@ -312,13 +383,16 @@ class Pipeline:
         recorded as the activity's evidence and fingerprint, as a Turnkey envelope is. It is not an
         envelope, and a vote re-reads a pending activity's parameters from the envelope, so the
         request must be decided at once: one that needs approvals is refused, not parked.
+        `part` is the call's position when `body` carries several (a JSON-RPC batch): each call is
+        its own activity, fingerprinted by the body and its position.
         """
         entry = self.catalog.by_type[activity_type]
         if self.stopped is not None:
             raise Unavailable(f"signing is stopped: {self.stopped}")
-        return await self._audited(
-            entry, org, principal, self._record(entry, params, body, org, principal, now_ms, park=False)
-        )
+        with self.repo.request_scope():
+            return await self._audited(
+                entry, org, principal, self._record(entry, params, body, org, principal, now_ms, park=False, part=part)
+            )
 
     async def _record(
         self,
@@ -330,8 +404,9 @@ class Pipeline:
         now_ms: int,
         *,
         park: bool,
+        part: int | None = None,
     ) -> dict[str, Any]:
-        fingerprint = hashlib.sha256(body).hexdigest()
+        fingerprint = hashlib.sha256(body if part is None else body + b"\n#%d" % part).hexdigest()
         if fingerprint in self.recent:
             existing = self.repo.activities.activity_by_fingerprint(fingerprint)
             if existing is not None:
@@ -496,7 +571,7 @@ class Pipeline:
             root_only=prepared.root_only or entry.root_only == "always",
         )
         if self.metrics is not None:
-            self.metrics.decisions.labels(decision.outcome.value).inc()
+            self.metrics.decision(decision.outcome.value)
         return decision
 
     async def _prepare(self, entry: ActivityType, ctx: Context, params: JsonObj) -> Prepared:
@@ -552,7 +627,13 @@ class Pipeline:
                     self._parking[org.id] = left
             structlog.contextvars.bind_contextvars(activity_status=STATUS_CONSENSUS, organization_id=org.id)
             return activity
-        return await self._execute(entry, org, prepared, activity, now_ms, new=(request.body, principal))
+        # A passkey invite is spent by the activity it stamps, in its transaction, and only if it is
+        # still there: of two redemptions racing past authentication, one conflicts and writes nothing.
+        invite = auth.is_invite(principal.credential)
+        spent = self.repo.users.consume_api_key(org.id, principal.credential.id) if invite else []
+        return await self._execute(
+            entry, org, prepared, activity, now_ms, new=(request.body, principal), extra_ops=spent
+        )
 
     def _check_pending_cap(self, org_id: str, now_ms: int) -> None:
         """At most `max_pending` activities of an organization wait for votes at once.

@@ -112,6 +112,7 @@ class Queries:
             "list_webhook_endpoints": self.list_webhook_endpoints,
             "get_webhook_signer": self.get_webhook_signer,  # Strongroom extension: the key that signs webhooks
             "explain_activity": self.explain_activity,  # Strongroom extension: a dry run of the policy decision
+            "get_activity_view": self.get_activity_view,  # Strongroom extension: the decoded view, for people
         }
 
     @staticmethod
@@ -345,6 +346,11 @@ class Queries:
                 }
             ]
         }
+
+    async def get_activity_view(self, org: Organization, _pr: Principal, p: JsonObj) -> dict[str, Any]:
+        """`{view}`: the activity `activityId` decoded for people (`service/decoded.py`)."""
+        activity = _found(p, "activityId", "activity", lambda i: self.repo.activities.activity(org.id, i))
+        return {"view": self.pipeline.views.view(activity)}
 
     async def explain_activity(self, org: Organization, principal: Principal, p: JsonObj) -> dict[str, Any]:
         """What the policies would decide if the caller submitted this request now, and why.

@@ -169,10 +169,25 @@ def signed_message(timestamp: str, payload: bytes) -> bytes:
 
 
 class Outbox:
-    """Builds an event's rows, to commit in the activity change's own transaction."""
+    """Builds an event's rows, to commit in the activity change's own transaction.
 
-    def __init__(self, repo: Repository) -> None:
+    `view` is the decoded view of an activity (`service/decoded.Views.view`): every event carries
+    it under `view`, next to Turnkey's `activity`, so a receiver can show what is asked without
+    decoding anything itself.
+    """
+
+    def __init__(self, repo: Repository, view: Callable[[Activity], dict[str, Any]] | None = None) -> None:
         self.repo: Final = repo
+        self.view: Final = view
+
+    def _view(self, activity: Activity) -> dict[str, Any] | None:
+        if self.view is None:
+            return None
+        try:
+            return self.view(activity)
+        except Exception as err:  # noqa: BLE001 - a view that cannot be built must not stop the vote it reports
+            log.error("webhook_view_failed", activity_id=activity.id, error=type(err).__name__)
+            return None
 
     def ops(self, event_type: str, activity: Activity, at_ms: int) -> list[Op]:
         assert event_type in EVENT_TYPES
@@ -184,6 +199,7 @@ class Outbox:
                 "type": event_type,
                 "organizationId": org_id,
                 "activity": render.activity(activity),
+                "view": self._view(activity),
                 "timestampMs": str(at_ms),
             }
         )

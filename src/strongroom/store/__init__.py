@@ -10,13 +10,14 @@ from strongroom.store.repository import Repository
 from strongroom.store.sqlite import SqliteDatabase
 
 
-def open_database(url: str | None, path: Path) -> Database:
-    """PostgreSQL when `url` is set (psycopg is imported only then), else SQLite at `path`."""
+def open_database(url: str | None, path: Path, *, shared: bool = False) -> Database:
+    """PostgreSQL when `url` is set (psycopg is imported only then), else SQLite at `path`;
+    `shared`: other processes of this daemon (its workers) write to the same SQLite file."""
     if url:
         from strongroom.store.postgres import PostgresDatabase
 
         return PostgresDatabase(url)
-    return SqliteDatabase(path)
+    return SqliteDatabase(path, shared=shared)
 
 
 __all__ = [

@@ -75,7 +75,7 @@ def read_pinned(path: Path) -> PinnedKey:
 
 
 def _write_file(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # the daemon's workers may write at once
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
@@ -131,9 +131,9 @@ def verify_database(
     """The whole chain of a SQLite file (a Path) or a PostgreSQL database (a URL)."""
     conn: Any
     if isinstance(source, str):
-        import psycopg
+        from strongroom.store.postgres import connect  # ConfigError naming the extra without it
 
-        conn = psycopg.connect(source, autocommit=True)
+        conn = connect(source)
     else:
         conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     try:

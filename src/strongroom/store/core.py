@@ -24,8 +24,18 @@ _D = TypeVar("_D", bound="DataclassInstance")
 
 
 def _touches_cached(sql: str) -> bool:
+    try:
+        return _TOUCHES[sql]
+    except KeyError:
+        pass
     head = sql.lstrip()[:64].upper()
-    return not head.startswith("SELECT") and any(f" {t.upper()} " in f"{head} " for t in _CACHED_TABLES)
+    touches = not head.startswith("SELECT") and any(f" {t.upper()} " in f"{head} " for t in _CACHED_TABLES)
+    if len(_TOUCHES) < 4096:  # the store's statements are a small fixed set; a pure function of the text
+        _TOUCHES[sql] = touches
+    return touches
+
+
+_TOUCHES: dict[str, bool] = {}
 
 
 _CACHED_TABLES: Final = (
@@ -87,6 +97,10 @@ def mark(org_id: str, ops: list[Op]) -> list[Op]:
 
 _READ_ONLY: ContextVar[str | None] = ContextVar("strongroom_read_only", default=None)
 
+# Within one request on a shared database: the `org_state` (version, MAC) each organization had
+# when this request first verified it (`Core.request_scope`).
+_STATE_SEEN: ContextVar[dict[str, tuple[int, bytes]] | None] = ContextVar("strongroom_state_seen", default=None)
+
 
 @contextlib.contextmanager
 def read_only(what: str) -> Iterator[None]:
@@ -102,6 +116,21 @@ def _check_writable() -> None:
     what = _READ_ONLY.get()
     if what is not None:
         raise RuntimeError(f"{what} is read-only but tried to write to the store")
+
+
+def content_key(rows: Sequence[Any]) -> tuple[Any, ...] | None:
+    """Rows' exact content (column names and values) as a hashable key; None if a value is not hashable.
+
+    `rows` are `sqlite3.Row` or `postgres.Row` (both have `keys()` and iterate over their values).
+    """
+    if not rows:
+        return ()
+    try:
+        key = (tuple(rows[0].keys()), *(tuple(r) for r in rows))
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 class Core:
@@ -127,6 +156,10 @@ class Core:
         # Organizations whose stored state failed verification (for /readyz), and a hook (metrics).
         self.tampered: dict[str, str] = {}
         self.on_tampered: Callable[[str, str], None] | None = None
+        # List reads already checked against a verified snapshot: (table, organization, exact
+        # content of the rows read) -> that snapshot. A hit needs the same rows, byte for byte,
+        # and the same snapshot still current, so the rows are not hashed again (see `checked_all`).
+        self._lists: dict[tuple[str, str, tuple[Any, ...]], Snapshot] = {}
 
     # -- notarisation (store/notary.py) ----------------------------------------------------------
     def set_notary(self, mac: Mac | None) -> None:
@@ -136,6 +169,23 @@ class Core:
         self.db.set_notary(mac)
         self._verified.clear()
         self.invalidate()
+
+    @contextlib.contextmanager
+    def request_scope(self) -> Iterator[None]:
+        """One request: on a shared database, `org_state` is read once per organization.
+
+        Every row is still read from the database and checked against the verified snapshot; what
+        is shared within the request is only the reading of the (version, MAC) that says which
+        snapshot is current. A row that does not match it makes the check read `org_state` again
+        (`fresh`), so a change another replica made meanwhile is still seen, and a forged row is
+        still refused. Outside a scope (and on SQLite, whose cache holds until a local write)
+        nothing changes.
+        """
+        token = _STATE_SEEN.set({} if self.db.shared else None)
+        try:
+            yield
+        finally:
+            _STATE_SEEN.reset(token)
 
     def refuse(self, org_id: str, err: TamperedState) -> TamperedState:
         self._verified.pop(org_id, None)
@@ -155,7 +205,12 @@ class Core:
         cached = self._verified.get(org_id)
         if cached is not None and self._use_cache and not fresh:
             return cached[2]
+        seen = _STATE_SEEN.get()
+        if cached is not None and seen is not None and not fresh and seen.get(org_id) == cached[:2]:
+            return cached[2]  # this request already read `org_state`, and it named this snapshot
         stored = read_stored(self.db.all, org_id)
+        if stored is not None and seen is not None:
+            seen[org_id] = (stored.version, stored.mac)
         if cached is not None and stored is not None and (stored.version, stored.mac) == cached[:2] and not fresh:
             return cached[2]
         snapshot = load_state(self.db.all, org_id)
@@ -208,12 +263,22 @@ class Core:
         if self.notary is None:
             return rows
         table = BY_NAME[table_name]
+        content = content_key(rows) if keep is None else None
+        key = None if content is None else (table.name, org_id, content)
+        snapshot = self.verified(org_id)
+        if key is not None and snapshot is not None and self._lists.get(key) is snapshot:
+            return rows  # exactly these rows were checked against this very snapshot
         got = sorted(row_hash(table, r) for r in rows)
         for attempt in range(2):
-            snapshot = self.verified(org_id, fresh=attempt > 0)
+            if attempt:
+                snapshot = self.verified(org_id, fresh=True)
             assert snapshot is not None
             expected = sorted(row_hash(table, r) for r in snapshot.rows[table.name] if keep is None or keep(r))
             if got == expected:
+                if key is not None:
+                    if len(self._lists) > 1_000:
+                        self._lists.clear()
+                    self._lists[key] = snapshot
                 return rows
         raise self.refuse(
             org_id,
@@ -239,6 +304,7 @@ class Core:
     def invalidate(self) -> None:
         self._cache.clear()
         self._verified.clear()
+        self._lists.clear()
 
     async def write(self, ops: Sequence[Op]) -> None:
         """Commit `ops` durably, then drop cached reads if they touched cached tables."""

@@ -76,8 +76,11 @@ class Organizations(Aggregate):
         return mark(org_id, Organizations._root_users(org_id, user_ids))
 
     def sub_organization_ids(self, parent_id: str) -> list[str]:
-        rows = self.db.all("SELECT id FROM organizations WHERE parent_id = ? ORDER BY created_at, id", (parent_id,))
-        return [r["id"] for r in rows]
+        """`parent_id`'s sub-organizations, each row checked against its own notarised state: a row
+        whose `parent_id` was rewritten in the database (another tenant's organization moved under
+        this one) is refused, naming it, rather than listed."""
+        rows = self.db.all("SELECT * FROM organizations WHERE parent_id = ? ORDER BY created_at, id", (parent_id,))
+        return [self.core.checked("organizations", r)["id"] for r in rows]
 
     @staticmethod
     def set_root_quorum(org_id: str, threshold: int, user_ids: Sequence[str], now_ms: int) -> list[Op]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from strongroom.store.core import Aggregate, columns, delete, from_row, in_org, insert, mark, update
+from typing import Any
+
+from strongroom.store.core import Aggregate, Core, columns, content_key, delete, from_row, in_org, insert, mark, update
 from strongroom.store.group_commit import Op
 from strongroom.store.records import PolicyRecord, Row
 
 
 class Policies(Aggregate):
     """Policies (conditions and consensus, evaluated by `strongroom.policy`)."""
+
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
+        self._records: dict[str, tuple[tuple[Any, ...], tuple[PolicyRecord, ...]]] = {}
 
     @staticmethod
     def _policy(row: Row) -> PolicyRecord:
@@ -19,7 +25,19 @@ class Policies(Aggregate):
 
     def _load_policies(self, org_id: str) -> tuple[PolicyRecord, ...]:
         rows = self.db.all("SELECT * FROM policies WHERE organization_id = ? ORDER BY created_at, id", (org_id,))
-        return tuple(self._policy(r) for r in self.core.checked_all("policies", org_id, rows))
+        checked = self.core.checked_all("policies", org_id, rows)
+        # Records are a pure function of the rows' content: the same rows (just checked) give the
+        # very same records, so the decider's content-keyed policy set is found by identity.
+        key = content_key(checked)
+        last = self._records.get(org_id)
+        if key is not None and last is not None and last[0] == key:
+            return last[1]
+        records = tuple(self._policy(r) for r in checked)
+        if key is not None:
+            if len(self._records) > 1_000:
+                self._records.clear()
+            self._records[org_id] = (key, records)
+        return records
 
     def policy(self, org_id: str, policy_id: str) -> PolicyRecord | None:
         return next((p for p in self.policies(org_id) if p.id == policy_id), None)

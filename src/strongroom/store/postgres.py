@@ -26,13 +26,27 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import psycopg
-import psycopg.errors
-
-from strongroom.errors import Conflict
+from strongroom.errors import ConfigError, Conflict
 from strongroom.store import audit, schema
 from strongroom.store.group_commit import Op, Param
 from strongroom.store.writer import CHAIN_OPS, EXPECT_ROW, StaleWrite, StoreWriter, WriterDatabase
+
+NEEDS_EXTRA: Final = (
+    "PostgreSQL (`database_url`) needs psycopg, the `postgres` extra: pip install 'strongroom[postgres]'"
+    " (or scripts/bootstrap VENV postgres)"
+)
+
+try:
+    import psycopg
+    import psycopg.errors
+except ImportError:  # the [postgres] extra is not installed: say which, once, in one line
+    raise ConfigError(NEEDS_EXTRA) from None
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """A plain autocommit connection (`strongroom audit verify --database-url`)."""
+    return psycopg.connect(url, autocommit=True)
+
 
 MIGRATIONS: Final = schema.migrations("postgres")
 """The statements of each schema version (`store/schema.py` describes the schema once)."""

@@ -8,11 +8,25 @@ behind one another, and the event loop never waits on the disk.
 
 Reads are point lookups on indexed columns through a separate connection on the event-loop
 thread; in WAL mode they never wait for the writer.
+
+Several worker processes (`workers` > 1, `daemon/workers.py`) may open the same file
+(`shared=True`). Each has its own group-commit writer; their transactions are serialised by
+SQLite's write lock (`BEGIN IMMEDIATE`), taken behind an `flock` on `<db>-writer.lock` so that a
+waiting writer is woken the moment the other commits instead of polling in SQLite's busy
+handler (sleeps of 1, 2, 5, 10 ... ms). Each batch is still one transaction and one fsync. The
+audit chain is read again at every transaction (`EAGER_CHAIN`), so it stays linear. The
+repository does not cache reads (another process may have written), and `exclusive(name)`
+becomes an `flock` on one of 256 files under `<db>-locks/`, which the kernel releases if the
+holder dies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import fcntl
+import hashlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -20,7 +34,7 @@ from typing import Final
 
 from strongroom.errors import Conflict
 from strongroom.store import audit, schema
-from strongroom.store.group_commit import Param
+from strongroom.store.group_commit import Job, Param
 from strongroom.store.writer import StoreWriter, WriterDatabase
 
 MIGRATIONS: Final = schema.migrations("sqlite")
@@ -60,24 +74,49 @@ class _Writer(StoreWriter):
     DB_ERROR = sqlite3.Error
     JOB_ERROR = sqlite3.Error
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_path: Path | None = None) -> None:
         conn = _connect(path)
         conn.execute("PRAGMA synchronous = FULL")
         super().__init__("sqlite-writer", audit.Chain(conn))
         self._conn = conn
+        # Several processes write: an flock taken before SQLite's write lock hands it over at once.
+        self._lock_fd = None if lock_path is None else os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._locked = False
 
     def _connection(self) -> sqlite3.Connection:
         return self._conn
 
+    def _commit(self, batch: list[Job]) -> None:
+        try:
+            super()._commit(batch)
+        finally:
+            self._unlock()  # whatever happened, the other processes' writers are not kept waiting
+
+    def _unlock(self) -> None:
+        if self._locked and self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._locked = False
+
     def _begin_transaction(self, conn: audit.Executor) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+        if self._lock_fd is not None and not self._locked:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # the writer thread: blocking is what it is for
+            self._locked = True
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._unlock()
+            raise
 
     def _commit_transaction(self, conn: audit.Executor) -> None:
         conn.execute("COMMIT")
+        self._unlock()
 
     def _rollback_transaction(self, conn: audit.Executor) -> None:
-        if self._conn.in_transaction:
-            conn.execute("ROLLBACK")
+        try:
+            if self._conn.in_transaction:
+                conn.execute("ROLLBACK")
+        finally:
+            self._unlock()
 
     def _unique_violation(self, err: BaseException) -> Conflict | None:
         if isinstance(err, sqlite3.IntegrityError) and "UNIQUE" in str(err):
@@ -86,23 +125,37 @@ class _Writer(StoreWriter):
 
     def _close(self) -> None:
         self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+
+
+LOCK_FILES: Final = 256
+"""`exclusive(name)` with several processes: names share one of this many lock files (by hash)."""
+
+EXCLUSIVE_POLL_S: Final = 0.005
 
 
 class SqliteDatabase(WriterDatabase):
-    """Connections and the group-commit writer for one SQLite file."""
+    """Connections and the group-commit writer for one SQLite file.
 
-    shared: Final = False  # only this process writes: cached reads stay valid until it writes
+    `shared`: other processes (the daemon's other workers) write to the same file, so cached
+    reads would go stale and `exclusive` must hold across processes.
+    """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, shared: bool = False) -> None:
         self.path: Final = path
+        self.shared: Final = shared
         path.parent.mkdir(parents=True, exist_ok=True)
         setup = _connect(path)
         try:
             self.schema_version: Final = migrate(setup)
         finally:
             setup.close()
+        self._locks_dir: Final = path.with_name(path.name + "-locks")
+        if shared:
+            self._locks_dir.mkdir(mode=0o700, exist_ok=True)
         self._read = _connect(path)
-        self._writer = _Writer(path)
+        self._writer = _Writer(path, path.with_name(path.name + "-writer.lock") if shared else None)
         self._writer.start()
 
     # -- reads (event-loop thread) ----------------------------------------------------------
@@ -115,8 +168,24 @@ class SqliteDatabase(WriterDatabase):
 
     @contextlib.asynccontextmanager
     async def exclusive(self, name: str) -> AsyncIterator[None]:
-        """Held by one process at a time: SQLite has one daemon, whose own locks already serialise."""
-        yield
+        """Held by one process at a time. One process: its own locks already serialise (nothing
+        to do). Several: an flock on the name's lock file (a file description of its own, so two
+        tasks of one process exclude each other too), released by the kernel if the holder dies."""
+        if not self.shared:
+            yield
+            return
+        bucket = hashlib.sha256(name.encode()).digest()[0] % LOCK_FILES
+        fd = os.open(self._locks_dir / f"{bucket:02x}", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(EXCLUSIVE_POLL_S)  # held elsewhere: votes are human-paced
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def close(self) -> None:
         if self._writer.closed:

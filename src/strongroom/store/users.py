@@ -7,6 +7,7 @@ import json
 from strongroom.store.core import Aggregate, columns, delete, from_row, in_org, insert, mark, update
 from strongroom.store.group_commit import Op
 from strongroom.store.records import ApiKey, Authenticator, Row, User
+from strongroom.store.writer import EXPECT_ROW
 
 
 class Users(Aggregate):
@@ -100,6 +101,12 @@ class Users(Aggregate):
     @staticmethod
     def delete_api_key(org_id: str, key_id: str) -> list[Op]:
         return mark(org_id, [delete("api_keys", in_org(org_id, key_id))])
+
+    @staticmethod
+    def consume_api_key(org_id: str, key_id: str) -> list[Op]:
+        """Delete a key that must still exist (a one-time invite): `Conflict` if it is gone."""
+        sql, params = delete("api_keys", in_org(org_id, key_id))
+        return mark(org_id, [(sql + EXPECT_ROW, params)])
 
     # -- passkeys ---------------------------------------------------------------------------------
     # Passkeys are read from the database on every request (never cached): their signature

@@ -5,6 +5,9 @@ or a passkey for an API user, is refused. Limits (Turnkey's, per user): 10 long-
 expiring API keys (an 11th expiring key evicts an expired one, else the oldest), 10 passkeys.
 Each is refused with ResourceExhausted (gRPC 8, HTTP 429) naming the limit. Changing a root
 user's credentials is root-quorum-only (`RootOnly.ROOT_TARGET`).
+
+Passkey invites (`auth.INVITE_KEY_PREFIX`, `service/invites.py`) are expiring API keys a web user
+may hold; registering a passkey for a user deletes its invites in the same transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from strongroom.service.activities.schema import (
     json_object,
     json_string,
 )
-from strongroom.service.auth import ACCESS_API, ACCESS_WEB, CURVE_ED25519, CURVE_P256, CURVE_SECP256K1
+from strongroom.service.auth import ACCESS_API, ACCESS_WEB, CURVE_ED25519, CURVE_P256, CURVE_SECP256K1, is_invite
 from strongroom.service.decide import snake_case
 from strongroom.service.params import JsonObj, obj, req_list, req_str, str_list
 from strongroom.service.webauthn import verify_registration
@@ -183,9 +186,10 @@ def _authenticator(
     )
 
 
-def _check_access(user: User, kind: str) -> None:
+def _check_access(user: User, kind: str, *, invites_only: bool = False) -> None:
+    """`invites_only`: the API keys are passkey invites, which a web user may hold."""
     refused = ACCESS_WEB if kind == "api keys" else ACCESS_API
-    if user.access_type == refused:
+    if user.access_type == refused and not (invites_only and refused == ACCESS_WEB):
         raise InvalidRequest(
             f"user `{user.id}` has access type {refused}: it cannot hold {kind}; change its access type"
             " first (update_user `accessType`)"
@@ -196,11 +200,17 @@ async def create_api_keys(deps: Deps, ctx: Context, params: JsonObj) -> Prepared
     p = "parameters."
     org_id = ctx.organization.id
     user = user_in(deps, org_id, req_str(params, "userId", p, max_len=64))
-    _check_access(user, "api keys")
     items = req_list(params, "apiKeys", p, max_items=MAX_LONG_LIVED_API_KEYS + MAX_EXPIRING_API_KEYS + 1)
     if not items:
         raise InvalidRequest("`parameters.apiKeys` must not be empty")
     new = read_api_keys(deps, ctx, org_id, user.id, items, f"{p}apiKeys", Seen())
+    invites_only = all(is_invite(k) for k in new)
+    _check_access(user, "api keys", invites_only=invites_only)
+    if invites_only and user.access_type == ACCESS_API:
+        raise InvalidRequest(
+            f"user `{user.id}` has access type {ACCESS_API}: a passkey invite needs web access; change its"
+            " access type first (update_user `accessType`)"
+        )
     existing = deps.repo.users.api_keys_of_user(user.id)
     long_lived = [k for k in existing if k.expires_at is None]
     new_long = sum(1 for k in new if k.expires_at is None)
@@ -254,6 +264,11 @@ async def create_authenticators(deps: Deps, ctx: Context, params: JsonObj) -> Pr
         ops: list[Any] = []
         for a in new:
             ops += deps.repo.users.insert_authenticator(a)
+        # A registered passkey voids the user's passkey invites, in the same transaction (the invite
+        # that stamped this request, if one did, is spent by the pipeline: `Pipeline._new`).
+        for k in deps.repo.users.api_keys_of_user(user.id):
+            if is_invite(k):
+                ops += deps.repo.users.delete_api_key(org_id, k.id)
         return Execution({"authenticatorIds": [a.id for a in new]}, ops)
 
     return Prepared(run, params={"user_id": user.id}, root_only=is_root(ctx, user))

@@ -79,13 +79,13 @@ def resolve_key(deps: Deps, org_id: str, sign_with: str) -> SigningKey:
     raise NotFound(f"no private key, address or wallet account `{sign_with[:128]}` found in this organization")
 
 
-def _common(deps: Deps, ctx: Context, params: JsonObj) -> tuple[SigningKey, str, str]:
+def _common(deps: Deps, org_id: str, params: JsonObj) -> tuple[SigningKey, str, str]:
     sign_with = req_str(params, "signWith", "parameters.", max_len=256)
     encoding = req_str(params, "encoding", "parameters.", max_len=64)
     hash_function = req_str(params, "hashFunction", "parameters.", max_len=64)
     if encoding not in signing.ENCODINGS:
         raise InvalidRequest(f"invalid payload encoding `{encoding}`")
-    key = resolve_key(deps, ctx.organization.id, sign_with)
+    key = resolve_key(deps, org_id, sign_with)
     signing.check_hash_function(key.curve, hash_function)
     return key, encoding, hash_function
 
@@ -118,11 +118,11 @@ def _payload_solana(key: SigningKey, message: bytes, idl_for: IdlFor) -> dict[st
 
 
 def _sign_prepared(
-    deps: Deps, ctx: Context, key: SigningKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
+    deps: Deps, org_id: str, key: SigningKey, encoding: str, hash_function: str, payloads: list[str], *, batch: bool
 ) -> Prepared:
     msgs = [signing.payload_message(key.curve, hash_function, p, encoding) for p in payloads]
-    abi_for = abi_lookup(deps, ctx.organization.id)
-    idl_for = idl_lookup(deps, ctx.organization.id)
+    abi_for = abi_lookup(deps, org_id)
+    idl_for = idl_lookup(deps, org_id)
     subjects = []
     for i, payload in enumerate(payloads):
         env: dict[str, Any] = dict(key.env)
@@ -141,16 +141,24 @@ def _sign_prepared(
     return Prepared(run, signatures=len(msgs), subjects=tuple(subjects))
 
 
-async def sign_raw_payload(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
-    key, encoding, hash_function = _common(deps, ctx, params)
+def _raw_payload(deps: Deps, org_id: str, params: JsonObj) -> tuple[SigningKey, Prepared]:
+    key, encoding, hash_function = _common(deps, org_id, params)
     payload = req_str(params, "payload", "parameters.", max_len=1 << 20, allow_empty=True)
-    return _sign_prepared(deps, ctx, key, encoding, hash_function, [payload], batch=False)
+    return key, _sign_prepared(deps, org_id, key, encoding, hash_function, [payload], batch=False)
+
+
+def _raw_payloads(deps: Deps, org_id: str, params: JsonObj) -> tuple[SigningKey, Prepared]:
+    key, encoding, hash_function = _common(deps, org_id, params)
+    payloads = str_list(params, "payloads", "parameters.", max_items=MAX_PAYLOADS, allow_empty=False)
+    return key, _sign_prepared(deps, org_id, key, encoding, hash_function, payloads, batch=True)
+
+
+async def sign_raw_payload(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
+    return _raw_payload(deps, ctx.organization.id, params)[1]
 
 
 async def sign_raw_payloads(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
-    key, encoding, hash_function = _common(deps, ctx, params)
-    payloads = str_list(params, "payloads", "parameters.", max_items=MAX_PAYLOADS, allow_empty=False)
-    return _sign_prepared(deps, ctx, key, encoding, hash_function, payloads, batch=True)
+    return _raw_payloads(deps, ctx.organization.id, params)[1]
 
 
 def _solana_transaction(deps: Deps, key: SigningKey, unsigned: str, org_id: str) -> Prepared:
@@ -181,7 +189,7 @@ def _solana_transaction(deps: Deps, key: SigningKey, unsigned: str, org_id: str)
     )
 
 
-async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
+def _transaction(deps: Deps, org_id: str, params: JsonObj) -> tuple[SigningKey, Prepared]:
     sign_with = req_str(params, "signWith", "parameters.", max_len=256)
     tx_type = req_str(params, "type", "parameters.", max_len=64)
     unsigned = req_str(params, "unsignedTransaction", "parameters.", max_len=1 << 18)
@@ -191,9 +199,9 @@ async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepare
                 f"transaction type `{tx_type}` is not supported yet", code=ErrorCode.UNSUPPORTED_TRANSACTION_TYPE
             )
         raise InvalidRequest(f"invalid transaction type `{tx_type[:64]}`")
-    key = resolve_key(deps, ctx.organization.id, sign_with)
+    key = resolve_key(deps, org_id, sign_with)
     if tx_type == TX_SOLANA:
-        return _solana_transaction(deps, key, unsigned, ctx.organization.id)
+        return key, _solana_transaction(deps, key, unsigned, org_id)
     if key.curve != Curve.SECP256K1:
         raise InvalidRequest("Ethereum transactions are signed with secp256k1 keys")
     tx = ethtx.parse_unsigned_transaction(unsigned)
@@ -202,18 +210,27 @@ async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepare
         sig = await deps.keys.sign_secp256k1(key.ref, tx.signing_hash())
         return Execution({"signedTransaction": tx.serialize_signed(sig).hex()}, [])
 
-    return Prepared(
+    return key, Prepared(
         run,
         env={
             **key.env,
-            "eth": {
-                "tx": preimage.transaction_fields(
-                    tx, ethereum_address(key).lower(), abi_lookup(deps, ctx.organization.id)
-                )
-            },
+            "eth": {"tx": preimage.transaction_fields(tx, ethereum_address(key).lower(), abi_lookup(deps, org_id))},
         },
         signatures=1,
     )
+
+
+async def sign_transaction(deps: Deps, ctx: Context, params: JsonObj) -> Prepared:
+    return _transaction(deps, ctx.organization.id, params)[1]
+
+
+READERS: Final = {
+    "ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2": _raw_payload,
+    "ACTIVITY_TYPE_SIGN_RAW_PAYLOADS": _raw_payloads,
+    "ACTIVITY_TYPE_SIGN_TRANSACTION_V2": _transaction,
+}
+"""The readers above without the await, by type: the key that signs and what policies read of each
+payload (the decoded view, `service/decoded.py`, shows exactly this)."""
 
 
 ACTIVITIES: Final = (

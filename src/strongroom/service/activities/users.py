@@ -37,7 +37,7 @@ from strongroom.service.activities.credentials import (
 )
 from strongroom.service.activities.lookups import is_root, user_in
 from strongroom.service.activities.schema import JSON_ID, JSON_IDS, json_array, json_enum, json_object, json_string
-from strongroom.service.auth import ACCESS_ALL, ACCESS_API, ACCESS_WEB
+from strongroom.service.auth import ACCESS_ALL, ACCESS_API, ACCESS_WEB, is_invite
 from strongroom.service.params import JsonObj, obj, opt_str, req_list, req_str, str_list
 from strongroom.store.records import ApiKey, Authenticator, User
 from strongroom.store.repository import Repository
@@ -177,7 +177,10 @@ def plan_user(deps: Deps, ctx: Context, org_id: str, item: JsonObj, where: str, 
         org_id,
         name,
         email,
-        access_type_for(bool(api_keys), bool(authenticators)),
+        # A passkey invite counts as the passkey it stands for: a user invited alone is a web user.
+        access_type_for(
+            any(not is_invite(k) for k in api_keys), bool(authenticators) or any(is_invite(k) for k in api_keys)
+        ),
         tag_ids,
         now,
         now,
