@@ -33,6 +33,7 @@ TOP = [
     "contracts",
     "activities",
     "users",
+    "dashboard",
     "root-quorum",
     "audit",
     "clock",
