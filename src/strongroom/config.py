@@ -71,7 +71,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For is believed (IPs or CIDRs)
     unix_socket: Path | None = None  # the local signing socket (mode 0600 in a 0700 directory)
     unix_socket_allowed_uids: tuple[int, ...] = ()  # empty: any local user who can open the socket
-    webauthn_rp_id: str = "localhost"  # relying-party id that passkeys are bound to
+    public_url: str | None = None  # where people reach the daemon behind a proxy: https://vault.example.com
+    webauthn_rp_id: str | None = None  # relying party of passkeys; None: public_url's host, else localhost
     webauthn_origins: tuple[str, ...] | None = None  # None: the dashboard's own address (`passkey_origins`)
     max_pending_activities: int = 100  # CONSENSUS_NEEDED activities per organization (within the vote window)
     login_challenges_max: int = 10_000  # dashboard login challenges pending at once, in all
@@ -99,13 +100,27 @@ class Settings:
         return host.strip("[]"), int(port)
 
     @property
+    def rp_id(self) -> str:
+        """The relying party passkeys are bound to: `webauthn_rp_id`, else `public_url`'s host, else
+        localhost."""
+        if self.webauthn_rp_id is not None:
+            return self.webauthn_rp_id
+        if self.public_url is not None:
+            return urllib.parse.urlsplit(self.public_url).hostname or "localhost"
+        return "localhost"
+
+    @property
     def passkey_origins(self) -> tuple[str, ...]:
-        """Where passkey assertions may come from: `webauthn_origins`, or by default the address the
-        dashboard is served on, which follows the port (`make serve PORT=...`). The host is the
-        relying party, not 127.0.0.1: browsers refuse a passkey for `localhost` on an IP origin."""
+        """Where passkey assertions may come from: `webauthn_origins`; else `public_url`'s origin (the
+        address a proxy serves the dashboard at); else the address the dashboard is served on, which
+        follows the port (`make serve PORT=...`). The host is the relying party, not 127.0.0.1:
+        browsers refuse a passkey for `localhost` on an IP origin."""
         if self.webauthn_origins is not None:
             return self.webauthn_origins
-        return (f"http://{self.webauthn_rp_id}:{self.port}",)
+        if self.public_url is not None:
+            parts = urllib.parse.urlsplit(self.public_url)
+            return (f"{parts.scheme}://{parts.netloc}",)
+        return (f"http://{self.rp_id}:{self.port}",)
 
     @property
     def dashboard_url(self) -> str:
@@ -220,6 +235,19 @@ def _http_url(key: str, value: object) -> str:
     return text
 
 
+def _public_url(key: str, value: object) -> str:
+    """An origin people open (scheme, host, optional port), with no path, query or credentials."""
+    text = _http_url(key, value).rstrip("/")
+    parts = urllib.parse.urlsplit(text)
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"`{key}` must be an origin such as `https://vault.example.com`: no path, query or user")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError:
+        raise ConfigError(f"`{key}` has an invalid port") from None
+    return text
+
+
 def _port(key: str, value: object) -> int:
     n = _int(key, value)
     if not 0 <= n <= 65535:
@@ -255,6 +283,7 @@ _TOP: Final[dict[str, Callable[[str, object], Any]]] = {
     "unix_socket": _str,
     "unix_socket_allowed_uids": _uids,
     "webauthn_rp_id": _str,
+    "public_url": _public_url,
     "webauthn_origins": _str_list,
     "max_pending_activities": _positive,
     "login_challenges_max": _positive,

@@ -75,8 +75,9 @@ def start_dashboard_daemon(data_dir: Path, database_url: str | None = None) -> t
 
 
 class SoftPasskey:
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, rp_id: str = "localhost") -> None:
         self.origin = origin
+        self.rp_id = rp_id.encode()
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.credential_id = os.urandom(32)
         self.count = 0
@@ -87,7 +88,7 @@ class SoftPasskey:
         cose = cbor2.dumps({1: 2, 3: -7, -1: 1, -2: n.x.to_bytes(32, "big"), -3: n.y.to_bytes(32, "big")})
         client = json.dumps({"type": "webauthn.create", "challenge": b64url(challenge), "origin": self.origin})
         auth_data = (
-            hashlib.sha256(b"localhost").digest()
+            hashlib.sha256(self.rp_id).digest()
             + bytes([0x45])
             + (0).to_bytes(4, "big")
             + bytes(16)
@@ -109,7 +110,7 @@ class SoftPasskey:
     def assertion(self, challenge: bytes) -> dict[str, str]:
         client = json.dumps({"type": "webauthn.get", "challenge": b64url(challenge), "origin": self.origin}).encode()
         self.count += 1
-        auth_data = hashlib.sha256(b"localhost").digest() + bytes([0x05]) + self.count.to_bytes(4, "big")
+        auth_data = hashlib.sha256(self.rp_id).digest() + bytes([0x05]) + self.count.to_bytes(4, "big")
         signature = self.key.sign(auth_data + hashlib.sha256(client).digest(), ec.ECDSA(hashes.SHA256()))
         return {
             "credentialId": b64url(self.credential_id),
@@ -264,6 +265,38 @@ def test_passkey_origin_follows_the_port_when_not_configured(tmp_path: Path) -> 
             create_web_user(client, bad, f"{uuid.uuid4().hex[:8]}@example.com", name="bad")
     finally:
         daemon.stop()
+
+
+def test_behind_a_proxy_public_url_sets_the_passkey_origin_and_relying_party(tmp_path: Path) -> None:
+    """`public_url` (the address a reverse proxy serves the daemon at): passkeys are bound to its
+    host and made on its origin, the daemon logs the dashboard there, and an assertion made on the
+    daemon's own address (which the proxy hides) is refused."""
+    public = "https://vault.example.com"
+    daemon = start_daemon(tmp_path / "d", config=f'rate_limit_per_second = 10000\npublic_url = "{public}/"\n')
+    try:
+        port = urllib.parse.urlsplit(daemon.url).port
+        assert f'"dashboard":"{public}/dashboard/"' in daemon.logs(wait_for='"dashboard"')
+        status, _, options = http("POST", f"{daemon.url}/dashboard/api/register/options", {})
+        assert status == 200, options
+        assert (options["rpId"], options["origins"]) == ("vault.example.com", [public]), options
+        client = daemon.client()
+        create_web_user(client, SoftPasskey(public, "vault.example.com"), f"{uuid.uuid4().hex[:8]}@example.com")
+        for origin, rp_id in ((f"http://localhost:{port}", "vault.example.com"), (public, "localhost")):
+            with pytest.raises(Exception, match=r"origin|RP ID"):
+                create_web_user(client, SoftPasskey(origin, rp_id), f"{uuid.uuid4().hex[:8]}@example.com", name="x")
+    finally:
+        daemon.stop()
+
+
+def test_a_public_url_with_a_path_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    run_cli("init", data_dir=data_dir)
+    toml = data_dir / "strongroom.toml"
+    toml.write_text('public_url = "https://vault.example.com/strongroom"\n' + toml.read_text())
+    out = run_cli("serve", "--port", "0", data_dir=data_dir, check=False)
+    assert out.returncode == 2, out
+    assert "`public_url` must be an origin" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
 
 
 def test_a_login_challenge_is_single_use_and_bound_to_the_user(setup: dict[str, Any]) -> None:

@@ -933,8 +933,8 @@ def cmd_users_remove_credential(args: argparse.Namespace) -> Output:
 
 
 def _dashboard_origin(args: argparse.Namespace, client: Any) -> str:
-    """Where the invitee opens the link: --origin, else the first allowed passkey origin (by default
-    http://<webauthn_rp_id>:<the port the CLI talks to>)."""
+    """Where the invitee opens the link: --origin, else the first allowed passkey origin
+    (`webauthn_origins`, `public_url`, by default http://<relying party>:<the port the CLI talks to>)."""
     from urllib.parse import urlsplit
 
     from strongroom.config import load_settings
@@ -945,9 +945,9 @@ def _dashboard_origin(args: argparse.Namespace, client: Any) -> str:
         settings = load_settings(Path(args.data_dir))
     except (StrongroomError, OSError):
         settings = None
-    if settings is not None and settings.webauthn_origins:
-        return settings.webauthn_origins[0].rstrip("/")
-    rp_id = settings.webauthn_rp_id if settings is not None else "localhost"
+    if settings is not None and (settings.webauthn_origins or settings.public_url):
+        return settings.passkey_origins[0].rstrip("/")
+    rp_id = settings.rp_id if settings is not None else "localhost"
     port = urlsplit(client.base_url).port if str(client.base_url).startswith("http") else None
     return f"http://{rp_id}:{port or (settings.port if settings is not None else 8080)}"
 

@@ -50,7 +50,7 @@ class Strongroom:
         self.notary: Final = Notary(token)
         self.notary.ensure_key()
         self.repo.set_notary(self.notary)
-        passkeys = WebAuthnSettings(settings.webauthn_rp_id, settings.passkey_origins)
+        passkeys = WebAuthnSettings(settings.rp_id, settings.passkey_origins)
         self.pipeline: Final = Pipeline(
             self.repo,
             self.guard,
