@@ -277,11 +277,15 @@ def test_bad_arguments_are_one_line_errors_with_exit_code_2(d: Daemon, tmp_path:
         ("activities", "list", "--limit", "ten"),
         ("activities", "list", "--status", "stuck"),
         ("serve", "--port", "-5"),
+        ("sign",),
+        ("keys", "create", "--name", "k", "--curve", "p384"),
     ):
         out = run_cli(*args, data_dir=tmp_path, check=False)
         assert out.returncode == 2, (args, out.stderr)
         assert "Traceback" not in out.stderr
-        assert out.stderr.strip().splitlines()[-1].startswith("strongroom"), out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("strongroom"), out.stderr  # one line, no usage dump
+    assert "a command is needed: one of raw, tx" in run_cli("sign", data_dir=tmp_path, check=False).stderr
     version = run_cli("--version", data_dir=tmp_path)
     assert version.stdout.startswith("strongroom ") and version.stdout.split()[1][0].isdigit()
 

@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from strongroom import __version__
 from strongroom.cli import completion
@@ -1082,10 +1082,20 @@ def cmd_completion(args: argparse.Namespace) -> Output:
     return Output(text.rstrip("\n"), {"shell": args.shell, "script": text})
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad argument is one line on stderr, naming the command and where its help is; exit 2.
+    (argparse's default also prints the whole usage, which buries the one line that matters.)
+    Subcommand parsers are made of this class too (`add_subparsers` takes the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message in ("the following arguments are required: command", "the following arguments are required: sub"):
+            commands = next((a.choices for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+            message = f"a command is needed: one of {', '.join(commands or ())}"
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="strongroom", description="Strongroom: keys behind a PKCS#11 token, Turnkey's API."
-    )
+    p = _Parser(prog="strongroom", description="Strongroom: keys behind a PKCS#11 token, Turnkey's API.")
     p.add_argument("--data-dir", default=os.environ.get("STRONGROOM_DATA_DIR", "var"), help="data directory (./var)")
     p.add_argument("--url", help="daemon URL: http://host:port or unix:///path (default from <data-dir>/client.json)")
     p.add_argument("--socket", help="talk to the daemon over this Unix socket")
