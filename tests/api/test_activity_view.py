@@ -303,3 +303,23 @@ async def test_bad_unknown_and_other_organizations_ids_are_turnkey_errors(org: O
     assert (status, data["code"]) == (404, 5)
     assert data["message"] == f"no activity `{theirs}` found in this organization"
     assert "secret" not in json.dumps(data) and other_id not in json.dumps(data)
+
+
+async def test_a_root_only_activity_says_how_many_root_approvals_it_still_needs(org: Org) -> None:
+    """A root-quorum-only change matches no policy: the view names the root quorum as what is missing."""
+    second_root = org.add_user("second-root")
+    quorum = {"threshold": 2, "userIds": [org.root.user_id, second_root.user_id]}
+    status, data, _ = await org.submit(org.root, "update_root_quorum", "ACTIVITY_TYPE_UPDATE_ROOT_QUORUM", quorum)
+    assert status == 200, data
+    back = {"threshold": 1, "userIds": [org.root.user_id]}
+    status, data, _ = await org.submit(org.root, "update_root_quorum", "ACTIVITY_TYPE_UPDATE_ROOT_QUORUM", back)
+    parked = data["activity"]
+    assert parked["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED", parked
+    view = await view_of(org, second_root, parked["id"])
+    assert view["rootQuorum"] == {"threshold": 2, "approvals": 1}
+    assert view["waitingFor"] == ["root quorum: needs 2 approvals from root users, has 1"]
+    assert "root quorum: needs 2 approvals from root users, has 1" in text(view)
+    status, done = await org.vote(second_root, parked)
+    assert done["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED", done
+    view = await view_of(org, org.root, parked["id"])
+    assert "waitingFor" not in view and "rootQuorum" not in view  # only a waiting activity has one

@@ -382,6 +382,13 @@ class Views:
             for step in p.get("consensusProgress", [])
             if not step["met"]
         ]
+        org = self.repo.organizations.organization(org_id) if waiting else None
+        if org is not None:  # the root quorum as it is now settles a waiting activity, root-only ones included
+            roots = sum(1 for u in approvers if u.id in org.root_user_ids)
+            out["rootQuorum"] = {"threshold": org.root_quorum_threshold, "approvals": roots}
+            if not missing:  # no policy names what is missing: the root quorum does
+                need = org.root_quorum_threshold
+                missing = [f"root quorum: needs {need} approval{'s' * (need != 1)} from root users, has {roots}"]
         if waiting:
             out["waitingFor"] = missing
         if activity.failure is not None:
