@@ -680,3 +680,45 @@ async def test_an_organization_reparented_in_the_database_is_not_listed_as_a_sub
     assert "organizationIds" not in data, data  # B is never listed as A's
     assert resp.status == 503, data
     assert "`organizations` row" in data["message"], data
+
+
+async def test_an_approver_is_shown_what_was_stamped_not_an_intent_edited_in_the_database(world: World) -> None:
+    """What you see is what you sign: a waiting activity's stored intent rewritten in the database
+    (a harmful request dressed up as a harmless one) does not reach the decoded view an approver
+    reads (get_activity_view); a forged stored request is refused there as at the vote."""
+    w = world
+    assert w.service is not None and w.client is not None
+    repo, now = w.service.repo, int(time.time() * 1000)
+    priv, pub = p256.generate_private_key()
+    bob = User(str(uuid.uuid4()), w.org_id, "bob", None, "ACCESS_TYPE_API", (), now, now)
+    key = ApiKey(str(uuid.uuid4()), bob.id, w.org_id, "bob", pub, "API_KEY_CURVE_P256", None, now, now)
+    policy = PolicyRecord(
+        str(uuid.uuid4()), w.org_id, "two sign", "EFFECT_ALLOW", "activity.action == 'SIGN'", "approvers.count() >= 2",
+        "", "", now, now,
+    )  # fmt: skip
+    repo.write_sync(
+        [*repo.users.insert_user(bob), *repo.users.insert_api_key(key), *repo.policies.insert_policy(policy)]
+    )
+    params = {"signWith": w.key_id, "payload": "pay mallory", "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
+              "hashFunction": "HASH_FUNCTION_KECCAK256"}  # fmt: skip
+    status, data = await _submit(w, ApiKeyStamper(pub, priv), "sign_raw_payload", SIGN, params)
+    assert status == 200 and data["activity"]["status"] == "ACTIVITY_STATUS_CONSENSUS_NEEDED", data
+    target = data["activity"]
+
+    async def view() -> tuple[int, Any]:
+        body = json.dumps({"organizationId": w.org_id, "activityId": target["id"]}).encode()
+        resp = await w.client.post(
+            "/public/v1/query/get_activity_view", data=body, headers={"X-Stamp": w.root.stamp(body)}
+        )
+        return resp.status, json.loads(await resp.read())
+
+    w.sql("UPDATE activities SET intent = replace(intent, 'pay mallory', 'pay alice') WHERE id = ?", (target["id"],))
+    status, data = await view()
+    assert status == 200, data
+    shown = json.dumps(data["view"])
+    assert "pay mallory" in shown and "pay alice" not in shown, data["view"]
+
+    forged = json.dumps({"type": SIGN, "parameters": {**params, "payload": "pay alice"}}).encode()
+    w.sql("UPDATE activities SET request = ? WHERE id = ?", (forged, target["id"]))
+    status, data = await view()
+    assert status == 503 and "does not match" in data["message"], data

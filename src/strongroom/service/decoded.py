@@ -26,7 +26,7 @@ decimal strings; ether and SOL amounts are exact decimal text, never floats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -217,9 +217,12 @@ def _payload(params: Mapping[str, Any], subject_params: Mapping[str, Any], env: 
 class Views:
     """Builds the view of an activity from the store (see the module docstring)."""
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, stamped: Callable[[Activity], Mapping[str, Any]] | None = None) -> None:
         self.deps: Final = deps
         self.repo: Final = deps.repo
+        # A waiting activity's parameters as its stamped request says (the pipeline's proof, which
+        # an approval executes), not its stored intent: what people approve is what gets signed.
+        self.stamped: Final = stamped
 
     def _user(self, org_id: str, user_id: str | None) -> User | None:
         user = self.repo.users.user(user_id) if user_id else None
@@ -341,11 +344,17 @@ class Views:
             ],
         }
 
-    def view(self, activity: Activity) -> dict[str, Any]:
-        """The decoded view of `activity` (see the module docstring)."""
+    def view(self, activity: Activity, stamped: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The decoded view of `activity` (see the module docstring); `stamped`: its parameters as
+        its request was stamped, when the caller holds them (else read from the stored request)."""
         org_id = activity.organization_id
+        waiting = activity.status == expiry.WAITING
         intent: Any = next(iter(activity.intent.values()), {}) if activity.intent else {}
         params: Mapping[str, Any] = intent if isinstance(intent, Mapping) else {}
+        if stamped is not None:
+            params = stamped
+        elif waiting and self.stamped is not None:
+            params = self.stamped(activity)  # refuses (TamperedState) a request forged in the database
         requester = self._user(org_id, activity.user_id)
         first = activity.votes[0] if activity.votes else {}
         votes = [self._vote(org_id, v) for v in activity.votes]
@@ -354,7 +363,6 @@ class Views:
             for v in activity.votes
             if v.get("selection") == APPROVED and (u := self._user(org_id, str(v.get("userId", "")))) is not None
         ]
-        waiting = activity.status == expiry.WAITING
         out: dict[str, Any] = {
             "activityId": activity.id,
             "organizationId": org_id,

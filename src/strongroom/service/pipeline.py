@@ -234,7 +234,8 @@ class Pipeline:
         self.stopped: str | None = None
         self.webauthn: WebAuthnSettings | None = webauthn  # None: passkey stamps are refused
         self.deps: Final = Deps(repo, keys, self.decider, webauthn)  # what readers and executors use
-        self.views: Final = decoded.Views(self.deps)  # what people see of an activity (and webhooks carry)
+        # What people see of an activity (and webhooks carry); a waiting one as it was stamped.
+        self.views: Final = decoded.Views(self.deps, self._stamped_parameters)
         self.outbox: Final = webhooks.Outbox(repo, self.views.view)  # webhook events, committed with the change
         self.expiry: Final = expiry.Expiry(repo, clock, self.consensus_lock, self.outbox)  # the end of vote windows
         now = clock.now_ms()
@@ -480,6 +481,11 @@ class Pipeline:
             "createdAt": render.timestamp(now_ms),
         }
 
+    def _stamped_parameters(self, activity: Activity) -> JsonObj:
+        """The parameters of `activity`'s own stamped request (`_authentic`), which an approval executes."""
+        org = self.organization(activity.organization_id)
+        return obj(self._authentic(activity.fingerprint, org, activity.user_id).get("parameters"), "parameters")
+
     def _authentic(self, fingerprint: str, org: Organization, user_id: str | None) -> JsonObj:
         """The recorded request with this fingerprint, proven by its own stamp; its parsed envelope.
 
@@ -618,7 +624,8 @@ class Pipeline:
                         *self.repo.activities.insert_activity(
                             activity, request.body, principal.stamp.header, principal.public_key
                         ),
-                        *self.outbox.ops(webhooks.CONSENSUS_NEEDED, activity, now_ms),
+                        # Its parameters are the ones just stamped and checked (not yet stored).
+                        *self.outbox.ops(webhooks.CONSENSUS_NEEDED, activity, now_ms, stamped=params),
                     ]
                 )
             finally:

@@ -176,20 +176,26 @@ class Outbox:
     decoding anything itself.
     """
 
-    def __init__(self, repo: Repository, view: Callable[[Activity], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, repo: Repository, view: Callable[[Activity, Mapping[str, Any] | None], dict[str, Any]] | None = None
+    ) -> None:
         self.repo: Final = repo
         self.view: Final = view
 
-    def _view(self, activity: Activity) -> dict[str, Any] | None:
+    def _view(self, activity: Activity, stamped: Mapping[str, Any] | None) -> dict[str, Any] | None:
         if self.view is None:
             return None
         try:
-            return self.view(activity)
+            return self.view(activity, stamped)
         except Exception as err:  # noqa: BLE001 - a view that cannot be built must not stop the vote it reports
             log.error("webhook_view_failed", activity_id=activity.id, error=type(err).__name__)
             return None
 
-    def ops(self, event_type: str, activity: Activity, at_ms: int) -> list[Op]:
+    def ops(
+        self, event_type: str, activity: Activity, at_ms: int, *, stamped: Mapping[str, Any] | None = None
+    ) -> list[Op]:
+        """`stamped`: the activity's parameters as its request was just stamped, when that request
+        is not stored yet (the view reads them from the stored request otherwise)."""
         assert event_type in EVENT_TYPES
         org_id = activity.organization_id
         event_id = str(uuid.uuid4())
@@ -199,7 +205,7 @@ class Outbox:
                 "type": event_type,
                 "organizationId": org_id,
                 "activity": render.activity(activity),
-                "view": self._view(activity),
+                "view": self._view(activity, stamped),
                 "timestampMs": str(at_ms),
             }
         )
