@@ -191,7 +191,9 @@ def _read_message(r: _Reader) -> Message:
         first = r.u8("message header")
     header = Header(first, r.u8("message header"), r.u8("message header"))
     count = r.compact_u16("account keys")
-    keys = tuple(r.take(PUBKEY_BYTES, f"account key {i}") for i in range(count))
+    # One bounds check for all keys: bytes that are no message (most payloads) fail here at once.
+    packed = r.take(PUBKEY_BYTES * count, f"account keys ({count})")
+    keys = tuple(packed[i : i + PUBKEY_BYTES] for i in range(0, len(packed), PUBKEY_BYTES))
     blockhash = r.take(PUBKEY_BYTES, "recent blockhash")
     instructions = []
     for i in range(r.compact_u16("instructions")):
