@@ -203,6 +203,53 @@ def test_two_workers_serve_and_a_key_made_by_one_signs_on_the_other(two_workers:
     assert (status, data["message"]) == (403, "policy engine denied request explicitly")
 
 
+def test_what_one_worker_removes_the_other_refuses_at_once_though_it_has_cached_it(two_workers: Daemon) -> None:
+    """Each worker keeps the lookups it verified (credential, user, key, policies) while its
+    organization's notarised state is unchanged; a removal by the other worker moves that state,
+    so the very next request is decided without the removed row."""
+    d = two_workers
+    w0 = WorkerConnection(d, "0")
+    org = d.organization_id
+    key, spare = create_key(w0, org), create_key(w0, org)
+    priv, pub = p256.generate_private_key()
+    made = w0.submit(
+        "create_users",
+        "ACTIVITY_TYPE_CREATE_USERS_V4",
+        org,
+        {
+            "users": [
+                {
+                    "userName": "bot",
+                    "userEmail": f"bot-{uuid.uuid4().hex[:6]}@example.com",
+                    "apiKeys": [{"apiKeyName": "bot key", "publicKey": pub, "curveType": "API_KEY_CURVE_P256"}],
+                    "authenticators": [],
+                    "oauthProviders": [],
+                    "userTags": [],
+                }
+            ]
+        },
+    )
+    (bot_id,) = made["result"]["createUsersResult"]["userIds"]
+    allow = calls.policy("bot signs", "EFFECT_ALLOW", "activity.action == 'SIGN'", "", "")
+    w0.submit("create_policy", "ACTIVITY_TYPE_CREATE_POLICY_V3", org, allow)
+    bot, root = WorkerConnection(d, "1", ApiKeyStamper(pub, priv)), WorkerConnection(d, "1")
+    for i in range(3):  # worker 1 has now looked up, verified and cached all of it
+        assert bot.post(SIGN_PATH, sign_body(org, key, f"warm {i}"))[0] == 200
+        assert root.post(SIGN_PATH, sign_body(org, spare, f"warm {i}"))[0] == 200
+    w0.submit(
+        "delete_private_keys",
+        "ACTIVITY_TYPE_DELETE_PRIVATE_KEYS",
+        org,
+        {"privateKeyIds": [spare], "deleteWithoutExport": True},
+    )
+    status, data = root.post(SIGN_PATH, sign_body(org, spare, "after delete"))
+    assert (status, data["code"]) == (404, 5), data
+    w0.submit("delete_users", "ACTIVITY_TYPE_DELETE_USERS", org, {"userIds": [bot_id]})
+    status, data = bot.post(SIGN_PATH, sign_body(org, key, "after delete"))
+    assert (status, data["code"]) == (401, 16), data
+    assert root.post(SIGN_PATH, sign_body(org, key, "root still signs"))[0] == 200
+
+
 def test_the_local_socket_is_served_by_the_workers_and_removed_at_stop(tmp_path: Path) -> None:
     d = start_workers(tmp_path / "d")
     path = d.data_dir / "run" / "strongroom.sock"

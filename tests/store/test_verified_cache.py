@@ -1,11 +1,13 @@
 """The caches of verified rows (issue 21, the per-request path) never outlive what they were checked against.
 
-On PostgreSQL every request still reads every row it uses; what is cached is keyed on content:
-the list reads already checked against the current verified snapshot (`Core.checked_all`), the
-policy records built from exactly those rows (`Policies`), and, within one request, which
-notarised version is current (`Core.request_scope`). Two `Repository` objects on one database
-stand for two replicas. On SQLite (one process) a running repository keeps what it verified until
-it writes; a forged row is refused once it re-reads.
+On a database other processes write (PostgreSQL replicas, SQLite worker processes) a cached
+lookup is kept with the verified snapshot of its organization's notarised state, and reused only
+while `org_state` (version and MAC, read once per request in `Core.request_scope`) still names
+that snapshot: an authorised change by another replica re-notarises the organization, so it is
+seen on the next request. Two `Repository` objects on one database stand for two replicas. On
+SQLite (one process) a running repository keeps what it verified until it writes. Either way a
+row forged behind the writers' backs is never used: the cache holds the verified record, and the
+forgery is refused once the rows are read again.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from strongroom.store.records import Organization, PolicyRecord, User
 NOW = 1_700_000_000_000
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "sqlite-workers", "postgres"])
 def two(request: pytest.FixtureRequest, tmp_path: Path, token: Any) -> Iterator[tuple[Repository, Repository, Any]]:
-    """Two repositories on one database (two replicas on PostgreSQL), and raw SQL on it."""
+    """Two repositories on one database (two replicas on PostgreSQL, two worker processes' stores
+    on one SQLite file), and raw SQL on it."""
     url = request.getfixturevalue("cluster").create_database() if request.param == "postgres" else None
     path = tmp_path / "s.sqlite3"
-    dbs = [open_database(url, path), open_database(url, path)]
+    shared = request.param == "sqlite-workers"
+    dbs = [open_database(url, path, shared=shared), open_database(url, path, shared=shared)]
     repos = []
     for db in dbs:
         repo = Repository(db)
@@ -85,43 +89,51 @@ def test_a_policy_changed_by_another_replica_is_seen_and_a_forged_one_refused_on
     writer.write_sync(writer.policies.update_policy(replace(policy, condition="false", updated_at=NOW + 1)))
     with reader.request_scope():
         seen = [p.condition for p in reader.policies.policies(org_id)]
-    # PostgreSQL: the very next read sees it. SQLite: one process owns the file, so a running
-    # repository keeps what it verified until it writes or restarts (then it sees it).
+    # Shared: the very next request sees it (the organization's notarised version moved). SQLite
+    # with one process: that process owns the file, so a running repository keeps what it
+    # verified until it writes or restarts (then it sees it).
     assert seen == (["false"] if shared else ["eth.tx.to == '0xdead'"])
     reader.invalidate()
     assert [p.condition for p in reader.policies.policies(org_id)] == ["false"]
-    # A DENY flipped to ALLOW directly in the database, behind every writer's back.
+    # A DENY flipped to ALLOW directly in the database, behind every writer's back: the running
+    # repository still decides on the rows it verified, never on the forged one...
     sql("UPDATE policies SET effect = 'EFFECT_ALLOW' WHERE id = ?", (policy.id,))
-    if shared:
-        with reader.request_scope(), pytest.raises(TamperedState, match="`policies` rows"):
-            reader.policies.policies(org_id)
-    else:  # the running SQLite repository still decides on the rows it verified, never the forged one
+    with reader.request_scope():
         assert [p.effect for p in reader.policies.policies(org_id)] == ["EFFECT_DENY"]
-        reader.invalidate()
-        with pytest.raises(TamperedState, match="`policies` rows"):
-            reader.policies.policies(org_id)
+    # ...and refuses it as soon as it reads the rows again.
+    reader.invalidate()
+    with reader.request_scope(), pytest.raises(TamperedState, match="`policies` rows"):
+        reader.policies.policies(org_id)
     # Put back exactly as notarised: accepted again (the content is what the token vouched for).
     sql("UPDATE policies SET effect = 'EFFECT_DENY' WHERE id = ?", (policy.id,))
     reader.invalidate()
     assert [p.effect for p in reader.policies.policies(org_id)] == ["EFFECT_DENY"]
 
 
-def test_within_one_request_a_change_is_seen_and_a_forgery_refused(two: tuple[Repository, Repository, Any]) -> None:
+def test_one_request_decides_on_one_state_and_the_next_sees_the_change(
+    two: tuple[Repository, Repository, Any],
+) -> None:
     reader, writer, sql = two
     if not reader.db.shared:
         pytest.skip("SQLite has one writing process: its cache holds until it writes")
     org_id, policy = _seed(writer)
     with reader.request_scope():
         assert [p.name for p in reader.policies.policies(org_id)] == ["no dead"]
-        # Another replica changes the policy while this request is under way: the rows read now
-        # do not match the snapshot this request verified, so `org_state` is read again.
+        # Another replica changes the policy while this request is under way: this request goes
+        # on deciding on the state it verified (one request, one state)...
         writer.write_sync(writer.policies.update_policy(replace(policy, name="renamed", updated_at=NOW + 1)))
+        assert [p.name for p in reader.policies.policies(org_id)] == ["no dead"]
+    with reader.request_scope():  # ...and the next request sees the change
         assert [p.name for p in reader.policies.policies(org_id)] == ["renamed"]
-        sql("UPDATE policies SET condition = 'true' WHERE id = ?", (policy.id,))
-        with pytest.raises(TamperedState, match="`policies` rows"):
-            reader.policies.policies(org_id)
-        with pytest.raises(TamperedState):  # and nothing else of the organization is trusted now
-            reader.organizations.organization(org_id)
+    # A forged row is refused when the rows are read: here the next change by the other replica
+    # moves the version, so the reader reads the rows again and finds one the token never saw.
+    other = replace(policy, id=str(uuid.uuid4()), name="other", condition="true")
+    writer.write_sync(writer.policies.insert_policy(other))
+    sql("UPDATE policies SET condition = 'true' WHERE id = ?", (policy.id,))
+    with reader.request_scope(), pytest.raises(TamperedState, match="`policies` rows"):
+        reader.policies.policies(org_id)
+    with reader.request_scope(), pytest.raises(TamperedState):  # nothing else of it is trusted now
+        reader.organizations.organization(org_id)
 
 
 def test_one_request_reads_org_state_once(two: tuple[Repository, Repository, Any]) -> None:

@@ -10,7 +10,17 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from strongroom.store.group_commit import Op, Param
-from strongroom.store.notary import BY_NAME, Mac, Snapshot, TamperedState, describe, notarise_op, read_stored, row_hash
+from strongroom.store.notary import (
+    BY_NAME,
+    Mac,
+    Snapshot,
+    TamperedState,
+    describe,
+    notarise_op,
+    read_stored,
+    read_version,
+    row_hash,
+)
 from strongroom.store.notary import check as check_state
 from strongroom.store.notary import load as load_state
 from strongroom.store.records import Database, Row
@@ -37,6 +47,9 @@ def _touches_cached(sql: str) -> bool:
 
 _TOUCHES: dict[str, bool] = {}
 
+
+USER_KEYED: Final = frozenset({"user", "user_api_keys", "user_authenticators"})
+"""Cached lookups whose key names a user, not the organization (see `Core.cached`)."""
 
 _CACHED_TABLES: Final = (
     "organizations",
@@ -139,8 +152,10 @@ class Core:
     Lookups on the request path (organization, credential, user, private key) are cached in
     memory and the whole cache is dropped after any committed write that touches their tables
     (`write`), so a change is seen by the very next request of this process. Activity writes,
-    the hot path, leave the cache warm. Reads run on the event-loop thread, synchronously, so a
-    reader can never store a stale row after an invalidation.
+    the hot path, leave the cache warm. When other processes write the same database (worker
+    processes, replicas), a cached lookup is also tied to its organization's notarised state and
+    reused only while that state is unchanged (`_cached_shared`). Reads run on the event-loop
+    thread, synchronously, so a reader can never store a stale row after an invalidation.
     """
 
     def __init__(self, db: Database) -> None:
@@ -160,6 +175,8 @@ class Core:
         # content of the rows read) -> that snapshot. A hit needs the same rows, byte for byte,
         # and the same snapshot still current, so the rows are not hashed again (see `checked_all`).
         self._lists: dict[tuple[str, str, tuple[Any, ...]], Snapshot] = {}
+        # Shared database: the organization of each user seen (for lookups keyed by user id).
+        self._user_orgs: dict[str, str] = {}
 
     # -- notarisation (store/notary.py) ----------------------------------------------------------
     def set_notary(self, mac: Mac | None) -> None:
@@ -208,6 +225,12 @@ class Core:
         seen = _STATE_SEEN.get()
         if cached is not None and seen is not None and not fresh and seen.get(org_id) == cached[:2]:
             return cached[2]  # this request already read `org_state`, and it named this snapshot
+        if cached is not None and not fresh:
+            current = read_version(self.db.all, org_id)
+            if current == cached[:2]:
+                if seen is not None:
+                    seen[org_id] = current
+                return cached[2]  # still the state this snapshot was verified against
         stored = read_stored(self.db.all, org_id)
         if stored is not None and seen is not None:
             seen[org_id] = (stored.version, stored.mac)
@@ -289,16 +312,52 @@ class Core:
         )
 
     def cached(self, key: tuple[str, ...], load: Callable[[], _T]) -> _T:
+        """`load()`, remembered. `key[0]` names the lookup; `key[1]` is the organization whose
+        notarised state holds the rows, or for `USER_KEYED` lookups the user's id."""
         if not self._use_cache:
-            return load()
+            return self._cached_shared(key, load)
         try:
             value: _T = self._cache[key]
         except KeyError:
             value = load()
             if value is not None:
-                if len(self._cache) > 50_000:
-                    self._cache.clear()
-                self._cache[key] = value
+                self._remember(key, value)
+        return value
+
+    def _remember(self, key: tuple[str, ...], value: Any) -> None:
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[key] = value
+
+    def _cached_shared(self, key: tuple[str, ...], load: Callable[[], _T]) -> _T:
+        """On a database other processes write too: a value is kept with the verified snapshot of
+        its organization's state it was read under, and reused only while that snapshot is still
+        the current one, which `verified` decides from `org_state` (the version and the token's MAC,
+        read once per request in a `request_scope`). Every change to rows a lookup reads goes
+        through an authorised activity, which re-notarises the organization (a new version), so a
+        change made by another process or replica is seen on the next request, as it is without
+        the cache; a rolled-back `org_state` is refused as it is without the cache."""
+        if self.notary is None:
+            return load()
+        org_id = self._user_orgs.get(key[1]) if key[0] in USER_KEYED else key[1]
+        entry = self._cache.get(key)
+        if entry is not None and org_id is not None and self.verified(org_id) is entry[0]:
+            hit: _T = entry[1]
+            return hit
+        before = None if org_id is None else self.verified(org_id)
+        value = load()
+        if value is None:
+            pass
+        elif org_id is None:  # first sight of this user: learn its organization (it never changes)
+            first = value[0] if isinstance(value, tuple) and value else value
+            found = getattr(first, "organization_id", None)
+            if isinstance(found, str) and len(self._user_orgs) < 100_000:
+                self._user_orgs[key[1]] = found
+        else:
+            # Only when the state did not move while the rows were read (they were checked against it).
+            current = self._verified.get(org_id)
+            if before is not None and current is not None and current[2] is before and self.verified(org_id) is before:
+                self._remember(key, (before, value))
         return value
 
     def invalidate(self) -> None:

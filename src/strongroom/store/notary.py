@@ -300,6 +300,13 @@ class Stored:
     mac: bytes
 
 
+def read_version(query: Query, org_id: str) -> tuple[int, bytes] | None:
+    """Which notarised state is current (version and MAC), without the digests: enough to tell
+    that an already verified snapshot is still the current one."""
+    found = query("SELECT version, mac FROM org_state WHERE organization_id = ?", (org_id,))
+    return None if not found else (int(found[0][0]), bytes(found[0][1]))
+
+
 def read_stored(query: Query, org_id: str) -> Stored | None:
     found = query("SELECT version, digests, mac FROM org_state WHERE organization_id = ?", (org_id,))
     if not found:
@@ -438,5 +445,6 @@ __all__ = [
     "marked_orgs",
     "notarise_op",
     "read_stored",
+    "read_version",
     "row_hash",
 ]

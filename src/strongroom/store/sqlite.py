@@ -15,7 +15,8 @@ SQLite's write lock (`BEGIN IMMEDIATE`), taken behind an `flock` on `<db>-writer
 waiting writer is woken the moment the other commits instead of polling in SQLite's busy
 handler (sleeps of 1, 2, 5, 10 ... ms). Each batch is still one transaction and one fsync. The
 audit chain is read again at every transaction (`EAGER_CHAIN`), so it stays linear. The
-repository does not cache reads (another process may have written), and `exclusive(name)`
+repository keeps a lookup only while its organization's `org_state` is unchanged (another process
+may have written: `Core.cached`), and `exclusive(name)`
 becomes an `flock` on one of 256 files under `<db>-locks/`, which the kernel releases if the
 holder dies.
 """
