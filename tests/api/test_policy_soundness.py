@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
-import sys
-import time
-from collections.abc import Iterator
 
 import pytest
 from coincurve import PublicKey
@@ -25,7 +21,6 @@ from strongroom.cli.bootstrap import create_organization
 from strongroom.client import ApiKeyStamper
 from strongroom.crypto import p256
 from strongroom.crypto.keccak import keccak256
-from strongroom.daemon.main import SWITCH_INTERVAL_S
 
 pytestmark = pytest.mark.softhsm
 
@@ -422,65 +417,22 @@ async def test_a_pathological_policy_is_refused_at_creation(org: Org) -> None:
     assert "nest more than 3 deep" in data["message"]
 
 
-async def _latency(org: Org, who: Member, key: str, n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        params = {
-            "signWith": key,
-            "payload": f"b{i}-{time.time_ns()}",
-            "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
-            "hashFunction": "HASH_FUNCTION_KECCAK256",
-        }
-        started = time.perf_counter()
-        status, data, _ = await org.submit(who, "sign_raw_payload", SIGN, params)
-        out.append(time.perf_counter() - started)
-        assert status == 200, data
-    return out
+def _sign_params(key: str, payload: str) -> dict[str, str]:
+    return {
+        "signWith": key,
+        "payload": payload,
+        "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
+        "hashFunction": "HASH_FUNCTION_KECCAK256",
+    }
 
 
-async def _latency_under_load(org: Org, noisy: Org, a_user: Member, a_key: str, b: Member, b_key: str) -> float:
-    """B's median signing latency while A's requests (all refused by A's policies) keep coming."""
-    stop = asyncio.Event()
-    sent = 0
-
-    async def hammer() -> None:
-        nonlocal sent
-        while not stop.is_set():
-            params = {
-                "signWith": a_key,
-                "payload": f"a-{time.time_ns()}",
-                "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
-                "hashFunction": "HASH_FUNCTION_KECCAK256",
-            }
-            status, data, _ = await noisy.submit(a_user, "sign_raw_payload", SIGN, params)
-            assert (status, data["code"]) == (403, 7), data
-            sent += 1
-
-    hammers = [asyncio.create_task(hammer()) for _ in range(3)]
-    try:
-        await asyncio.sleep(0.1)
-        latencies = await _latency(org, b, b_key, 40)
-    finally:
-        stop.set()
-        await asyncio.gather(*hammers)
-    assert sent >= 3
-    return statistics.median(latencies)
-
-
-@pytest.fixture
-def daemon_switch_interval() -> Iterator[None]:
-    """The thread switch interval the daemon's process runs with (see strongroom.daemon.main)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
-    yield
-    sys.setswitchinterval(before)
-
-
-@pytest.mark.usefixtures("daemon_switch_interval")
-async def test_an_organizations_policies_at_their_limits_do_not_slow_another_organization(org: Org) -> None:
-    """Organization A keeps the daemon busy with requests its policies refuse. B's signing latency
-    is measured twice under the same load: when A's policies are cheap, then when every one of
-    them runs until its step budget is exhausted. The second must stay close to the first."""
+async def test_an_organizations_policies_at_their_limits_do_not_stall_another_organization(org: Org) -> None:
+    """Organization A's 40 policies each run until their step budget is exhausted, so each of A's
+    decisions takes tens of milliseconds of evaluation. It runs in slices on the event loop, one
+    slice per loop turn for all of A: B's request, sent while A's are being decided, is answered
+    before even the first of them. (Evaluated without slices, A's first decision would hold the
+    loop until it ends, and B's request would be answered after it.) This is an order of events,
+    not a speed figure: `bench/bench_policy.py` measures how much the decisions cost."""
     priv, pub = p256.generate_private_key()
     a_id, a_root = create_organization(org.service.repo, "noisy", "root", pub, org.time.wall())
     noisy = Org(org.client, org.service, org.time, a_id, Member(a_root, ApiKeyStamper(pub, priv)))
@@ -489,30 +441,35 @@ async def test_an_organizations_policies_at_their_limits_do_not_slow_another_org
     b_user = org.add_user("b-user")
     b_key, _ = await make_key(org, "b-key")
     await allow_alice_to_sign(org, b_user)
-    await _latency(org, b_user, b_key, 5)  # warm up
+    status, data, _ = await org.submit(b_user, "sign_raw_payload", SIGN, _sign_params(b_key, "warm"))
+    assert status == 200, data
 
     consensus = f"approvers.any(u, u.id == '{a_user.user_id}')"
-    for n in range(20):  # cheap: none matches
-        await noisy.policy(f"cheap {n}", "EFFECT_ALLOW", condition=f"activity.action == 'NONE{n}'", consensus=consensus)
-    cheap = await _latency_under_load(org, noisy, a_user, a_key, b_user, b_key)
-
     items = ",".join(str(i) for i in range(1000))
     heavy = f"[{items}].all(i, [{items}].any(j, i == j))"
     for n in range(40):  # at their limits: each exhausts its step budget, so none allows
         await noisy.policy(
             f"heavy {n}", "EFFECT_ALLOW", condition=f"activity.action == 'SIGN' && {heavy}", consensus=consensus
         )
-    explained = await noisy.query(
-        a_user,
-        "explain_activity",
-        type=SIGN,
-        parameters={
-            "signWith": a_key,
-            "payload": "x",
-            "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
-            "hashFunction": "HASH_FUNCTION_KECCAK256",
-        },
-    )
+    explained = await noisy.query(a_user, "explain_activity", type=SIGN, parameters=_sign_params(a_key, "x"))
     assert sum("evaluation budget exceeded" in e.get("error", "") for e in explained[1]["policyEvaluations"]) == 40
-    loaded = await _latency_under_load(org, noisy, a_user, a_key, b_user, b_key)
-    assert loaded / cheap < 2.0, (loaded, cheap)
+
+    order: list[str] = []
+
+    async def a_signs(i: int) -> None:
+        status, data, _ = await noisy.submit(a_user, "sign_raw_payload", SIGN, _sign_params(a_key, f"a{i}"))
+        assert (status, data["code"]) == (403, 7), data
+        order.append(f"a{i}")
+
+    a_requests = [asyncio.create_task(a_signs(i)) for i in range(3)]
+
+    async def a_is_deciding() -> None:  # its first decision is under way, between two slices
+        while not org.service.pipeline.decider.busy(a_id):
+            await asyncio.sleep(0.0005)
+
+    await asyncio.wait_for(a_is_deciding(), 60)
+    status, data, _ = await org.submit(b_user, "sign_raw_payload", SIGN, _sign_params(b_key, "while A decides"))
+    assert status == 200 and data["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED", data
+    order.append("b")
+    await asyncio.gather(*a_requests)
+    assert order[0] == "b", order

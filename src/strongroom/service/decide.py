@@ -295,6 +295,11 @@ class Decider:
         records, policies, _set = self.policy_set(org_id)
         return records, policies
 
+    def busy(self, org_id: str) -> bool:
+        """Whether one of the organization's decisions is running in slices right now."""
+        lock = self._locks.get(org_id)
+        return lock is not None and lock.locked()
+
     def _lock(self, org_id: str) -> asyncio.Lock:
         lock = self._locks.get(org_id)
         if lock is None:
