@@ -16,6 +16,11 @@ caller looks at the value:
 - `NaN`, `Infinity`, and numbers with a fraction or exponent unless `floats` is set (then only
   finite ones).
 
+Most texts take a fast path (`_fast`): orjson parses them, and its value is returned only when
+it provably is the strict parser's value too (no float in it, and as many keys in the value as
+`":` sequences in the text, which rules out a repeated key); anything else goes to the strict
+parser, which also words the refusal.
+
 Leaf module: imports nothing from strongroom.
 """
 
@@ -25,6 +30,8 @@ import json
 import re
 from typing import Any, Final
 
+import orjson
+
 MAX_DEPTH: Final = 64
 MAX_INT_DIGITS: Final = 80  # a 256-bit integer has at most 78 decimal digits
 
@@ -33,6 +40,8 @@ _STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _BRACKET: Final = re.compile(r"[\[\]{}]")
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _ASCII_DIGITS: Final = re.compile(r"[0-9]+")
+_SPACED_COLON: Final = re.compile(r'"[ \t\n\r]+:')
+_SPACED_COLON_BYTES: Final = re.compile(rb'"[ \t\n\r]+:')
 
 
 class StrictJsonError(ValueError):
@@ -101,6 +110,53 @@ def _check_strings(value: Any) -> None:
             stack.extend(v)
 
 
+_NO_VALUE: Final = object()
+
+
+def _fast(data: bytes | str, max_depth: int) -> Any:
+    """orjson's value when it is certainly the strict parser's too, else `_NO_VALUE`.
+
+    orjson refuses whatever the strict parser refuses except three things, checked here: a
+    repeated key (orjson keeps the last), a float (an integer beyond 64 bits also comes back as
+    one; the strict parser decides on both), and nesting deeper than `max_depth`. Its integers
+    are within the signed/unsigned 64-bit range, the strict parser's narrowest.
+
+    Repeated keys: when no white space ever follows a `"` before a `:`, every key of the text is
+    followed by its colon at once, so the text has at least as many `":` as keys (a string that
+    contains `":` only adds to that count). A repeated key leaves fewer keys in the value than in
+    the text. So as many keys in the value as `":` in the text proves that no key was repeated;
+    any other count, or a spaced colon, sends the text to the strict parser.
+    """
+    opener, closer = ("[", "{") if isinstance(data, str) else (b"[", b"{")
+    if data.count(opener) + data.count(closer) > max_depth:  # type: ignore[arg-type]
+        return _NO_VALUE  # perhaps too deep: the strict parser scans it
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _NO_VALUE
+    keys = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        kind = type(v)
+        if kind is dict:
+            keys += len(v)
+            stack.extend(v.values())
+        elif kind is list:
+            stack.extend(v)
+        elif kind is float:
+            return _NO_VALUE
+    if isinstance(data, str):
+        if _SPACED_COLON.search(data) is not None:
+            return _NO_VALUE
+        colons = data.count('":')
+    else:
+        if _SPACED_COLON_BYTES.search(data) is not None:
+            return _NO_VALUE
+        colons = data.count(b'":')
+    return value if keys == colons else _NO_VALUE
+
+
 def loads(
     data: bytes | bytearray | memoryview | str,
     *,
@@ -109,6 +165,10 @@ def loads(
     floats: bool = False,
 ) -> Any:
     """Parse `data` strictly (see the module docstring); raises `StrictJsonError`."""
+    if int_bits >= 64 and isinstance(data, bytes | str):
+        value = _fast(data, max_depth)
+        if value is not _NO_VALUE:
+            return value
     if isinstance(data, str):
         text = data
     else:
