@@ -45,7 +45,10 @@ def main() -> None:
     ap.add_argument("--curve", choices=("secp256k1", "ed25519"), default="secp256k1")
     ap.add_argument("--fallback", action="store_true", help="mask CKM_EC_KEY_PAIR_GEN/CKM_ECDSA (software keys)")
     ap.add_argument("-n", type=int, default=2000)
-    ap.add_argument("--profile", metavar="FILE", help="cProfile the sequential Pipeline.submit loop into FILE")
+    ap.add_argument(
+        "--profile", metavar="FILE", help="cProfile the sequential and concurrent Pipeline.submit loops into FILE"
+    )
+    ap.add_argument("--concurrency", type=int, default=32, help="requests in flight in the concurrent loop (32)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="strongroom-stages-"))
@@ -234,6 +237,23 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         # the whole process's (with the PKCS#11 and writer threads).
         r["  of which event-loop thread CPU"] = (c1 - c0) / loop_n * 1e6
         r["  whole process CPU (all threads)"] = (p1 - p0) / loop_n * 1e6
+        # as under load: `--concurrency` requests in flight, so hand-offs and commits are shared
+        first = n + loop_n
+        conc_n = min(n - loop_n, 1000) if n > loop_n else 0
+        if conc_n:
+            queue = iter(range(first, first + conc_n))
+
+            async def worker() -> None:
+                for i in queue:
+                    await pl.submit("sign_raw_payload", bodies[i], headers[i])
+
+            t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
+            await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+            t1, c1, p1 = time.perf_counter(), time.thread_time(), time.process_time()
+            label = f"WHOLE Pipeline.submit, {args.concurrency} in flight (per request)"
+            r[label] = (t1 - t0) / conc_n * 1e6
+            r["  of which event-loop thread CPU "] = (c1 - c0) / conc_n * 1e6
+            r["  whole process CPU (all threads) "] = (p1 - p0) / conc_n * 1e6
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import uuid
 
-from strongroom.service.pipeline import new_ids
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strongroom.service.pipeline import _uuid4, new_ids
 
 
 def test_ids_are_distinct_version_4_uuids_across_pool_refills() -> None:
@@ -30,3 +33,8 @@ def test_a_forked_child_does_not_hand_out_its_parents_next_ids() -> None:
     parent = new_ids(4)
     assert len(child) == 4
     assert not set(child) & set(parent)
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_an_id_is_the_standard_library_s_version_4_uuid_of_its_bytes(raw: bytes) -> None:
+    assert _uuid4(bytearray(raw)) == str(uuid.UUID(bytes=raw, version=4))

@@ -151,9 +151,17 @@ def new_ids(n: int) -> list[str]:
     with _id_lock:  # a pipeline per event loop, and tests run several: never hand out bytes twice
         if len(_id_pool) < need:
             _id_pool.extend(os.urandom(max(_ID_POOL_BYTES, need)))
-        raw = bytes(_id_pool[:need])
-        del _id_pool[:need]
-    return [str(uuid.UUID(bytes=raw[i * 16 : (i + 1) * 16], version=4)) for i in range(n)]
+        raw = _id_pool[-need:]
+        del _id_pool[-need:]
+    return [_uuid4(raw[i : i + 16]) for i in range(0, need, 16)]
+
+
+def _uuid4(raw: bytearray) -> str:
+    """The version-4 UUID (RFC 9562) made of these 16 random bytes, as `uuid.UUID(bytes=raw, version=4)`."""
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # variant 10
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class RecentFingerprints:

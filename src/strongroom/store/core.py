@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -68,9 +69,19 @@ _CACHED_TABLES: Final = (
 )
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def columns(record: Any, **stored: Any) -> dict[str, Any]:
     """A record's fields as column values; `stored` replaces the fields kept in another form (JSON)."""
-    return {**{f.name: getattr(record, f.name) for f in dataclasses.fields(record)}, **stored}
+    return {**{name: getattr(record, name) for name in _field_names(type(record))}, **stored}
 
 
 def from_row(cls: type[_D], row: Row, **loaded: Any) -> _D:
@@ -82,11 +93,13 @@ def _where(where: Mapping[str, Param]) -> str:
     return " AND ".join(f"{c} = ?" for c in where)
 
 
+@functools.lru_cache(maxsize=512)
+def _insert_sql(table: str, names: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
 def insert(table: str, values: Mapping[str, Param]) -> Op:
-    return (
-        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-        tuple(values.values()),
-    )
+    return _insert_sql(table, tuple(values)), tuple(values.values())
 
 
 def update(table: str, values: Mapping[str, Param], where: Mapping[str, Param]) -> Op:
