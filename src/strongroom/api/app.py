@@ -41,13 +41,21 @@ ENDPOINTS: Final = web.AppKey("endpoints", tuple)
 
 
 @web.middleware
-async def guard_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: the request id, and Turnkey's error shape for whatever the layers below let escape."""
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything every request goes through, outermost first (one middleware, not four: each
+    layer cost an aiohttp wrapper and a coroutine on every request):
+
+    1. the request id, and Turnkey's error shape for whatever the steps below let escape;
+    2. the Unix socket: the peer's pid/uid/gid logged with the request, uids not allowed refused;
+    3. the rate limit: Turnkey's headers on every response, errors included; 429 before
+       anything else is done;
+    4. errors rendered in Turnkey's shape, the request counted, one log line per request.
+    """
     structlog.contextvars.clear_contextvars()
     request_id = request_id_of(request)
     structlog.contextvars.bind_contextvars(request_id=request_id)
     try:
-        response = await handler(request)
+        response = await _peer_checked(request, handler)
     except Exception as err:  # noqa: BLE001 - the guard: logged and counted by `unexpected`
         status, body = unexpected(request, err, request.app[SERVICE].metrics)
         response = json_response(status, body)
@@ -55,9 +63,7 @@ async def guard_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-@web.middleware
-async def local_peer_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Unix socket: log the peer's pid/uid/gid with the request; refuse uids not allowed."""
+async def _peer_checked(request: web.Request, handler: Handler) -> web.StreamResponse:
     peer = peer_of(request)
     if peer is not None:
         structlog.contextvars.bind_contextvars(peer_pid=peer.pid, peer_uid=peer.uid, peer_gid=peer.gid)
@@ -66,22 +72,16 @@ async def local_peer_middleware(request: web.Request, handler: Handler) -> web.S
             log.warning("local_peer_refused", peer_uid=peer.uid, peer_pid=peer.pid)
             status, body = render_error(PermissionDenied(f"local user {peer.uid} may not use this socket"))
             return json_response(status, body)
-    return await handler(request)
-
-
-@web.middleware
-async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turnkey's rate-limit headers on every response; 429 before anything else is done."""
     limiter = request.app[LIMITER]
-    peer = request.remote or ""
+    remote = request.remote or ""
     forwarded = request.headers.get("X-Forwarded-For")
-    if peer and request.path.startswith(("/public/", "/eth/", "/dashboard/api/login")):
-        verdict = limiter.check(peer, forwarded)
+    if remote and request.path.startswith(("/public/", "/eth/", "/dashboard/api/login")):
+        verdict = limiter.check(remote, forwarded)
     else:  # the Unix socket (no peer address) and health probes are not IP-limited
         verdict = None
     headers = {
         "x-rate-limit-request-forwarded-for": forwarded or "",
-        "x-rate-limit-request-remote-addr": peer,
+        "x-rate-limit-request-remote-addr": remote,
     }
     if verdict is not None:
         headers["ratelimit-limit"] = str(verdict.limit)
@@ -91,13 +91,12 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
             log.info("rate_limited", client_ip=verdict.client_ip, path=request.path)
             status, body = render_error(ResourceExhausted(RATE_LIMIT_MESSAGE))
             return json_response(status, body, headers)
-    response = await handler(request)
+    response = await _handled(request, handler)
     response.headers.update(headers)
     return response
 
 
-@web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _handled(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         response = await handler(request)
@@ -218,11 +217,7 @@ async def not_found(request: web.Request) -> web.Response:
 
 def make_app(service: Strongroom) -> web.Application:
     settings = service.settings
-    # Middlewares run outermost first: rate-limit headers land on every response, errors included.
-    app = web.Application(
-        client_max_size=settings.max_body_bytes,
-        middlewares=[guard_middleware, local_peer_middleware, rate_limit_middleware, context_middleware],
-    )
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[api_middleware])
     app[SERVICE] = service
     app[ENDPOINTS] = (frozenset(service.queries.table), frozenset(service.catalog.by_path))
     app[LIMITER] = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, settings.trusted_proxies)
