@@ -12,7 +12,8 @@ Run it on a daemon's data directory while that daemon is stopped:
     python bench/floor.py --data-dir D --port P --key-id KEY_ID
 
 Same HTTP settings as `strongroom serve`: default asyncio loop, access log off, backlog 1024,
-same client_max_size; and the same process layout: `--workers N` (as the daemon's `workers`
+same client_max_size, the start-up heap frozen out of the garbage collector's sight once it
+accepts connections (`settle_heap`); and the same process layout: `--workers N` (as the daemon's `workers`
 setting) forks N processes, each with its own `SO_REUSEPORT` socket on the port and its own
 PKCS#11 session opened after the fork, so the ratio compares like with like.
 """
@@ -34,6 +35,7 @@ import orjson
 from aiohttp import web
 
 from strongroom.config import load_settings
+from strongroom.daemon.lifecycle import settle_heap
 from strongroom.daemon.workers import opening
 
 
@@ -89,6 +91,7 @@ async def _serve(app: web.Application, sock: socket.socket) -> None:
     await runner.setup()
     site = web.SockSite(runner, sock, backlog=1024)
     await site.start()
+    settle_heap()  # as the daemon does once it accepts connections (strongroom.daemon.lifecycle)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
