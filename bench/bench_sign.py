@@ -82,6 +82,7 @@ class WrkResult:
     wrapped: int
     server_cores: float
     raw: dict[str, Any] = field(default_factory=dict)
+    threads: dict[str, float] = field(default_factory=dict)  # CPU seconds per thread name (--thread-cpu)
 
 
 @dataclass
@@ -130,6 +131,27 @@ def cpu_seconds(pid: int) -> float:
         if stat.parent.name == str(pid) or fields[1] == str(pid):
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (utime + stime) per thread name, over the process and its live children (the
+    workers, whose threads of one name are summed). The daemon names its threads in the operating
+    system (`pkcs11_0`, `sqlite-writer`, ...: `strongroom.logs.name_os_thread`); a process's own
+    first thread is `main`."""
+    out: dict[str, float] = {}
+    hz = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if stat.parent.name != str(pid) and fields[1] != str(pid):
+                continue
+            for task in (stat.parent / "task").iterdir():
+                name = "main" if task.name == stat.parent.name else (task / "comm").read_text().strip()
+                t = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                out[name] = out.get(name, 0.0) + (int(t[11]) + int(t[12])) / hz
+        except OSError:
+            continue  # gone
+    return out
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -251,10 +273,12 @@ def run_wrk(
         str(args.threads),
     ]
     cpu0 = cpu_seconds(server_pid)
+    threads0 = thread_cpu(server_pid) if args.thread_cpu else {}
     t0 = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, start_new_session=True)
     wall = time.monotonic() - t0
     cores = (cpu_seconds(server_pid) - cpu0) / wall
+    threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu(server_pid).items()} if args.thread_cpu else {}
     line = next((x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if out.returncode != 0 or line is None:
         raise BenchError(f"wrk failed (rc={out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -276,6 +300,7 @@ def run_wrk(
         wrapped=raw["wrapped"],
         server_cores=cores,
         raw=raw,
+        threads={k: v for k, v in threads.items() if v > 0},
     )
 
 
@@ -454,6 +479,9 @@ def main() -> int:
     ap.add_argument("--switch-interval", type=float, help="diagnostics: sys.setswitchinterval() in both servers")
     ap.add_argument("--workers", type=int, default=WORKERS, help=f"daemon and floor processes ({WORKERS})")
     ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop of both servers")
+    ap.add_argument(
+        "--thread-cpu", action="store_true", help="print each server thread's CPU per request (us) for both servers"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print wrk's own output")
     args = ap.parse_args()
@@ -484,6 +512,11 @@ def main() -> int:
                 f"p99 {fl.p99_ms:.2f} ms ({fl.server_cores:.2f} cores)",
                 file=sys.stderr,
             )
+            for label, run in (("e2e", e2e), ("floor", fl)):
+                if run.threads:
+                    per_request = sorted(run.threads.items(), key=lambda kv: -kv[1])
+                    shown = ", ".join(f"{name} {cpu / run.requests * 1e6:.0f}" for name, cpu in per_request)
+                    print(f"  {bp.name} {label} CPU per request (us, by thread): {shown}", file=sys.stderr)
     except BenchError as err:
         print(f"BENCH FAILED: {err}", file=sys.stderr)
         return 1

@@ -116,5 +116,25 @@ def configure_logging(
     )
 
 
+_prctl: Any = None
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread `name` in the operating system too (Linux: `top -H`, `ps -L`,
+    /proc/<pid>/task/<tid>/comm; at most 15 bytes), so a thread's CPU can be told from another's.
+    Python 3.11 names threads for itself only. Does nothing where it cannot."""
+    global _prctl  # noqa: PLW0603 - looked up once
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        if _prctl is None:
+            import ctypes
+
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        _prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        return
+
+
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)

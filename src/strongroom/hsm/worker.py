@@ -20,6 +20,7 @@ from typing import Any, Final, TypeVar
 from strongroom.crypto.secp256k1 import RecoverableSignature
 from strongroom.hsm.keystore import KeyStore, SealedWallet
 from strongroom.hsm.types import Capabilities, Curve, KeyRef
+from strongroom.logs import name_os_thread
 
 _T = TypeVar("_T")
 _Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
@@ -67,6 +68,7 @@ class AsyncKeyStore:
             self.in_flight -= 1
 
     def _work(self) -> None:
+        name_os_thread(threading.current_thread().name)
         while True:
             job = self._jobs.get()
             if job is None:

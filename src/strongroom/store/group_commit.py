@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from strongroom.errors import StrongroomError
+from strongroom.logs import name_os_thread
 
 Param = str | int | bytes | None
 Op = tuple[str, Sequence[Param]]
@@ -61,6 +62,7 @@ class GroupCommitWriter(threading.Thread):
         """Release the writer's connection (called on the writer thread when it stops)."""
 
     def run(self) -> None:
+        name_os_thread(self.name)
         stop = False
         while not stop:
             job = self.queue.get()
