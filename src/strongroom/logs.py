@@ -10,6 +10,7 @@ import io
 import logging
 import os
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any, Final, TextIO
 
@@ -42,14 +43,38 @@ def _orjson_dumps(obj: Any, **_kw: Any) -> str:
     return orjson.dumps(obj, default=repr).decode()
 
 
+_sensitive: dict[str, bool] = {}
+
+
+def _is_sensitive(key: str) -> bool:
+    known = _sensitive.get(key)
+    if known is None:
+        known = key.lower().replace("-", "_") in SENSITIVE_KEYS
+        if len(_sensitive) < 4096:  # log keys are a small fixed set; a pure function of the key
+            _sensitive[key] = known
+    return known
+
+
 def redact(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event):
-        norm = key.lower().replace("-", "_")
-        value = event[key]
-        if norm in SENSITIVE_KEYS:
+    for key, value in list(event.items()):
+        if _is_sensitive(key):
             event[key] = REDACTED
         elif isinstance(value, bytes | bytearray | memoryview):
             event[key] = f"<{len(value)} bytes>"
+    return event
+
+
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
+def timestamp(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """`timestamp`: UTC, ISO 8601 with microseconds (`2026-12-04T22:26:37.892647Z`); the date
+    and time of day are formatted once per second."""
+    now = time.time()
+    second = int(now)
+    if _second[0] != second:
+        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    event["timestamp"] = f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
     return event
 
 
@@ -105,7 +130,7 @@ def configure_logging(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            timestamp,
             structlog.processors.format_exc_info,
             redact,
             renderer,

@@ -85,7 +85,14 @@ class Submission:
     fingerprint: str
     now_ms: int
 
-    def activity(self, entry: ActivityType, activity_id: str, status: str, ballots: list[dict[str, Any]]) -> Activity:
+    def activity(
+        self,
+        entry: ActivityType,
+        activity_id: str,
+        status: str,
+        ballots: list[dict[str, Any]],
+        evaluations: list[dict[str, Any]] | None = None,
+    ) -> Activity:
         """The activity this request records: of the entry's type, its parameters under the entry's intent."""
         return Activity(
             id=activity_id,
@@ -100,6 +107,7 @@ class Submission:
             votes=ballots,
             created_at=self.now_ms,
             updated_at=self.now_ms,
+            policy_evaluations=[] if evaluations is None else evaluations,
         )
 
 
@@ -614,9 +622,7 @@ class Pipeline:
             if prepared.root_only:
                 why = "only the root quorum may change a root user's credentials, access type or email"
             raise PermissionDenied(f"policy engine denied request implicitly: {why}", code=ErrorCode.FORBIDDEN)
-        activity = replace(
-            request.activity(entry, activity_id, STATUS_CONSENSUS, [vote]), policy_evaluations=evaluations
-        )
+        activity = request.activity(entry, activity_id, STATUS_CONSENSUS, [vote], evaluations)
         _check_storable(activity)
         if decision.outcome is Outcome.REQUIRES_CONSENSUS and not park:
             raise PermissionDenied(
