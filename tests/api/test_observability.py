@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import structlog
+from pkcs11 import ObjectClass
 from prometheus_client.parser import text_string_to_metric_families
 from test_guards import Env, add_user, make_env
 
@@ -124,6 +126,22 @@ async def test_readyz_follows_the_token(env: Env) -> None:
     assert (await ready.json())["checks"]["token"]["state"] == "ready"
     status, data, _ = await env.post(env.body())
     assert status == 200, json.dumps(data)
+
+
+async def test_a_signature_the_token_cannot_make_is_recorded_failed_and_logged_in_the_tokens_words(env: Env) -> None:
+    """The key's object is destroyed in the token behind the daemon's back: the signing request is
+    accepted and recorded FAILED, and the log line names the token's failure as the activity does
+    (no key material), which is what tells a failing token from a wrong request."""
+    status, data, _ = await env.post(env.body())
+    assert status == 200 and data["activity"]["status"] == "ACTIVITY_STATUS_COMPLETED", data
+    env.service.token.session().get_key(object_class=ObjectClass.PRIVATE_KEY, label=env.key_id).destroy()
+    with structlog.testing.capture_logs() as logs:
+        status, data, _ = await env.post(env.body())
+    assert status == 200 and data["activity"]["status"] == "ACTIVITY_STATUS_FAILED", data
+    message = data["activity"]["failure"]["message"]
+    assert env.key_id in message, message
+    failed = [e for e in logs if e.get("event") == "activity_failed"]
+    assert [(e["error"], e["detail"]) for e in failed] == [("HsmError", message)], logs
 
 
 async def test_openapi_document_lists_every_endpoint_that_answers(env: Env) -> None:

@@ -694,8 +694,16 @@ class Pipeline:
             try:
                 execution = await prepared.run()
             except HsmError as err:
-                # Accepted but could not be carried out: recorded as FAILED (the detail goes to the log).
-                log.error("activity_failed", activity_id=activity.id, type=entry.type, error=type(err).__name__)
+                # Accepted but could not be carried out: recorded as FAILED. The log gets the token's
+                # own words too (hsm/errors.py: the PKCS#11 failure's class and the object's label,
+                # never key material), which is what tells a flaky token from a wrong request.
+                log.error(
+                    "activity_failed",
+                    activity_id=activity.id,
+                    type=entry.type,
+                    error=type(err).__name__,
+                    detail=err.message,
+                )
                 failure = {"code": int(err.grpc), "message": err.message, "details": []}
             else:
                 attempt.rollback = execution.rollback
