@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from strongroom.service.pipeline import RecentFingerprints
+from strongroom.service.pipeline import RECENT_CAPACITY, RecentFingerprints
 from strongroom.store import Activity, Repository, SqliteDatabase
 from strongroom.store.group_commit import Op
 
@@ -114,8 +114,7 @@ def startup(path: Path, now_ms: int) -> tuple[float, int]:
     db = SqliteDatabase(path)
     repo = Repository(db)
     recent = RecentFingerprints(WINDOW_MS)
-    for fp, at_ms in repo.activities.recent_fingerprints(now_ms - WINDOW_MS):
-        recent.add(fp, at_ms)
+    recent.reload(repo.activities.recent_fingerprints(now_ms - WINDOW_MS, limit=recent.capacity + 1), now_ms)
     took = time.perf_counter() - t
     db.close()
     return took, len(recent)
@@ -167,7 +166,9 @@ def plans(repo: Repository, n: int) -> list[tuple[str, str, list[str]]]:
 
     out = []
     calls = dict(queries(repo, n))
-    calls["recent_fingerprints"] = lambda _r: repo.activities.recent_fingerprints(T0_MS + n * SPACING_MS - WINDOW_MS)
+    calls["recent_fingerprints"] = lambda _r: repo.activities.recent_fingerprints(
+        T0_MS + n * SPACING_MS - WINDOW_MS, limit=RECENT_CAPACITY + 1
+    )
     db.one, db.all = one, all_
     try:
         for name, fn in calls.items():

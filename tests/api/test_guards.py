@@ -24,6 +24,7 @@ from strongroom.config import Settings, TokenSettings
 from strongroom.crypto import p256
 from strongroom.hsm import Token
 from strongroom.service.facade import Strongroom
+from strongroom.service.pipeline import RecentFingerprints
 from strongroom.softhsm import SoftHsmToken
 from strongroom.store.audit_verify import PINNED_KEY_NAME, read_pinned, verify_database
 from strongroom.store.records import ApiKey, User
@@ -270,6 +271,28 @@ async def test_many_identical_submissions_execute_once(env: Env) -> None:
     fp = results[0][1]["activity"]["fingerprint"]
     assert conn.execute("SELECT count(*) FROM activities WHERE fingerprint = ?", (fp,)).fetchone()[0] == 1
     conn.close()
+
+
+async def test_a_repeat_is_answered_from_its_record_when_the_memory_of_recent_fingerprints_is_full(
+    env: Env,
+) -> None:
+    """The recent fingerprints held in memory are capped (`RECENT_CAPACITY`); past the cap the
+    oldest are dropped, and until they leave the timestamp window every request is looked up in
+    the database. A repeat of a dropped one is answered from its record, with no token operation."""
+    pipeline = env.service.pipeline
+    setattr(pipeline, "recent", RecentFingerprints(pipeline.recent.window_ms, capacity=3))  # noqa: B010 - a Final
+    first = env.body()
+    status, data, _ = await env.post(first)
+    assert status == 200, data
+    for _ in range(4):  # the first one's fingerprint is dropped from memory
+        assert (await env.post(env.body()))[0] == 200
+    assert data["activity"]["fingerprint"] not in pipeline.recent
+    before = env.token_ops
+    status, again, _ = await env.post(first)
+    assert status == 200, again
+    assert again["activity"]["id"] == data["activity"]["id"]
+    assert again["activity"]["result"] == data["activity"]["result"]
+    assert env.token_ops == before
 
 
 async def test_quota_and_usage(env: Env) -> None:

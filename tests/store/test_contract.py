@@ -368,7 +368,9 @@ def test_activities_round_trip_and_list(repo: Repository) -> None:
     assert [a.id for a in repo.activities.activities(org.id, limit=2, after=newest_first[3])] == newest_first[1:3]
     assert repo.activities.activities(org.id, statuses=["ACTIVITY_STATUS_FAILED"]) == []
     assert len(repo.activities.activities(org.id, types=["ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2"], limit=100)) == 5
-    assert [fp for fp, _ in repo.activities.recent_fingerprints(NOW + 3)] == [a.fingerprint for a in recorded[3:]]
+    newest_fingerprints = [a.fingerprint for a in reversed(recorded)]
+    assert [fp for fp, _ in repo.activities.recent_fingerprints(NOW + 3, limit=10)] == newest_fingerprints[:2]
+    assert [fp for fp, _ in repo.activities.recent_fingerprints(NOW, limit=3)] == newest_fingerprints[:3]
     assert chain_problems(repo.db) == []
     assert repo.db.audit_head()[0] == 1 + 5  # the seed's `state` entry, then the activities
 

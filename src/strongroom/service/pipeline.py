@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final
@@ -172,6 +172,12 @@ def _uuid4(raw: bytearray) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+RECENT_CAPACITY: Final = 500_000
+"""Fingerprints held in memory at most (~230 bytes each: ~115 MB). A window of 66 minutes fills
+it at ~125 requests/s sustained; beyond that, the oldest are dropped and, while they could still
+come back, every request's fingerprint is looked up in the database (an indexed read, ~25 µs)."""
+
+
 class RecentFingerprints:
     """Fingerprints of the activities recorded in the last `window_ms`.
 
@@ -182,13 +188,28 @@ class RecentFingerprints:
     are not in it: there the database's unique fingerprint decides (see `Pipeline.submit`).
     """
 
-    def __init__(self, window_ms: int) -> None:
+    def __init__(self, window_ms: int, capacity: int = RECENT_CAPACITY) -> None:
         self.window_ms: Final = window_ms
+        self.capacity: Final = capacity
         self._seen: OrderedDict[str, int] = OrderedDict()
+        # Until when a fingerprint dropped for room (more than `capacity` in the window) may still
+        # come back: meanwhile one not held here may have been seen, so the database is asked.
+        self._dropped_until: int | None = None
 
     def add(self, fingerprint: str, at_ms: int) -> None:
         self._seen[fingerprint] = at_ms
         self._seen.move_to_end(fingerprint)
+        if len(self._seen) > self.capacity:
+            _, dropped_at = self._seen.popitem(last=False)
+            self._dropped_until = max(self._dropped_until or 0, dropped_at + self.window_ms)
+
+    def reload(self, newest_first: Sequence[tuple[str, int]], now_ms: int) -> None:
+        """At start-up: the window's newest `capacity` fingerprints from the database, asked for
+        with one more, which says that older ones were left there (`maybe_seen` then asks it)."""
+        for fingerprint, at_ms in reversed(newest_first[: self.capacity]):
+            self.add(fingerprint, at_ms)
+        if len(newest_first) > self.capacity:
+            self._dropped_until = now_ms + self.window_ms
 
     def prune(self, now_ms: int) -> None:
         horizon = now_ms - self.window_ms
@@ -197,6 +218,12 @@ class RecentFingerprints:
             if at_ms >= horizon:
                 break
             del self._seen[fingerprint]
+        if self._dropped_until is not None and now_ms > self._dropped_until:
+            self._dropped_until = None
+
+    def maybe_seen(self, fingerprint: str) -> bool:
+        """False only for a fingerprint certainly not recorded in the window by this process."""
+        return fingerprint in self._seen or self._dropped_until is not None
 
     def __contains__(self, fingerprint: str) -> bool:
         return fingerprint in self._seen
@@ -255,8 +282,9 @@ class Pipeline:
         self.outbox: Final = webhooks.Outbox(repo, self.views.view)  # webhook events, committed with the change
         self.expiry: Final = expiry.Expiry(repo, clock, self.consensus_lock, self.outbox)  # the end of vote windows
         now = clock.now_ms()
-        for fingerprint, at_ms in repo.activities.recent_fingerprints(now - self.recent.window_ms):
-            self.recent.add(fingerprint, at_ms)
+        self.recent.reload(
+            repo.activities.recent_fingerprints(now - self.recent.window_ms, limit=self.recent.capacity + 1), now
+        )
 
     def submit_types(self) -> dict[str, str]:
         """Each activity endpoint and the one `type` it accepts (for the OpenAPI document)."""
@@ -424,7 +452,7 @@ class Pipeline:
         part: int | None = None,
     ) -> dict[str, Any]:
         fingerprint = hashlib.sha256(body if part is None else body + b"\n#%d" % part).hexdigest()
-        if fingerprint in self.recent:
+        if self.recent.maybe_seen(fingerprint):
             existing = self.repo.activities.activity_by_fingerprint(fingerprint)
             if existing is not None:
                 return {"activity": render.activity(self._answer_for(existing))}

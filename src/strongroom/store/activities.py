@@ -85,9 +85,11 @@ class Activities(Aggregate):
         row = self.db.one("SELECT * FROM activities WHERE fingerprint = ?", (fingerprint,))
         return None if row is None else self._activity(row)
 
-    def recent_fingerprints(self, since_ms: int) -> list[tuple[str, int]]:
+    def recent_fingerprints(self, since_ms: int, *, limit: int) -> list[tuple[str, int]]:
+        """The fingerprints of activities created since `since_ms`, newest first, at most `limit`."""
         rows = self.db.all(
-            "SELECT fingerprint, created_at FROM activities WHERE created_at >= ? ORDER BY created_at", (since_ms,)
+            "SELECT fingerprint, created_at FROM activities WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?",
+            (since_ms, limit),
         )
         return [(r["fingerprint"], r["created_at"]) for r in rows]
 
