@@ -96,6 +96,23 @@ class Daemon:
         self.log_file.close()
 
 
+def sign_body(org: str, key_id: str, payload: str) -> bytes:
+    """A SIGN_RAW_PAYLOAD_V2 envelope for `payload` (UTF-8 text, KECCAK256), stamped-time now."""
+    return json.dumps(
+        {
+            "type": "ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2",
+            "timestampMs": str(int(time.time() * 1000)),
+            "organizationId": org,
+            "parameters": {
+                "signWith": key_id,
+                "payload": payload,
+                "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
+                "hashFunction": "HASH_FUNCTION_KECCAK256",
+            },
+        }
+    ).encode()
+
+
 def start_daemon(
     data_dir: Path,
     *,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from test_daemon import run_cli
 
-from conftest import REPO, Daemon, free_port, start_daemon
+from conftest import REPO, Daemon, free_port, sign_body, start_daemon
 from store.pg_cluster import PgCluster
 from strongroom.crypto import encoding, p256
 from strongroom.store import audit
@@ -34,25 +34,11 @@ def sign_some(d: Daemon, n: int = 3) -> str:
     key = c.create_private_key(f"k-{uuid.uuid4()}", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])
     key_id = key["activity"]["result"]["createPrivateKeysResultV2"]["privateKeys"][0]["privateKeyId"]
     for i in range(n):
-        status, out = c.post_raw("/public/v1/submit/sign_raw_payload", sign_body(d, key_id, f"payload {i}"))
+        status, out = c.post_raw(
+            "/public/v1/submit/sign_raw_payload", sign_body(d.organization_id, key_id, f"payload {i}")
+        )
         assert status == 200, out
     return str(key_id)
-
-
-def sign_body(d: Daemon, key_id: str, payload: str) -> bytes:
-    return json.dumps(
-        {
-            "type": "ACTIVITY_TYPE_SIGN_RAW_PAYLOAD_V2",
-            "timestampMs": str(int(time.time() * 1000)),
-            "organizationId": d.organization_id,
-            "parameters": {
-                "signWith": key_id,
-                "payload": payload,
-                "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
-                "hashFunction": "HASH_FUNCTION_KECCAK256",
-            },
-        }
-    ).encode()
 
 
 def resign(conn: Any, ph: str, from_seq: int) -> int:
@@ -218,7 +204,9 @@ def test_startup_refuses_signing_after_tampering(tmp_path: Path) -> None:
         try:
             ready = json.loads(urlopen_body(d.url + "/readyz"))
             assert ready["checks"]["audit"].startswith("failed verification: "), ready
-            status, out = d.client().post_raw("/public/v1/submit/sign_raw_payload", sign_body(d, key_id, "after"))
+            status, out = d.client().post_raw(
+                "/public/v1/submit/sign_raw_payload", sign_body(d.organization_id, key_id, "after")
+            )
             assert status == 503, out
             assert out["code"] == 14
             assert out["details"][0]["turnkeyErrorCode"] == "INTERNAL"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, Daemon, start_daemon
+from conftest import REPO, Daemon, sign_body, start_daemon
 from store.pg_cluster import PgCluster
 from strongroom.client import ApiKeyStamper, Client
 from strongroom.crypto import p256
@@ -126,22 +126,6 @@ def replicas(tmp_path: Path, cluster: PgCluster) -> Iterator[Replicas]:
             d.stop()
         if db is not None:
             db.close()
-
-
-def sign_body(org: str, key_id: str, payload: str) -> bytes:
-    return json.dumps(
-        {
-            "type": SIGN,
-            "timestampMs": str(int(time.time() * 1000)),
-            "organizationId": org,
-            "parameters": {
-                "signWith": key_id,
-                "payload": payload,
-                "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
-                "hashFunction": "HASH_FUNCTION_KECCAK256",
-            },
-        }
-    ).encode()
 
 
 def key_id_of(created: dict[str, Any]) -> str:

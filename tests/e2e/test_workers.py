@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from test_daemon import run_cli
 
-from conftest import Daemon, start_daemon
+from conftest import Daemon, sign_body, start_daemon
 from strongroom.client import ApiKeyStamper, Client, calls
 from strongroom.crypto import p256
 
@@ -77,22 +77,6 @@ class WorkerConnection:
         status, data = self.post(f"/public/v1/submit/{kind}", json.dumps({**body, "parameters": parameters}).encode())
         assert status == 200, data
         return dict(data["activity"])
-
-
-def sign_body(org: str, key_id: str, payload: str) -> bytes:
-    return json.dumps(
-        {
-            "type": SIGN,
-            "timestampMs": str(int(time.time() * 1000)),
-            "organizationId": org,
-            "parameters": {
-                "signWith": key_id,
-                "payload": payload,
-                "encoding": "PAYLOAD_ENCODING_TEXT_UTF8",
-                "hashFunction": "HASH_FUNCTION_KECCAK256",
-            },
-        }
-    ).encode()
 
 
 def create_key(c: WorkerConnection, org: str) -> str:
