@@ -113,6 +113,36 @@ def sign_body(org: str, key_id: str, payload: str) -> bytes:
     ).encode()
 
 
+def api_user(root: Client, name: str) -> Client:
+    """A new non-root user of `root`'s organization with a P-256 API key, as a client (root users
+    are not subject to policies)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
+    key = {"apiKeyName": name, "publicKey": public.hex(), "curveType": "API_KEY_CURVE_P256"}
+    user = {"userName": name, "apiKeys": [key], "authenticators": [], "oauthProviders": [], "userTags": []}
+    root.submit("create_users", "ACTIVITY_TYPE_CREATE_USERS_V4", {"users": [user]})
+    stamper = ApiKeyStamper(public.hex(), f"{private.private_numbers().private_value:064x}", "p256")
+    return Client(root.base_url, stamper, root.organization_id)
+
+
+def allow_from_deny_to(root: Client, user: Client, address: str, blocked: str) -> None:
+    """Two policies: `user` may sign Ethereum transactions from `address`, never to `blocked`."""
+    root.create_policy(
+        f"alice signs with {address}",
+        "EFFECT_ALLOW",
+        f"activity.resource == 'PRIVATE_KEY' && eth.tx.from == '{address.lower()}'",
+        f"approvers.any(user, user.id == '{user.whoami()['userId']}')",
+    )
+    root.create_policy(
+        f"never to dead from {address}",
+        "EFFECT_DENY",
+        f"eth.tx.from == '{address.lower()}' && eth.tx.to == '{blocked.lower()}'",
+    )
+
+
 def start_daemon(
     data_dir: Path,
     *,

@@ -33,12 +33,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from test_dashboard_api import start_dashboard_daemon
 
-from conftest import REPO, Daemon
+from conftest import REPO, Daemon, api_user
 from store.pg_cluster import PgCluster
 from strongroom.chains.ethereum import rlp
 from strongroom.chains.ethereum.address import to_checksum
 from strongroom.chains.ethereum.tx import parse_signed_transaction
-from strongroom.client import ApiKeyStamper, Client
+from strongroom.client import Client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.softhsm]
 
@@ -89,28 +89,6 @@ def browser_or_fail() -> Any:
             pytest.skip("STRONGROOM_SKIP_BROWSER=1 and no playwright")
         pytest.fail("the Python `playwright` package is missing: install the dev extras (make test does)")
     return sync_playwright
-
-
-def api_user(root: Client, name: str) -> Client:
-    private = ec.generate_private_key(ec.SECP256R1())
-    public = private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-    root.submit(
-        "create_users",
-        "ACTIVITY_TYPE_CREATE_USERS_V4",
-        {
-            "users": [
-                {
-                    "userName": name,
-                    "apiKeys": [{"apiKeyName": name, "publicKey": public.hex(), "curveType": "API_KEY_CURVE_P256"}],
-                    "authenticators": [],
-                    "oauthProviders": [],
-                    "userTags": [],
-                }
-            ]
-        },
-    )
-    stamper = ApiKeyStamper(public.hex(), f"{private.private_numbers().private_value:064x}", "p256")
-    return Client(root.base_url, stamper, root.organization_id)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

@@ -12,9 +12,8 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from eth_utils import keccak
-from test_dashboard import api_user
 
-from conftest import Daemon
+from conftest import Daemon, api_user
 from strongroom.chains.ethereum.tx import parse_signed_transaction
 from strongroom.client import Client
 from strongroom.eth import SigningRefused, StrongroomAccount, local_account, transaction_from_dict

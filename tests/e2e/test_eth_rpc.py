@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
-from test_dashboard import api_user
 from test_eth_account import BLOCKED, TYPED
 
-from conftest import Daemon
+from conftest import Daemon, allow_from_deny_to, api_user
 from strongroom.client import Client
 from strongroom.client.calls import ETHEREUM_ACCOUNT, SOLANA_ACCOUNT
 
@@ -130,17 +129,7 @@ def test_a_policy_deny_refuses_through_the_endpoint(daemon: Daemon) -> None:
     alice = api_user(root, f"alice-{uuid.uuid4().hex[:6]}")
     alice_id = alice.whoami()["userId"]
     address = new_address(root)
-    root.create_policy(
-        f"alice signs with {address}",
-        "EFFECT_ALLOW",
-        f"activity.resource == 'PRIVATE_KEY' && eth.tx.from == '{address.lower()}'",
-        f"approvers.any(user, user.id == '{alice_id}')",
-    )
-    root.create_policy(
-        f"never to dead from {address}",
-        "EFFECT_DENY",
-        f"eth.tx.from == '{address.lower()}' && eth.tx.to == '{BLOCKED.lower()}'",
-    )
+    allow_from_deny_to(root, alice, address, BLOCKED)
     tx = {"from": address, "gas": "0x5208", "maxFeePerGas": "0x2", "maxPriorityFeePerGas": "0x1", "nonce": "0x0"}
     tx["chainId"] = "0x1"
     ok = rpc(alice, "eth_signTransaction", [{**tx, "to": TO}])
@@ -150,17 +139,20 @@ def test_a_policy_deny_refuses_through_the_endpoint(daemon: Daemon) -> None:
     assert denied["error"]["message"] == "policy engine denied request explicitly"
     assert denied["error"]["data"]["code"] == 7
     # A call that needs approvals is refused, not parked: the endpoint cannot carry votes.
-    root.create_policy(
+    made = root.create_policy(
         f"messages with {address} need root",
         "EFFECT_ALLOW",
         f"activity.resource == 'PRIVATE_KEY' && private_key.id != '' && '{alice_id}' != ''",
         f"approvers.count() >= 2 && approvers.any(user, user.id == '{alice_id}')",
     )
-    pending = rpc(alice, "personal_sign", ["0x00", address])
-    assert pending["error"]["code"] == 4001
-    assert "needs approvals" in pending["error"]["message"]
-    listed = alice.list_activities(limit=50, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])
-    assert listed.get("activities", []) == []
+    try:
+        pending = rpc(alice, "personal_sign", ["0x00", address])
+        assert pending["error"]["code"] == 4001
+        assert "needs approvals" in pending["error"]["message"]
+        listed = alice.list_activities(limit=50, filterByStatus=["ACTIVITY_STATUS_CONSENSUS_NEEDED"])
+        assert listed.get("activities", []) == []
+    finally:  # it matches every key of the shared daemon's organization: later tests must not see it
+        root.delete_policy(made["activity"]["result"]["createPolicyResult"]["policyId"])
 
 
 def test_a_wallet_account_is_listed_and_signs_over_json_rpc(daemon: Daemon) -> None:
@@ -292,17 +284,7 @@ def test_a_policy_decides_each_call_of_a_batch(daemon: Daemon) -> None:
     root = daemon.client()
     alice = api_user(root, f"alice-{uuid.uuid4().hex[:6]}")
     address = new_address(root)
-    root.create_policy(
-        f"alice signs with {address}",
-        "EFFECT_ALLOW",
-        f"activity.resource == 'PRIVATE_KEY' && eth.tx.from == '{address.lower()}'",
-        f"approvers.any(user, user.id == '{alice.whoami()['userId']}')",
-    )
-    root.create_policy(
-        f"never to dead from {address}",
-        "EFFECT_DENY",
-        f"eth.tx.from == '{address.lower()}' && eth.tx.to == '{BLOCKED.lower()}'",
-    )
+    allow_from_deny_to(root, alice, address, BLOCKED)
     tx = {"from": address, "gas": "0x5208", "gasPrice": "0x1", "nonce": "0x0", "chainId": "0x1"}
     denied, allowed = batch(
         alice,

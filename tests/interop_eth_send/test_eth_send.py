@@ -21,28 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from conftest import Daemon, free_port, node_project, run_node_script, start_daemon
-from strongroom.client import ApiKeyStamper, Client
+from conftest import Daemon, allow_from_deny_to, api_user, free_port, node_project, run_node_script, start_daemon
+from strongroom.client import Client
 
 pytestmark = [pytest.mark.interop, pytest.mark.e2e, pytest.mark.softhsm]
 
 HERE = Path(__file__).resolve().parent
 TO = "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"
 BLOCKED = "0x000000000000000000000000000000000000dEaD"
-
-
-def api_user(root: Client, name: str) -> Client:
-    """A new non-root user with a P-256 API key (root users are not subject to policies)."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    public = private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-    key = {"apiKeyName": name, "publicKey": public.hex(), "curveType": "API_KEY_CURVE_P256"}
-    user = {"userName": name, "apiKeys": [key], "authenticators": [], "oauthProviders": [], "userTags": []}
-    root.submit("create_users", "ACTIVITY_TYPE_CREATE_USERS_V4", {"users": [user]})
-    stamper = ApiKeyStamper(public.hex(), f"{private.private_numbers().private_value:064x}", "p256")
-    return Client(root.base_url, stamper, root.organization_id)
 
 
 def chain_rpc(url: str, method: str, params: list[Any]) -> Any:
@@ -95,17 +82,7 @@ def test_viem_and_cast_send_through_the_daemon_and_the_policies_hold(upstream_da
     address = out["activity"]["result"]["createPrivateKeysResultV2"]["privateKeys"][0]["addresses"][0]["address"]
     chain_rpc(anvil, "anvil_setBalance", [address, hex(10**19)])
     alice = api_user(root, f"alice-{uuid.uuid4().hex[:6]}")
-    root.create_policy(
-        f"alice signs with {address}",
-        "EFFECT_ALLOW",
-        f"activity.resource == 'PRIVATE_KEY' && eth.tx.from == '{address.lower()}'",
-        f"approvers.any(user, user.id == '{alice.whoami()['userId']}')",
-    )
-    root.create_policy(
-        f"never to dead from {address}",
-        "EFFECT_DENY",
-        f"eth.tx.from == '{address.lower()}' && eth.tx.to == '{BLOCKED.lower()}'",
-    )
+    allow_from_deny_to(root, alice, address, BLOCKED)
     to_before = int(chain_rpc(anvil, "eth_getBalance", [TO, "latest"]), 16)
 
     result = run_node_script(

@@ -7,29 +7,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
-from conftest import Daemon, node_project, run_node_script
-from strongroom.client import ApiKeyStamper, Client
+from conftest import Daemon, allow_from_deny_to, api_user, node_project, run_node_script
 
 pytestmark = [pytest.mark.interop, pytest.mark.e2e, pytest.mark.softhsm]
 
 HERE = Path(__file__).resolve().parent
 BLOCKED = "0x000000000000000000000000000000000000dEaD"
-
-
-def api_user(root: Client, name: str) -> Client:
-    """A new non-root user with a P-256 API key."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    public = private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
-    key = {"apiKeyName": name, "publicKey": public.hex(), "curveType": "API_KEY_CURVE_P256"}
-    user = {"userName": name, "apiKeys": [key], "authenticators": [], "oauthProviders": [], "userTags": []}
-    root.submit("create_users", "ACTIVITY_TYPE_CREATE_USERS_V4", {"users": [user]})
-    stamper = ApiKeyStamper(public.hex(), f"{private.private_numbers().private_value:064x}", "p256")
-    return Client(root.base_url, stamper, root.organization_id)
 
 
 def test_viem_json_rpc_account_signs_through_the_endpoint(daemon: Daemon) -> None:
@@ -38,17 +24,7 @@ def test_viem_json_rpc_account_signs_through_the_endpoint(daemon: Daemon) -> Non
     out = root.create_private_key(f"viem-{uuid.uuid4().hex[:8]}", "CURVE_SECP256K1", ["ADDRESS_FORMAT_ETHEREUM"])
     address = out["activity"]["result"]["createPrivateKeysResultV2"]["privateKeys"][0]["addresses"][0]["address"]
     alice = api_user(root, f"alice-{uuid.uuid4().hex[:6]}")
-    root.create_policy(
-        f"alice signs with {address}",
-        "EFFECT_ALLOW",
-        f"activity.resource == 'PRIVATE_KEY' && eth.tx.from == '{address.lower()}'",
-        f"approvers.any(user, user.id == '{alice.whoami()['userId']}')",
-    )
-    root.create_policy(
-        f"never to dead from {address}",
-        "EFFECT_DENY",
-        f"eth.tx.from == '{address.lower()}' && eth.tx.to == '{BLOCKED.lower()}'",
-    )
+    allow_from_deny_to(root, alice, address, BLOCKED)
     result = run_node_script(
         node,
         HERE / "viem_rpc.mjs",
