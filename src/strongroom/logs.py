@@ -64,17 +64,20 @@ def redact(_logger: object, _method: str, event: MutableMapping[str, Any]) -> Mu
     return event
 
 
-_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text (one object: threads log too)
 
 
 def timestamp(_logger: object, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """`timestamp`: UTC, ISO 8601 with microseconds (`2026-12-04T22:26:37.892647Z`); the date
     and time of day are formatted once per second."""
+    global _second  # noqa: PLW0603 - a cache, replaced whole
     now = time.time()
-    second = int(now)
-    if _second[0] != second:
-        _second[0], _second[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    event["timestamp"] = f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
+    second, text = _second
+    if second != int(now):
+        second = int(now)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second = (second, text)
+    event["timestamp"] = f"{text}.{int((now - second) * 1_000_000):06d}Z"
     return event
 
 

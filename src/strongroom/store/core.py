@@ -353,24 +353,19 @@ class Core:
         if self.notary is None:
             return load()
         org_id = self._user_orgs.get(key[1]) if key[0] in USER_KEYED else key[1]
+        snapshot = None if org_id is None else self.verified(org_id)
         entry = self._cache.get(key)
-        if entry is not None and org_id is not None and self.verified(org_id) is entry[0]:
+        if entry is not None and snapshot is not None and entry[0] is snapshot:
             hit: _T = entry[1]
             return hit
-        before = None if org_id is None else self.verified(org_id)
         value = load()
-        if value is None:
-            pass
-        elif org_id is None:  # first sight of this user: learn its organization (it never changes)
+        if value is not None and org_id is None:  # first sight of this user: learn its organization
             first = value[0] if isinstance(value, tuple) and value else value
             found = getattr(first, "organization_id", None)
             if isinstance(found, str) and len(self._user_orgs) < 100_000:
                 self._user_orgs[key[1]] = found
-        else:
-            # Only when the state did not move while the rows were read (they were checked against it).
-            current = self._verified.get(org_id)
-            if before is not None and current is not None and current[2] is before and self.verified(org_id) is before:
-                self._remember(key, (before, value))
+        elif value is not None and org_id is not None and self.verified(org_id) is snapshot:
+            self._remember(key, (snapshot, value))  # the state did not move while the rows were read
         return value
 
     def invalidate(self) -> None:
